@@ -1,0 +1,240 @@
+"""The `claimwatch` command line: parse arguments, call the ledger, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from claimwatch import __version__, interchange, ledger, render
+from claimwatch.config import Config, load_config, read_env_file
+from claimwatch.errors import ClaimwatchError, InputError, StoreError
+from claimwatch.model import Source, change_to_dict, claim_to_dict, evidence_to_dict
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.store import Store, open_store
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage in one line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass
+class Context:
+    config: Config
+    store: Store
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.config.tz).date()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _claim_json(claim: Any) -> dict[str, Any]:
+    return claim_to_dict(claim) | {"status": claim.status}
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
+    source = args.source or ""
+    is_url = source.startswith(("http://", "https://"))
+    new = ledger.NewClaim(
+        text=" ".join(args.text),
+        kind=ledger.parse_kind(args.kind),
+        source=Source(
+            title="" if is_url else source,
+            url=args.source_url or (source if is_url else ""),
+            author=args.author or "",
+            published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
+            quote=args.quote or "",
+        ),
+        review_date=parse_date(args.due, ctx.now, ctx.config.tz) if args.due else None,
+        tags=parse_tags(args.tags) if args.tags else (),
+        watch=parse_watch_terms(args.watch).terms() if args.watch else (),
+        p=parse_probability(args.p) if args.p else None,
+        ext_id=args.id,
+    )
+    claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
+    print(f"added #{claim.id}: {claim.text}")
+
+
+def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
+    claims = ctx.store.find_claims(ledger.parse_list_filter(args.filter, ctx.today))
+    if args.json:
+        _print_json([_claim_json(c) for c in claims])
+    else:
+        print(render.claim_list(claims, ctx.today, "no claims match"))
+
+
+def cmd_due(args: argparse.Namespace, ctx: Context) -> None:
+    claims = ledger.due(ctx.store, ctx.today)
+    if args.json:
+        _print_json([_claim_json(c) for c in claims])
+    else:
+        print(render.claim_list(claims, ctx.today, "no open claims are due for review"))
+
+
+def cmd_show(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim = ctx.store.get_claim(number)
+    evidence = ctx.store.evidence_for(number)
+    if args.json:
+        _print_json(_claim_json(claim) | {"evidence": [evidence_to_dict(e) | {"id": e.id} for e in evidence]})
+    else:
+        print(render.claim_detail(claim, evidence, ctx.today, ctx.config.tz))
+
+
+def cmd_forecast(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    p = parse_probability(args.probability)
+    by = args.by or ctx.config.user
+    claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(args.note))
+    print(f"#{claim.id}: {by} forecasts {render.percent(p)}")
+
+
+def cmd_resolve(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    value = ledger.parse_outcome(args.outcome)
+    event_date = parse_date(args.date, ctx.now, ctx.config.tz) if args.date else None
+    claim = ledger.resolve(ctx.store, number, value, args.by or ctx.config.user, ctx.now, note=" ".join(args.note),
+                           event_date=event_date, evidence=tuple(args.evidence), today=ctx.today)
+    print(f"#{claim.id} resolved: {value.value}")
+
+
+def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim = ledger.reopen(ctx.store, number, args.by or ctx.config.user, ctx.now, " ".join(args.note))
+    print(f"#{claim.id} is open again")
+
+
+def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
+    changes = ctx.store.history(ledger.parse_claim_number(args.id))
+    if args.json:
+        _print_json([change_to_dict(c) for c in changes])
+    else:
+        print(render.history(changes, ctx.config.tz))
+
+
+def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
+    doc = interchange.load_file(args.file)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    print(f"{args.file}: {result.summary()}")
+
+
+def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
+    claims = ctx.store.find_claims()
+    text = interchange.to_json(claims, ctx.now) if args.format == "json" else interchange.to_csv(claims)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8", newline="")
+        except OSError as e:
+            raise InputError(f"cannot write {args.output}: {e.strerror}") from None
+        print(f"exported {len(claims)} claims to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+# --- the parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="claimwatch", description="Track claims and forecasts, and who forecasts well.",
+                     epilog="Data lives in $CLAIMWATCH_DATA (default ./claimwatch-data); dates are read in "
+                            "$CLAIMWATCH_TZ (default UTC).")
+    parser.add_argument("--version", action="version", version=f"claimwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, func: Callable[[argparse.Namespace, Context], None], help: str,
+                json_output: bool = False, by: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if json_output:
+            p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if by:
+            p.add_argument("--by", help="who is acting, for the audit trail (default $CLAIMWATCH_USER or your login)")
+        return p
+
+    p = command("add", cmd_add, "record a claim or forecast", by=True)
+    p.add_argument("text", nargs="+", help="what is claimed or forecast")
+    p.add_argument("--kind", default="claim", help="claim (a statement to verify, default) or forecast (an event)")
+    p.add_argument("--due", metavar="DATE", help="review date: 2025-06-30, 'in 3 months', 'end of June', ...")
+    p.add_argument("--p", metavar="PROBABILITY", help="the probability the source gives: 70%%, 0.7 or 'likely'")
+    p.add_argument("--tags", help="comma- or space-separated tags")
+    p.add_argument("--watch", metavar="TERMS", help='news watch terms: alternatives, "phrases", +required, -excluded')
+    p.add_argument("--source", help="the source's title, or its URL")
+    p.add_argument("--source-url", help="the source's URL when --source gives its title")
+    p.add_argument("--author", help="the source's author")
+    p.add_argument("--published", metavar="DATE", help="when the source was published")
+    p.add_argument("--quote", help="the passage of the source the claim comes from")
+    p.add_argument("--id", help="an external id (import and export match on it)")
+
+    p = command("list", cmd_list, "list claims: open (default), due, resolved, all, #tag, or words", json_output=True)
+    p.add_argument("filter", nargs="*", help="open | due | resolved | all | #tag | words to search for")
+
+    command("due", cmd_due, "open claims whose review date has come", json_output=True)
+
+    p = command("show", cmd_show, "one claim with its source, forecasts, outcome and evidence", json_output=True)
+    p.add_argument("id", help="the claim's number")
+
+    p = command("forecast", cmd_forecast, "add your forecast to a claim", by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'")
+    p.add_argument("note", nargs="*", help="why (optional)")
+
+    p = command("resolve", cmd_resolve, "record a claim's outcome", by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("outcome", help="true, false, partial or void (yes/no work too)")
+    p.add_argument("note", nargs="*", help="a note (optional)")
+    p.add_argument("--date", metavar="DATE", help="when the event happened, if not today")
+    p.add_argument("--evidence", metavar="URL", action="append", default=[], help="a link to evidence (repeatable)")
+
+    p = command("reopen", cmd_reopen, "open a resolved claim again (the old outcome stays in its history)", by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("note", nargs="*", help="why (optional)")
+
+    p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True)
+    p.add_argument("id", help="the claim's number")
+
+    p = command("import", cmd_import, "import claims from a claims JSON file, all or nothing", by=True)
+    p.add_argument("file", help="a file in the claims format (see README)")
+
+    p = command("export", cmd_export, "export every claim as JSON (re-importable) or CSV (a row per forecast)")
+    p.add_argument("--format", choices=["json", "csv"], default="json", help="json (default) or csv")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        read_env_file()
+        config = load_config()
+        now = datetime.now(UTC)
+        store = open_store(config.data_dir)
+        if store.is_empty() and args.command != "import":  # a new user sees real claims at once
+            result = ledger.import_examples(store, "claimwatch", now)
+            print(f"claimwatch: new data directory {config.data_dir}: imported {len(result.added)} example "
+                  f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
+        args.func(args, Context(config, store, now))
+    except StoreError as e:
+        print(f"claimwatch: error: {e}", file=sys.stderr)
+        return 1
+    except ClaimwatchError as e:
+        print(f"claimwatch {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0

@@ -1,0 +1,120 @@
+"""The claims file format: validation against claims.schema.json, reading and writing.
+
+`{"version": 1, "claims": [...]}`; each claim in the dict form of model.claim_to_dict.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from claimwatch.errors import InputError
+from claimwatch.model import Claim, claim_from_dict, claim_to_dict, iso, parse_datetime
+from claimwatch.parsing import parse_tags, parse_watch_terms
+
+FORMAT_VERSION = 1
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("claimwatch").joinpath("claims.schema.json").read_text("utf-8"))
+
+
+def bundled_claims_path() -> Path:
+    """The example claims shipped with claimwatch (the top-level claims.json)."""
+    return Path(str(resources.files("claimwatch").joinpath("claims.json")))
+
+
+def load_file(path: str | Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read it ({e})") from None
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def _where(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def problems(doc: Any) -> list[str]:
+    """Every problem in a claims document, each naming the claim's position and field; [] if valid."""
+    validator = jsonschema.Draft202012Validator(schema())
+    found = [f"{_where(e.absolute_path)}: {e.message}" for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    if found:
+        return found
+    seen_ids: dict[str, int] = {}
+    for i, c in enumerate(doc["claims"]):
+        at = f"claims[{i}]"
+        checks: list[tuple[str, Any]] = [
+            ("source.published", lambda: (c.get("source") or {}).get("published") and datetime.fromisoformat(c["source"]["published"])),
+            ("review_date", lambda: c.get("review_date") and datetime.fromisoformat(c["review_date"])),
+            ("created", lambda: c.get("created") and parse_datetime(c["created"])),
+            ("tags", lambda: parse_tags(c.get("tags") or [])),
+            ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
+        ]
+        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(c.get("forecasts") or [])]
+        outcome = c.get("outcome") or {}
+        checks += [("outcome.event_date", lambda: outcome.get("event_date") and datetime.fromisoformat(outcome["event_date"])),
+                   ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"]))]
+        for field, check in checks:
+            try:
+                check()
+            except (ValueError, InputError) as e:
+                found.append(f"{at}.{field}: {e}")
+        if c.get("id"):
+            if c["id"] in seen_ids:
+                found.append(f"{at}.id: {c['id']!r} is used by claims[{seen_ids[c['id']]}] too")
+            seen_ids.setdefault(c["id"], i)
+    return found
+
+
+def read_claims(doc: Any, now: datetime, by: str) -> list[Claim]:
+    """Claims from a valid document (see problems()); missing times default to `now`, authors to `by`."""
+    claims = []
+    for c in doc["claims"]:
+        c = dict(c)
+        if c.get("outcome"):
+            c["outcome"] = {"at": iso(now), "by": by, **{k: v for k, v in c["outcome"].items() if v is not None}}
+        c["tags"] = list(parse_tags(c.get("tags") or []))
+        c["watch"] = list(parse_watch_terms(c["watch"]).terms()) if c.get("watch") else []
+        claims.append(claim_from_dict(c, default_created=now, default_by=by))
+    return claims
+
+
+def to_json(claims: list[Claim], now: datetime) -> str:
+    doc = {"version": FORMAT_VERSION, "exported": iso(now), "claims": [claim_to_dict(c) for c in claims]}
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags",
+               "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note"]
+
+
+def to_csv(claims: list[Claim]) -> str:
+    """One row per forecast (a claim without forecasts gets one row with those columns empty)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for c in claims:
+        head = [c.id, c.ext_id or "", c.kind.value, c.text, c.source.title, c.source.url, iso(c.created_at),
+                iso(c.review_date) or "", " ".join(c.tags), "" if c.p is None else c.p, c.status,
+                c.outcome.value.value if c.outcome else "", iso(c.outcome.event_date) or "" if c.outcome else ""]
+        for f in c.forecasts or [None]:
+            writer.writerow(head + ([f.by, f.p, iso(f.at), f.note] if f else ["", "", "", ""]))
+    return out.getvalue()

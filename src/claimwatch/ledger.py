@@ -1,0 +1,204 @@
+"""Use cases of the claim ledger: record, forecast, resolve, reopen, list, import and export.
+
+Each function takes the time as `now` (an aware datetime) and who acts as `by`; it validates
+everything before it writes, so bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from claimwatch import interchange
+from claimwatch.errors import InputError
+from claimwatch.model import (
+    Change,
+    Claim,
+    Forecast,
+    Kind,
+    Outcome,
+    OutcomeValue,
+    Source,
+    claim_to_dict,
+    forecast_to_dict,
+    outcome_to_dict,
+)
+from claimwatch.store import ClaimFilter, Store
+
+_OUTCOME_WORDS = {"true": "true", "yes": "true", "false": "false", "no": "false", "partial": "partial",
+                  "void": "void"}
+
+
+def parse_outcome(text: str) -> OutcomeValue:
+    word = text.strip().lower()
+    if word not in _OUTCOME_WORDS:
+        raise InputError(f"{text.strip()!r} is not an outcome: use true, false, partial or void (yes/no work too)")
+    return OutcomeValue(_OUTCOME_WORDS[word])
+
+
+def parse_kind(text: str) -> Kind:
+    try:
+        return Kind(text.strip().lower())
+    except ValueError:
+        raise InputError(f"{text.strip()!r} is not a kind: use claim (a statement to verify) "
+                         "or forecast (an event that will or won't happen)") from None
+
+
+def parse_claim_number(text: str) -> int:
+    s = text.strip().removeprefix("#")
+    if not s.isdigit() or int(s) < 1:
+        raise InputError(f"{text.strip()!r} is not a claim number: use the number shown as #n, e.g. 3")
+    return int(s)
+
+
+def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
+    """`open`, `due`, `resolved`, `all`, `#tag` and free words, as typed after `list`."""
+    status: str | None = "open"
+    due_by: date | None = None
+    tag: str | None = None
+    rest: list[str] = []
+    for w in words:
+        lw = w.lower()
+        if lw in ("open", "resolved", "all"):
+            status = None if lw == "all" else lw
+        elif lw == "due":
+            status, due_by = "open", today
+        elif w.startswith("#") and len(w) > 1:
+            tag = lw[1:]
+        else:
+            rest.append(w)
+    if rest and status == "open" and not any(w.lower() == "open" for w in words):
+        status = None  # searching by words looks at every claim unless told otherwise
+    return ClaimFilter(status=status, due_by=due_by, tag=tag, words=tuple(rest))
+
+
+@dataclass(frozen=True)
+class NewClaim:
+    """What an analyst gives to record a claim; everything but the text is optional."""
+
+    text: str
+    kind: Kind = Kind.CLAIM
+    source: Source = field(default_factory=Source)
+    review_date: date | None = None
+    tags: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()
+    p: float | None = None
+    ext_id: str | None = None
+
+
+def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
+    text = " ".join(new.text.split())
+    if not text:
+        raise InputError("a claim needs its text: what is claimed or forecast")
+    if len(text) > 4000:
+        raise InputError("a claim's text is limited to 4000 characters")
+    claim = Claim(id=0, text=text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
+                  source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
+    return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
+
+
+def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
+    with store.transaction():
+        claim = store.get_claim(number)
+        if claim.outcome:
+            raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
+        forecast = Forecast(by=by, p=p, at=now, note=note.strip())
+        previous = claim.current_forecasts().get(by)
+        change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
+        return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
+
+
+def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
+            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+    if event_date and today and event_date > today:
+        raise InputError(f"the event date {event_date} is in the future; record the outcome once it has happened")
+    for url in evidence:
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"{url!r} is not an evidence link: give an http:// or https:// URL")
+    with store.transaction():
+        claim = store.get_claim(number)
+        if claim.outcome:
+            raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
+        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
+        change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
+        return store.update_claim(claim.with_changes(outcome=outcome), change)
+
+
+def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") -> Claim:
+    """Open a resolved claim again; its old outcome stays in the history."""
+    with store.transaction():
+        claim = store.get_claim(number)
+        if not claim.outcome:
+            raise InputError(f"#{number} is open already")
+        after = {"note": note.strip()} if note.strip() else None
+        change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
+        return store.update_claim(claim.with_changes(outcome=None), change)
+
+
+def due(store: Store, today: date) -> list[Claim]:
+    """Open claims whose review date has come, earliest first."""
+    claims = store.find_claims(ClaimFilter(status="open", due_by=today))
+    return sorted(claims, key=lambda c: (c.review_date, c.id))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: list[Claim]
+    updated: list[Claim]
+    unchanged: int
+
+    def summary(self) -> str:
+        return f"{len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged"
+
+
+def _text_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+    """Import a claims document all or nothing.
+
+    A claim already in the store (same external id; without one, the same text) is not added again:
+    forecasts it lacks are added, and its outcome if it has none. So importing twice changes nothing.
+    """
+    found = interchange.problems(doc)
+    if found:
+        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
+                         + "\n".join(f"  {p}" for p in found))
+    incoming = interchange.read_claims(doc, now, by)
+    added: list[Claim] = []
+    updated: list[Claim] = []
+    unchanged = 0
+    with store.transaction():
+        existing = store.find_claims()
+        by_ext = {c.ext_id: c for c in existing if c.ext_id}
+        by_text = {_text_key(c.text): c for c in existing if not c.ext_id}
+        for claim in incoming:
+            known = by_ext.get(claim.ext_id) if claim.ext_id else by_text.get(_text_key(claim.text))
+            if known is None:
+                stored = store.insert_claim(claim, Change(0, now, by, "import", None, claim_to_dict(claim)))
+                added.append(stored)
+                (by_ext.__setitem__(stored.ext_id, stored) if stored.ext_id
+                 else by_text.__setitem__(_text_key(stored.text), stored))
+                continue
+            merged = _merge(known, claim)
+            if merged == known:
+                unchanged += 1
+                continue
+            change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
+            updated.append(store.update_claim(merged, change))
+    return ImportResult(added, updated, unchanged)
+
+
+def _merge(known: Claim, incoming: Claim) -> Claim:
+    have = {(f.by, f.at) for f in known.forecasts}
+    new = tuple(f for f in incoming.forecasts if (f.by, f.at) not in have)
+    forecasts = tuple(sorted(known.forecasts + new, key=lambda f: f.at))
+    return known.with_changes(forecasts=forecasts, outcome=known.outcome or incoming.outcome)
+
+
+def import_examples(store: Store, by: str, now: datetime) -> ImportResult:
+    """Seed a new store with the example claims shipped with claimwatch."""
+    path = interchange.bundled_claims_path()
+    return import_claims(store, interchange.load_file(path), by, now, path.name)

@@ -1,0 +1,274 @@
+"""Domain types: claims, forecasts, outcomes, evidence and the audit trail, with their dict form.
+
+The dict form of a claim is the interchange format (`claims.json`, import and export) and also what
+the store keeps, so there is one conversion in each direction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    CLAIM = "claim"  # a factual statement to verify
+    FORECAST = "forecast"  # an event that will or won't happen
+
+
+class OutcomeValue(StrEnum):
+    TRUE = "true"
+    FALSE = "false"
+    PARTIAL = "partial"
+    VOID = "void"  # the question fell away; not scored
+
+
+class Stance(StrEnum):
+    UNLABELLED = "unlabelled"
+    SUPPORTS = "supports"
+    CONTRADICTS = "contradicts"
+    IRRELEVANT = "irrelevant"
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str = ""
+    url: str = ""
+    author: str = ""
+    published: date | None = None
+    quote: str = ""
+
+    def label(self) -> str:
+        """The title, else the url, else an empty string."""
+        return self.title or self.url
+
+
+@dataclass(frozen=True)
+class Forecast:
+    by: str
+    p: float
+    at: datetime
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.p, int | float) and math.isfinite(self.p) and 0 <= self.p <= 1):
+            raise ValueError(f"a forecast's probability must be within [0, 1], not {self.p!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: OutcomeValue
+    at: datetime  # when it was recorded
+    by: str
+    event_date: date | None = None  # when the event happened, if not the day it was recorded
+    note: str = ""
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int  # the short number users see as #id; 0 until the store assigns one
+    text: str
+    created_at: datetime
+    created_by: str
+    kind: Kind = Kind.CLAIM
+    ext_id: str | None = None  # an id from elsewhere; import is idempotent on it
+    source: Source = field(default_factory=Source)
+    review_date: date | None = None
+    tags: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()  # watch terms, each in the syntax of parsing.parse_watch_terms
+    p: float | None = None  # the probability the source itself gives, scored as its track record
+    forecasts: tuple[Forecast, ...] = ()  # every forecast ever made, oldest first
+    outcome: Outcome | None = None
+
+    @property
+    def status(self) -> str:
+        return "resolved" if self.outcome else "open"
+
+    def current_forecasts(self) -> dict[str, Forecast]:
+        """Each forecaster's latest forecast: their current view."""
+        latest: dict[str, Forecast] = {}
+        for f in sorted(self.forecasts, key=lambda f: f.at):
+            latest[f.by] = f
+        return latest
+
+    def is_due(self, today: date) -> bool:
+        return self.outcome is None and self.review_date is not None and self.review_date <= today
+
+    def with_changes(self, **changes: Any) -> Claim:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    id: int  # 0 until stored
+    claim: int
+    url: str
+    title: str
+    found_at: datetime
+    feed: str = ""
+    published: datetime | None = None
+    matched: tuple[str, ...] = ()  # the watch terms that matched
+    stance: Stance = Stance.UNLABELLED
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the audit trail: who changed what on a claim, and when."""
+
+    claim: int
+    at: datetime
+    by: str
+    action: str  # add, import, forecast, resolve, reopen, edit, label
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+# --- dict form -------------------------------------------------------------------------------
+
+
+def iso(value: date | datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO datetime; one without an offset is taken as UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _date(text: str | None) -> date | None:
+    return None if not text else date.fromisoformat(text)
+
+
+def source_to_dict(source: Source) -> dict[str, Any]:
+    return {
+        "title": source.title,
+        "url": source.url,
+        "author": source.author,
+        "published": iso(source.published),
+        "quote": source.quote,
+    }
+
+
+def forecast_to_dict(f: Forecast) -> dict[str, Any]:
+    return {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note}
+
+
+def forecast_from_dict(d: dict[str, Any]) -> Forecast:
+    return Forecast(by=d["by"], p=float(d["p"]), at=parse_datetime(d["at"]), note=d.get("note") or "")
+
+
+def outcome_to_dict(o: Outcome) -> dict[str, Any]:
+    return {
+        "value": o.value.value,
+        "event_date": iso(o.event_date),
+        "at": iso(o.at),
+        "by": o.by,
+        "note": o.note,
+        "evidence": list(o.evidence),
+    }
+
+
+def outcome_from_dict(d: dict[str, Any]) -> Outcome:
+    return Outcome(
+        value=OutcomeValue(d["value"]),
+        at=parse_datetime(d["at"]),
+        by=d.get("by") or "",
+        event_date=_date(d.get("event_date")),
+        note=d.get("note") or "",
+        evidence=tuple(d.get("evidence") or ()),
+    )
+
+
+def claim_to_dict(claim: Claim) -> dict[str, Any]:
+    """The interchange form; `number` is the short id, `id` the external id."""
+    d: dict[str, Any] = {"number": claim.id} if claim.id else {}
+    if claim.ext_id:
+        d["id"] = claim.ext_id
+    d |= {
+        "kind": claim.kind.value,
+        "text": claim.text,
+        "source": source_to_dict(claim.source),
+        "created": iso(claim.created_at),
+        "created_by": claim.created_by,
+        "review_date": iso(claim.review_date),
+        "tags": list(claim.tags),
+        "watch": list(claim.watch),
+        "p": claim.p,
+        "forecasts": [forecast_to_dict(f) for f in claim.forecasts],
+        "outcome": outcome_to_dict(claim.outcome) if claim.outcome else None,
+    }
+    return d
+
+
+def claim_from_dict(d: dict[str, Any], number: int | None = None, *, default_created: datetime | None = None,
+                    default_by: str = "") -> Claim:
+    """A claim from its dict form; `number` overrides the dict's own `number`."""
+    s = d.get("source") or {}
+    created = d.get("created")
+    return Claim(
+        id=number if number is not None else int(d.get("number") or 0),
+        ext_id=d.get("id") or None,
+        kind=Kind(d.get("kind") or Kind.CLAIM),
+        text=d["text"],
+        source=Source(
+            title=s.get("title") or "",
+            url=s.get("url") or "",
+            author=s.get("author") or "",
+            published=_date(s.get("published")),
+            quote=s.get("quote") or "",
+        ),
+        created_at=parse_datetime(created) if created else _required(default_created, "created"),
+        created_by=d.get("created_by") or default_by,
+        review_date=_date(d.get("review_date")),
+        tags=tuple(d.get("tags") or ()),
+        watch=tuple(d.get("watch") or ()),
+        p=None if d.get("p") is None else float(d["p"]),
+        forecasts=tuple(forecast_from_dict(f) for f in d.get("forecasts") or ()),
+        outcome=outcome_from_dict(d["outcome"]) if d.get("outcome") else None,
+    )
+
+
+def _required(value: Any, name: str) -> Any:
+    if value is None:
+        raise ValueError(f"{name} is missing")
+    return value
+
+
+def evidence_to_dict(e: Evidence) -> dict[str, Any]:
+    return {
+        "claim": e.claim,
+        "url": e.url,
+        "title": e.title,
+        "feed": e.feed,
+        "published": iso(e.published),
+        "found_at": iso(e.found_at),
+        "matched": list(e.matched),
+        "stance": e.stance.value,
+    }
+
+
+def evidence_from_dict(d: dict[str, Any], id: int = 0) -> Evidence:
+    return Evidence(
+        id=id,
+        claim=d["claim"],
+        url=d["url"],
+        title=d.get("title") or "",
+        feed=d.get("feed") or "",
+        published=parse_datetime(d["published"]) if d.get("published") else None,
+        found_at=parse_datetime(d["found_at"]),
+        matched=tuple(d.get("matched") or ()),
+        stance=Stance(d.get("stance") or Stance.UNLABELLED),
+    )
+
+
+def change_to_dict(c: Change) -> dict[str, Any]:
+    return {"claim": c.claim, "at": iso(c.at), "by": c.by, "action": c.action, "before": c.before, "after": c.after}
+
+
+def change_from_dict(d: dict[str, Any]) -> Change:
+    return Change(claim=d["claim"], at=parse_datetime(d["at"]), by=d["by"], action=d["action"],
+                  before=d.get("before"), after=d.get("after"))

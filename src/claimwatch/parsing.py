@@ -1,0 +1,226 @@
+"""Reading what analysts type: probabilities, dates, watch terms and tags. Pure functions.
+
+Every function raises InputError with a one-line message that says what is accepted.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import dateparser
+
+from claimwatch.errors import InputError
+
+# Words of estimative probability from ICD 203 (US Intelligence Community Directive 203,
+# "Analytic Standards", 2015). Each phrase maps to the middle of its ICD range.
+ESTIMATIVE_WORDS: dict[str, float] = {
+    "almost no chance": 0.03,  # 1-5%
+    "remote": 0.03,
+    "very unlikely": 0.125,  # 5-20%
+    "highly improbable": 0.125,
+    "unlikely": 0.325,  # 20-45%
+    "improbable": 0.325,
+    "roughly even chance": 0.5,  # 45-55%
+    "roughly even odds": 0.5,
+    "even chance": 0.5,
+    "likely": 0.675,  # 55-80%
+    "probable": 0.675,
+    "very likely": 0.875,  # 80-95%
+    "highly probable": 0.875,
+    "almost certain": 0.97,  # 95-99%
+    "almost certainly": 0.97,
+    "nearly certain": 0.97,
+}
+
+_PROBABILITY_HELP = "use a percentage (15%), a fraction (0.15), a number up to 100, or a phrase such as 'likely'"
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def parse_probability(text: str) -> float:
+    """'15%', '0.15', '15' or an ICD 203 phrase -> a probability in [0, 1].
+
+    A bare number above 1 is a percentage ('15' is 15%); 0 to 1 is a fraction ('1' is certainty).
+    """
+    s = " ".join(text.strip().lower().split())
+    if s in ESTIMATIVE_WORDS:
+        return ESTIMATIVE_WORDS[s]
+    percent = s.endswith("%")
+    number = s.removesuffix("%").strip()
+    if not _NUMBER.fullmatch(number):
+        raise InputError(f"{text.strip()!r} is not a probability: {_PROBABILITY_HELP}")
+    value = float(number)
+    if percent or value > 1:
+        value /= 100
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise InputError(f"{text.strip()!r} is outside 0-100%: {_PROBABILITY_HELP}")
+    return round(value, 6)
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_DATE_HELP = "use an ISO date (2025-06-30) or a phrase such as 'in 3 months', 'end of June', 'next Friday'"
+_ISO_LIKE = re.compile(r"[\d\s./-]+")
+_END_OF = re.compile(r"(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?(.+)")
+_YEAR = re.compile(r"\d{4}")
+
+
+def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
+    """An ISO date or a natural phrase, read relative to `now` in time zone `tz`.
+
+    Phrases look forward ('June' is the next June, on its first day); 'end of X' is X's last day.
+    Anything that is not clearly a date is an error, never a guess.
+    """
+    s = " ".join(text.strip().lower().split()).removeprefix("by ")
+    if not s:
+        raise InputError(f"no date given: {_DATE_HELP}")
+    if _ISO_LIKE.fullmatch(s):
+        try:
+            return date.fromisoformat(s)
+        except ValueError:
+            raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}") from None
+    today = now.astimezone(tz).date()
+    end_of = _END_OF.fullmatch(s)
+    if end_of:
+        return _end_of(end_of.group(1), text, now, tz, today)
+    return _natural(s, text, now, tz, prefer_day="first")
+
+
+def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) -> date:
+    if period in ("month", "this month"):
+        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    if period in ("year", "this year"):
+        return date(today.year, 12, 31)
+    if period == "next year":
+        return date(today.year + 1, 12, 31)
+    if _YEAR.fullmatch(period):
+        return date(int(period), 12, 31)
+    return _natural(period, text, now, tz, prefer_day="last")
+
+
+def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: str) -> date:
+    parsed = dateparser.parse(
+        phrase,
+        languages=["en", "ru"],
+        settings={
+            "RELATIVE_BASE": now.astimezone(tz).replace(tzinfo=None),
+            "PREFER_DATES_FROM": "future",
+            "PREFER_DAY_OF_MONTH": prefer_day,
+            "STRICT_PARSING": False,
+        },
+    )
+    if parsed is None:
+        raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+    return parsed.date()
+
+
+# --- watch terms -----------------------------------------------------------------------------
+
+_WATCH_HELP = 'separate terms with commas; "quote" a phrase that contains a comma; +term is required, -term excludes'
+MAX_TERM_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class WatchTerms:
+    """A claim's watch terms: any alternative must match, every required one too, no excluded one."""
+
+    alternatives: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+
+    def terms(self) -> tuple[str, ...]:
+        """The stored form: one string per term, required ones prefixed +, excluded ones -."""
+        return (
+            self.alternatives
+            + tuple("+" + _quote_if_needed(t) for t in self.required)
+            + tuple("-" + _quote_if_needed(t) for t in self.excluded)
+        )
+
+
+def _quote_if_needed(term: str) -> str:
+    return f'"{term}"' if term[:1] in "+-\"" or "," in term else term
+
+
+def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
+    """'Power of Siberia 2, "Сила Сибири 2", +gas, -football' -> WatchTerms.
+
+    A list is taken as terms already split (the stored form). Duplicates are dropped (ignoring case).
+    """
+    items = _split_terms(text) if isinstance(text, str) else [_unquote_one(t) for t in text]
+    groups: dict[str, list[str]] = {"": [], "+": [], "-": []}
+    seen: set[str] = set()
+    for sign, term in items:
+        if not term:
+            raise InputError(f"empty watch term after {sign!r}: {_WATCH_HELP}" if sign else
+                             f"empty watch term: {_WATCH_HELP}")
+        if len(term) > MAX_TERM_LENGTH:
+            raise InputError(f"watch term {term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
+        key = term.casefold()
+        if key in seen:
+            continue
+        seen.add(key)
+        groups[sign].append(term)
+    if not groups[""] and not groups["+"]:
+        if groups["-"]:
+            raise InputError(f"watch terms need at least one term to look for, not only exclusions: {_WATCH_HELP}")
+        raise InputError(f"no watch terms given: {_WATCH_HELP}")
+    return WatchTerms(tuple(groups[""]), tuple(groups["+"]), tuple(groups["-"]))
+
+
+def _split_terms(text: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    buf: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            buf.append(ch)
+        elif ch == "," and not quoted:
+            items.append(_unquote_one("".join(buf)))
+            buf = []
+        else:
+            buf.append(ch)
+    if quoted:
+        raise InputError(f"unbalanced quote in watch terms: {_WATCH_HELP}")
+    items.append(_unquote_one("".join(buf)))
+    if len(items) > 1 or items[0] != ("", ""):
+        return items
+    return []
+
+
+def _unquote_one(raw: str) -> tuple[str, str]:
+    s = raw.strip()
+    sign = s[0] if s[:1] in ("+", "-") else ""
+    s = s[len(sign):].strip()
+    if s.count('"') % 2:
+        raise InputError(f"unbalanced quote in watch term {raw.strip()!r}: {_WATCH_HELP}")
+    if s.startswith('"') and s.endswith('"') and len(s) >= 2:
+        s = s[1:-1].strip()
+    elif '"' in s:
+        raise InputError(f"a quote may only surround a whole watch term, not part of {raw.strip()!r}")
+    return sign, " ".join(s.split())
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"[\w-]{1,40}")
+
+
+def parse_tags(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """'Energy, #china, power-of-siberia' -> ('energy', 'china', 'power-of-siberia').
+
+    Tags are lower case words (letters, digits, '-', '_'), in any script, without the leading #.
+    """
+    raw = text.replace(",", " ").split() if isinstance(text, str) else list(text)
+    tags: list[str] = []
+    for item in raw:
+        tag = item.strip().removeprefix("#").casefold()
+        if not _TAG.fullmatch(tag):
+            raise InputError(f"{item!r} is not a tag: use letters, digits, '-' or '_', at most 40 characters")
+        if tag not in tags:
+            tags.append(tag)
+    return tuple(tags)

@@ -1,0 +1,465 @@
+"""The claim store: TinyDB files made durable, safe with several processes, and fast at scale.
+
+Layout of a data directory (every file is a plain TinyDB JSON database that TinyDB itself opens):
+
+    meta.json              table `meta`: the schema version
+    claims-0000.json       tables `claims` (doc id = claim number) and `audit`, for claims 1-500
+    claims-0001.json       ... claims 501-1000, and so on
+    evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
+    .lock                  the writers' lock
+
+Why it is built this way:
+- Durable: every write goes to a temp file that is fsynced, renamed over the old file, and the
+  directory fsynced, so a crash leaves the old or the new file, never a torn one.
+- Several writers: one `flock` on `.lock` (plus a thread lock) serialises writers across processes;
+  readers need no lock because a rename is atomic, and they re-read a file when its signature
+  (inode, mtime, size) changed. Writers bump mtime strictly, so a signature never repeats.
+- Fast: TinyDB rewrites a whole file per write, so the data is partitioned by claim number: one
+  change to a claim rewrites one small file, together with its audit entry, in one atomic step.
+  Evidence, which is large and hot, lives in files of its own. A transaction batches every change
+  made inside it into one write per file.
+- A file that cannot be read raises StoreError naming it; it is never replaced by an empty one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document
+
+from claimwatch.errors import NotFound, StoreError
+from claimwatch.model import (
+    Change,
+    Claim,
+    Evidence,
+    Stance,
+    change_from_dict,
+    change_to_dict,
+    claim_from_dict,
+    claim_to_dict,
+    evidence_from_dict,
+    evidence_to_dict,
+)
+
+SCHEMA_VERSION = 1
+SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
+
+Signature = tuple[int, int, int]
+Migration = Callable[["Store"], None]
+# schema version N -> the step that turns a version N store into version N + 1
+MIGRATIONS: dict[int, Migration] = {}
+
+
+class Backend(Protocol):
+    """Where the files of a store live: a directory, or memory for tests and tools."""
+
+    def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]: ...
+    def signature(self, name: str) -> Signature | None: ...
+    def write(self, name: str, data: dict[str, Any]) -> Signature: ...
+    def names(self) -> list[str]: ...
+    def lock(self) -> Any: ...
+    def backup(self, names: list[str], label: str) -> str: ...
+
+
+def _decode(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise StoreError(f"{where} is not readable claimwatch data ({e}); it was left untouched") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{where} is not readable claimwatch data (not a TinyDB database); it was left untouched")
+    return data
+
+
+class FileBackend:
+    """Files in a data directory, written atomically and durably, locked with flock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create data directory {self.root}: {e.strerror}") from None
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+        with self.lock():  # a temp file left by a killed writer is garbage: writers hold the lock
+            for leftover in self.root.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
+
+    def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]:
+        path = self.path(name)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                raw = f.read()
+        except FileNotFoundError:
+            return None, None
+        except OSError as e:
+            raise StoreError(f"cannot read {path}: {e.strerror}") from None
+        return (st.st_ino, st.st_mtime_ns, st.st_size), _decode(raw, str(path))
+
+    def signature(self, name: str) -> Signature | None:
+        try:
+            st = os.stat(self.path(name))
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def write(self, name: str, data: dict[str, Any]) -> Signature:
+        path = self.path(name)
+        tmp = self.root / f".{name}.{os.getpid()}.tmp"
+        previous = self.signature(name)
+        # A strictly later mtime than the file it replaces makes each version's signature unique.
+        mtime = max(time.time_ns(), previous[1] + 1 if previous else 0)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                view = memoryview(orjson.dumps(data))
+                while view:
+                    view = view[os.write(fd, view):]
+                os.utime(fd, ns=(mtime, mtime))
+                os.fsync(fd)
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            self._fsync_dir()
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {path}: {e.strerror}; the previous version is intact") from None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.json") if not p.name.startswith("."))
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    os.close(self._lock_fd)  # closing releases the flock
+                    self._lock_fd = None
+
+    def backup(self, names: list[str], label: str) -> str:
+        target = self.root / f"backup-{label}"
+        target.mkdir(exist_ok=True)
+        for name in names:
+            shutil.copy2(self.path(name), target / f"{name}.json")
+        return str(target)
+
+
+class MemoryBackend:
+    """The same files kept as bytes in memory: same encoding, no disk."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[Signature, bytes]] = {}
+        self._lock = threading.RLock()
+        self._version = 0
+
+    def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]:
+        entry = self.files.get(name)
+        return (None, None) if entry is None else (entry[0], _decode(entry[1], f"memory:{name}"))
+
+    def signature(self, name: str) -> Signature | None:
+        entry = self.files.get(name)
+        return entry and entry[0]
+
+    def write(self, name: str, data: dict[str, Any]) -> Signature:
+        self._version += 1
+        raw = orjson.dumps(data)
+        self.files[name] = ((0, self._version, len(raw)), raw)
+        return self.files[name][0]
+
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def lock(self) -> Any:
+        return self._lock
+
+    def backup(self, names: list[str], label: str) -> str:
+        for name in names:
+            self.files[f"backup-{label}/{name}"] = self.files[name]
+        return f"memory:backup-{label}"
+
+
+class _ShardStorage(Storage):
+    """TinyDB's view of one file of the store: reads come from the store's cache, writes are batched."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self._store, self._name = store, name
+
+    def read(self) -> dict[str, Any]:
+        return self._store._data(self._name)
+
+    def write(self, data: dict[str, Any]) -> None:
+        self._store._mark_dirty(self._name, data)
+
+
+@dataclass(frozen=True)
+class ClaimFilter:
+    """Which claims to list; every given criterion must hold."""
+
+    status: str | None = None  # "open" or "resolved"
+    due_by: date | None = None  # open claims whose review date is on or before this day
+    tag: str | None = None
+    words: tuple[str, ...] = ()  # each must occur in the text, source title or tags (ignoring case)
+
+    def matches(self, doc: dict[str, Any]) -> bool:
+        if self.status == "open" and doc["outcome"] is not None:
+            return False
+        if self.status == "resolved" and doc["outcome"] is None:
+            return False
+        if self.due_by is not None:
+            review = doc["review_date"]
+            if doc["outcome"] is not None or review is None or review > self.due_by.isoformat():
+                return False
+        if self.tag is not None and self.tag not in doc["tags"]:
+            return False
+        if self.words:
+            hay = " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
+            return all(w.casefold() in hay for w in self.words)
+        return True
+
+
+def _shard(number: int) -> int:
+    return (number - 1) // SHARD_SIZE
+
+
+class Store:
+    """Claims, their audit trail and their evidence, over a Backend."""
+
+    def __init__(self, backend: Backend, *, schema_version: int = SCHEMA_VERSION,
+                 migrations: dict[int, Migration] | None = None) -> None:
+        self.backend = backend
+        self._cache: dict[str, tuple[Signature | None, dict[str, Any]]] = {}
+        self._dirty: dict[str, dict[str, Any]] = {}
+        self._fresh: set[str] = set()  # files checked since this transaction took the lock
+        self._depth = 0
+        self._thread_lock = threading.RLock()
+        self.migrated_backup: str | None = None
+        self._open(schema_version, MIGRATIONS if migrations is None else migrations)
+
+    # --- files, cache and transactions ---------------------------------------------------------
+
+    def _data(self, name: str) -> dict[str, Any]:
+        cached = self._cache.get(name)
+        if cached is not None and (name in self._fresh or cached[0] == self.backend.signature(name)):
+            return cached[1]
+        signature, data = self.backend.read(name)
+        data = data if data is not None else {}
+        self._cache[name] = (signature, data)
+        if self._depth:
+            self._fresh.add(name)
+        return data
+
+    def _mark_dirty(self, name: str, data: dict[str, Any]) -> None:
+        if not self._depth:
+            raise RuntimeError("store writes must happen inside Store.transaction()")
+        self._cache[name] = (None, data)
+        self._dirty[name] = data
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the writers' lock; every change inside is written once per file at the end."""
+        with self._thread_lock, self.backend.lock():
+            self._depth += 1
+            try:
+                yield
+                if self._depth == 1:
+                    self._commit()
+            except BaseException:
+                if self._depth == 1:  # forget half-made changes: the files still hold the truth
+                    for name in self._dirty:
+                        self._cache.pop(name, None)
+                    self._dirty.clear()
+                raise
+            finally:
+                self._depth -= 1
+                if not self._depth:
+                    self._fresh.clear()
+
+    def _commit(self) -> None:
+        try:
+            while self._dirty:
+                name, data = next(iter(self._dirty.items()))
+                self._cache[name] = (self.backend.write(name, data), data)
+                del self._dirty[name]
+        except BaseException:
+            for name in self._dirty:
+                self._cache.pop(name, None)
+            self._dirty.clear()
+            raise
+
+    def _db(self, name: str) -> TinyDB:
+        return TinyDB(storage=lambda: _ShardStorage(self, name))
+
+    def _claim_files(self) -> list[str]:
+        names = set(self.backend.names()) | set(self._dirty)  # files made in this transaction count
+        return sorted(n for n in names if n.startswith("claims-"))
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def _open(self, schema_version: int, migrations: dict[int, Migration]) -> None:
+        with self.transaction():
+            meta = self._db("meta").table("meta")
+            doc = meta.get(doc_id=1)
+            if doc is None:
+                if self.backend.names():
+                    raise StoreError("the data directory holds files but no meta.json; is it a claimwatch directory?")
+                meta.insert(Document({"schema": schema_version}, doc_id=1))
+                return
+            version = doc["schema"]
+            if version > schema_version:
+                raise StoreError(f"the data was written by a newer claimwatch (schema {version}, "
+                                 f"this one reads {schema_version}); upgrade claimwatch")
+            if version < schema_version:
+                label = f"schema{version}-{time.strftime('%Y%m%dT%H%M%S')}"
+                self.migrated_backup = self.backend.backup(self.backend.names(), label)
+                for step in range(version, schema_version):
+                    if step not in migrations:
+                        raise StoreError(f"no migration from schema {step} to {step + 1}")
+                    migrations[step](self)
+                    meta.update({"schema": step + 1}, doc_ids=[1])
+
+    @property
+    def schema_version(self) -> int:
+        return self._db("meta").table("meta").get(doc_id=1)["schema"]
+
+    # --- claims --------------------------------------------------------------------------------
+
+    def get_claim(self, number: int) -> Claim:
+        doc = self._db(f"claims-{_shard(number):04d}").table("claims").get(doc_id=number) if number > 0 else None
+        if doc is None:
+            raise NotFound(f"there is no claim #{number}")
+        return claim_from_dict(doc, number)
+
+    def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
+        """Claims matching `where`, by number."""
+        test = where.matches if where else (lambda doc: True)
+        found: list[Claim] = []
+        for name in self._claim_files():
+            for doc in self._db(name).table("claims").search(test):
+                found.append(claim_from_dict(doc, doc.doc_id))
+        return found
+
+    def is_empty(self) -> bool:
+        """No claim was ever stored (claims are never deleted)."""
+        return not self._claim_files()
+
+    def next_number(self) -> int:
+        files = self._claim_files()
+        if not files:
+            return 1
+        numbers = self._data(files[-1]).get("claims", {}).keys()
+        return max(map(int, numbers), default=int(files[-1].split("-")[1]) * SHARD_SIZE) + 1
+
+    def insert_claim(self, claim: Claim, change: Change) -> Claim:
+        """Store a new claim, numbered `claim.id` if given and free, else the next number."""
+        with self.transaction():
+            number = claim.id if claim.id > 0 and not self._exists(claim.id) else self.next_number()
+            claim = claim.with_changes(id=number)
+            db = self._db(f"claims-{_shard(number):04d}")
+            db.table("claims").insert(Document(_claim_doc(claim), doc_id=number))
+            db.table("audit").insert(change_to_dict(_for_claim(change, number)))
+        return claim
+
+    def update_claim(self, claim: Claim, change: Change) -> Claim:
+        """Replace a stored claim and record the change, in one write."""
+        with self.transaction():
+            db = self._db(f"claims-{_shard(claim.id):04d}")
+            if not db.table("claims").contains(doc_id=claim.id):
+                raise NotFound(f"there is no claim #{claim.id}")
+            db.table("claims").update(_claim_doc(claim), doc_ids=[claim.id])
+            db.table("audit").insert(change_to_dict(change))
+        return claim
+
+    def _exists(self, number: int) -> bool:
+        return self._db(f"claims-{_shard(number):04d}").table("claims").contains(doc_id=number)
+
+    def history(self, number: int) -> list[Change]:
+        """Every change to a claim, its evidence labels included, oldest first."""
+        self.get_claim(number)
+        changes = []
+        for name in (f"claims-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
+            changes += [change_from_dict(d) for d in self._db(name).table("audit").search(lambda d: d["claim"] == number)]
+        return sorted(changes, key=lambda c: c.at)
+
+    # --- evidence ------------------------------------------------------------------------------
+
+    def add_evidence(self, items: list[Evidence]) -> list[Evidence]:
+        """Store evidence rows, all in one write per file."""
+        stored: list[Evidence] = []
+        with self.transaction():
+            by_file: dict[str, list[Evidence]] = {}
+            for e in items:
+                by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(e)
+            for name, group in by_file.items():
+                ids = self._db(name).table("evidence").insert_multiple(evidence_to_dict(e) for e in group)
+                stored += [e.__class__(**{**e.__dict__, "id": i}) for e, i in zip(group, ids, strict=True)]
+        return stored
+
+    def evidence_for(self, number: int) -> list[Evidence]:
+        """A claim's evidence, newest first."""
+        docs = self._db(f"evidence-{_shard(number):04d}").table("evidence").search(lambda d: d["claim"] == number)
+        items = [evidence_from_dict(d, d.doc_id) for d in docs]
+        return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
+
+    def label_evidence(self, number: int, evidence_id: int, stance: Stance, by: str, at: datetime) -> Evidence:
+        with self.transaction():
+            db = self._db(f"evidence-{_shard(number):04d}")
+            doc = db.table("evidence").get(doc_id=evidence_id)
+            if doc is None or doc["claim"] != number:
+                raise NotFound(f"claim #{number} has no evidence {evidence_id}")
+            db.table("evidence").update({"stance": stance.value}, doc_ids=[evidence_id])
+            db.table("audit").insert(change_to_dict(Change(
+                number, at, by, "label", {"evidence": evidence_id, "stance": doc["stance"]},
+                {"evidence": evidence_id, "stance": stance.value})))
+        return evidence_from_dict({**doc, "stance": stance.value}, evidence_id)
+
+
+def _claim_doc(claim: Claim) -> dict[str, Any]:
+    doc = claim_to_dict(claim)
+    doc.pop("number", None)  # the doc id is the number
+    return doc
+
+
+def _for_claim(change: Change, number: int) -> Change:
+    return change if change.claim == number else Change(number, change.at, change.by, change.action,
+                                                        change.before, change.after)
+
+
+def open_store(path: str | Path | None, **kwargs: Any) -> Store:
+    """A store on the data directory `path`, or in memory when `path` is None."""
+    return Store(MemoryBackend() if path is None else FileBackend(Path(path)), **kwargs)
