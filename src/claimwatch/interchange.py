@@ -55,7 +55,13 @@ def _where(path: Any) -> str:
 def problems(doc: Any) -> list[str]:
     """Every problem in a claims document, each naming the claim's position and field; [] if valid."""
     validator = jsonschema.Draft202012Validator(schema())
-    found = [f"{_where(e.absolute_path)}: {e.message}" for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    by_field: dict[str, str] = {}  # the first problem of each field is enough to fix it
+    for error in validator.iter_errors(doc):
+        message = error.message
+        if error.validator == "pattern":  # a regex means nothing to users; say what is expected
+            message = f"{error.instance!r} is not {error.schema.get('description', 'in the expected form')}"
+        by_field.setdefault(_where(error.absolute_path), message)
+    found = [f"{where}: {message}" for where, message in by_field.items()]
     if found:
         return found
     seen_ids: dict[str, int] = {}

@@ -186,9 +186,8 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
 def claim_to_dict(claim: Claim) -> dict[str, Any]:
     """The interchange form; `number` is the short id, `id` the external id."""
     d: dict[str, Any] = {"number": claim.id} if claim.id else {}
-    if claim.ext_id:
-        d["id"] = claim.ext_id
     d |= {
+        "id": claim.ext_id,
         "kind": claim.kind.value,
         "text": claim.text,
         "source": source_to_dict(claim.source),

@@ -276,11 +276,12 @@ class Store:
     def _data(self, name: str) -> dict[str, Any]:
         cached = self._cache.get(name)
         if cached is not None and (name in self._fresh or cached[0] == self.backend.signature(name)):
-            return cached[1]
-        signature, data = self.backend.read(name)
-        data = data if data is not None else {}
-        self._cache[name] = (signature, data)
-        if self._depth:
+            data = cached[1]
+        else:
+            signature, read = self.backend.read(name)
+            data = read if read is not None else {}
+            self._cache[name] = (signature, data)
+        if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
         return data
 
@@ -289,6 +290,7 @@ class Store:
             raise RuntimeError("store writes must happen inside Store.transaction()")
         self._cache[name] = (None, data)
         self._dirty[name] = data
+        self._fresh.add(name)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

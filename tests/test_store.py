@@ -1,0 +1,234 @@
+"""The store: round trips on both backends, batching, freshness across instances, corruption, schema."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from tinydb import TinyDB
+
+from claimwatch import ledger
+from claimwatch.errors import NotFound, StoreError
+from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
+from claimwatch.store import SHARD_SIZE, ClaimFilter, FileBackend, MemoryBackend, Store, open_store
+
+from conftest import NOW
+
+
+def full_claim(number: int = 0, **changes: object) -> Claim:
+    claim = Claim(
+        id=number,
+        text="Power of Siberia 2 stays stalled",
+        created_at=NOW,
+        created_by="ana",
+        kind=Kind.FORECAST,
+        ext_id="report-7",
+        source=Source(title="Putin in Beijing", url="https://example.org/r", author="A. Author",
+                      published=date(2024, 5, 20), quote="was not mentioned"),
+        review_date=date(2026, 6, 30),
+        tags=("energy", "russia"),
+        watch=("Power of Siberia 2", "Сила Сибири 2", "西伯利亚力量2号", "+gas", "-football"),
+        p=0.675,
+        forecasts=(Forecast("ana", 0.7, NOW, "first"), Forecast("bo", 0.2, NOW + timedelta(hours=1))),
+        outcome=Outcome(OutcomeValue.PARTIAL, NOW + timedelta(days=2), "bo", date(2026, 3, 3), "half",
+                        ("https://e.org/1",)),
+    )
+    return replace(claim, **changes)
+
+
+def add(store: Store, text: str = "a claim", **fields: object) -> Claim:
+    return ledger.add_claim(store, ledger.NewClaim(text=text, **fields), "ana", NOW)
+
+
+def test_claim_round_trips_with_every_field(store: Store) -> None:
+    stored = store.insert_claim(full_claim(), Change(0, NOW, "ana", "add", None, None))
+    assert stored.id == 1
+    assert store.get_claim(1) == stored == full_claim(1)
+
+
+def test_missing_claim_is_not_found(store: Store) -> None:
+    add(store)
+    with pytest.raises(NotFound, match="#2"):
+        store.get_claim(2)
+    with pytest.raises(NotFound):
+        store.get_claim(0)
+
+
+def test_numbers_continue_across_files_and_free_numbers_are_kept(store: Store) -> None:
+    store.insert_claim(full_claim(SHARD_SIZE), Change(0, NOW, "ana", "import", None, None))
+    assert add(store).id == SHARD_SIZE + 1  # first claim of the second file
+    assert add(store).id == SHARD_SIZE + 2
+    taken = store.insert_claim(full_claim(SHARD_SIZE), Change(0, NOW, "ana", "import", None, None))
+    assert taken.id == SHARD_SIZE + 3  # a number in use is not reused
+    assert [c.id for c in store.find_claims()] == [SHARD_SIZE, SHARD_SIZE + 1, SHARD_SIZE + 2, SHARD_SIZE + 3]
+    assert {"claims-0000", "claims-0001"} <= set(store.backend.names())
+
+
+def test_find_claims_filters_by_status_due_tag_and_words(store: Store) -> None:
+    due = add(store, "Exports fall", review_date=date(2026, 3, 1), tags=("trade",))
+    later = add(store, "Pipeline signed", review_date=date(2026, 9, 1), tags=("energy",))
+    resolved = ledger.resolve(store, add(store, "Summit held", review_date=date(2026, 1, 1)).id,
+                              OutcomeValue.TRUE, "bo", NOW)
+
+    def numbers(**kw: object) -> list[int]:
+        return [c.id for c in store.find_claims(ClaimFilter(**kw))]
+
+    assert numbers() == [due.id, later.id, resolved.id]
+    assert numbers(status="open") == [due.id, later.id]
+    assert numbers(status="resolved") == [resolved.id]
+    assert numbers(due_by=date(2026, 3, 2)) == [due.id]
+    assert numbers(tag="energy") == [later.id]
+    assert numbers(words=("PIPELINE",)) == [later.id]
+    assert numbers(words=("summit", "held")) == [resolved.id]
+
+
+def test_a_failed_transaction_changes_nothing(store: Store) -> None:
+    claim = add(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.update_claim(claim.with_changes(text="changed"), Change(1, NOW, "ana", "edit", None, None))
+        add(store, "second")
+        raise RuntimeError("boom")
+    assert store.get_claim(1).text == "a claim"
+    assert [c.id for c in store.find_claims()] == [1]
+    assert [c.action for c in store.history(1)] == ["add"]
+
+
+def test_a_transaction_writes_each_file_once() -> None:
+    backend = MemoryBackend()
+    store = Store(backend)
+    writes: list[str] = []
+    original = backend.write
+    backend.write = lambda name, data: writes.append(name) or original(name, data)  # type: ignore[method-assign]
+    doc = {"version": 1, "claims": [{"text": f"claim {i}", "forecasts": [{"by": "a", "p": 0.5, "at": NOW.isoformat()}]}
+                                    for i in range(40)]}
+    ledger.import_claims(store, doc, "ana", NOW)
+    assert writes == ["claims-0000"]  # 40 claims and 40 audit entries, one write
+    store.add_evidence([Evidence(0, n, f"https://n.org/{n}", "t", NOW) for n in (1, 2, SHARD_SIZE + 1)])
+    assert sorted(writes[1:]) == ["evidence-0000", "evidence-0001"]
+
+
+def test_writes_by_another_instance_are_seen(tmp_path: Path) -> None:
+    a, b = open_store(tmp_path), open_store(tmp_path)
+    add(a, "first")
+    assert b.get_claim(1).text == "first"  # b caches this file now
+    ledger.add_forecast(a, 1, 0.3, "ana", NOW)
+    assert b.get_claim(1).forecasts[0].p == 0.3
+    assert add(b, "second").id == 2  # b's next number reflects a's writes
+    assert add(a, "third").id == 3
+    assert [c.text for c in b.find_claims()] == ["first", "second", "third"]
+
+
+def test_files_are_plain_tinydb_json(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    add(store, "readable by TinyDB", tags=("x",))
+    with TinyDB(tmp_path / "claims-0000.json") as db:
+        assert db.table("claims").get(doc_id=1)["text"] == "readable by TinyDB"
+        assert db.table("audit").all()[0]["action"] == "add"
+    with TinyDB(tmp_path / "meta.json") as db:
+        assert db.table("meta").get(doc_id=1)["schema"] == 1
+
+
+@pytest.mark.parametrize("garbage", [b"", b"{not json", b'{"claims": {}}  trailing', b"[1, 2]"])
+def test_corrupt_file_is_reported_by_name_and_left_untouched(tmp_path: Path, garbage: bytes) -> None:
+    add(open_store(tmp_path))
+    path = tmp_path / "claims-0000.json"
+    path.write_bytes(garbage)
+    store = open_store(tmp_path)
+    with pytest.raises(StoreError, match="claims-0000.json"):
+        store.get_claim(1)
+    with pytest.raises(StoreError, match="claims-0000.json"):
+        add(store, "must not replace the broken file")
+    assert path.read_bytes() == garbage
+
+
+def test_corrupt_meta_file_stops_opening(tmp_path: Path) -> None:
+    open_store(tmp_path)
+    (tmp_path / "meta.json").write_bytes(b"\x00\x01")
+    with pytest.raises(StoreError, match="meta.json"):
+        open_store(tmp_path)
+    assert (tmp_path / "meta.json").read_bytes() == b"\x00\x01"
+
+
+def test_foreign_directory_is_not_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "notes.json").write_text("{}")
+    with pytest.raises(StoreError, match="meta.json"):
+        open_store(tmp_path)
+
+
+def test_leftover_temp_files_are_removed_at_open(tmp_path: Path) -> None:
+    add(open_store(tmp_path))
+    leftover = tmp_path / ".claims-0000.12345.tmp"
+    leftover.write_bytes(b"half a wri")
+    open_store(tmp_path)
+    assert not leftover.exists()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    open_store(tmp_path, schema_version=3)
+    with pytest.raises(StoreError, match="newer claimwatch"):
+        open_store(tmp_path, schema_version=2)
+
+
+def test_migration_keeps_a_backup_of_the_old_files(tmp_path: Path) -> None:
+    old = open_store(tmp_path, schema_version=1)
+    add(old, "before migration")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.json")}
+
+    def shout(store: Store) -> None:
+        with store.transaction():
+            for claim in store.find_claims():
+                store.update_claim(claim.with_changes(text=claim.text.upper()),
+                                   Change(claim.id, NOW, "migration", "edit", None, None))
+
+    migrated = open_store(tmp_path, schema_version=2, migrations={1: shout})
+    assert migrated.schema_version == 2
+    assert migrated.get_claim(1).text == "BEFORE MIGRATION"
+    backup = Path(migrated.migrated_backup or "")
+    assert backup.parent == tmp_path and backup.name.startswith("backup-schema1-")
+    assert {p.name: p.read_bytes() for p in backup.glob("*.json")} == before
+    assert open_store(tmp_path, schema_version=2).migrated_backup is None  # done once
+
+
+def test_missing_migration_step_is_an_error(tmp_path: Path) -> None:
+    open_store(tmp_path, schema_version=1)
+    with pytest.raises(StoreError, match="no migration from schema 1 to 2"):
+        open_store(tmp_path, schema_version=2, migrations={})
+
+
+def test_evidence_is_kept_per_claim_and_labelled_with_history(store: Store) -> None:
+    first, second = add(store, "one"), add(store, "two")
+    stored = store.add_evidence([
+        Evidence(0, first.id, "https://n.org/a", "Old item", NOW - timedelta(days=2), feed="Feed",
+                 published=NOW - timedelta(days=3), matched=("Power of Siberia 2",)),
+        Evidence(0, second.id, "https://n.org/b", "Other claim", NOW),
+        Evidence(0, first.id, "https://n.org/c", "New item", NOW, published=NOW - timedelta(days=1)),
+    ])
+    assert [e.title for e in store.evidence_for(first.id)] == ["New item", "Old item"]
+    assert store.evidence_for(first.id)[1] == stored[0]
+    labelled = store.label_evidence(first.id, stored[0].id, Stance.SUPPORTS, "bo", NOW + timedelta(hours=1))
+    assert labelled.stance == Stance.SUPPORTS
+    assert store.evidence_for(first.id)[1].stance == Stance.SUPPORTS
+    assert [c.action for c in store.history(first.id)] == ["add", "label"]
+    with pytest.raises(NotFound):
+        store.label_evidence(second.id, stored[0].id, Stance.CONTRADICTS, "bo", NOW)
+
+
+def test_memory_backend_isolates_stored_data() -> None:
+    store = Store(MemoryBackend())
+    claim = add(store, "kept", tags=("a",))
+    fetched = store.get_claim(claim.id)
+    assert fetched.tags == ("a",) and fetched is not claim
+
+
+def test_file_backend_replaces_files_atomically(tmp_path: Path) -> None:
+    backend = FileBackend(tmp_path)
+    first = backend.write("x", {"t": {"1": {"v": 1}}})
+    inode = os.stat(tmp_path / "x.json").st_ino
+    second = backend.write("x", {"t": {"1": {"v": 2}}})
+    assert second != first and second[1] > first[1]  # a new version always has a later mtime
+    assert os.stat(tmp_path / "x.json").st_ino != inode  # renamed into place, not rewritten in place
+    assert backend.read("x") == (second, {"t": {"1": {"v": 2}}})
+    assert not list(tmp_path.glob(".*.tmp"))
