@@ -47,7 +47,7 @@ def parse_kind(text: str) -> Kind:
 
 def parse_claim_number(text: str) -> int:
     s = text.strip().removeprefix("#")
-    if not s.isdigit() or int(s) < 1:
+    if not (s.isascii() and s.isdecimal()) or int(s) < 1:
         raise InputError(f"{text.strip()!r} is not a claim number: use the number shown as #n, e.g. 3")
     return int(s)
 

@@ -9,7 +9,7 @@ import calendar
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dateparser
@@ -58,7 +58,7 @@ def parse_probability(text: str) -> float:
         value /= 100
     if not (math.isfinite(value) and 0 <= value <= 1):
         raise InputError(f"{text.strip()!r} is outside 0-100%: {_PROBABILITY_HELP}")
-    return round(value, 6)
+    return round(value, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -66,13 +66,19 @@ def parse_probability(text: str) -> float:
 _DATE_HELP = "use an ISO date (2025-06-30) or a phrase such as 'in 3 months', 'end of June', 'next Friday'"
 _ISO_LIKE = re.compile(r"[\d\s./-]+")
 _END_OF = re.compile(r"(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?(.+)")
-_YEAR = re.compile(r"\d{4}")
+_YEAR = re.compile(r"\d+")
+_WORD = re.compile(r"[^\W\d_]{3,}")  # a phrase must have a word in it, or it is not a date phrase
+# A month named without a day means its first day ("June"); elsewhere keep the day ("in 3 months").
+_MONTH_NAME = re.compile(
+    r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|"
+    r"(январ|феврал|март|апрел|ма[йяе]|июн|июл|август|сентябр|октябр|ноябр|декабр)", re.IGNORECASE)
 
 
 def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
     """An ISO date or a natural phrase, read relative to `now` in time zone `tz`.
 
-    Phrases look forward ('June' is the next June, on its first day); 'end of X' is X's last day.
+    A month without a year is the next one ('June' is next June 1st); 'end of X' is X's last day
+    (weeks end on Sunday); 'in 3 months', 'next Friday', 'yesterday' are relative to today.
     Anything that is not clearly a date is an error, never a guess.
     """
     s = " ".join(text.strip().lower().split()).removeprefix("by ")
@@ -87,7 +93,7 @@ def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
     end_of = _END_OF.fullmatch(s)
     if end_of:
         return _end_of(end_of.group(1), text, now, tz, today)
-    return _natural(s, text, now, tz, prefer_day="first")
+    return _natural(s, text, now, tz, prefer_day="first" if _MONTH_NAME.search(s) else "current")
 
 
 def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) -> date:
@@ -97,12 +103,19 @@ def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) ->
         return date(today.year, 12, 31)
     if period == "next year":
         return date(today.year + 1, 12, 31)
+    if period in ("week", "this week", "next week"):
+        sunday = today + timedelta(days=6 - today.weekday())
+        return sunday + timedelta(weeks=period == "next week")
     if _YEAR.fullmatch(period):
+        if not 1900 <= int(period) <= 2200:
+            raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
         return date(int(period), 12, 31)
     return _natural(period, text, now, tz, prefer_day="last")
 
 
 def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: str) -> date:
+    if not _WORD.search(phrase):
+        raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
     parsed = dateparser.parse(
         phrase,
         languages=["en", "ru"],
@@ -135,7 +148,7 @@ class WatchTerms:
     def terms(self) -> tuple[str, ...]:
         """The stored form: one string per term, required ones prefixed +, excluded ones -."""
         return (
-            self.alternatives
+            tuple(_quote_if_needed(t) for t in self.alternatives)
             + tuple("+" + _quote_if_needed(t) for t in self.required)
             + tuple("-" + _quote_if_needed(t) for t in self.excluded)
         )
@@ -152,7 +165,7 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
     """
     items = _split_terms(text) if isinstance(text, str) else [_unquote_one(t) for t in text]
     groups: dict[str, list[str]] = {"": [], "+": [], "-": []}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for sign, term in items:
         if not term:
             raise InputError(f"empty watch term after {sign!r}: {_WATCH_HELP}" if sign else
@@ -161,8 +174,11 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
             raise InputError(f"watch term {term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
         key = term.casefold()
         if key in seen:
+            if seen[key] != sign:
+                raise InputError(f"watch term {term!r} is given twice with different meanings "
+                                 f"({seen[key] or 'plain'} and {sign or 'plain'})")
             continue
-        seen.add(key)
+        seen[key] = sign
         groups[sign].append(term)
     if not groups[""] and not groups["+"]:
         if groups["-"]:
@@ -198,7 +214,7 @@ def _unquote_one(raw: str) -> tuple[str, str]:
     s = s[len(sign):].strip()
     if s.count('"') % 2:
         raise InputError(f"unbalanced quote in watch term {raw.strip()!r}: {_WATCH_HELP}")
-    if s.startswith('"') and s.endswith('"') and len(s) >= 2:
+    if s.startswith('"') and s.endswith('"') and len(s) >= 2 and '"' not in s[1:-1]:
         s = s[1:-1].strip()
     elif '"' in s:
         raise InputError(f"a quote may only surround a whole watch term, not part of {raw.strip()!r}")
@@ -207,7 +223,7 @@ def _unquote_one(raw: str) -> tuple[str, str]:
 
 # --- tags ------------------------------------------------------------------------------------
 
-_TAG = re.compile(r"[\w-]{1,40}")
+_TAG = re.compile(r"(?=.*[^\W_])[\w\u0300-\u036f-]{1,40}")  # with a letter or digit; marks as in "i̇"
 
 
 def parse_tags(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -266,6 +266,8 @@ class Store:
         self._cache: dict[str, tuple[Signature | None, dict[str, Any]]] = {}
         self._dirty: dict[str, dict[str, Any]] = {}
         self._fresh: set[str] = set()  # files checked since this transaction took the lock
+        # Claim objects made from a file's current data, so listing does not rebuild them each time
+        self._claims: dict[str, tuple[dict[str, Any], dict[int, Claim]]] = {}
         self._depth = 0
         self._thread_lock = threading.RLock()
         self.migrated_backup: str | None = None
@@ -291,6 +293,7 @@ class Store:
         self._cache[name] = (None, data)
         self._dirty[name] = data
         self._fresh.add(name)
+        self._claims.pop(name, None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -361,19 +364,29 @@ class Store:
 
     # --- claims --------------------------------------------------------------------------------
 
+    def _claim(self, name: str, doc: dict[str, Any], number: int) -> Claim:
+        data = self._data(name)
+        made = self._claims.get(name)
+        if made is None or made[0] is not data:  # the file was read again since
+            made = self._claims[name] = (data, {})
+        claim = made[1].get(number)
+        if claim is None:
+            claim = made[1][number] = claim_from_dict(doc, number)
+        return claim
+
     def get_claim(self, number: int) -> Claim:
-        doc = self._db(f"claims-{_shard(number):04d}").table("claims").get(doc_id=number) if number > 0 else None
+        name = f"claims-{_shard(number):04d}"
+        doc = self._db(name).table("claims").get(doc_id=number) if number > 0 else None
         if doc is None:
             raise NotFound(f"there is no claim #{number}")
-        return claim_from_dict(doc, number)
+        return self._claim(name, doc, number)
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         """Claims matching `where`, by number."""
         test = where.matches if where else (lambda doc: True)
         found: list[Claim] = []
         for name in self._claim_files():
-            for doc in self._db(name).table("claims").search(test):
-                found.append(claim_from_dict(doc, doc.doc_id))
+            found += [self._claim(name, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
         return found
 
     def is_empty(self) -> bool:
