@@ -232,3 +232,15 @@ def test_file_backend_replaces_files_atomically(tmp_path: Path) -> None:
     assert os.stat(tmp_path / "x.json").st_ino != inode  # renamed into place, not rewritten in place
     assert backend.read("x") == (second, {"t": {"1": {"v": 2}}})
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("content", [b'{"claims": 5}', b'{"claims": {"1": {"text": "no other fields"}}}',
+                                     b'{"claims": {"x": {}}}'])
+def test_data_of_the_wrong_shape_is_reported_by_name(tmp_path: Path, content: bytes) -> None:
+    add(open_store(tmp_path))
+    path = tmp_path / "claims-0000.json"
+    path.write_bytes(content)
+    store = open_store(tmp_path)
+    with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
+        store.find_claims()
+    assert path.read_bytes() == content

@@ -192,18 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("forecast", cmd_forecast, "add your forecast to a claim", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'")
-    p.add_argument("note", nargs="*", help="why (optional)")
+    p.add_argument("note", nargs="*", default=[], help="why (optional)")
 
     p = command("resolve", cmd_resolve, "record a claim's outcome", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("outcome", help="true, false, partial or void (yes/no work too)")
-    p.add_argument("note", nargs="*", help="a note (optional)")
+    p.add_argument("note", nargs="*", default=[], help="a note (optional)")
     p.add_argument("--date", metavar="DATE", help="when the event happened, if not today")
     p.add_argument("--evidence", metavar="URL", action="append", default=[], help="a link to evidence (repeatable)")
 
     p = command("reopen", cmd_reopen, "open a resolved claim again (the old outcome stays in its history)", by=True)
     p.add_argument("id", help="the claim's number")
-    p.add_argument("note", nargs="*", help="why (optional)")
+    p.add_argument("note", nargs="*", default=[], help="why (optional)")
 
     p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True)
     p.add_argument("id", help="the claim's number")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -61,33 +62,39 @@ def problems(doc: Any) -> list[str]:
         if error.validator == "pattern":  # a regex means nothing to users; say what is expected
             message = f"{error.instance!r} is not {error.schema.get('description', 'in the expected form')}"
         by_field.setdefault(_where(error.absolute_path), message)
-    found = [f"{where}: {message}" for where, message in by_field.items()]
-    if found:
-        return found
+    claims = doc.get("claims") if isinstance(doc, dict) else None
     seen_ids: dict[str, int] = {}
-    for i, c in enumerate(doc["claims"]):
-        at = f"claims[{i}]"
-        checks: list[tuple[str, Any]] = [
-            ("source.published", lambda: (c.get("source") or {}).get("published") and datetime.fromisoformat(c["source"]["published"])),
-            ("review_date", lambda: c.get("review_date") and datetime.fromisoformat(c["review_date"])),
+    for i, c in enumerate(claims if isinstance(claims, list) else []):
+        if not isinstance(c, dict):
+            continue
+        outcome = c.get("outcome") if isinstance(c.get("outcome"), dict) else {}
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("source.published", lambda: (c.get("source") or {}).get("published") and date.fromisoformat(c["source"]["published"])),
+            ("review_date", lambda: c.get("review_date") and date.fromisoformat(c["review_date"])),
             ("created", lambda: c.get("created") and parse_datetime(c["created"])),
             ("tags", lambda: parse_tags(c.get("tags") or [])),
             ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
+            ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
+            ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
         ]
-        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(c.get("forecasts") or [])]
-        outcome = c.get("outcome") or {}
-        checks += [("outcome.event_date", lambda: outcome.get("event_date") and datetime.fromisoformat(outcome["event_date"])),
-                   ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"]))]
+        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"]))
+                   for j, f in enumerate(c.get("forecasts") if isinstance(c.get("forecasts"), list) else [])]
         for field, check in checks:
+            where = f"claims[{i}].{field}"
+            if any(known == where or known.startswith(where + "[") for known in by_field):
+                continue  # the schema has said what is wrong here
             try:
                 check()
             except (ValueError, InputError) as e:
-                found.append(f"{at}.{field}: {e}")
-        if c.get("id"):
-            if c["id"] in seen_ids:
-                found.append(f"{at}.id: {c['id']!r} is used by claims[{seen_ids[c['id']]}] too")
-            seen_ids.setdefault(c["id"], i)
-    return found
+                by_field[where] = str(e)
+            except (TypeError, AttributeError, KeyError):
+                pass  # a wrong shape, which the schema reports
+        ext_id = c.get("id")
+        if isinstance(ext_id, str) and ext_id:
+            if ext_id in seen_ids:
+                by_field[f"claims[{i}].id"] = f"{ext_id!r} is used by claims[{seen_ids[ext_id]}] too"
+            seen_ids.setdefault(ext_id, i)
+    return [f"{where}: {message}" for where, message in by_field.items()]
 
 
 def read_claims(doc: Any, now: datetime, by: str) -> list[Claim]:

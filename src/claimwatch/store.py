@@ -72,15 +72,23 @@ class Backend(Protocol):
     def names(self) -> list[str]: ...
     def lock(self) -> Any: ...
     def backup(self, names: list[str], label: str) -> str: ...
+    def where(self, name: str) -> str: ...
+
+
+def _unreadable(where: str, why: str) -> StoreError:
+    return StoreError(f"{where} is not readable claimwatch data ({why}); it was left untouched")
 
 
 def _decode(raw: bytes, where: str) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        raise StoreError(f"{where} is not readable claimwatch data ({e}); it was left untouched") from None
-    if not isinstance(data, dict):
-        raise StoreError(f"{where} is not readable claimwatch data (not a TinyDB database); it was left untouched")
+        raise _unreadable(where, str(e)) from None
+    # TinyDB's shape: {table: {doc id: {field: value}}}
+    if not isinstance(data, dict) or not all(
+            isinstance(table, dict) and all(isinstance(doc, dict) for doc in table.values())
+            for table in data.values()):
+        raise _unreadable(where, "not a TinyDB database")
     return data
 
 
@@ -102,6 +110,9 @@ class FileBackend:
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
+
+    def where(self, name: str) -> str:
+        return str(self.path(name))
 
     def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]:
         path = self.path(name)
@@ -204,6 +215,9 @@ class MemoryBackend:
 
     def names(self) -> list[str]:
         return sorted(self.files)
+
+    def where(self, name: str) -> str:
+        return f"memory:{name}"
 
     def lock(self) -> Any:
         return self._lock
@@ -327,6 +341,14 @@ class Store:
             self._dirty.clear()
             raise
 
+    @contextmanager
+    def _reading(self, name: str) -> Iterator[None]:
+        """Data of the wrong shape in a file is reported as that file's problem, not a crash."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise _unreadable(self.backend.where(name), f"{type(e).__name__}: {e}") from None
+
     def _db(self, name: str) -> TinyDB:
         return TinyDB(storage=lambda: _ShardStorage(self, name))
 
@@ -376,17 +398,19 @@ class Store:
 
     def get_claim(self, number: int) -> Claim:
         name = f"claims-{_shard(number):04d}"
-        doc = self._db(name).table("claims").get(doc_id=number) if number > 0 else None
-        if doc is None:
-            raise NotFound(f"there is no claim #{number}")
-        return self._claim(name, doc, number)
+        with self._reading(name):
+            doc = self._db(name).table("claims").get(doc_id=number) if number > 0 else None
+            if doc is None:
+                raise NotFound(f"there is no claim #{number}")
+            return self._claim(name, doc, number)
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         """Claims matching `where`, by number."""
         test = where.matches if where else (lambda doc: True)
         found: list[Claim] = []
         for name in self._claim_files():
-            found += [self._claim(name, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+            with self._reading(name):
+                found += [self._claim(name, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
         return found
 
     def is_empty(self) -> bool:
@@ -397,8 +421,9 @@ class Store:
         files = self._claim_files()
         if not files:
             return 1
-        numbers = self._data(files[-1]).get("claims", {}).keys()
-        return max(map(int, numbers), default=int(files[-1].split("-")[1]) * SHARD_SIZE) + 1
+        with self._reading(files[-1]):
+            numbers = self._data(files[-1]).get("claims", {}).keys()
+            return max(map(int, numbers), default=int(files[-1].split("-")[1]) * SHARD_SIZE) + 1
 
     def insert_claim(self, claim: Claim, change: Change) -> Claim:
         """Store a new claim, numbered `claim.id` if given and free, else the next number."""
@@ -428,7 +453,9 @@ class Store:
         self.get_claim(number)
         changes = []
         for name in (f"claims-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
-            changes += [change_from_dict(d) for d in self._db(name).table("audit").search(lambda d: d["claim"] == number)]
+            with self._reading(name):
+                changes += [change_from_dict(d) for d in self._db(name).table("audit").search(
+                    lambda d: d["claim"] == number)]
         return sorted(changes, key=lambda c: c.at)
 
     # --- evidence ------------------------------------------------------------------------------
@@ -447,8 +474,10 @@ class Store:
 
     def evidence_for(self, number: int) -> list[Evidence]:
         """A claim's evidence, newest first."""
-        docs = self._db(f"evidence-{_shard(number):04d}").table("evidence").search(lambda d: d["claim"] == number)
-        items = [evidence_from_dict(d, d.doc_id) for d in docs]
+        name = f"evidence-{_shard(number):04d}"
+        with self._reading(name):
+            docs = self._db(name).table("evidence").search(lambda d: d["claim"] == number)
+            items = [evidence_from_dict(d, d.doc_id) for d in docs]
         return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
 
     def label_evidence(self, number: int, evidence_id: int, stance: Stance, by: str, at: datetime) -> Evidence:

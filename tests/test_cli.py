@@ -1,0 +1,470 @@
+"""The `claimwatch` command line, driven as a user drives it: `python -m claimwatch ...` in a subprocess.
+
+Each subprocess costs about half a second, so read-only tests share one populated data directory
+(the `populated` fixture, built once per module); tests that write work on a copy of it (`workdir`)
+or on a fresh directory of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from claimwatch.cli import build_parser
+from claimwatch.interchange import bundled_claims_path
+from conftest import run_cli
+
+EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["claims"]
+EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
+COMMANDS = {"add", "list", "due", "show", "forecast", "resolve", "reopen", "history", "import", "export"}
+CSV_HEADER = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags", "claim_p",
+              "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note"]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def ok(result):
+    """The result of a command that must succeed."""
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result
+
+
+def as_json(result):
+    return json.loads(ok(result).stdout)
+
+
+def numbers(claims: list[dict]) -> list[int]:
+    return [c["number"] for c in claims]
+
+
+def added_number(result) -> int:
+    m = re.fullmatch(r"added #(\d+): .*\n", ok(result).stdout)
+    assert m, result.stdout
+    return int(m.group(1))
+
+
+def snapshot(data: Path) -> dict[str, bytes]:
+    """Every file of a data directory (the writers' .lock aside), by path, with its bytes."""
+    return {p.relative_to(data).as_posix(): p.read_bytes()
+            for p in sorted(data.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stderr, got {len(lines)}:\n{stderr}"
+    assert stderr.endswith("\n")
+    return lines[0]
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True)
+class Populated:
+    data: Path
+    siberia: int  # open, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
+    future: int  # open, due 2099-12-31, #energy
+    undated: int  # open, no review date, #misc
+    resolved: int  # example claim 2 (#energy, mentions Power of Siberia), resolved true
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
+    """A data directory holding the example claims and three more, with forecasts and an outcome. Read-only."""
+    data = tmp_path_factory.mktemp("populated") / "data"
+    ok(run_cli("list", data=data))
+    siberia = added_number(run_cli("add", "Siberia pipeline talks resume, Gazprom says", "--due", "2020-01-01",
+                                   "--tags", "energy", "--p", "0.6", data=data))
+    future = added_number(run_cli("add", "Energy ministers meet again", "--due", "2099-12-31", "--tags", "energy",
+                                  data=data))
+    undated = added_number(run_cli("add", "A statement with no review date", "--tags", "misc", data=data))
+    ok(run_cli("forecast", str(siberia), "80%", "--by", "alice", data=data))
+    ok(run_cli("forecast", str(siberia), "0.3", "strong", "doubts", "--by", "bob", data=data))
+    ok(run_cli("resolve", "2", "yes", "--date", "2024-06-01", "--evidence", "https://example.org/e", data=data))
+    return Populated(data, siberia, future, undated, resolved=2)
+
+
+@pytest.fixture
+def workdir(populated: Populated, tmp_path: Path) -> Path:
+    """A private copy of the populated data directory, for tests that write (or might, by mistake)."""
+    data = tmp_path / "data"
+    shutil.copytree(populated.data, data)
+    return data
+
+
+# --- 1. a new user's session ---------------------------------------------------------------------
+
+
+def test_new_user_session_end_to_end(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    # The first command imports the bundled example claims, and says so.
+    first = ok(run_cli("list", data=data))
+    m = re.search(r"imported (\d+) example claims from claims\.json", first.stderr)
+    assert m, first.stderr
+    seeded = int(m.group(1))
+    assert 12 <= seeded <= 20
+    assert seeded == len(EXAMPLES)
+    assert len([line for line in first.stdout.splitlines() if line.startswith("#")]) == seeded
+
+    # A second command does not import again.
+    second = run_cli("list", "--json", data=data)
+    claims = as_json(second)
+    assert second.stderr == ""
+    assert len(claims) == seeded
+    assert sorted(numbers(claims)) == list(range(1, seeded + 1))
+    assert any("Power of Siberia" in c["text"] for c in claims)
+
+    # Record a claim with every field.
+    added = ok(run_cli("add", "Gazprom", "will", "sign", "the", "Power of Siberia 2 contract",
+                       "--due", "2020-01-01", "--p", "70%", "--tags", "energy, russia",
+                       "--watch", 'Power of Siberia 2, "Сила Сибири 2", +gas, -football',
+                       "--source", "https://example.org/r", "--quote", "talks are advancing", data=data))
+    n = added_number(added)
+    assert n == seeded + 1
+    assert f"#{n}" in added.stdout
+
+    ok(run_cli("forecast", str(n), "80%", "some", "note", "--by", "alice", data=data))
+    second_forecast = ok(run_cli("forecast", str(n), "0.6", "--by", "alice", data=data))
+    assert second_forecast.stdout == f"#{n}: alice forecasts 60%\n"
+
+    shown = as_json(run_cli("show", str(n), "--json", data=data))
+    assert shown["number"] == n
+    assert shown["text"] == "Gazprom will sign the Power of Siberia 2 contract"
+    assert shown["kind"] == "claim"
+    assert shown["status"] == "open"
+    assert shown["review_date"] == "2020-01-01"
+    assert shown["p"] == 0.7
+    assert shown["tags"] == ["energy", "russia"]
+    assert shown["watch"] == ["Power of Siberia 2", "Сила Сибири 2", "+gas", "-football"]
+    assert shown["source"]["url"] == "https://example.org/r"
+    assert shown["source"]["title"] == ""
+    assert shown["source"]["quote"] == "talks are advancing"
+    assert shown["created_by"] == "tester"
+    assert [(f["by"], f["p"], f["note"]) for f in shown["forecasts"]] == [("alice", 0.8, "some note"),
+                                                                         ("alice", 0.6, "")]
+    assert shown["outcome"] is None
+    assert shown["evidence"] == []
+
+    text = ok(run_cli("show", str(n), data=data)).stdout
+    assert text.startswith(f"#{n} claim, open, review 2020-01-01")
+    assert "Gazprom will sign the Power of Siberia 2 contract" in text
+    assert "https://example.org/r" in text
+    assert "talks are advancing" in text
+    assert "Tags: #energy #russia" in text
+    assert "Watch: Power of Siberia 2, Сила Сибири 2, +gas, -football" in text
+    assert "Source's probability: 70%" in text
+    assert "by tester" in text
+    assert re.search(r"^  alice: 60% on ", text, re.M), text  # alice's current view is her latest forecast
+    assert "alice: 80%" not in text
+
+    assert n in numbers(as_json(run_cli("due", "--json", data=data)))
+
+    resolved = ok(run_cli("resolve", str(n), "yes", "done", "--date", "2020-02-01", "--evidence", "https://e.org/1",
+                          data=data))
+    assert resolved.stdout == f"#{n} resolved: true\n"
+    outcome = as_json(run_cli("show", str(n), "--json", data=data))["outcome"]
+    assert outcome["value"] == "true"
+    assert outcome["event_date"] == "2020-02-01"
+    assert outcome["evidence"] == ["https://e.org/1"]
+    assert outcome["note"] == "done"
+    assert outcome["by"] == "tester"
+
+    assert numbers(as_json(run_cli("list", "resolved", "--json", data=data))) == [n]
+    due_text = ok(run_cli("due", data=data)).stdout
+    due_numbers = [int(x) for x in re.findall(r"^#(\d+) ", due_text, re.M)]
+    assert n not in due_numbers
+    assert 1 in due_numbers  # the example claims, due in 2024, still are
+
+    assert ok(run_cli("reopen", str(n), data=data)).stdout == f"#{n} is open again\n"
+
+    expected = [("add", "tester"), ("forecast", "alice"), ("forecast", "alice"), ("resolve", "tester"),
+                ("reopen", "tester")]
+    history_text = ok(run_cli("history", str(n), data=data)).stdout.splitlines()
+    assert [(line.split()[3], line.split()[2]) for line in history_text] == expected
+    assert "80% — some note" in history_text[1]
+    assert "60% (was 80% — some note)" in history_text[2]
+    assert "(was true — done)" in history_text[4]
+
+    history = as_json(run_cli("history", str(n), "--json", data=data))
+    assert [(c["action"], c["by"]) for c in history] == expected
+    assert all(c["claim"] == n for c in history)
+    assert history[0]["after"]["text"] == "Gazprom will sign the Power of Siberia 2 contract"
+    assert history[3]["after"]["value"] == "true"
+    reopen = history[4]
+    assert reopen["before"]["value"] == "true"
+    assert reopen["before"]["event_date"] == "2020-02-01"
+    assert reopen["before"]["evidence"] == ["https://e.org/1"]
+    assert reopen["before"]["note"] == "done"
+
+
+# --- 2. list filters -----------------------------------------------------------------------------
+
+
+def _examples_due_by(today: date) -> set[int]:
+    return {i for i, c in enumerate(EXAMPLES, 1) if c.get("review_date") and date.fromisoformat(c["review_date"]) <= today}
+
+
+def _examples_tagged(tag: str) -> set[int]:
+    return {i for i, c in enumerate(EXAMPLES, 1) if tag in c.get("tags", [])}
+
+
+@pytest.mark.parametrize("args, expected", [
+    pytest.param(["list"], lambda p: EXAMPLE_NUMBERS - {p.resolved} | {p.siberia, p.future, p.undated},
+                 id="open-by-default"),
+    pytest.param(["list", "#energy"], lambda p: _examples_tagged("energy") - {p.resolved} | {p.siberia, p.future},
+                 id="tag"),
+    pytest.param(["list", "all"], lambda p: EXAMPLE_NUMBERS | {p.siberia, p.future, p.undated}, id="all"),
+    pytest.param(["list", "resolved"], lambda p: {p.resolved}, id="resolved"),
+    pytest.param(["list", "due"], lambda p: _examples_due_by(utc_today()) - {p.resolved} | {p.siberia}, id="due"),
+    pytest.param(["list", "Siberia"], lambda p: {2, 3, p.siberia}, id="words-search-every-status"),
+    pytest.param(["list", "resolved", "#energy"], lambda p: {p.resolved}, id="resolved-and-tag"),
+])
+def test_list_filters_select_the_right_claims(populated: Populated, args: list[str], expected) -> None:
+    claims = as_json(run_cli(*args, "--json", data=populated.data))
+    assert numbers(claims) == sorted(expected(populated))
+
+
+def test_list_filter_expectations_are_not_trivial(populated: Populated) -> None:
+    """The sets the filter test expects really differ from each other (no subprocess)."""
+    assert {2, 3} <= _examples_tagged("energy")
+    assert populated.resolved in _examples_tagged("energy")
+    assert 1 in _examples_due_by(utc_today())
+    assert len(_examples_tagged("energy")) < len(EXAMPLES)
+
+
+# --- 3. bad input --------------------------------------------------------------------------------
+
+
+BAD_INPUT = [
+    pytest.param(["forecast", "999", "50%"], ["no claim #999"], id="forecast-missing-claim"),
+    pytest.param(["forecast", "{open}", "150%"], ["'150%'", "outside 0-100%"], id="forecast-over-100"),
+    pytest.param(["forecast", "{open}", "abc"], ["'abc' is not a probability"], id="forecast-not-a-number"),
+    pytest.param(["add", "x", "--due", "someday"], ["'someday'", "date"], id="add-bad-date"),
+    pytest.param(["add", ""], ["needs its text"], id="add-empty-text"),
+    pytest.param(["add", "x", "--watch", "-only"], ["--watch", "expected one argument"], id="add-watch-dash-arg"),
+    pytest.param(["add", "x", "--watch=-only"], ["watch terms", "only exclusions"], id="add-watch-only-exclusions"),
+    pytest.param(["resolve", "{open}", "maybe"], ["'maybe' is not an outcome"], id="resolve-bad-outcome"),
+    pytest.param(["resolve", "{open}", "true", "--date", "2099-01-01"], ["2099-01-01", "in the future"],
+                 id="resolve-future-event"),
+    pytest.param(["resolve", "{open}", "true", "--evidence", "notaurl"], ["'notaurl'", "URL"],
+                 id="resolve-evidence-not-url"),
+    pytest.param(["resolve", "{resolved}", "false"], ["#{resolved} is already resolved (true)"],
+                 id="resolve-resolved-claim"),
+    pytest.param(["reopen", "{open}"], ["#{open} is open already"], id="reopen-open-claim"),
+    pytest.param(["show", "abc"], ["'abc' is not a claim number"], id="show-not-a-number"),
+    pytest.param(["show", "0"], ["'0' is not a claim number"], id="show-zero"),
+    pytest.param(["history", "999"], ["no claim #999"], id="history-missing-claim"),
+    pytest.param(["import", "{tmp}/missing.json"], ["missing.json", "no such file"], id="import-missing-file"),
+    pytest.param(["import", "{tmp}/notes.txt"], ["notes.txt", "not valid JSON"], id="import-not-json"),
+    pytest.param(["export", "--format", "xml"], ["--format", "'xml'", "invalid choice"], id="export-bad-format"),
+    pytest.param(["forecast"], ["required", "id", "probability"], id="argparse-missing-arguments"),
+    pytest.param(["frobnicate"], ["invalid choice", "'frobnicate'"], id="argparse-unknown-command"),
+    pytest.param([], ["required", "COMMAND"], id="argparse-no-command"),
+    pytest.param(["list", "--bogus"], ["unrecognized arguments", "--bogus"], id="argparse-unknown-option"),
+]
+
+
+@pytest.mark.parametrize("args, says", BAD_INPUT)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(populated: Populated, workdir: Path, tmp_path: Path,
+                                                             args: list[str], says: list[str]) -> None:
+    (tmp_path / "notes.txt").write_text("these are notes, not JSON\n", encoding="utf-8")
+    fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path}
+    before = snapshot(workdir)
+    result = run_cli(*[a.format(**fill) for a in args], data=workdir)
+    assert result.returncode == 2, result
+    line = one_line(result.stderr)
+    assert line.startswith("claimwatch")
+    assert "error" in line
+    for phrase in says:
+        assert phrase.format(**fill) in line
+    assert result.stdout == ""
+    assert snapshot(workdir) == before
+
+
+def test_unknown_time_zone_exits_2_naming_claimwatch_tz(workdir: Path) -> None:
+    before = snapshot(workdir)
+    result = run_cli("list", data=workdir, env={"CLAIMWATCH_TZ": "Mars/Olympus"})
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "CLAIMWATCH_TZ" in line
+    assert "Mars/Olympus" in line
+    assert result.stdout == ""
+    assert snapshot(workdir) == before
+
+
+def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:
+    result = run_cli("forecast", "3", data=workdir)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "probability" in line
+    assert "note" not in line
+
+
+# --- 4. import and export ------------------------------------------------------------------------
+
+
+def test_export_then_import_into_a_fresh_directory_round_trips(populated: Populated, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    exported = ok(run_cli("export", "-o", str(out), data=populated.data))
+    total = len(EXAMPLES) + 3
+    assert exported.stdout == ""
+    assert exported.stderr == f"exported {total} claims to {out}\n"
+    original = json.loads(out.read_text("utf-8"))
+    assert original["version"] == 1
+    by_number = {c["number"]: c for c in original["claims"]}
+    assert len(by_number) == total
+    # The store exported is not trivial: it has forecasts and an outcome.
+    assert [(f["by"], f["p"]) for f in by_number[populated.siberia]["forecasts"]] == [("alice", 0.8), ("bob", 0.3)]
+    assert by_number[populated.resolved]["outcome"]["value"] == "true"
+    assert by_number[populated.resolved]["outcome"]["evidence"] == ["https://example.org/e"]
+
+    fresh = tmp_path / "fresh"
+    imported = ok(run_cli("import", str(out), data=fresh))
+    assert imported.stdout == f"{out}: {total} added, 0 updated, 0 unchanged\n"
+    assert imported.stderr == ""  # import into a new directory does not seed the example claims first
+
+    again = json.loads(ok(run_cli("export", data=fresh)).stdout)
+    assert again["version"] == 1
+    assert again["claims"] == original["claims"]
+
+    before = snapshot(fresh)
+    second = ok(run_cli("import", str(out), data=fresh))
+    assert second.stdout == f"{out}: 0 added, 0 updated, {total} unchanged\n"
+    assert snapshot(fresh) == before
+
+
+def _write_doc_with_problems(path: Path) -> None:
+    doc = {"version": 1, "claims": [
+        {"text": "A perfectly good claim"},
+        {"text": "A claim with a bad forecast", "forecasts": [{"by": "ann", "p": 1.5, "at": "2024-05-01T10:00:00"}]},
+        {"kind": "claim", "tags": ["x"]},
+        {"text": "A claim with a bad review date", "review_date": "2024-99-01"},
+    ]}
+    path.write_text(json.dumps(doc), encoding="utf-8")
+
+
+def test_import_with_problems_names_them_and_imports_nothing(workdir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    _write_doc_with_problems(bad)
+    before = snapshot(workdir)
+    result = run_cli("import", str(bad), data=workdir)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert "nothing imported" in lines[0]
+    problems = lines[1:]
+    assert any(p.strip().startswith("claims[1].forecasts[0].p:") and "1.5" in p for p in problems), result.stderr
+    assert any(p.strip().startswith("claims[2]") and "'text'" in p for p in problems), result.stderr
+    assert not any("claims[0]" in p for p in problems), result.stderr
+    assert snapshot(workdir) == before
+
+
+def test_import_with_problems_lists_every_problem_at_once(workdir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    _write_doc_with_problems(bad)
+    result = run_cli("import", str(bad), data=workdir)
+    assert result.returncode == 2
+    assert "claims[3].review_date" in result.stderr
+    assert "3 problems" in result.stderr.splitlines()[0]
+
+
+def test_import_reports_a_bad_date_with_its_claim_and_field(workdir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "dates.json"
+    bad.write_text(json.dumps({"version": 1, "claims": [
+        {"text": "fine"}, {"text": "bad date", "review_date": "2024-99-01"}]}), encoding="utf-8")
+    before = snapshot(workdir)
+    result = run_cli("import", str(bad), data=workdir)
+    assert result.returncode == 2
+    assert "1 problem, nothing imported" in result.stderr
+    assert re.search(r"^\s+claims\[1\]\.review_date: ", result.stderr, re.M), result.stderr
+    assert snapshot(workdir) == before
+
+
+def test_export_csv_has_a_header_and_a_row_per_forecast(populated: Populated) -> None:
+    result = ok(run_cli("export", "--format", "csv", data=populated.data))
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == CSV_HEADER
+    records = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:]]
+    # A claim without forecasts has one row; the siberia claim has two forecasts, so two rows.
+    assert len(records) == len(EXAMPLES) + 3 + 1
+    assert [int(r["number"]) for r in records] == sorted(
+        list(EXAMPLE_NUMBERS) + [populated.siberia] * 2 + [populated.future, populated.undated])
+    forecasts = [(r["forecaster"], float(r["p"]), r["note"]) for r in records if int(r["number"]) == populated.siberia]
+    assert forecasts == [("alice", 0.8, ""), ("bob", 0.3, "strong doubts")]
+    resolved = [r for r in records if int(r["number"]) == populated.resolved]
+    assert len(resolved) == 1
+    assert (resolved[0]["status"], resolved[0]["outcome"], resolved[0]["event_date"]) == ("resolved", "true",
+                                                                                          "2024-06-01")
+    assert resolved[0]["id"] == EXAMPLES[populated.resolved - 1]["id"]
+    undated = next(r for r in records if int(r["number"]) == populated.undated)
+    assert (undated["forecaster"], undated["p"], undated["review_date"], undated["tags"]) == ("", "", "", "misc")
+
+
+# --- 5. help -------------------------------------------------------------------------------------
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> tuple[argparse._SubParsersAction, dict]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action, action.choices
+
+
+def test_every_command_and_argument_has_help_text() -> None:
+    parser = build_parser()
+    action, choices = _subcommands(parser)
+    assert set(choices) == COMMANDS
+    helps = {a.dest: a.help for a in action._choices_actions}
+    assert set(helps) == COMMANDS
+    for name, sub in choices.items():
+        assert helps[name] and helps[name].strip(), f"{name} has no help"
+        assert sub.description and sub.description.strip(), f"{name} has no description"
+        for arg in sub._actions:
+            label = "/".join(arg.option_strings) or arg.dest
+            assert arg.help and arg.help is not argparse.SUPPRESS and arg.help.strip(), f"{name} {label} has no help"
+        assert sub.format_help().strip()  # the help renders (no stray % in a help string)
+    for arg in parser._actions:
+        if arg is not action:  # the COMMAND group is described by the help of each command
+            assert arg.help, f"claimwatch {'/'.join(arg.option_strings)} has no help"
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_cli("--help", data=data)
+    assert result.returncode == 0
+    listed = set(re.findall(r"^\s{4}(\w+)\s", result.stdout, re.M))
+    assert COMMANDS <= listed, result.stdout
+    assert not data.exists()  # asking for help does not create a data directory
+
+
+# --- 6. a corrupt data file ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("corrupt", [
+    pytest.param(lambda old: b"\x00\xffgarbage{{ not json", id="garbage"),
+    pytest.param(lambda old: old[: len(old) // 2], id="truncated"),
+    pytest.param(lambda old: b"", id="empty"),
+    pytest.param(lambda old: b'{"claims": 5}', id="json-of-the-wrong-shape"),
+    pytest.param(lambda old: b'{"claims": {"1": {"text": "x"}}}', id="claim-missing-fields"),
+])
+def test_corrupt_data_file_exits_1_naming_it_and_leaves_it_untouched(workdir: Path, corrupt) -> None:
+    path = workdir / "claims-0000.json"
+    path.write_bytes(corrupt(path.read_bytes()))
+    before = snapshot(workdir)
+    result = run_cli("list", data=workdir)
+    assert result.returncode == 1, result
+    line = one_line(result.stderr)
+    assert line.startswith("claimwatch: error: ")
+    assert str(path) in line
+    assert result.stdout == ""
+    assert snapshot(workdir) == before
