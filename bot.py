@@ -1,12 +1,6 @@
-"""Runs the claimwatch Telegram bot.
+"""Runs the claimwatch Telegram bot: `python bot.py` (the same as `claimwatch run`)."""
 
-The bot is not built yet (it comes with the Telegram bot issue); until then this says so and
-points to the command line, which works on the same data directory.
-"""
-
-import sys
+from claimwatch.telegram_bot import main
 
 if __name__ == "__main__":
-    print("claimwatch: the Telegram bot is not part of this version yet; use the `claimwatch` command "
-          "line (claimwatch --help)", file=sys.stderr)
-    sys.exit(2)
+    raise SystemExit(main())

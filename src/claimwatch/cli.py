@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, interchange, ledger, render
+from claimwatch.chat import ChatService, ChatSettings
+from claimwatch.console import CONSOLE_USER_ID, run_console
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Source, change_to_dict, claim_to_dict, evidence_to_dict
@@ -49,14 +51,13 @@ def _claim_json(claim: Any) -> dict[str, Any]:
 
 
 def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
-    source = args.source or ""
-    is_url = source.startswith(("http://", "https://"))
+    source = ledger.source_from_text(args.source or "")
     new = ledger.NewClaim(
         text=" ".join(args.text),
         kind=ledger.parse_kind(args.kind),
         source=Source(
-            title="" if is_url else source,
-            url=args.source_url or (source if is_url else ""),
+            title=source.title,
+            url=args.source_url or source.url,
             author=args.author or "",
             published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
             quote=args.quote or "",
@@ -147,6 +148,11 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
         sys.stdout.write(text)
 
 
+def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
+    service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
+    return run_console(service, ctx.config.user, lambda: datetime.now(UTC))
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 
@@ -157,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"claimwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def command(name: str, func: Callable[[argparse.Namespace, Context], None], help: str,
+    def command(name: str, func: Callable[[argparse.Namespace, Context], int | None] | None, help: str,
                 json_output: bool = False, by: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
@@ -211,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("import", cmd_import, "import claims from a claims JSON file, all or nothing", by=True)
     p.add_argument("file", help="a file in the claims format (see README)")
 
+    command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
+    command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
+
     p = command("export", cmd_export, "export every claim as JSON (re-importable) or CSV (a row per forecast)")
     p.add_argument("--format", choices=["json", "csv"], default="json", help="json (default) or csv")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -219,16 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
+        from claimwatch.telegram_bot import main as bot_main
+
+        return bot_main()
     try:
         read_env_file()
         config = load_config()
         now = datetime.now(UTC)
         store = open_store(config.data_dir)
-        if store.is_empty() and args.command != "import":  # a new user sees real claims at once
-            result = ledger.import_examples(store, "claimwatch", now)
-            print(f"claimwatch: new data directory {config.data_dir}: imported {len(result.added)} example "
-                  f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
-        args.func(args, Context(config, store, now))
+        if args.command != "import":  # a new user sees real claims at once; importers bring their own
+            seeded = ledger.seed_examples(store, now)
+            if seeded:
+                print(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+                      f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
+        return args.func(args, Context(config, store, now)) or 0
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,10 @@ class Config:
     data_dir: Path
     tz: ZoneInfo
     user: str  # who the CLI acts as, for the audit trail
+    token: str = field(default="", repr=False)  # never shown
+    api_url: str = "https://api.telegram.org"
+    admins: frozenset[int] = frozenset()
+    access: str = "invite"
 
 
 def read_env_file(path: str = ".env") -> None:
@@ -33,11 +37,29 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         tz = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"CLAIMWATCH_TZ={tz_name!r} is not a time zone; use a name such as UTC or Europe/Stockholm") from None
+    access = env.get("CLAIMWATCH_ACCESS", "").strip().lower() or "invite"
+    if access not in ("invite", "open"):
+        raise ConfigError(f"CLAIMWATCH_ACCESS={access!r}: use invite (only people with a role) or open (anyone may read)")
+    api_url = env.get("TELEGRAM_API_URL", "").strip().rstrip("/") or "https://api.telegram.org"
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"TELEGRAM_API_URL={api_url!r} is not an http(s) URL")
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
         tz=tz,
         user=env.get("CLAIMWATCH_USER", "").strip() or _login_name(),
+        token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+        api_url=api_url,
+        admins=_admins(env.get("CLAIMWATCH_ADMINS", "")),
+        access=access,
     )
+
+
+def _admins(text: str) -> frozenset[int]:
+    ids = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    bad = [part for part in ids if not part.lstrip("-").isdecimal()]
+    if bad:
+        raise ConfigError(f"CLAIMWATCH_ADMINS: {bad[0]!r} is not a Telegram user id; give numbers separated by commas")
+    return frozenset(int(part) for part in ids)
 
 
 def _login_name() -> str:

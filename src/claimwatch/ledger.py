@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from claimwatch import interchange
 from claimwatch.errors import InputError
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.model import (
     Change,
     Claim,
@@ -136,6 +138,49 @@ def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") ->
         return store.update_claim(claim.with_changes(outcome=None), change)
 
 
+EDITABLE = ("text", "due", "p", "tags", "watch", "source")
+_CLEAR = ("none", "-")
+
+
+def source_from_text(text: str) -> Source:
+    """A source given as one string: its URL, or its title."""
+    text = " ".join(text.split())
+    return Source(url=text) if text.startswith(("http://", "https://")) else Source(title=text)
+
+
+def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: datetime, tz: ZoneInfo) -> Claim:
+    """Change one field of a claim from text as typed; 'none' clears due, p, tags, watch and source."""
+    field = field.strip().lower()
+    value = value.strip()
+    clear = value.lower() in _CLEAR and field != "text"
+    changes: dict[str, Any]
+    if field == "text":
+        text = " ".join(value.split())
+        if not text:
+            raise InputError("give the new text: /edit <id> text <new text>")
+        changes = {"text": text}
+    elif field == "due":
+        changes = {"review_date": None if clear else parse_date(value, now, tz)}
+    elif field == "p":
+        changes = {"p": None if clear else parse_probability(value)}
+    elif field == "tags":
+        changes = {"tags": () if clear else parse_tags(value)}
+    elif field == "watch":
+        changes = {"watch": () if clear else parse_watch_terms(value).terms()}
+    elif field == "source":
+        if not value:
+            raise InputError("give the source's title or URL, or 'none'")
+        changes = {"source": Source() if clear else source_from_text(value)}
+    else:
+        raise InputError(f"{field!r} cannot be edited: use one of {', '.join(EDITABLE)}")
+    with store.transaction():
+        claim = store.get_claim(number)
+        edited = claim.with_changes(**changes)
+        (key,) = changes  # the dataclass field and its dict key share a name
+        change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]})
+        return store.update_claim(edited, change)
+
+
 def due(store: Store, today: date) -> list[Claim]:
     """Open claims whose review date has come, earliest first."""
     claims = store.find_claims(ClaimFilter(status="open", due_by=today))
@@ -198,7 +243,12 @@ def _merge(known: Claim, incoming: Claim) -> Claim:
     return known.with_changes(forecasts=forecasts, outcome=known.outcome or incoming.outcome)
 
 
-def import_examples(store: Store, by: str, now: datetime) -> ImportResult:
-    """Seed a new store with the example claims shipped with claimwatch."""
+def seed_examples(store: Store, now: datetime) -> int:
+    """Import the example claims shipped with claimwatch into a store that never held a claim.
+
+    How many were imported; 0 when the store has claims already.
+    """
+    if not store.is_empty():
+        return 0
     path = interchange.bundled_claims_path()
-    return import_claims(store, interchange.load_file(path), by, now, path.name)
+    return len(import_claims(store, interchange.load_file(path), "claimwatch", now, path.name).added)

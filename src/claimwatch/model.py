@@ -271,3 +271,42 @@ def change_to_dict(c: Change) -> dict[str, Any]:
 def change_from_dict(d: dict[str, Any]) -> Change:
     return Change(claim=d["claim"], at=parse_datetime(d["at"]), by=d["by"], action=d["action"],
                   before=d.get("before"), after=d.get("after"))
+
+
+# --- people and chats ------------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    SUBSCRIBER = "subscriber"  # reads and follows claims
+    ANALYST = "analyst"  # also records, forecasts and resolves
+    ADMIN = "admin"  # also manages who may do what
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int  # the Telegram user id
+    name: str
+    role: Role
+    granted_by: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int  # the Telegram chat id (negative for groups)
+    type: str  # private, group, supergroup, channel, console
+    title: str
+    active: bool = True  # False once the bot was blocked or removed there
+    reason: str = ""
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    chat: int
+    target: str  # "all", "#tag", or a claim number as text
+    since: datetime

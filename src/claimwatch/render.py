@@ -1,12 +1,36 @@
-"""Claims, forecasts and the audit trail as text for people."""
+"""Claims, forecasts and the audit trail as text for people: plain for the terminal, HTML for chat.
+
+Every string that came from a person or a feed goes through `m.esc`.
+"""
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch.model import Change, Claim, Evidence
+
+
+@dataclass(frozen=True)
+class Markup:
+    esc: Callable[[str], str]
+    bold: Callable[[str], str]
+
+
+PLAIN = Markup(esc=lambda s: s, bold=lambda s: s)
+HTML = Markup(esc=lambda s: html.escape(s, quote=False), bold=lambda s: f"<b>{s}</b>")
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_plain(text: str) -> str:
+    """Our chat HTML as terminal text."""
+    return html.unescape(_TAG.sub("", text))
 
 
 def percent(p: float) -> str:
@@ -27,47 +51,50 @@ def review(claim: Claim, today: date) -> str:
     return f"review {claim.review_date}"
 
 
-def claim_line(claim: Claim, today: date) -> str:
+def claim_line(claim: Claim, today: date, m: Markup = PLAIN) -> str:
     tags = " ".join("#" + t for t in claim.tags)
     state = claim.outcome.value.value if claim.outcome else review(claim, today)
-    return f"#{claim.id:<4} {claim.kind.value:<8} {state:<30} {claim.text}" + (f"  {tags}" if tags else "")
+    if m is PLAIN:
+        return f"#{claim.id:<4} {claim.kind.value:<8} {state:<30} {claim.text}" + (f"  {tags}" if tags else "")
+    return f"{m.bold(f'#{claim.id}')} {m.esc(claim.text)} · {state}" + (f" · {m.esc(tags)}" if tags else "")
 
 
-def claim_list(claims: list[Claim], today: date, empty: str = "no claims") -> str:
-    return "\n".join(claim_line(c, today) for c in claims) if claims else empty
+def claim_list(claims: list[Claim], today: date, empty: str = "no claims", m: Markup = PLAIN) -> str:
+    return "\n".join(claim_line(c, today, m) for c in claims) if claims else empty
 
 
-def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo) -> str:
-    lines = [f"#{claim.id} {claim.kind.value}, {claim.status}, {review(claim, today)}"
-             + (f"  [{claim.ext_id}]" if claim.ext_id else ""), claim.text]
+def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo, m: Markup = PLAIN) -> str:
+    e = m.esc
+    lines = [m.bold(f"#{claim.id}") + f" {claim.kind.value}, {claim.status}, {review(claim, today)}"
+             + (f"  [{e(claim.ext_id)}]" if claim.ext_id else ""), e(claim.text)]
     s = claim.source
     if s.title or s.url or s.author:
         parts = [x for x in (s.title, s.author, str(s.published or ""), s.url) if x]
-        lines.append("Source: " + " · ".join(parts))
+        lines.append("Source: " + e(" · ".join(parts)))
     if s.quote:
-        lines.append(f"  “{s.quote}”")
+        lines.append(f"  “{e(s.quote)}”")
     if claim.tags:
-        lines.append("Tags: " + " ".join("#" + t for t in claim.tags))
+        lines.append("Tags: " + e(" ".join("#" + t for t in claim.tags)))
     if claim.watch:
-        lines.append("Watch: " + ", ".join(claim.watch))
+        lines.append("Watch: " + e(", ".join(claim.watch)))
     if claim.p is not None:
         lines.append(f"Source's probability: {percent(claim.p)}")
-    lines.append(f"Recorded {when(claim.created_at, tz)} by {claim.created_by}")
+    lines.append(f"Recorded {when(claim.created_at, tz)} by {e(claim.created_by)}")
     current = claim.current_forecasts()
     if current:
         lines.append("Forecasts (latest of each forecaster):")
         for f in sorted(current.values(), key=lambda f: f.at):
-            lines.append(f"  {f.by}: {percent(f.p)} on {when(f.at, tz)}" + (f" — {f.note}" if f.note else ""))
+            lines.append(f"  {e(f.by)}: {percent(f.p)} on {when(f.at, tz)}" + (f" — {e(f.note)}" if f.note else ""))
     o = claim.outcome
     if o:
         happened = f", happened {o.event_date}" if o.event_date else ""
-        lines.append(f"Outcome: {o.value.value}{happened}; recorded {when(o.at, tz)} by {o.by}"
-                     + (f" — {o.note}" if o.note else ""))
-        lines += [f"  evidence: {url}" for url in o.evidence]
+        lines.append(f"Outcome: {m.bold(o.value.value)}{happened}; recorded {when(o.at, tz)} by {e(o.by)}"
+                     + (f" — {e(o.note)}" if o.note else ""))
+        lines += [f"  evidence: {e(url)}" for url in o.evidence]
     if evidence:
         lines.append(f"Evidence ({len(evidence)}, latest first):")
-        for e in evidence[:5]:
-            lines.append(f"  [{e.id}] {e.title} — {e.url} ({e.stance.value})")
+        for item in evidence[:5]:
+            lines.append(f"  [{item.id}] {e(item.title)} — {e(item.url)} ({item.stance.value})")
     return "\n".join(lines)
 
 
@@ -78,20 +105,75 @@ def _describe(value: dict[str, Any] | None) -> str:
         return percent(value["p"]) + (f" — {value['note']}" if value.get("note") else "")
     if "value" in value:  # an outcome
         return value["value"] + (f" — {value['note']}" if value.get("note") else "")
-    if "text" in value:  # a whole claim
+    if "text" in value and "kind" in value:  # a whole claim
         return value["text"]
     return ", ".join(f"{k} {v}" for k, v in value.items())
 
 
-def change_line(change: Change, tz: ZoneInfo) -> str:
+def change_line(change: Change, tz: ZoneInfo, m: Markup = PLAIN) -> str:
     after, before = _describe(change.after), _describe(change.before)
     what = after
     if before and after:
         what = f"{after} (was {before})"
     elif before:
         what = f"(was {before})"
-    return f"{when(change.at, tz)}  {change.by:<12} {change.action:<9} {what}".rstrip()
+    if m is PLAIN:
+        return f"{when(change.at, tz)}  {change.by:<12} {change.action:<9} {what}".rstrip()
+    return f"{when(change.at, tz)} {m.esc(change.by)} {m.bold(change.action)} {m.esc(what)}".rstrip()
 
 
-def history(changes: list[Change], tz: ZoneInfo) -> str:
-    return "\n".join(change_line(c, tz) for c in changes) if changes else "no changes recorded"
+def history(changes: list[Change], tz: ZoneInfo, m: Markup = PLAIN) -> str:
+    return "\n".join(change_line(c, tz, m) for c in changes) if changes else "no changes recorded"
+
+
+# --- splitting long chat messages ------------------------------------------------------------
+
+TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 code units
+TELEGRAM_CAPTION_LIMIT = 1024
+_BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"(?<=[.!?…])\s+|(?<=[。！？；])"),
+           re.compile(r"\s+"))  # paragraphs, lines, sentences (CJK punctuation too), words
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_message(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """Pieces of at most `limit` UTF-16 units, cut at paragraphs, else lines, else sentences, else
+    spaces, else anywhere; never inside an HTML tag or entity."""
+    pieces: list[str] = []
+    while utf16_len(text) > limit:
+        window = _fitting(text, limit)
+        cut = end = 0
+        for pattern in _BREAKS:
+            found = [m for m in pattern.finditer(window) if m.start() > 0 and not _inside_markup(window, m.start())]
+            if found:
+                cut, end = found[-1].start(), found[-1].end()
+                break
+        if not cut:  # one unbroken run
+            cut = end = _outside_markup(window, len(window))
+        pieces.append(text[:cut].rstrip())
+        text = text[end:].lstrip()
+    return pieces + [text] if text or not pieces else pieces
+
+
+def _fitting(text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` UTF-16 units."""
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return text[:i]
+    return text
+
+
+def _inside_markup(text: str, at: int) -> bool:
+    return _outside_markup(text, at) != at
+
+
+def _outside_markup(text: str, at: int) -> int:
+    """`at`, or the start of the tag or entity that `at` would cut in two."""
+    opened = max(text.rfind("<", 0, at), text.rfind("&", 0, at))
+    if opened >= 0 and text.find(">" if text[opened] == "<" else ";", opened, at) == -1:
+        return opened if opened > 0 else at
+    return at

@@ -6,6 +6,8 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
     claims-0000.json       tables `claims` (doc id = claim number) and `audit`, for claims 1-500
     claims-0001.json       ... claims 501-1000, and so on
     evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
+    people.json            tables `users` (doc id = Telegram user id), `invites`, `chats` (doc id =
+                           chat id) and `subscriptions`
     .lock                  the writers' lock
 
 Why it is built this way:
@@ -40,15 +42,21 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from claimwatch.errors import NotFound, StoreError
+from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import (
     Change,
+    Chat,
     Claim,
     Evidence,
+    Role,
     Stance,
+    Subscription,
+    User,
     change_from_dict,
     change_to_dict,
     claim_from_dict,
+    iso,
+    parse_datetime,
     claim_to_dict,
     evidence_from_dict,
     evidence_to_dict,
@@ -491,6 +499,99 @@ class Store:
                 number, at, by, "label", {"evidence": evidence_id, "stance": doc["stance"]},
                 {"evidence": evidence_id, "stance": stance.value})))
         return evidence_from_dict({**doc, "stance": stance.value}, evidence_id)
+
+
+    # --- people, chats and subscriptions -------------------------------------------------------
+
+    def _people(self, table: str) -> Any:
+        return self._db("people").table(table)
+
+    def user(self, user_id: int) -> User | None:
+        with self._reading("people"):
+            doc = self._people("users").get(doc_id=user_id)
+            return None if doc is None else _user(doc, user_id)
+
+    def users(self) -> list[User]:
+        with self._reading("people"):
+            return sorted((_user(d, d.doc_id) for d in self._people("users").all()), key=lambda u: u.id)
+
+    def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
+        """Give a user a role, or take it away with None."""
+        with self.transaction():
+            users = self._people("users")
+            if role is None:
+                users.remove(doc_ids=[user_id]) if users.contains(doc_id=user_id) else None
+                return
+            doc = {"name": name, "role": role.value, "granted_by": by, "granted_at": iso(at)}
+            users.upsert(Document(doc, doc_id=user_id))
+
+    def add_invite(self, token: str, role: Role, by: str, at: datetime) -> None:
+        with self.transaction():
+            self._people("invites").insert({"token": token, "role": role.value, "created_by": by,
+                                             "created_at": iso(at), "used_by": None, "used_at": None})
+
+    def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
+        """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
+        with self.transaction():
+            invites = self._people("invites")
+            found = invites.search(lambda d: d["token"] == token)
+            if not found:
+                raise InputError("this invite link is not valid; ask an admin for a new one")
+            invite = found[0]
+            if invite["used_by"] is not None:
+                raise InputError("this invite link has been used already; ask an admin for a new one")
+            invites.update({"used_by": user_id, "used_at": iso(at)}, doc_ids=[invite.doc_id])
+            role = Role(invite["role"])
+            current = self.user(user_id)
+            if current is None or not current.role.allows(role):  # an invite never lowers a role
+                self.set_role(user_id, role, name, f"invite by {invite['created_by']}", at)
+            return role
+
+    def chat(self, chat_id: int) -> Chat | None:
+        with self._reading("people"):
+            doc = self._people("chats").get(doc_id=chat_id)
+            return None if doc is None else _chat(doc, chat_id)
+
+    def chats(self) -> list[Chat]:
+        with self._reading("people"):
+            return [_chat(d, d.doc_id) for d in self._people("chats").all()]
+
+    def save_chat(self, chat: Chat) -> None:
+        with self.transaction():
+            doc = {"type": chat.type, "title": chat.title, "active": chat.active, "reason": chat.reason,
+                   "changed_at": iso(chat.changed_at)}
+            self._people("chats").upsert(Document(doc, doc_id=chat.id))
+
+    def subscriptions(self, chat_id: int | None = None) -> list[Subscription]:
+        """A chat's subscriptions, or everyone's."""
+        with self._reading("people"):
+            docs = self._people("subscriptions").search(lambda d: chat_id is None or d["chat"] == chat_id)
+            return [Subscription(d["chat"], d["target"], parse_datetime(d["since"])) for d in docs]
+
+    def subscribe(self, chat_id: int, target: str, at: datetime) -> bool:
+        """False if the chat follows that target already."""
+        with self.transaction():
+            table = self._people("subscriptions")
+            if table.search(lambda d: d["chat"] == chat_id and d["target"] == target):
+                return False
+            table.insert({"chat": chat_id, "target": target, "since": iso(at)})
+            return True
+
+    def unsubscribe(self, chat_id: int, target: str | None) -> int:
+        """Remove one of a chat's subscriptions, or all with None; how many were removed."""
+        with self.transaction():
+            table = self._people("subscriptions")
+            return len(table.remove(lambda d: d["chat"] == chat_id and target in (None, d["target"])))
+
+
+def _user(doc: dict[str, Any], user_id: int) -> User:
+    return User(user_id, doc["name"], Role(doc["role"]), doc["granted_by"], parse_datetime(doc["granted_at"]))
+
+
+def _chat(doc: dict[str, Any], chat_id: int) -> Chat:
+    changed = doc.get("changed_at")
+    return Chat(chat_id, doc["type"], doc["title"], doc["active"], doc.get("reason") or "",
+                parse_datetime(changed) if changed else None)
 
 
 def _claim_doc(claim: Claim) -> dict[str, Any]:

@@ -1,0 +1,505 @@
+"""The chat command layer, written once and served by the Telegram bot and the console chat.
+
+A front end turns what a user did (a message, a button press) into an `Incoming`, calls
+`ChatService.handle`, and shows the `Reply`s. Replies are Telegram HTML; every string that came
+from a person is escaped. A button carries the command it runs, so a press is checked exactly like
+a typed command: callback data is untrusted input, and a forged or stale button can do no more than
+its presser could type.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from claimwatch import ledger, render
+from claimwatch.errors import InputError
+from claimwatch.model import Chat, Claim, Role
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.render import HTML
+from claimwatch.store import Store
+
+PAGE_SIZE = 10
+CONVERSATION_TIMEOUT = timedelta(minutes=15)
+CALLBACK_LIMIT = 64  # bytes of callback data Telegram carries
+FORECAST_BUTTONS = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+CONFIRM = "!"  # a resolve button's confirmation mark
+
+
+def esc(text: str) -> str:
+    return HTML.esc(text)
+
+
+def _a(role: Role) -> str:
+    """'an analyst', 'a subscriber'."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value}"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    command: str  # run as if the presser typed it
+
+    def __post_init__(self) -> None:
+        if len(self.command.encode()) > CALLBACK_LIMIT:
+            raise ValueError(f"button command longer than {CALLBACK_LIMIT} bytes: {self.command!r}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str  # Telegram HTML
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    edit: bool = False  # replace the message whose button was pressed
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a user did: typed `text`, or pressed a button carrying it."""
+
+    user_id: int
+    chat_id: int
+    text: str
+    user_name: str = ""
+    chat_type: str = "private"
+    chat_title: str = ""
+    pressed: bool = False
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    tz: ZoneInfo
+    admins: frozenset[int] = frozenset()
+    access: str = "invite"  # "invite": only users with a role; "open": anyone may read and subscribe
+    bot_username: str = ""
+
+
+@dataclass
+class _Draft:
+    """A guided /add in progress."""
+
+    step: str
+    started: datetime
+    text: str = ""
+    review_date: date | None = None
+    p: float | None = None
+    tags: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Context:
+    msg: Incoming
+    role: Role | None
+    now: datetime
+    today: date
+    args: str
+
+    @property
+    def who(self) -> str:
+        return self.msg.user_name or str(self.msg.user_id)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    role: Role | None  # None: anyone the bot answers
+    usage: str
+    summary: str
+    run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
+
+
+def _split(text: str) -> tuple[str, str]:
+    """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
+    head, _, rest = text.strip().partition(" ")
+    return head[1:].split("@", 1)[0].lower(), rest.strip()
+
+
+class ChatService:
+    """Every chat command, with its access checks."""
+
+    def __init__(self, store: Store, settings: ChatSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._drafts: dict[tuple[int, int], _Draft] = {}
+
+    # --- entry point -----------------------------------------------------------------------------
+
+    def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
+        """The replies to one message or button press. Bad input gets a clear reply, never an exception."""
+        role = self.role_of(msg.user_id)
+        today = now.astimezone(self.settings.tz).date()
+        text = msg.text.strip()
+        if text.startswith("/"):
+            name, args = _split(text)
+            target = text.split(None, 1)[0].partition("@")[2]
+            if target and self.settings.bot_username and target.lower() != self.settings.bot_username.lower():
+                return []  # a command for another bot in a group
+        else:
+            name, args = "", text
+        ctx = _Context(msg, role, now, today, args)
+        try:
+            if name == "start" and args:
+                return self._start_with_invite(ctx)
+            if role is None and self.settings.access != "open":
+                return [Reply("This claimwatch bot is invite-only. Ask one of its admins for an invite link.")]
+            if not name:
+                return self._conversation_step(ctx)
+            command = COMMANDS.get(name)
+            if command is None:
+                return [Reply(f"I don't know /{esc(name)}. /help lists what you can do.")]
+            if command.role and not (role and role.allows(command.role)):
+                return [Reply(f"/{name} is for {command.role.value}s. /help lists what you can do.")]
+            return command.run(self, ctx)
+        except InputError as e:
+            usage = COMMANDS[name].usage if name in COMMANDS else ""
+            return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))]
+
+    def role_of(self, user_id: int) -> Role | None:
+        if user_id in self.settings.admins:
+            return Role.ADMIN
+        user = self.store.user(user_id)
+        return user.role if user else None
+
+    def chat_unreachable(self, chat_id: int, reason: str, now: datetime) -> None:
+        """The bot was blocked or removed: stop writing to that chat until it writes again."""
+        chat = self.store.chat(chat_id) or Chat(chat_id, "private" if chat_id > 0 else "group", "")
+        self.store.save_chat(Chat(chat.id, chat.type, chat.title, False, reason, now))
+
+    def seen(self, msg: Incoming, now: datetime) -> None:
+        """Remember the chat, and that it is reachable again."""
+        chat = self.store.chat(msg.chat_id)
+        title = msg.chat_title or msg.user_name
+        if chat is None or not chat.active or chat.title != title:
+            self.store.save_chat(Chat(msg.chat_id, msg.chat_type, title, True, "", now))
+
+    # --- start, help, invites --------------------------------------------------------------------
+
+    def _start_with_invite(self, ctx: _Context) -> list[Reply]:
+        role = self.store.use_invite(ctx.args.split()[0], ctx.msg.user_id, ctx.who, ctx.now)
+        granted = self.role_of(ctx.msg.user_id)
+        kept = f" (you keep your role as {_a(granted)})" if granted and granted != role else ""
+        return [Reply(f"Welcome! The invite makes you {_a(role)}{kept}.\n\n" + self._help_text(granted))]
+
+    def cmd_start(self, ctx: _Context) -> list[Reply]:
+        return [Reply("claimwatch keeps track of claims and forecasts from reports, watches the news for "
+                      "evidence, and scores who forecasts well.\n\n" + self._help_text(ctx.role))]
+
+    def cmd_help(self, ctx: _Context) -> list[Reply]:
+        return [Reply(self._help_text(ctx.role))]
+
+    def _help_text(self, role: Role | None) -> str:
+        lines = [f"<code>{esc(c.usage)}</code> — {esc(c.summary)}" for c in COMMANDS.values()
+                 if c.summary and (c.role is None or (role and role.allows(c.role)))]
+        you = f"You are {_a(role)}." if role else "You can read and follow claims."
+        return you + " Commands:\n" + "\n".join(lines)
+
+    def cmd_invite(self, ctx: _Context) -> list[Reply]:
+        word = ctx.args.lower()
+        if word not in (Role.ANALYST.value, Role.SUBSCRIBER.value, Role.ADMIN.value):
+            raise InputError("say which role the invite grants: analyst or subscriber")
+        if not self.settings.bot_username:
+            raise InputError("the bot's username is not known here, so no link can be made")
+        token = secrets.token_urlsafe(12)
+        self.store.add_invite(token, Role(word), ctx.who, ctx.now)
+        link = f"https://t.me/{self.settings.bot_username}?start={token}"
+        return [Reply(f"One-time invite for a {word}: {esc(link)}\nIt grants the role to the first person who opens it.")]
+
+    # --- claims ----------------------------------------------------------------------------------
+
+    def cmd_add(self, ctx: _Context) -> list[Reply]:
+        if not ctx.args:
+            self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
+            return [Reply("New claim. What is claimed or forecast? Send the text (or /cancel).")]
+        text, *parts = [p.strip() for p in ctx.args.split("|")]
+        fields: dict[str, object] = {}
+        for part in parts:
+            key, _, value = part.partition(" ")
+            key, value = key.lower(), value.strip()
+            if not value:
+                raise InputError(f"'{key}' needs a value")
+            if key == "due":
+                fields["review_date"] = parse_date(value, ctx.now, self.settings.tz)
+            elif key == "p":
+                fields["p"] = parse_probability(value)
+            elif key == "tags":
+                fields["tags"] = parse_tags(value)
+            elif key == "watch":
+                fields["watch"] = parse_watch_terms(value).terms()
+            elif key == "source":
+                fields["source"] = ledger.source_from_text(value)
+            elif key == "kind":
+                fields["kind"] = ledger.parse_kind(value)
+            else:
+                raise InputError(f"unknown part {key!r}: use due, p, tags, watch, source or kind")
+        claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now)  # type: ignore[arg-type]
+        return [self._added(claim)]
+
+    def _added(self, claim: Claim) -> Reply:
+        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}",
+                     ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
+
+    def _conversation_step(self, ctx: _Context) -> list[Reply]:
+        key = (ctx.msg.chat_id, ctx.msg.user_id)
+        draft = self._drafts.get(key)
+        if draft is None:
+            return [Reply("Send a command; /help lists them.")] if ctx.msg.chat_type == "private" else []
+        if ctx.now - draft.started > CONVERSATION_TIMEOUT:
+            del self._drafts[key]
+            return [Reply("That /add timed out; nothing was saved. Start again with /add.")]
+        if not (ctx.role and ctx.role.allows(Role.ANALYST)):  # the role may have been revoked meanwhile
+            del self._drafts[key]
+            return [Reply("Only analysts can add claims.")]
+        answer = ctx.args.strip()
+        skip = answer.lower() in ("skip", "-", "none")
+        if draft.step == "text":
+            if not answer:
+                raise InputError("send the claim's text")
+            draft.text, draft.step = answer, "due"
+            return [Reply("Review date? e.g. 2026-06-30, 'in 3 months', 'end of June' (or skip).",
+                          ((Button("Skip", "skip"),),))]
+        if draft.step == "due":
+            draft.review_date = None if skip else parse_date(answer, ctx.now, self.settings.tz)
+            draft.step = "p"
+            return [Reply("Probability the source gives? e.g. 70%, 0.7, 'likely' (or skip).", ((Button("Skip", "skip"),),))]
+        if draft.step == "p":
+            draft.p = None if skip else parse_probability(answer)
+            draft.step = "terms"
+            return [Reply("Tags and watch terms? e.g. <code>tags energy, russia | watch Power of Siberia 2, "
+                          "Сила Сибири 2</code> (or skip).", ((Button("Skip", "skip"),),))]
+        if draft.step == "terms":
+            if not skip:
+                for part in answer.split("|"):
+                    k, _, v = part.strip().partition(" ")
+                    if k.lower() == "tags":
+                        draft.tags = parse_tags(v)
+                    elif k.lower() == "watch":
+                        draft.watch = parse_watch_terms(v).terms()
+                    else:
+                        raise InputError("start with 'tags' or 'watch', e.g. tags energy | watch Power of Siberia 2")
+            draft.step = "confirm"
+            summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
+                       f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
+                       f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}"]
+            return [Reply("Save this claim?\n" + "\n".join(summary),
+                          ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
+        if draft.step == "confirm":
+            if answer.lower() not in ("save", "yes"):
+                return [Reply("Press Save, or /cancel.", ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
+            del self._drafts[key]
+            claim = ledger.add_claim(self.store, ledger.NewClaim(
+                text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
+                ctx.who, ctx.now)
+            return [self._added(claim)]
+        raise AssertionError(draft.step)
+
+    def cmd_cancel(self, ctx: _Context) -> list[Reply]:
+        if self._drafts.pop((ctx.msg.chat_id, ctx.msg.user_id), None) is None:
+            return [Reply("Nothing to cancel.")]
+        return [Reply("Cancelled; nothing was saved.")]
+
+    def cmd_list(self, ctx: _Context) -> list[Reply]:
+        words = ctx.args.split()
+        page = 1
+        if words and words[-1].startswith("p:") and words[-1][2:].isdecimal():
+            page = max(1, int(words.pop()[2:]))
+        claims = self.store.find_claims(ledger.parse_list_filter(words, ctx.today))
+        pages = max(1, -(-len(claims) // PAGE_SIZE))
+        page = min(page, pages)
+        shown = claims[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        what = " ".join(words) or "open"
+        if not claims:
+            return [Reply(f"No claims match {esc(what)}.")]
+        text = f"Claims ({esc(what)}), page {page} of {pages}, {len(claims)} in all:\n" + \
+            render.claim_list(shown, ctx.today, m=HTML)
+        nav = []
+        for label, target in (("« Previous", page - 1), ("Next »", page + 1)):
+            command = f"/list {' '.join(words)} p:{target}".replace("  ", " ")
+            if 1 <= target <= pages and len(command.encode()) <= CALLBACK_LIMIT:
+                nav.append(Button(label, command))
+        rows = (tuple(Button(f"#{c.id}", f"/show {c.id}") for c in shown[i:i + 5]) for i in range(0, len(shown), 5))
+        return [Reply(text, (*rows, tuple(nav)) if nav else tuple(rows), edit=ctx.msg.pressed)]
+
+    def cmd_show(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
+        claim = self.store.get_claim(number)
+        text = render.claim_detail(claim, self.store.evidence_for(number), ctx.today, self.settings.tz, HTML)
+        buttons: list[Button] = []
+        if ctx.role and ctx.role.allows(Role.ANALYST):
+            if claim.outcome:
+                buttons.append(Button("Reopen", f"/reopen {number}"))
+            else:
+                buttons += [Button("Forecast…", f"/forecast {number}"), Button("Resolve…", f"/resolve {number}")]
+        following = any(s.target == str(number) for s in self.store.subscriptions(ctx.msg.chat_id))
+        buttons.append(Button("Unsubscribe", f"/unsubscribe {number}") if following
+                       else Button("Subscribe", f"/subscribe {number}"))
+        buttons.append(Button("History", f"/history {number}"))
+        return [Reply(text, (tuple(buttons),))]
+
+    def cmd_forecast(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split(None, 2)
+        if not parts:
+            raise InputError("say which claim, and your probability")
+        number = ledger.parse_claim_number(parts[0])
+        if len(parts) == 1:
+            claim = self.store.get_claim(number)
+            buttons = [Button(f"{p}%", f"/forecast {number} {p}%") for p in FORECAST_BUTTONS]
+            return [Reply(f"Your forecast for #{number}: {esc(claim.text)}",
+                          (tuple(buttons[:6]), tuple(buttons[6:])))]
+        p = parse_probability(parts[1])
+        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "")
+        return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
+
+    def cmd_resolve(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split(None, 2)
+        if not parts:
+            raise InputError("say which claim, and its outcome")
+        number = ledger.parse_claim_number(parts[0])
+        claim = self.store.get_claim(number)
+        if len(parts) == 1:
+            return [Reply(f"Outcome of #{number}: {esc(claim.text)}",
+                          (tuple(Button(v, f"/resolve {number} {v}") for v in ("true", "false", "partial", "void")),))]
+        value = ledger.parse_outcome(parts[1])
+        note = parts[2] if len(parts) > 2 else ""
+        confirmed = note == CONFIRM
+        if ctx.msg.pressed and not confirmed:
+            return [Reply(f"Record #{number} as <b>{value.value}</b>? {esc(claim.text)}",
+                          ((Button(f"Yes, {value.value}", f"/resolve {number} {value.value} {CONFIRM}"),
+                            Button("Cancel", f"/show {number}")),), edit=True)]
+        claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, note="" if confirmed else note,
+                               today=ctx.today)
+        return [Reply(f"#{number} resolved: <b>{value.value}</b>.", edit=ctx.msg.pressed)]
+
+    def cmd_reopen(self, ctx: _Context) -> list[Reply]:
+        number_text, _, note = ctx.args.partition(" ")
+        number = ledger.parse_claim_number(number_text)
+        ledger.reopen(self.store, number, ctx.who, ctx.now, note)
+        return [Reply(f"#{number} is open again; its old outcome stays in /history {number}.")]
+
+    def cmd_edit(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split(None, 2)
+        if len(parts) < 3:
+            raise InputError(f"say which claim, which field ({', '.join(ledger.EDITABLE)}) and the new value")
+        number = ledger.parse_claim_number(parts[0])
+        claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz)
+        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.")]
+
+    def cmd_due(self, ctx: _Context) -> list[Reply]:
+        claims = ledger.due(self.store, ctx.today)
+        if not claims:
+            return [Reply("No open claims are due for review.")]
+        return [Reply(f"Due for review ({len(claims)}):\n" + render.claim_list(claims, ctx.today, m=HTML))]
+
+    def cmd_history(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
+        return [Reply(f"History of #{number}:\n" + render.history(self.store.history(number), self.settings.tz, HTML))]
+
+    # --- subscriptions ---------------------------------------------------------------------------
+
+    def _target(self, text: str) -> str:
+        word = text.strip().lower()
+        if word in ("", "all"):
+            return "all"
+        if word.startswith("#") and not word[1:].isdecimal():
+            return "#" + parse_tags(word)[0]
+        number = ledger.parse_claim_number(word)
+        self.store.get_claim(number)
+        return str(number)
+
+    def cmd_subscribe(self, ctx: _Context) -> list[Reply]:
+        target = self._target(ctx.args)
+        added = self.store.subscribe(ctx.msg.chat_id, target, ctx.now)
+        what = _describe_target(target)
+        return [Reply(f"Subscribed to {what}." if added else f"This chat follows {what} already.")]
+
+    def cmd_unsubscribe(self, ctx: _Context) -> list[Reply]:
+        target = None if not ctx.args.strip() else self._target(ctx.args)
+        removed = self.store.unsubscribe(ctx.msg.chat_id, target)
+        if not removed:
+            return [Reply("This chat had no such subscription.")]
+        return [Reply("Unsubscribed from everything." if target is None else
+                      f"Unsubscribed from {_describe_target(target)}.", edit=ctx.msg.pressed)]
+
+    def cmd_subscriptions(self, ctx: _Context) -> list[Reply]:
+        subs = self.store.subscriptions(ctx.msg.chat_id)
+        if not subs:
+            return [Reply("This chat follows nothing yet. /subscribe all, /subscribe #tag or /subscribe &lt;id&gt;.")]
+        lines = [f"• {_describe_target(s.target)}" for s in subs]
+        buttons = tuple((Button(f"Unsubscribe {s.target if s.target != 'all' else 'all claims'}",
+                                f"/unsubscribe {s.target}"),) for s in subs)
+        return [Reply("This chat follows:\n" + "\n".join(lines), buttons)]
+
+    # --- users -----------------------------------------------------------------------------------
+
+    def cmd_grant(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split()
+        if len(parts) != 2 or not parts[0].lstrip("-").isdecimal():
+            raise InputError("give a Telegram user id and a role: analyst, admin or subscriber")
+        try:
+            role = Role(parts[1].lower())
+        except ValueError:
+            raise InputError(f"{parts[1]!r} is not a role: use analyst, admin or subscriber") from None
+        user_id = int(parts[0])
+        existing = self.store.user(user_id)
+        self.store.set_role(user_id, role, existing.name if existing else "", ctx.who, ctx.now)
+        return [Reply(f"User {user_id} is now {_a(role)}.")]
+
+    def cmd_revoke(self, ctx: _Context) -> list[Reply]:
+        text = ctx.args.strip()
+        if not text.lstrip("-").isdecimal():
+            raise InputError("give the Telegram user id whose role to take away")
+        user_id = int(text)
+        if user_id in self.settings.admins:
+            raise InputError(f"user {user_id} is an admin through CLAIMWATCH_ADMINS; change that setting instead")
+        if self.store.user(user_id) is None:
+            raise InputError(f"user {user_id} has no role")
+        self.store.set_role(user_id, None, "", ctx.who, ctx.now)
+        return [Reply(f"User {user_id} no longer has a role.")]
+
+    def cmd_users(self, ctx: _Context) -> list[Reply]:
+        inactive = {c.id for c in self.store.chats() if not c.active}
+        lines = [f"{a} admin (CLAIMWATCH_ADMINS)" for a in sorted(self.settings.admins)]
+        lines += [f"{u.id} {esc(u.name) or '—'}: {u.role.value}" + (" (inactive: blocked the bot)" if u.id in inactive else "")
+                  for u in self.store.users() if u.id not in self.settings.admins]
+        return [Reply("Users:\n" + "\n".join(lines))]
+
+
+def _describe_target(target: str) -> str:
+    if target == "all":
+        return "all claims"
+    return f"claims tagged {esc(target)}" if target.startswith("#") else f"claim #{target}"
+
+
+COMMANDS: dict[str, Command] = {c.name: c for c in [
+    Command("start", None, "/start", "", ChatService.cmd_start),
+    Command("help", None, "/help", "what you can do here", ChatService.cmd_help),
+    Command("list", None, "/list [open|due|resolved|all|#tag|words]", "list claims", ChatService.cmd_list),
+    Command("show", None, "/show <id>", "a claim with its forecasts, outcome and evidence", ChatService.cmd_show),
+    Command("due", None, "/due", "open claims due for review", ChatService.cmd_due),
+    Command("history", None, "/history <id>", "who changed what on a claim", ChatService.cmd_history),
+    Command("subscribe", None, "/subscribe [<id>|#tag|all]", "follow claims in this chat", ChatService.cmd_subscribe),
+    Command("unsubscribe", None, "/unsubscribe [<id>|#tag|all]", "stop following (everything if none given)",
+            ChatService.cmd_unsubscribe),
+    Command("subscriptions", None, "/subscriptions", "what this chat follows", ChatService.cmd_subscriptions),
+    Command("add", Role.ANALYST, "/add <text> | due <date> | p <probability> | tags <a, b> | watch <t1, t2> | "
+            "source <title or url>", "record a claim (alone: step by step)", ChatService.cmd_add),
+    Command("forecast", Role.ANALYST, "/forecast <id> <probability> [note]", "your forecast",
+            ChatService.cmd_forecast),
+    Command("resolve", Role.ANALYST, "/resolve <id> <true|false|partial|void> [note]", "record the outcome",
+            ChatService.cmd_resolve),
+    Command("reopen", Role.ANALYST, "/reopen <id> [note]", "open a resolved claim again", ChatService.cmd_reopen),
+    Command("edit", Role.ANALYST, "/edit <id> <due|p|tags|watch|text|source> <value>", "change a claim",
+            ChatService.cmd_edit),
+    Command("cancel", None, "/cancel", "stop a step-by-step /add", ChatService.cmd_cancel),
+    Command("invite", Role.ADMIN, "/invite <analyst|subscriber>", "a one-time invite link", ChatService.cmd_invite),
+    Command("grant", Role.ADMIN, "/grant <user id> <analyst|admin|subscriber>", "give a role", ChatService.cmd_grant),
+    Command("revoke", Role.ADMIN, "/revoke <user id>", "take a role away", ChatService.cmd_revoke),
+    Command("users", Role.ADMIN, "/users", "who has which role", ChatService.cmd_users),
+]}
+
+
+def menu() -> list[tuple[str, str]]:
+    """(command, description) for Telegram's command menu."""
+    return [(c.name, c.summary) for c in COMMANDS.values() if c.summary]

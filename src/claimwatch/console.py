@@ -1,0 +1,55 @@
+"""The console chat: the chat commands for a local user with the admin role, no token needed.
+
+Reads commands from standard input until its end, so `claimwatch console < session.txt` works.
+Buttons are shown as numbered choices; typing the number presses the button.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+from claimwatch.chat import Button, ChatService, Incoming, Reply
+from claimwatch.render import html_to_plain
+
+CONSOLE_USER_ID = 0  # the console's user and chat
+
+
+def render_replies(replies: list[Reply]) -> tuple[str, list[Button]]:
+    """Replies as text, their buttons numbered on from 1 across all of them."""
+    blocks: list[str] = []
+    buttons: list[Button] = []
+    for reply in replies:
+        text = html_to_plain(reply.text)
+        row_texts = []
+        for row in reply.buttons:
+            row_texts.append("  ".join(f"[{len(buttons) + i}] {b.label}" for i, b in enumerate(row, 1)))
+            buttons += row
+        blocks.append("\n".join([text, *row_texts]))
+    return "\n\n".join(blocks), buttons
+
+
+def run_console(service: ChatService, user_name: str, clock: Callable[[], datetime],
+                stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    interactive = stdin.isatty()
+    if interactive:
+        print("claimwatch console: type /help, a number to press a button, Ctrl-D to leave.", file=stdout)
+    buttons: list[Button] = []
+    while True:
+        if interactive:
+            print("> ", end="", file=stdout, flush=True)
+        line = stdin.readline()
+        if not line:
+            break
+        text = line.strip()
+        if not text or text.startswith("#!"):
+            continue
+        pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
+        incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,
+                            user_name, "private", pressed=pressed)
+        output, buttons = render_replies(service.handle(incoming, clock()))
+        if output:
+            print(output, file=stdout, flush=True)
+    return 0

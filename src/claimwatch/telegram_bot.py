@@ -1,0 +1,200 @@
+"""The Telegram front end: python-telegram-bot's Application over the chat command layer.
+
+The only module that imports telegram. Handlers turn updates into `Incoming`, run the chat
+service in one worker thread (store I/O must not block the event loop, and one thread keeps the
+store's writers in order), and send the replies: HTML, split under Telegram's limits, buttons on
+the last piece. Flood control is PTB's AIORateLimiter with retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
+    MessageHandler, filters
+
+from claimwatch import interchange, ledger
+from claimwatch.chat import ChatService, ChatSettings, Incoming, Reply, menu
+from claimwatch.config import Config, load_config, read_env_file
+from claimwatch.errors import ClaimwatchError, StoreError
+from claimwatch.render import split_message
+from claimwatch.store import open_store
+
+log = logging.getLogger("claimwatch.bot")
+T = TypeVar("T")
+NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
+            "in the environment or a .env file; without one, `claimwatch console` offers the same commands here.")
+
+
+class Front:
+    """What the handlers share: the chat service, its worker thread and the clock."""
+
+    def __init__(self, service: ChatService, config: Config, clock: Callable[[], datetime]) -> None:
+        self.service = service
+        self.config = config
+        self.clock = clock
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
+
+    async def call(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
+
+    def handle(self, incoming: Incoming) -> list[Reply]:
+        now = self.clock()
+        self.service.seen(incoming, now)
+        return self.service.handle(incoming, now)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+
+def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
+    return context.application.bot_data["front"]
+
+
+def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    return Incoming(user.id, chat.id, text, user.username or user.full_name, chat.type, chat.title or "", pressed)
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.command) for b in row]
+                                 for row in reply.buttons if row])
+
+
+async def _send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
+    pieces = split_message(reply.text)
+    for i, piece in enumerate(pieces):
+        await context.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
+                                       reply_markup=_markup(reply) if i == len(pieces) - 1 else None,
+                                       link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+
+async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A typed command or text: the chat service answers."""
+    message = update.effective_message
+    if message is None or message.text is None or update.effective_user is None:
+        return
+    replies = await _front(context).call(_front(context).handle, _incoming(update, message.text))
+    for reply in replies:
+        await _send(context, message.chat_id, reply)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button press runs the command it carries, checked like a typed one."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None:
+        return
+    await query.answer()
+    front = _front(context)
+    replies = await front.call(front.handle, _incoming(update, query.data or "", pressed=True))
+    for reply in replies:
+        if reply.edit and query.message is not None and len(split_message(reply.text)) == 1:
+            try:
+                await query.edit_message_text(reply.text, parse_mode=ParseMode.HTML, reply_markup=_markup(reply),
+                                              link_preview_options=LinkPreviewOptions(is_disabled=True))
+                continue
+            except BadRequest as e:  # e.g. the message is too old to edit: send a new one instead
+                log.info("could not edit a message (%s); sending a new one", e.message)
+        await _send(context, update.effective_chat.id, reply)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log first; a chat that blocked the bot is marked inactive; anyone else hears something went wrong."""
+    error = context.error
+    chat = update.effective_chat if isinstance(update, Update) else None
+    front = _front(context)
+    if isinstance(error, Forbidden) and chat is not None:
+        log.warning("chat %s cannot be reached (%s); marked inactive", chat.id, error.message)
+        await front.call(front.service.chat_unreachable, chat.id, error.message, front.clock())
+        return
+    log.error("handling an update failed", exc_info=error)
+    if chat is not None:
+        try:
+            await context.bot.send_message(chat.id, "Sorry, something went wrong on our side. It has been logged; "
+                                                    "please try again later.")
+        except TelegramError:
+            log.warning("could not tell chat %s about the failure", chat.id)
+
+
+async def on_start(app: Application) -> None:
+    """Register the command menu, learn the bot's name, seed an empty store, say where we serve."""
+    front: Front = app.bot_data["front"]
+    await app.bot.set_my_commands([BotCommand(name, summary) for name, summary in menu()])
+    front.service.settings = replace(front.service.settings, bot_username=app.bot.username)
+    seeded = await front.call(ledger.seed_examples, front.service.store, front.clock())
+    note = f"; imported {seeded} example claims from {interchange.bundled_claims_path().name}" if seeded else ""
+    log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir, note)
+
+
+async def on_stop(app: Application) -> None:
+    app.bot_data["front"].close()
+
+
+def build_application(config: Config, service: ChatService,
+                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Application:
+    """The bot, wired; `run_polling()` it, or drive its lifecycle by hand (tests)."""
+    app = (ApplicationBuilder().token(config.token)
+           .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
+           .rate_limiter(AIORateLimiter(max_retries=3))
+           .concurrent_updates(True)
+           .post_init(on_start).post_shutdown(on_stop)
+           .build())
+    app.bot_data["front"] = Front(service, config, clock)
+    app.add_handler(MessageHandler(filters.TEXT, on_message))
+    app.add_handler(CallbackQueryHandler(on_button))
+    app.add_error_handler(on_error)
+    return app
+
+
+class _Redacting(logging.Formatter):
+    """Never lets the token into a log line (httpx logs request URLs, which hold it)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._token = token
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.replace(self._token, "<token>") if self._token else text
+
+
+def _setup_logging(token: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Redacting(token))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def main() -> int:
+    """`python bot.py` and `claimwatch run`."""
+    read_env_file()
+    try:
+        config = load_config()
+    except ClaimwatchError as e:
+        print(f"claimwatch: error: {e}", file=sys.stderr)
+        return 2
+    if not config.token:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    _setup_logging(config.token)
+    try:
+        store = open_store(config.data_dir)
+    except StoreError as e:
+        print(f"claimwatch: error: {e}", file=sys.stderr)
+        return 1
+    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access))
+    build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,209 @@
+"""The chat command layer that the bot and the console share: roles, buttons, conversation, paging."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from claimwatch import ledger
+from claimwatch.chat import CONVERSATION_TIMEOUT, PAGE_SIZE, ChatService, ChatSettings, Incoming, Reply
+from claimwatch.model import OutcomeValue, Role
+from claimwatch.store import Store, open_store
+
+from conftest import NOW, UTC_TZ
+
+ADMIN, ANALYST, SUBSCRIBER, STRANGER = 1, 2, 3, 4
+
+
+@pytest.fixture
+def service() -> ChatService:
+    store = open_store(None)
+    store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
+    store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
+    for i in range(1, 4):
+        ledger.add_claim(store, ledger.NewClaim(text=f"Claim {i}", tags=("energy",)), "seed", NOW)
+    return ChatService(store, ChatSettings(UTC_TZ, frozenset({ADMIN}), "invite", "claimwatch_test_bot"))
+
+
+def say(service: ChatService, user: int, text: str, *, pressed: bool = False, chat: int | None = None,
+        chat_type: str = "private", at=NOW) -> list[Reply]:
+    return service.handle(Incoming(user, user if chat is None else chat, text, f"user{user}", chat_type,
+                                   pressed=pressed), at)
+
+
+def text(replies: list[Reply]) -> str:
+    return "\n".join(r.text for r in replies)
+
+
+def buttons(replies: list[Reply]) -> dict[str, str]:
+    return {b.label: b.command for r in replies for row in r.buttons for b in row}
+
+
+def test_strangers_get_a_polite_refusal_in_invite_mode(service: ChatService) -> None:
+    for command in ("/start", "/help", "/list", "/show 1", "/subscribe all", "/forecast 1 50%", "hello"):
+        assert "invite-only" in text(say(service, STRANGER, command))
+    assert service.store.subscriptions() == []
+
+
+def test_open_mode_lets_anyone_read_and_subscribe_but_not_write(service: ChatService) -> None:
+    service.settings = ChatSettings(UTC_TZ, frozenset({ADMIN}), "open", "claimwatch_test_bot")
+    assert "Claim 1" in text(say(service, STRANGER, "/list"))
+    assert "Subscribed to all claims" in text(say(service, STRANGER, "/subscribe"))
+    assert "/forecast is for analysts" in text(say(service, STRANGER, "/forecast 1 50%"))
+    assert service.store.get_claim(1).forecasts == ()
+
+
+@pytest.mark.parametrize("user, command, allowed", [
+    (SUBSCRIBER, "/add New claim", False), (ANALYST, "/add New claim", True),
+    (SUBSCRIBER, "/resolve 1 true", False), (ANALYST, "/resolve 1 true", True),
+    (ANALYST, "/grant 7 analyst", False), (ADMIN, "/grant 7 analyst", True),
+    (ANALYST, "/users", False), (ADMIN, "/users", True),
+])
+def test_commands_check_the_role_when_they_run(service: ChatService, user: int, command: str, allowed: bool) -> None:
+    replies = say(service, user, command)
+    assert ("is for " not in text(replies)) == allowed
+
+
+def test_a_forged_button_does_no_more_than_its_presser_could_type(service: ChatService) -> None:
+    assert "invite-only" in text(say(service, STRANGER, "/resolve 1 true !", pressed=True))
+    assert "is for analysts" in text(say(service, SUBSCRIBER, "/resolve 1 true !", pressed=True))
+    assert "is for admins" in text(say(service, SUBSCRIBER, "/grant 3 admin", pressed=True))
+    assert "I don't know" in text(say(service, SUBSCRIBER, "/x" + "\x00" * 10, pressed=True))
+    assert service.store.get_claim(1).outcome is None
+    assert service.store.user(SUBSCRIBER).role == Role.SUBSCRIBER
+
+
+def test_resolving_by_button_asks_for_confirmation_first(service: ChatService) -> None:
+    choices = buttons(say(service, ANALYST, "/show 1"))
+    outcomes = buttons(say(service, ANALYST, choices["Resolve…"], pressed=True))
+    confirm = say(service, ANALYST, outcomes["false"], pressed=True)
+    assert "Record #1 as <b>false</b>?" in text(confirm) and confirm[0].edit
+    assert service.store.get_claim(1).outcome is None
+    say(service, ANALYST, buttons(confirm)["Yes, false"], pressed=True)
+    assert service.store.get_claim(1).outcome.value == OutcomeValue.FALSE
+    assert service.store.get_claim(1).outcome.by == "user2"
+
+
+def test_forecast_buttons_record_the_pressed_probability(service: ChatService) -> None:
+    choices = buttons(say(service, ANALYST, "/forecast 2"))
+    assert list(choices) == ["5%", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "95%"]
+    say(service, ANALYST, choices["70%"], pressed=True)
+    assert [(f.by, f.p) for f in service.store.get_claim(2).forecasts] == [("user2", 0.7)]
+
+
+def test_add_with_parts_records_every_field(service: ChatService) -> None:
+    replies = say(service, ANALYST, "/add Pipeline deal signed | due 2026-12-31 | p likely | tags energy, russia | "
+                                    "watch Power of Siberia 2, +gas | source https://example.org/r | kind forecast")
+    assert "Recorded <b>#4</b>" in text(replies)
+    claim = service.store.get_claim(4)
+    assert (claim.text, str(claim.review_date), claim.p, claim.tags, claim.watch, claim.source.url, claim.kind.value) == (
+        "Pipeline deal signed", "2026-12-31", 0.675, ("energy", "russia"), ("Power of Siberia 2", "+gas"),
+        "https://example.org/r", "forecast")
+
+
+def test_guided_add_walks_through_each_step(service: ChatService) -> None:
+    assert "What is claimed" in text(say(service, ANALYST, "/add"))
+    assert "Review date?" in text(say(service, ANALYST, "Arctic route opens"))
+    assert "cannot read" in text(say(service, ANALYST, "someday"))  # a bad answer is asked again
+    assert "Probability" in text(say(service, ANALYST, "end of June"))
+    assert "Tags and watch terms" in text(say(service, ANALYST, "skip", pressed=True))
+    summary = text(say(service, ANALYST, "tags arctic | watch Northern Sea Route"))
+    assert "review: 2026-06-30" in summary and "watch: Northern Sea Route" in summary
+    assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save", pressed=True))
+    claim = service.store.get_claim(4)
+    assert (claim.text, str(claim.review_date), claim.p, claim.tags) == ("Arctic route opens", "2026-06-30", None,
+                                                                         ("arctic",))
+
+
+def test_guided_add_can_be_cancelled_and_times_out(service: ChatService) -> None:
+    say(service, ANALYST, "/add")
+    assert "Cancelled" in text(say(service, ANALYST, "/cancel"))
+    assert "Send a command" in text(say(service, ANALYST, "orphan text"))
+    say(service, ANALYST, "/add")
+    late = NOW + CONVERSATION_TIMEOUT + timedelta(seconds=1)
+    assert "timed out" in text(say(service, ANALYST, "Too late", at=late))
+    assert len(service.store.find_claims()) == 3
+
+
+def test_guided_add_stops_when_the_role_is_revoked_midway(service: ChatService) -> None:
+    say(service, ANALYST, "/add")
+    say(service, ADMIN, f"/revoke {ANALYST}")
+    service.settings = ChatSettings(UTC_TZ, frozenset({ADMIN}), "open", "claimwatch_test_bot")
+    assert "Only analysts" in text(say(service, ANALYST, "A claim"))
+    assert len(service.store.find_claims()) == 3
+
+
+def test_invite_link_grants_its_role_once(service: ChatService) -> None:
+    reply = text(say(service, ADMIN, "/invite analyst"))
+    link = reply.split("https://t.me/claimwatch_test_bot?start=", 1)[1].split()[0]
+    assert "Welcome! The invite makes you an analyst" in text(say(service, STRANGER, f"/start {link}"))
+    assert service.role_of(STRANGER) == Role.ANALYST
+    assert "used already" in text(say(service, 5, f"/start {link}"))
+    assert service.role_of(5) is None
+    assert "not valid" in text(say(service, 5, "/start forged-token"))
+
+
+def test_list_pages_with_buttons(service: ChatService) -> None:
+    for i in range(4, 4 + 2 * PAGE_SIZE):
+        ledger.add_claim(service.store, ledger.NewClaim(text=f"Claim {i}"), "seed", NOW)
+    first = say(service, SUBSCRIBER, "/list")
+    assert "page 1 of 3" in text(first) and "#1 " in text(first).replace("</b>", " ").replace("<b>", "")
+    nxt = buttons(first)["Next »"]
+    second = say(service, SUBSCRIBER, nxt, pressed=True)
+    assert "page 2 of 3" in text(second) and second[0].edit
+    assert set(buttons(second)) >= {"« Previous", "Next »"}
+    assert "page 3 of 3" in text(say(service, SUBSCRIBER, "/list p:99"))
+
+
+def test_group_commands_addressed_to_this_bot_or_none(service: ChatService) -> None:
+    group = -1001
+    assert "Claim 1" in text(say(service, SUBSCRIBER, "/list@claimwatch_test_bot", chat=group, chat_type="supergroup"))
+    assert say(service, SUBSCRIBER, "/list@other_bot", chat=group, chat_type="supergroup") == []
+    assert say(service, SUBSCRIBER, "just talking", chat=group, chat_type="supergroup") == []
+    say(service, SUBSCRIBER, "/subscribe #energy", chat=group, chat_type="supergroup")
+    assert [s.target for s in service.store.subscriptions(group)] == ["#energy"]
+    assert service.store.subscriptions(SUBSCRIBER) == []
+
+
+def test_user_text_is_escaped(service: ChatService) -> None:
+    say(service, ANALYST, "/add <b>bold</b> & <script> | tags x")
+    shown = text(say(service, SUBSCRIBER, "/show 4"))
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in shown and "<script>" not in shown
+
+
+def test_edit_changes_one_field_with_history(service: ChatService) -> None:
+    say(service, ANALYST, "/edit 1 due 2027-01-31")
+    say(service, ANALYST, "/edit 1 tags arctic, shipping")
+    assert "cannot be edited" in text(say(service, ANALYST, "/edit 1 colour red"))
+    claim = service.store.get_claim(1)
+    assert (str(claim.review_date), claim.tags) == ("2027-01-31", ("arctic", "shipping"))
+    edits = [c for c in service.store.history(1) if c.action == "edit"]
+    assert [(c.before, c.after) for c in edits] == [({"review_date": None}, {"review_date": "2027-01-31"}),
+                                                    ({"tags": ["energy"]}, {"tags": ["arctic", "shipping"]})]
+
+
+def test_subscriptions_list_with_unsubscribe_buttons(service: ChatService) -> None:
+    say(service, SUBSCRIBER, "/subscribe 2")
+    say(service, SUBSCRIBER, "/subscribe all")
+    assert "follows all claims already" in text(say(service, SUBSCRIBER, "/subscribe all"))
+    listed = say(service, SUBSCRIBER, "/subscriptions")
+    assert "claim #2" in text(listed)
+    say(service, SUBSCRIBER, buttons(listed)["Unsubscribe 2"], pressed=True)
+    assert [s.target for s in service.store.subscriptions(SUBSCRIBER)] == ["all"]
+    assert "no such subscription" in text(say(service, SUBSCRIBER, "/unsubscribe 3"))
+    assert "there is no claim #999" in text(say(service, SUBSCRIBER, "/unsubscribe 999"))
+    assert "there is no claim #999" in text(say(service, SUBSCRIBER, "/subscribe 999"))
+
+
+def test_admins_from_settings_cannot_be_revoked_in_chat(service: ChatService) -> None:
+    assert "CLAIMWATCH_ADMINS" in text(say(service, ADMIN, f"/revoke {ADMIN}"))
+    assert service.role_of(ADMIN) == Role.ADMIN
+
+
+def test_blocked_chats_are_listed_as_inactive_and_come_back(service: ChatService) -> None:
+    service.seen(Incoming(SUBSCRIBER, SUBSCRIBER, "/help", "sub"), NOW)
+    service.chat_unreachable(SUBSCRIBER, "Forbidden: bot was blocked by the user", NOW)
+    assert "inactive" in text(say(service, ADMIN, "/users"))
+    service.seen(Incoming(SUBSCRIBER, SUBSCRIBER, "/help", "sub"), NOW)
+    assert service.store.chat(SUBSCRIBER).active
