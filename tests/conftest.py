@@ -11,6 +11,8 @@ import pytest
 
 from claimwatch.store import Store, open_store
 
+os.environ.setdefault("PTB_TIMEDELTA", "true")  # as the bot's main() does: no deprecation warning per 429
+
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday
 UTC_TZ = ZoneInfo("UTC")
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
+import itertools
 import json
 import re
 import socket
@@ -63,18 +64,6 @@ class Upload:
     mime_type: str
 
 
-@dataclass
-class _Failure:
-    """An error answer waiting for the next matching call."""
-
-    method: str
-    code: int
-    description: str
-    retry_after: int | None
-    chat_id: int | None
-    times: int
-
-
 class _ApiError(Exception):
     """An error answer of the Bot API."""
 
@@ -99,11 +88,6 @@ def _decode(name: str, value: str) -> Any:
         return json.loads(value)
     except ValueError:
         return value  # e.g. chat_id "@channel"
-
-
-def _utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, as Telegram counts."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _html_visible(text: str) -> str:
@@ -163,9 +147,9 @@ class FakeBotAPI:
         self._users: dict[int, JSON] = {}
         self._files: dict[str, tuple[JSON, bytes]] = {}
         self._open_queries: set[str] = set()
-        self._failures: list[_Failure] = []
+        self._failures: list[tuple[str, int | None, int, str, int | None]] = []  # one entry per failing call
         self._blocked: set[int] = set()
-        self._counter = 0
+        self._update_ids, self._ids = itertools.count(1), itertools.count(1)  # updates; files and queries
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -177,7 +161,7 @@ class FakeBotAPI:
             "editmessagetext": lambda p: self._edit("editMessageText", p),
             "editmessagereplymarkup": lambda p: self._edit("editMessageReplyMarkup", p),
             "answercallbackquery": self._answer_callback, "setmycommands": self._set_commands,
-            "getmycommands": lambda p: self.commands, "deletemycommands": self._delete_commands,
+            "getmycommands": lambda p: self.commands, "deletemycommands": lambda p: self._set_commands({}),
             "getfile": self._get_file, "sendchataction": lambda p: True, "close": lambda p: True,
             "logout": lambda p: True,
         }
@@ -280,8 +264,7 @@ class FakeBotAPI:
             msg = self._messages.get((chat_id, message_id))
             if msg is None:
                 raise KeyError(f"no message {message_id} in chat {chat_id}")
-            self._counter += 1
-            query_id = str(self._counter)
+            query_id = str(next(self._ids))
             self._open_queries.add(query_id)
             user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
             return self._push({"callback_query": {"id": query_id, "from": user, "chat_instance": "ci", "data": data,
@@ -299,7 +282,7 @@ class FakeBotAPI:
                   chat_id: int | None = None, times: int = 1) -> None:
         """Answers the next `times` calls of `method` (to chat_id, if given) with this Bot API error."""
         with self._lock:
-            self._failures.append(_Failure(method.lower(), code, description, retry_after, chat_id, times))
+            self._failures += [(method.lower(), chat_id, code, description, retry_after)] * times
 
     def block(self, chat_id: int) -> None:
         """Every send or edit to chat_id answers 403 from now on, until that user writes again."""
@@ -321,19 +304,15 @@ class FakeBotAPI:
     def wait_for(self, predicate: Callable[[Sent], bool], timeout: float = 10.0, *, after: int = 0) -> Sent:
         """The first Sent at position >= after matching predicate, polling every 5 ms."""
         deadline = time.monotonic() + timeout
-        while (found := self._find(predicate, after)) is None:
-            if time.monotonic() > deadline:
-                self._timed_out(timeout)
+        while (found := self._poll(predicate, after, deadline)) is None:
             time.sleep(0.005)
         return found
 
     async def wait_for_async(self, predicate: Callable[[Sent], bool], timeout: float = 10.0, *,
                              after: int = 0) -> Sent:
-        """wait_for for tests whose event loop also runs the bot."""
+        """wait_for for tests whose own event loop runs the bot."""
         deadline = time.monotonic() + timeout
-        while (found := self._find(predicate, after)) is None:
-            if time.monotonic() > deadline:
-                self._timed_out(timeout)
+        while (found := self._poll(predicate, after, deadline)) is None:
             await asyncio.sleep(0.005)
         return found
 
@@ -341,18 +320,15 @@ class FakeBotAPI:
         """The first Sent to chat_id after the mark `after` (take it with mark() before injecting)."""
         return self.wait_for(lambda s: s.chat_id == chat_id, timeout, after=after)
 
-    def _find(self, predicate: Callable[[Sent], bool], after: int) -> Sent | None:
-        """The first matching Sent at position >= after, or None."""
+    def _poll(self, predicate: Callable[[Sent], bool], after: int, deadline: float) -> Sent | None:
+        """The first match at position >= after, None to keep waiting, AssertionError past the deadline."""
         with self._lock:
-            recent = self.sent[after:]
-        return next((s for s in recent if predicate(s)), None)
-
-    def _timed_out(self, timeout: float) -> None:
-        """Raises the AssertionError of a wait that found nothing."""
-        with self._lock:
-            recent = "\n".join(f"  {s!r}" for s in self.sent[-10:]) or "  (nothing)"
-            errors = f"\nerrors inside the fake: {self.errors}" if self.errors else ""
-        raise AssertionError(f"nothing matched within {timeout} s; last sent:\n{recent}{errors}")
+            recent, last = self.sent[after:], self.sent[-10:]
+        if (found := next((s for s in recent if predicate(s)), None)) or time.monotonic() < deadline:
+            return found
+        listing = "\n".join(f"  {s!r}" for s in last) or "  (nothing)"
+        errors = f"\nerrors inside the fake: {self.errors}" if self.errors else ""
+        raise AssertionError(f"nothing matched in time; the last messages sent:\n{listing}{errors}")
 
     # --- HTTP ------------------------------------------------------------------------------------------------
 
@@ -403,11 +379,9 @@ class FakeBotAPI:
         """The injected error this call must get, if any."""
         chat_id = params.get("chat_id")
         for failure in self._failures:
-            if failure.method == name and failure.chat_id in (None, chat_id):
-                failure.times -= 1
-                if failure.times <= 0:
-                    self._failures.remove(failure)
-                return _error(failure.code, failure.description, failure.retry_after)
+            if failure[0] == name and failure[1] in (None, chat_id):
+                self._failures.remove(failure)
+                return _error(*failure[2:])
         if chat_id in self._blocked and name.startswith(_SENDING):
             return _error(403, "Forbidden: bot was blocked by the user")
         return None
@@ -444,12 +418,12 @@ class FakeBotAPI:
 
     def _push(self, update: JSON) -> int:
         """Queues an update, wakes the long polls and returns its update_id."""
-        self._counter += 1
-        self._updates.append({"update_id": self._counter, **update})
+        update_id = next(self._update_ids)
+        self._updates.append({"update_id": update_id, **update})
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake)
-        return self._counter
+        return update_id
 
     def _chat(self, chat_id: int) -> JSON:
         """The chat object for chat_id (a private chat or a group the fake has not seen yet is made up)."""
@@ -479,10 +453,9 @@ class FakeBotAPI:
 
     def _store_file(self, content: bytes, file_name: str, mime_type: str, folder: str) -> JSON:
         """Stores a file and returns its metadata, file_path included."""
-        self._counter += 1
-        meta = {"file_id": f"file-{self._counter}", "file_unique_id": f"uniq-{self._counter}",
-                "file_name": file_name, "mime_type": mime_type, "file_size": len(content),
-                "file_path": f"{folder}/file_{self._counter}{PurePosixPath(file_name).suffix}"}
+        n = next(self._ids)
+        meta = {"file_id": f"file-{n}", "file_unique_id": f"uniq-{n}", "file_name": file_name, "mime_type": mime_type,
+                "file_size": len(content), "file_path": f"{folder}/file_{n}{PurePosixPath(file_name).suffix}"}
         self._files[meta["file_id"]] = (meta, content)
         return meta
 
@@ -491,7 +464,7 @@ class FakeBotAPI:
         visible = _html_visible(text) if (parse_mode or "").lower() == "html" else text
         if what == "message" and not visible.strip():
             raise _ApiError(400, "Bad Request: message text is empty")
-        if (parse_mode or "html").lower() == "html" and _utf16_len(visible) > limit:  # markdown: not counted
+        if (parse_mode or "html").lower() == "html" and len(visible.encode("utf-16-le")) // 2 > limit:  # markdown: not counted
             raise _ApiError(400, f"Bad Request: {what} is too long")
 
     # --- methods ---------------------------------------------------------------------------------------------
@@ -558,29 +531,26 @@ class FakeBotAPI:
         if "inline_message_id" in p:
             return True
         chat_id = self._chat_id(p)
-        msg = self._messages.get((chat_id, p.get("message_id")))  # type: ignore[arg-type]
+        msg = self._messages.get((chat_id, int(p.get("message_id") or 0)))
         if msg is None:
             raise _ApiError(400, "Bad Request: message to edit not found")
         if msg["from"]["id"] != self.BOT["id"]:
             raise _ApiError(400, "Bad Request: message can't be edited")
-        text, markup = msg.get("text"), _inline(p.get("reply_markup"))
+        new = {"text": msg.get("text"), "entities": msg.get("entities"), "reply_markup": _inline(p.get("reply_markup"))}
         if method == "editMessageText":
-            if text is None:
+            if new["text"] is None:
                 raise _ApiError(400, "Bad Request: there is no text in the message to edit")
-            text = str(p.get("text", ""))
-            self._check_text(text, p.get("parse_mode"), 4096, "message")
-        if text == msg.get("text") and markup == msg.get("reply_markup") and p.get("entities") == msg.get("entities"):
+            new |= {"text": str(p.get("text", "")), "entities": p.get("entities")}
+            self._check_text(new["text"], p.get("parse_mode"), 4096, "message")
+        if all(msg.get(k) == v for k, v in new.items()):
             raise _ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
                                  "markup are exactly the same as a current content and reply markup of the message")
+        for key, value in new.items():  # None removes: an edit without reply_markup drops the keyboard
+            msg.pop(key, None)
+            if value is not None:
+                msg[key] = value
         msg["edit_date"] = int(time.time())
-        if method == "editMessageText":
-            msg["text"] = text
-            msg.pop("entities", None)
-            if p.get("entities"):
-                msg["entities"] = p["entities"]
-        msg.pop("reply_markup", None)
-        if markup:
-            msg["reply_markup"] = markup
+        markup = new["reply_markup"]
         self.sent.append(Sent(method, chat_id, msg["message_id"], msg.get("text", msg.get("caption")),
                               p.get("parse_mode"), _buttons(markup), None, None, None, p))
         return msg
@@ -595,16 +565,11 @@ class FakeBotAPI:
         return True
 
     def _set_commands(self, p: JSON) -> bool:
-        """setMyCommands (scopes are not told apart)."""
+        """setMyCommands / deleteMyCommands (scopes are not told apart)."""
         commands = list(p.get("commands") or [])
         if any(not re.fullmatch(r"[a-z0-9_]{1,32}", str(c.get("command", ""))) for c in commands):
             raise _ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
         self.commands = commands
-        return True
-
-    def _delete_commands(self, p: JSON) -> bool:
-        """deleteMyCommands."""
-        self.commands = []
         return True
 
     def _get_file(self, p: JSON) -> JSON:
@@ -622,7 +587,9 @@ def running(app: Application, *, timeout: float = 1.0) -> Iterator[Application]:
     failures: list[BaseException] = []
 
     async def lifecycle() -> None:
-        async with app:  # initialize ... shutdown
+        async with app:  # initialize ... shutdown, with the hooks run_polling() would call
+            if app.post_init:
+                await app.post_init(app)
             await app.start()
             assert app.updater is not None
             await app.updater.start_polling(poll_interval=0.0, timeout=timeout)
@@ -630,6 +597,8 @@ def running(app: Application, *, timeout: float = 1.0) -> Iterator[Application]:
             await stop.wait()
             await app.updater.stop()
             await app.stop()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
 
     def run() -> None:
         try:

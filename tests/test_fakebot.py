@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
@@ -180,3 +181,51 @@ def test_application_answers_ping_in_private_and_group_chats(api: FakeBotAPI) ->
         assert reply.text == "pong" and reply.reply_to == api.sent[-1].message_id - 1
     assert [s.chat_id for s in api.sent] == [USER, GROUP]  # the other bot's command got no answer
     assert [name for name, _ in api.calls][:2] == ["getMe", "deleteWebhook"]
+
+
+@pytest.mark.asyncio
+async def test_commands_chat_action_keyboard_edit_and_raw_wire(api: FakeBotAPI) -> None:
+    async with bot_for(api) as bot:
+        await bot.set_my_commands([("ping", "Is the bot alive?"), ("due", "Claims due for review")])
+        assert [c.command for c in await bot.get_my_commands()] == ["ping", "due"]
+        with pytest.raises(BadRequest, match="(?i)bot_command_invalid"):
+            await bot.set_my_commands([("Ping", "capitals are not allowed")])
+        assert await bot.send_chat_action(USER, "typing")
+        sent = await bot.send_message(USER, "pick", reply_markup=InlineKeyboardMarkup.from_button(
+            InlineKeyboardButton("A", callback_data="a")))
+        edited = await bot.edit_message_reply_markup(USER, sent.message_id)  # no markup: the keyboard goes
+        assert edited.reply_markup is None and edited.text == "pick"
+        assert await bot.delete_my_commands() and await bot.get_my_commands() == ()
+    assert api.commands == [] and api.sent[-1].method == "editMessageReplyMarkup" and api.sent[-1].buttons == []
+    async with httpx.AsyncClient(base_url=f"{api.base_url}{api.TOKEN}") as client:  # JSON bodies and GET work too
+        answer = (await client.post("/sendMessage", json={"chat_id": USER, "text": "123"})).json()
+        assert answer["ok"] and answer["result"]["text"] == "123"
+        assert (await client.get("/getMe")).json()["result"]["username"] == "claimwatch_test_bot"
+        api.user_message(USER, "one")
+        api.user_message(USER, "two")
+        updates = (await client.get("/getUpdates", params={"offset": -1})).json()["result"]
+        assert [u["message"]["text"] for u in updates] == ["two"]  # a negative offset forgets the older ones
+        assert (await client.post("/noSuchMethod")).json() == {"ok": False, "error_code": 404,
+                                                               "description": "Not Found"}
+
+
+@pytest.mark.asyncio
+async def test_application_in_the_test_loop_and_wait_timeout(api: FakeBotAPI) -> None:
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(" ".join(context.args or []) or "nothing")
+
+    app = ApplicationBuilder().token(api.TOKEN).base_url(api.base_url).base_file_url(api.base_file_url).build()
+    app.add_handler(CommandHandler("echo", echo))
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        mark = api.mark()
+        api.user_message(USER, "/echo 123")
+        reply = await api.wait_for_async(lambda s: s.chat_id == USER, after=mark)
+        assert reply.text == "123"
+        with pytest.raises(AssertionError, match="(?s)nothing matched.*text='123'"):
+            await api.wait_for_async(lambda s: s.text == "never", timeout=0.05)
+        await app.updater.stop()
+        await app.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -181,6 +182,8 @@ def _setup_logging(token: str) -> None:
 def main() -> int:
     """`python bot.py` and `claimwatch run`."""
     read_env_file()
+    # PTB 22 warns on every flood-control error unless its future timedelta behaviour is chosen
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
         config = load_config()
     except ClaimwatchError as e:

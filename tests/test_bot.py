@@ -1,0 +1,266 @@
+"""The Telegram bot end to end: the real PTB Application against the fake Bot API server over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from claimwatch import ledger
+from claimwatch.chat import ChatService, ChatSettings, menu
+from claimwatch.config import Config
+from claimwatch.model import Role, Source
+from claimwatch.render import utf16_len
+from claimwatch.store import Store, open_store
+from claimwatch.telegram_bot import build_application
+
+from conftest import NOW, ROOT, UTC_TZ
+from fakebot import FakeBotAPI, Sent, running
+
+ADMIN, ANALYST, SUBSCRIBER, STRANGER = 101, 102, 103, 104
+GROUP = -100500
+
+
+@dataclass
+class Harness:
+    api: FakeBotAPI
+    store: Store
+
+    def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private") -> Sent:
+        """Send as `user`; the bot's first answer in that chat."""
+        chat_id = user if chat is None else chat
+        mark = self.api.mark()
+        self.api.user_message(user, text, chat_id=chat if chat is not None else None, chat_type=chat_type,
+                              first_name=f"user{user}", username=f"user{user}")
+        return self.api.wait_reply(chat_id, mark)
+
+    def press(self, user: int, message: Sent, label: str) -> Sent:
+        """Press the button labelled `label` on `message`; the bot's answer (a new message or an edit)."""
+        data = dict((text, data) for row in message.buttons for text, data in row)[label]
+        return self.press_data(user, message, data)
+
+    def press_data(self, user: int, message: Sent, data: str) -> Sent:
+        mark = self.api.mark()
+        self.api.button_press(user, data, message_id=message.message_id, chat_id=message.chat_id)
+        return self.api.wait_reply(message.chat_id, mark)
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Harness]:
+    with FakeBotAPI() as api:
+        store = open_store(tmp_path / "data")
+        store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
+        store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
+        config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
+                        admins=frozenset({ADMIN}))
+        service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
+        with running(build_application(config, service, clock=lambda: NOW)):
+            yield Harness(api, store)
+
+
+def labels(sent: Sent) -> list[str]:
+    return [text for row in sent.buttons for text, _ in row]
+
+
+def test_start_registers_commands_and_seeds_the_examples(bot: Harness) -> None:
+    assert [(c["command"], c["description"]) for c in bot.api.commands] == menu()
+    assert len(bot.store.find_claims()) == 18
+
+
+# (command, the least role that may run it); run in this order, so each works for those allowed
+COMMANDS = [
+    ("/start", None), ("/help", None), ("/list energy", None), ("/show 2", None), ("/due", None),
+    ("/history 2", None), ("/subscribe all", None), ("/subscriptions", None), ("/unsubscribe all", None),
+    ("/add A claim from chat", Role.ANALYST), ("/forecast 3 40% a note", Role.ANALYST),
+    ("/resolve 4 true done", Role.ANALYST), ("/reopen 4", Role.ANALYST), ("/edit 5 due 2027-01-31", Role.ANALYST),
+    ("/cancel", None), ("/invite subscriber", Role.ADMIN), ("/grant 555 subscriber", Role.ADMIN),
+    ("/revoke 555", Role.ADMIN), ("/users", Role.ADMIN),
+]
+
+
+@pytest.mark.parametrize("user, role", [(ADMIN, Role.ADMIN), (ANALYST, Role.ANALYST),
+                                        (SUBSCRIBER, Role.SUBSCRIBER), (STRANGER, None)],
+                         ids=["admin", "analyst", "subscriber", "stranger"])
+def test_every_command_for_every_role(bot: Harness, user: int, role: Role | None) -> None:
+    for command, needed in COMMANDS:
+        reply = bot.say(user, command)
+        assert reply.parse_mode == "HTML"
+        if role is None:
+            assert "invite-only" in reply.text, command
+        elif needed is not None and not role.allows(needed):
+            assert f"is for {needed.value}s" in reply.text, command
+        else:
+            assert "is for " not in reply.text and "⚠️" not in reply.text, (command, reply.text)
+    if role is not None and role.allows(Role.ANALYST):
+        claim = bot.store.get_claim(19)
+        assert claim.text == "A claim from chat" and claim.created_by == f"user{user}"
+        assert [(f.by, f.p, f.note) for f in bot.store.get_claim(3).forecasts] == [(f"user{user}", 0.4, "a note")]
+        assert bot.store.get_claim(4).outcome is None  # resolved, then reopened
+        assert [c.action for c in bot.store.history(4)][-2:] == ["resolve", "reopen"]
+    else:
+        assert len(bot.store.find_claims()) == 18
+        assert bot.store.get_claim(3).forecasts == ()
+
+
+def test_show_buttons_forecast_and_subscribe(bot: Harness) -> None:
+    shown = bot.say(ANALYST, "/show 3")
+    assert labels(shown) == ["Forecast…", "Resolve…", "Subscribe", "History"]
+    choices = bot.press(ANALYST, shown, "Forecast…")
+    assert labels(choices)[:3] == ["5%", "10%", "20%"]
+    done = bot.press(ANALYST, choices, "70%")
+    assert done.method == "editMessageText" and "your forecast is 70%" in done.text
+    bot.press(ANALYST, shown, "Subscribe")
+    assert [s.target for s in bot.store.subscriptions(ANALYST)] == ["3"]
+    assert [(f.by, f.p) for f in bot.store.get_claim(3).forecasts] == [("user102", 0.7)]
+    assert bot.api.answered_callbacks, "every press is answered so the client stops its spinner"
+
+
+def test_resolve_by_buttons_asks_to_confirm(bot: Harness) -> None:
+    outcomes = bot.press(ANALYST, bot.say(ANALYST, "/show 6"), "Resolve…")
+    confirm = bot.press(ANALYST, outcomes, "false")
+    assert confirm.method == "editMessageText" and "Record #6 as <b>false</b>?" in confirm.text
+    assert bot.store.get_claim(6).outcome is None
+    bot.press(ANALYST, confirm, "Yes, false")
+    assert bot.store.get_claim(6).outcome.value.value == "false"
+
+
+def test_a_forged_button_from_a_stranger_does_nothing(bot: Harness) -> None:
+    refusal = bot.say(STRANGER, "/start")
+    for data in ("/resolve 1 true !", "/grant 104 admin", "/forecast 1 90%", "garbage\x00"):
+        assert "invite-only" in bot.press_data(STRANGER, refusal, data).text
+    subscriber_view = bot.say(SUBSCRIBER, "/show 1")
+    assert "is for analysts" in bot.press_data(SUBSCRIBER, subscriber_view, "/resolve 1 true !").text
+    assert bot.store.get_claim(1).outcome is None and bot.store.get_claim(1).forecasts == ()
+    assert bot.store.user(STRANGER) is None
+
+
+def test_guided_add_in_chat(bot: Harness) -> None:
+    assert "What is claimed" in bot.say(ANALYST, "/add").text
+    due = bot.say(ANALYST, "Transit via Russia doubles by 2027")
+    probability = bot.press(ANALYST, due, "Skip")
+    assert "Probability" in probability.text
+    assert "Tags and watch terms" in bot.say(ANALYST, "very likely").text
+    confirm = bot.say(ANALYST, "tags transport | watch China-Europe Railway Express, 中欧班列")
+    assert labels(confirm) == ["Save", "Cancel"]
+    assert "Recorded <b>#19</b>" in bot.press(ANALYST, confirm, "Save").text
+    claim = bot.store.get_claim(19)
+    assert (claim.p, claim.watch) == (0.875, ("China-Europe Railway Express", "中欧班列"))
+
+
+def test_invite_link_used_twice(bot: Harness) -> None:
+    link = bot.say(ADMIN, "/invite analyst").text.split("https://t.me/claimwatch_test_bot?start=")[1].split()[0]
+    assert "makes you an analyst" in bot.say(STRANGER, f"/start {link}").text
+    assert bot.store.user(STRANGER).role == Role.ANALYST
+    assert "used already" in bot.say(105, f"/start {link}").text
+    assert "invite-only" in bot.say(105, "/list").text
+
+
+def test_flood_control_is_waited_out(bot: Harness) -> None:
+    bot.api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, chat_id=SUBSCRIBER)
+    reply = bot.say(SUBSCRIBER, "/help")
+    assert "You are a subscriber" in reply.text
+    sends = [p for m, p in bot.api.calls if m == "sendMessage" and p.get("chat_id") == SUBSCRIBER]
+    assert len(sends) == 2  # refused once, sent once
+
+
+def test_a_user_who_blocked_the_bot_is_marked_inactive(bot: Harness) -> None:
+    bot.say(SUBSCRIBER, "/help")
+    # blocked between sending /list and the reply (a message from the user lifts a block() in the fake)
+    bot.api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user", chat_id=SUBSCRIBER)
+    before = len(bot.api.calls)
+    bot.api.user_message(SUBSCRIBER, "/list", first_name="user103")
+    deadline = time.monotonic() + 10
+    while (chat := bot.store.chat(SUBSCRIBER)) is None or chat.active:
+        assert time.monotonic() < deadline, "the chat was not marked inactive"
+        time.sleep(0.01)
+    assert "blocked" in chat.reason
+    attempts = [p for m, p in bot.api.calls[before:] if m == "sendMessage"]
+    assert len(attempts) == 1, "a 403 is not retried"
+    assert "inactive" in bot.say(ADMIN, "/users").text
+    assert "You are a subscriber" in bot.say(SUBSCRIBER, "/help").text  # writing again reactivates
+    assert bot.store.chat(SUBSCRIBER).active
+
+
+def test_group_chats(bot: Harness) -> None:
+    reply = bot.say(SUBSCRIBER, "/list@claimwatch_test_bot energy", chat=GROUP, chat_type="supergroup")
+    assert reply.chat_id == GROUP and "Power of Siberia" in reply.text
+    bot.say(SUBSCRIBER, "/subscribe #energy", chat=GROUP, chat_type="supergroup")
+    assert [s.target for s in bot.store.subscriptions(GROUP)] == ["#energy"]
+
+
+def test_long_replies_are_split_and_buttons_go_last(bot: Harness) -> None:
+    text = ". ".join(f"Sentence {i} about the Power of Siberia 2 pipeline and its prospects" for i in range(58))
+    quote = "A long quote from the report. " * 20
+    number = ledger.add_claim(bot.store, ledger.NewClaim(text=text, tags=("energy",), source=Source(quote=quote)),
+                              "ana", NOW).id
+    mark = bot.api.mark()
+    bot.api.user_message(ANALYST, f"/show {number}", first_name="ana")
+    first = bot.api.wait_reply(ANALYST, mark)
+    second = bot.api.wait_for(lambda s: s.chat_id == ANALYST, after=bot.api.sent.index(first) + 1)
+    assert "Sentence 0 " in first.text and "Sentence 57 " in first.text and "A long quote" in second.text
+    assert first.buttons == [] and labels(second)[0] == "Forecast…"
+    assert all(utf16_len(s.text) <= 4096 for s in (first, second))
+
+
+def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Harness, tmp_path: Path) -> None:
+    (tmp_path / "data" / "claims-0000.json").write_bytes(b"{broken")
+    reply = bot.say(SUBSCRIBER, "/show 1")
+    assert "something went wrong" in reply.text and "claims-0000" not in reply.text
+    assert bot.say(SUBSCRIBER, "/help").text.startswith("You are a subscriber")  # the bot goes on
+
+
+# --- python bot.py as a user runs it ------------------------------------------------------------
+
+
+def start_bot(api: FakeBotAPI, data: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMWATCH_", "TELEGRAM_"))}
+    env |= {"TELEGRAM_BOT_TOKEN": api.TOKEN, "TELEGRAM_API_URL": api.url, "CLAIMWATCH_DATA": str(data),
+            "CLAIMWATCH_ADMINS": str(ADMIN)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=env, cwd=data.parent, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait for the start-up line
+        if "serving data directory" in line:
+            assert "@claimwatch_test_bot" in line and str(data) in line and api.TOKEN not in line
+            return proc
+    raise AssertionError(f"the bot did not start (exit {proc.wait()})")
+
+
+def stop_bot(proc: subprocess.Popen[str], api: FakeBotAPI) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert api.TOKEN not in out
+    return out
+
+
+def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with FakeBotAPI() as api:
+        harness = Harness(api, open_store(data))
+        proc = start_bot(api, data)
+        try:
+            assert "Recorded <b>#19</b>" in harness.say(ADMIN, "/add Northern Sea Route traffic doubles | tags arctic").text
+            harness.say(ADMIN, "/forecast 19 65%")
+            harness.say(ADMIN, "/subscribe 19")
+            harness.say(ADMIN, "/resolve 19 partial some of it")
+            history = harness.say(ADMIN, "/history 19").text
+        finally:
+            stop_bot(proc, api)
+        for action in ("add", "forecast", "resolve"):
+            assert f"<b>{action}</b>" in history
+
+        proc = start_bot(api, data)
+        try:
+            assert harness.say(ADMIN, "/history 19").text == history
+            assert "claim #19" in harness.say(ADMIN, "/subscriptions").text
+            assert "Outcome: <b>partial</b>" in harness.say(ADMIN, "/show 19").text
+        finally:
+            stop_bot(proc, api)
