@@ -161,6 +161,8 @@ def test_group_commands_addressed_to_this_bot_or_none(service: ChatService) -> N
     assert "Claim 1" in text(say(service, SUBSCRIBER, "/list@claimwatch_test_bot", chat=group, chat_type="supergroup"))
     assert say(service, SUBSCRIBER, "/list@other_bot", chat=group, chat_type="supergroup") == []
     assert say(service, SUBSCRIBER, "just talking", chat=group, chat_type="supergroup") == []
+    assert say(service, STRANGER, "a stranger talking", chat=group, chat_type="supergroup") == []
+    assert "invite-only" in text(say(service, STRANGER, "/list", chat=group, chat_type="supergroup"))
     say(service, SUBSCRIBER, "/subscribe #energy", chat=group, chat_type="supergroup")
     assert [s.target for s in service.store.subscriptions(group)] == ["#energy"]
     assert service.store.subscriptions(SUBSCRIBER) == []

@@ -139,6 +139,8 @@ class ChatService:
                 return []  # a command for another bot in a group
         else:
             name, args = "", text
+        if not name and msg.chat_type != "private" and (msg.chat_id, msg.user_id) not in self._drafts:
+            return []  # people talking in a group, not to the bot
         ctx = _Context(msg, role, now, today, args)
         try:
             if name == "start" and args:

@@ -394,14 +394,19 @@ class Store:
 
     # --- claims --------------------------------------------------------------------------------
 
-    def _claim(self, name: str, doc: dict[str, Any], number: int) -> Claim:
+    def _made(self, name: str) -> dict[int, Claim]:
+        """The Claim objects already made from a file's current data."""
         data = self._data(name)
         made = self._claims.get(name)
         if made is None or made[0] is not data:  # the file was read again since
             made = self._claims[name] = (data, {})
-        claim = made[1].get(number)
+        return made[1]
+
+    @staticmethod
+    def _claim(made: dict[int, Claim], doc: dict[str, Any], number: int) -> Claim:
+        claim = made.get(number)
         if claim is None:
-            claim = made[1][number] = claim_from_dict(doc, number)
+            claim = made[number] = claim_from_dict(doc, number)
         return claim
 
     def get_claim(self, number: int) -> Claim:
@@ -410,7 +415,7 @@ class Store:
             doc = self._db(name).table("claims").get(doc_id=number) if number > 0 else None
             if doc is None:
                 raise NotFound(f"there is no claim #{number}")
-            return self._claim(name, doc, number)
+            return self._claim(self._made(name), doc, number)
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         """Claims matching `where`, by number."""
@@ -418,7 +423,8 @@ class Store:
         found: list[Claim] = []
         for name in self._claim_files():
             with self._reading(name):
-                found += [self._claim(name, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+                made = self._made(name)
+                found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
         return found
 
     def is_empty(self) -> bool:

@@ -9,6 +9,7 @@ the last piece. Flood control is PTB's AIORateLimiter with retries.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -136,6 +137,10 @@ async def on_start(app: Application) -> None:
     await app.bot.set_my_commands([BotCommand(name, summary) for name, summary in menu()])
     front.service.settings = replace(front.service.settings, bot_username=app.bot.username)
     seeded = await front.call(ledger.seed_examples, front.service.store, front.clock())
+    # Load every claim once, then exempt what is loaded from the cyclic garbage collector: the data is
+    # long-lived and acyclic, and rescanning it made each full collection cost ~130 ms at 10k claims.
+    await front.call(front.service.store.find_claims)
+    gc.freeze()
     note = f"; imported {seeded} example claims from {interchange.bundled_claims_path().name}" if seeded else ""
     log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir, note)
 
