@@ -14,7 +14,7 @@ from claimwatch.errors import InputError, NotFound
 from claimwatch.model import Forecast, OutcomeValue, claim_to_dict
 from claimwatch.store import Store
 
-from conftest import NOW, ROOT
+from conftest import NOW, ROOT, UTC_TZ
 
 LATER = NOW + timedelta(days=1)
 
@@ -178,7 +178,7 @@ def test_csv_export_has_a_row_per_forecast(store: Store) -> None:
     import csv
     import io
     ledger.import_claims(store, sample_doc(), "ana", NOW)
-    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims()))))
+    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
     assert [(r["number"], r["forecaster"], r["p"], r["outcome"]) for r in rows] == [
         ("1", "ana", "0.7", "true"), ("1", "bo", "0.55", "true"), ("2", "", "", "")]
 

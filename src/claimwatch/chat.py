@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from claimwatch import ledger, render
+from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import Chat, Claim, Role
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
@@ -49,10 +49,18 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes = field(repr=False)
+    photo: bool = False  # a picture to show (a chart); else a document to download
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str  # Telegram HTML
     buttons: tuple[tuple[Button, ...], ...] = ()
     edit: bool = False  # replace the message whose button was pressed
+    attachment: Attachment | None = None  # sent with `text` as its caption when that fits
 
 
 @dataclass(frozen=True)
@@ -398,6 +406,28 @@ class ChatService:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
         return [Reply(f"History of #{number}:\n" + render.history(self.store.history(number), self.settings.tz, HTML))]
 
+    # --- accuracy and exports ------------------------------------------------------------------
+
+    def cmd_stats(self, ctx: _Context) -> list[Reply]:
+        from claimwatch.charts import calibration_png  # matplotlib loads only when a chart is drawn
+
+        scope = ledger.parse_scope(ctx.args.split())
+        result, _ = ledger.accuracy_review(self.store, self.settings.tz, scope)
+        chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
+        return [Reply(esc(accuracy.summary_text(result)), attachment=Attachment("calibration.png", chart, photo=True))]
+
+    def cmd_leaderboard(self, ctx: _Context) -> list[Reply]:
+        result, _ = ledger.accuracy_review(self.store, self.settings.tz, ledger.parse_scope(ctx.args.split()))
+        return [Reply(esc(accuracy.leaderboard_text(result)))]
+
+    def cmd_export(self, ctx: _Context) -> list[Reply]:
+        fmt = ctx.args.strip().lower() or "json"
+        text = ledger.export_claims(self.store, fmt, ctx.now, self.settings.tz)
+        name = f"claimwatch-{ctx.today}." + {"json": "json", "csv": "csv", "claimreview": "claimreview.jsonld"}[fmt]
+        what = {"json": "every claim, re-importable", "csv": "a row per forecast, with scores",
+                "claimreview": "schema.org ClaimReview of resolved claims"}[fmt]
+        return [Reply(f"Export ({what}).", attachment=Attachment(name, text.encode("utf-8")))]
+
     # --- subscriptions ---------------------------------------------------------------------------
 
     def _target(self, text: str) -> str:
@@ -494,6 +524,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("reopen", Role.ANALYST, "/reopen <id> [note]", "open a resolved claim again", ChatService.cmd_reopen),
     Command("edit", Role.ANALYST, "/edit <id> <due|p|tags|watch|text|source> <value>", "change a claim",
             ChatService.cmd_edit),
+    Command("stats", None, "/stats [#tag|@analyst|source words]", "forecast accuracy, with a calibration chart",
+            ChatService.cmd_stats),
+    Command("leaderboard", None, "/leaderboard [#tag]", "analysts by Brier score", ChatService.cmd_leaderboard),
+    Command("export", None, "/export [json|csv|claimreview]", "every claim as a file", ChatService.cmd_export),
     Command("cancel", None, "/cancel", "stop a step-by-step /add", ChatService.cmd_cancel),
     Command("invite", Role.ADMIN, "/invite <analyst|subscriber>", "a one-time invite link", ChatService.cmd_invite),
     Command("grant", Role.ADMIN, "/grant <user id> <analyst|admin|subscriber>", "give a role", ChatService.cmd_grant),

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from claimwatch import __version__, interchange, ledger, render
+from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.chat import ChatService, ChatSettings
 from claimwatch.console import CONSOLE_USER_ID, run_console
 from claimwatch.config import Config, load_config, read_env_file
@@ -135,17 +135,43 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     print(f"{args.file}: {result.summary()}")
 
 
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8", newline="")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from None
+
+
 def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
-    claims = ctx.store.find_claims()
-    text = interchange.to_json(claims, ctx.now) if args.format == "json" else interchange.to_csv(claims)
+    text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
     if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8", newline="")
-        except OSError as e:
-            raise InputError(f"cannot write {args.output}: {e.strerror}") from None
-        print(f"exported {len(claims)} claims to {args.output}", file=sys.stderr)
+        _write(args.output, text)
+        print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def _scope(args: argparse.Namespace) -> accuracy.Scope:
+    return accuracy.Scope(tag=args.tag.lower().removeprefix("#") if args.tag else None, forecaster=args.by,
+                          source_words=tuple(args.source.split()) if args.source else ())
+
+
+def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
+    result, _ = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
+    if args.json:
+        _print_json(result)
+    else:
+        print(accuracy.summary_text(result) + "\n\n" + accuracy.leaderboard_text(result))
+
+
+def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
+    from claimwatch.report import render_report  # matplotlib loads only for the report
+
+    result, scored = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
+    evidence = {n: ctx.store.evidence_for(n) for n in {r.claim.id for r in scored}}
+    _write(args.output, render_report(result, scored, evidence, ctx.now, ctx.config.tz))
+    print(f"wrote {args.output}: {result['n_claims']} resolved claims, {result['n_forecasts']} forecasts",
+          file=sys.stderr)
 
 
 def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
@@ -217,11 +243,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("import", cmd_import, "import claims from a claims JSON file, all or nothing", by=True)
     p.add_argument("file", help="a file in the claims format (see README)")
 
+    def scope_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tag", help="only claims with this tag")
+        p.add_argument("--by", metavar="NAME", help="only this analyst's forecasts (with the team's on the same claims)")
+        p.add_argument("--source", metavar="WORDS", help="only claims whose source title or URL has these words")
+
+    p = command("stats", cmd_stats, "forecast accuracy: Brier and log scores, calibration, per analyst, tag, source",
+                json_output=True)
+    scope_options(p)
+
+    p = command("report", cmd_report, "write the accuracy report: one self-contained HTML file with charts")
+    p.add_argument("-o", "--output", metavar="FILE", default="report.html", help="where (default report.html)")
+    scope_options(p)
+
     command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
     command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
 
     p = command("export", cmd_export, "export every claim as JSON (re-importable) or CSV (a row per forecast)")
-    p.add_argument("--format", choices=["json", "csv"], default="json", help="json (default) or csv")
+    p.add_argument("--format", choices=ledger.EXPORT_FORMATS, default="json",
+                   help="json (default, re-importable), csv (a row per forecast, with scores) or claimreview "
+                        "(schema.org ClaimReview JSON-LD of resolved claims)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     return parser
 

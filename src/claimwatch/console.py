@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from claimwatch.chat import Button, ChatService, Incoming, Reply
@@ -17,12 +18,16 @@ from claimwatch.render import html_to_plain
 CONSOLE_USER_ID = 0  # the console's user and chat
 
 
-def render_replies(replies: list[Reply]) -> tuple[str, list[Button]]:
-    """Replies as text, their buttons numbered on from 1 across all of them."""
+def render_replies(replies: list[Reply], folder: Path) -> tuple[str, list[Button]]:
+    """Replies as text, their buttons numbered on from 1 across all of them; attachments saved in `folder`."""
     blocks: list[str] = []
     buttons: list[Button] = []
     for reply in replies:
         text = html_to_plain(reply.text)
+        if reply.attachment:
+            path = folder / reply.attachment.filename
+            path.write_bytes(reply.attachment.content)
+            text += f"\n(saved {path})"
         row_texts = []
         for row in reply.buttons:
             row_texts.append("  ".join(f"[{len(buttons) + i}] {b.label}" for i, b in enumerate(row, 1)))
@@ -32,7 +37,8 @@ def render_replies(replies: list[Reply]) -> tuple[str, list[Button]]:
 
 
 def run_console(service: ChatService, user_name: str, clock: Callable[[], datetime],
-                stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+                stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, folder: Path = Path(".")) -> int:
+    """Serve commands until the input ends; charts and exports are saved in `folder`."""
     interactive = stdin.isatty()
     if interactive:
         print("claimwatch console: type /help, a number to press a button, Ctrl-D to leave.", file=stdout)
@@ -49,7 +55,7 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
         pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
         incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,
                             user_name, "private", pressed=pressed)
-        output, buttons = render_replies(service.handle(incoming, clock()))
+        output, buttons = render_replies(service.handle(incoming, clock()), folder)
         if output:
             print(output, file=stdout, flush=True)
     return 0

@@ -14,11 +14,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 
+from claimwatch import scores
+from claimwatch.accuracy import cutoff
 from claimwatch.errors import InputError
-from claimwatch.model import Claim, claim_from_dict, claim_to_dict, iso, parse_datetime
+from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
 from claimwatch.parsing import parse_tags, parse_watch_terms
 
 FORMAT_VERSION = 1
@@ -116,11 +119,15 @@ def to_json(claims: list[Claim], now: datetime) -> str:
 
 
 CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags",
-               "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note"]
+               "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
 
-def to_csv(claims: list[Claim]) -> str:
-    """One row per forecast (a claim without forecasts gets one row with those columns empty)."""
+def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
+    """One row per forecast (a claim without forecasts gets one row with those columns empty).
+
+    `counts` says whether the forecast is scored (its forecaster's last before the event) and
+    `brier` gives its score, on resolved claims that are not void.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -128,6 +135,59 @@ def to_csv(claims: list[Claim]) -> str:
         head = [c.id, c.ext_id or "", c.kind.value, c.text, c.source.title, c.source.url, iso(c.created_at),
                 iso(c.review_date) or "", " ".join(c.tags), "" if c.p is None else c.p, c.status,
                 c.outcome.value.value if c.outcome else "", iso(c.outcome.event_date) or "" if c.outcome else ""]
+        o = scores.outcome_code(c.outcome.value) if c.outcome else None
+        counted = set()
+        if c.outcome and o is not None:
+            end = cutoff(c.outcome, tz)
+            counted = {scores.counted_forecast([f for f in c.forecasts if f.by == by], end)
+                       for by in {f.by for f in c.forecasts}}
         for f in c.forecasts or [None]:
-            writer.writerow(head + ([f.by, f.p, iso(f.at), f.note] if f else ["", "", "", ""]))
+            if f is None:
+                writer.writerow(head + [""] * 6)
+                continue
+            counts = f in counted
+            writer.writerow(head + [f.by, f.p, iso(f.at), f.note, "yes" if counts else ("no" if o is not None else ""),
+                                    round(scores.brier(f.p, o), 6) if counts and o is not None else ""])
     return out.getvalue()
+
+
+# schema.org ClaimReview ratings: 5 true, 3 partly true, 1 false (void claims are not reviewed)
+RATINGS = {OutcomeValue.TRUE: (5, "True"), OutcomeValue.PARTIAL: (3, "Partly true"), OutcomeValue.FALSE: (1, "False")}
+
+
+def to_claimreview(claims: list[Claim]) -> str:
+    """schema.org ClaimReview JSON-LD for each resolved, not void, claim.
+
+    Google's fact-check markup requires claimReviewed, reviewRating (with alternateName) and url; the
+    url is the outcome's first evidence link, else the source's URL, else a claimwatch URN.
+    """
+    reviews = []
+    for c in claims:
+        if c.outcome is None or c.outcome.value not in RATINGS:
+            continue
+        value, name = RATINGS[c.outcome.value]
+        url = next(iter(c.outcome.evidence), None) or c.source.url or f"urn:claimwatch:claim:{c.ext_id or c.id}"
+        item: dict[str, Any] = {"@type": "Claim"}
+        if c.source.author or c.source.title:
+            item["author"] = {"@type": "Person" if c.source.author else "Organization",
+                              "name": c.source.author or c.source.title}
+        if c.source.published:
+            item["datePublished"] = iso(c.source.published)
+        if c.source.url or c.source.title:
+            item["appearance"] = [{"@type": "CreativeWork", **({"url": c.source.url} if c.source.url else {}),
+                                   **({"headline": c.source.title} if c.source.title else {})}]
+        review: dict[str, Any] = {
+            "@context": "https://schema.org",
+            "@type": "ClaimReview",
+            "url": url,
+            "claimReviewed": c.text,
+            "datePublished": iso(c.outcome.at.date()),
+            "author": {"@type": "Person", "name": c.outcome.by or "claimwatch"},
+            "reviewRating": {"@type": "Rating", "ratingValue": value, "bestRating": 5, "worstRating": 1,
+                             "alternateName": name},
+            "itemReviewed": item,
+        }
+        if c.outcome.note:
+            review["reviewBody"] = c.outcome.note
+        reviews.append(review)
+    return json.dumps(reviews, ensure_ascii=False, indent=2) + "\n"

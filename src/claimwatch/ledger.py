@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from claimwatch import interchange
+from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.model import (
@@ -252,3 +252,39 @@ def seed_examples(store: Store, now: datetime) -> int:
         return 0
     path = interchange.bundled_claims_path()
     return len(import_claims(store, interchange.load_file(path), "claimwatch", now, path.name).added)
+
+
+EXPORT_FORMATS = ("json", "csv", "claimreview")
+
+
+def export_claims(store: Store, fmt: str, now: datetime, tz: ZoneInfo) -> str:
+    """Every claim as JSON (re-importable), CSV (a row per forecast, with scores) or ClaimReview JSON-LD."""
+    claims = store.find_claims()
+    if fmt == "json":
+        return interchange.to_json(claims, now)
+    if fmt == "csv":
+        return interchange.to_csv(claims, tz)
+    if fmt == "claimreview":
+        return interchange.to_claimreview(claims)
+    raise InputError(f"{fmt!r} is not an export format: use {', '.join(EXPORT_FORMATS)}")
+
+
+def parse_scope(words: list[str]) -> accuracy.Scope:
+    """`#tag`, `@analyst` and words of a source's title, as typed after `stats`."""
+    tag = forecaster = None
+    rest = []
+    for w in words:
+        if w.startswith("#") and len(w) > 1:
+            tag = w[1:].lower()
+        elif w.startswith("@") and len(w) > 1:
+            forecaster = w[1:]
+        else:
+            rest.append(w)
+    return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
+
+
+def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()
+                    ) -> tuple[dict[str, Any], list[accuracy.Scored]]:
+    """The review's figures for `scope`, and every scored forecast they come from."""
+    scored = accuracy.score_claims(store.find_claims(ClaimFilter(status="resolved")), tz)
+    return accuracy.review(scored, scope), scored

@@ -19,17 +19,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
     MessageHandler, filters
 
 from claimwatch import interchange, ledger
-from claimwatch.chat import ChatService, ChatSettings, Incoming, Reply, menu
+from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
-from claimwatch.render import split_message
+from claimwatch.render import TELEGRAM_CAPTION_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
 
 log = logging.getLogger("claimwatch.bot")
@@ -77,11 +77,27 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 async def _send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
+    file = reply.attachment
+    if file is not None and utf16_len(reply.text) <= TELEGRAM_CAPTION_LIMIT:  # one message: the file, captioned
+        await _send_file(context, chat_id, file, reply.text, _markup(reply))
+        return
     pieces = split_message(reply.text)
     for i, piece in enumerate(pieces):
         await context.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
-                                       reply_markup=_markup(reply) if i == len(pieces) - 1 else None,
+                                       reply_markup=_markup(reply) if i == len(pieces) - 1 and not file else None,
                                        link_preview_options=LinkPreviewOptions(is_disabled=True))
+    if file is not None:
+        await _send_file(context, chat_id, file, None, _markup(reply))
+
+
+async def _send_file(context: ContextTypes.DEFAULT_TYPE, chat_id: int, file: Attachment, caption: str | None,
+                     markup: InlineKeyboardMarkup | None) -> None:
+    content = InputFile(file.content, filename=file.filename)
+    if file.photo:
+        await context.bot.send_photo(chat_id, content, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup)
+    else:
+        await context.bot.send_document(chat_id, content, caption=caption, parse_mode=ParseMode.HTML,
+                                        reply_markup=markup)
 
 
 async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -103,7 +119,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     front = _front(context)
     replies = await front.call(front.handle, _incoming(update, query.data or "", pressed=True))
     for reply in replies:
-        if reply.edit and query.message is not None and len(split_message(reply.text)) == 1:
+        if reply.edit and not reply.attachment and query.message is not None and len(split_message(reply.text)) == 1:
             try:
                 await query.edit_message_text(reply.text, parse_mode=ParseMode.HTML, reply_markup=_markup(reply),
                                               link_preview_options=LinkPreviewOptions(is_disabled=True))
