@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ GROUP = -100500
 class Harness:
     api: FakeBotAPI
     store: Store
+    now: datetime = NOW  # the bot's clock; tests move it
 
     def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private") -> Sent:
         """Send as `user`; the bot's first answer in that chat."""
@@ -61,8 +63,9 @@ def bot(tmp_path: Path) -> Iterator[Harness]:
         config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
                         admins=frozenset({ADMIN}))
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
-        with running(build_application(config, service, clock=lambda: NOW)):
-            yield Harness(api, store)
+        harness = Harness(api, store)
+        with running(build_application(config, service, clock=lambda: harness.now)):
+            yield harness
 
 
 def labels(sent: Sent) -> list[str]:
@@ -264,3 +267,27 @@ def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
             assert "Outcome: <b>partial</b>" in harness.say(ADMIN, "/show 19").text
         finally:
             stop_bot(proc, api)
+
+
+def test_stats_sends_a_summary_and_a_calibration_chart(bot: Harness) -> None:
+    for number, p in ((2, "80%"), (3, "30%"), (5, "60%")):
+        bot.say(ANALYST, f"/forecast {number} {p}")
+    bot.now = NOW + timedelta(days=1)  # outcomes come after the forecasts
+    for number, outcome in ((2, "true"), (3, "false"), (5, "partial")):
+        bot.say(ANALYST, f"/resolve {number} {outcome}")
+    mark = bot.api.mark()
+    bot.api.user_message(SUBSCRIBER, "/stats", first_name="sub")
+    summary = bot.api.wait_reply(SUBSCRIBER, mark)
+    photo = bot.api.wait_for(lambda s: s.chat_id == SUBSCRIBER and s.method == "sendPhoto", after=mark)
+    assert "3 resolved claims, 3 forecasts that count" in summary.text and "too few to judge" in summary.text
+    assert photo.file_bytes.startswith(b"\x89PNG") and "Calibration (all claims)" in photo.text
+    board = bot.say(SUBSCRIBER, "/leaderboard").text
+    assert "user102: n = 3, too few to judge" in board
+
+
+def test_export_sends_a_document(bot: Harness) -> None:
+    mark = bot.api.mark()
+    bot.api.user_message(SUBSCRIBER, "/export csv", first_name="sub")
+    document = bot.api.wait_for(lambda s: s.chat_id == SUBSCRIBER and s.method == "sendDocument", after=mark)
+    assert document.file_name.endswith(".csv") and document.file_bytes.decode().startswith("number,id,kind,text")
+    assert "not an export format" in bot.say(SUBSCRIBER, "/export xml").text

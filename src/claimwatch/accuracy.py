@@ -12,68 +12,83 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
-from typing import Any
+from datetime import date, datetime, time
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from claimwatch import scores
-from claimwatch.model import Claim, Outcome
+from claimwatch.model import OutcomeValue, parse_datetime
 
 MIN_RESOLVED = 5
 TEAM = "team consensus"
 SOURCE = "source"
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):  # a tuple: there are as many of these as forecasts
     """One counted forecast on one resolved claim."""
 
-    claim: Claim
+    claim: int
     kind: str  # "analyst", "team" or "source"
     forecaster: str
     p: float
     o: float
     brier: float
     log_score: float
+    at: datetime | None = None  # when the counted forecast was made (None for the team's)
     time_weighted: float | None = None  # analysts only
 
 
-def cutoff(outcome: Outcome, tz: ZoneInfo) -> datetime:
-    """Forecasts count if made before this: the start of the event's day, else when the outcome was recorded."""
-    if outcome.event_date is None:
-        return outcome.at
-    return datetime.combine(outcome.event_date, time(0), tz)
+class _Made(NamedTuple):
+    p: float
+    at: datetime
 
 
-def score_claims(claims: Iterable[Claim], tz: ZoneInfo) -> list[Scored]:
-    scored: list[Scored] = []
-    for claim in claims:
-        o = scores.outcome_code(claim.outcome.value) if claim.outcome else None
-        if o is None:
-            continue
-        assert claim.outcome is not None
-        end = cutoff(claim.outcome, tz)
-        by_forecaster: dict[str, list] = defaultdict(list)
-        for f in claim.forecasts:
-            by_forecaster[f.by].append(f)
-        counted = []
-        for name, made in by_forecaster.items():
-            f = scores.counted_forecast(made, end)
-            if f is not None:
-                counted.append(f.p)
-                scored.append(Scored(claim, "analyst", name, f.p, o, scores.brier(f.p, o), scores.log_score(f.p, o),
-                                     scores.time_weighted_brier(made, o, end)))
-        team = scores.consensus(counted)
-        if team is not None:
-            scored.append(Scored(claim, "team", TEAM, team, o, scores.brier(team, o), scores.log_score(team, o)))
-        if claim.p is not None and claim.created_at < end:
-            scored.append(Scored(claim, "source", source_label(claim), claim.p, o, scores.brier(claim.p, o),
-                                 scores.log_score(claim.p, o)))
-    return scored
+def cutoff(outcome: dict[str, Any], tz: ZoneInfo) -> datetime:
+    """Forecasts count if made before this: the start of the event's day, else when the outcome was recorded.
+
+    `outcome` is in the dict form (model.outcome_to_dict)."""
+    if outcome.get("event_date"):
+        return datetime.combine(date.fromisoformat(outcome["event_date"]), time(0), tz)
+    return parse_datetime(outcome["at"])
 
 
-def source_label(claim: Claim) -> str:
-    return claim.source.title or claim.source.url or claim.source.author or "(no source)"
+def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored]:
+    """The counted forecasts of one claim in the dict form (model.claim_to_dict); [] unless resolved, not void."""
+    outcome = claim["outcome"]
+    o = scores.outcome_code(OutcomeValue(outcome["value"])) if outcome else None
+    if o is None:
+        return []
+    end = cutoff(outcome, tz)
+    by_forecaster: dict[str, list[_Made]] = defaultdict(list)
+    for f in claim["forecasts"]:
+        by_forecaster[f["by"]].append(_Made(f["p"], parse_datetime(f["at"])))
+    rows = []
+    for name, made in by_forecaster.items():
+        f = scores.counted_forecast(made, end)
+        if f is not None:
+            rows.append(Scored(number, "analyst", name, f.p, o, scores.brier(f.p, o), scores.log_score(f.p, o), f.at,
+                               scores.time_weighted_brier(made, o, end)))
+    team = scores.consensus([r.p for r in rows])
+    if team is not None:
+        rows.append(Scored(number, "team", TEAM, team, o, scores.brier(team, o), scores.log_score(team, o)))
+    p = claim["p"]
+    created = parse_datetime(claim["created"])
+    if p is not None and created < end:
+        rows.append(Scored(number, "source", source_label(claim), p, o, scores.brier(p, o), scores.log_score(p, o),
+                           created))
+    return rows
+
+
+def source_label(claim: dict[str, Any]) -> str:
+    s = claim["source"]
+    return s["title"] or s["url"] or s["author"] or "(no source)"
+
+
+def quarter(claim: dict[str, Any]) -> str:
+    """The quarter in which a resolved claim's event happened, e.g. 2024-Q2."""
+    outcome = claim["outcome"]
+    day = date.fromisoformat(outcome["event_date"]) if outcome.get("event_date") else parse_datetime(outcome["at"]).date()
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
 
 
 @dataclass(frozen=True)
@@ -89,60 +104,124 @@ class Scope:
         parts += [f"source “{' '.join(self.source_words)}”"] if self.source_words else []
         return ", ".join(parts) or "all claims"
 
-    def keeps(self, claim: Claim) -> bool:
-        if self.tag and self.tag not in claim.tags:
+    def keeps(self, claim: dict[str, Any]) -> bool:
+        if self.tag and self.tag not in claim["tags"]:
             return False
         if self.source_words:
-            hay = f"{claim.source.title} {claim.source.url} {claim.source.author}".casefold()
+            s = claim["source"]
+            hay = f"{s['title']} {s['url']} {s['author']}".casefold()
             return all(w.casefold() in hay for w in self.source_words)
         return True
 
 
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+class _Tally:
+    """Running sums for one line of the review."""
+
+    __slots__ = ("claims", "n", "brier", "log", "weighted", "weighted_n", "vs_team", "team", "source")
+
+    def __init__(self) -> None:
+        self.claims = self.n = self.weighted_n = 0
+        self.brier = self.log = self.weighted = self.vs_team = 0.0
+        self.team: list[float] = []
+        self.source: list[float] = []
+
+    def add(self, other: _Tally) -> None:
+        self.claims += other.claims
+        self.n += other.n
+        self.brier += other.brier
+        self.log += other.log
+        self.weighted += other.weighted
+        self.weighted_n += other.weighted_n
+        self.vs_team += other.vs_team
+        self.team += other.team
+        self.source += other.source
+
+    def add_row(self, row: Scored, team: Scored | None) -> None:
+        self.n += 1
+        self.brier += row.brier
+        self.log += row.log_score
+        if row.time_weighted is not None:
+            self.weighted += row.time_weighted
+            self.weighted_n += 1
+        if team is not None:
+            self.vs_team += row.brier - team.brier
+
+    def figures(self) -> dict[str, Any]:
+        n = self.n
+        return {"n": self.claims, "brier": self.brier / n if n else None, "log_score": self.log / n if n else None,
+                "too_few": self.claims < MIN_RESOLVED}
 
 
-def _figures(rows: list[Scored]) -> dict[str, Any]:
-    n = len({r.claim.id for r in rows})
-    return {"n": n, "brier": _mean([r.brier for r in rows]), "log_score": _mean([r.log_score for r in rows]),
-            "too_few": n < MIN_RESOLVED}
+def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Scope = Scope()) -> dict[str, Any]:
+    """Every figure of a review of the claims (number, dict form), as `claimwatch stats --json` prints it.
 
+    One pass keeping sums, not rows: each claim's rows are summed once, then added to the lines it
+    belongs to (all, its tags, its source, its quarter), so 100k forecasts take well under a second.
+    """
+    overall = _Tally()
+    forecasters: dict[str, _Tally] = defaultdict(_Tally)
+    groups: dict[str, dict[str, _Tally]] = {"by_tag": defaultdict(_Tally), "by_source": defaultdict(_Tally),
+                                            "by_period": defaultdict(_Tally)}
+    team_all, source_all = _Tally(), _Tally()
+    pairs: list[tuple[float, float]] = []
+    n_claims = 0
+    for number, claim in claims:
+        if not scope.keeps(claim):
+            continue
+        rows = score_claim(number, claim, tz)
+        if scope.forecaster:
+            if not any(r.kind == "analyst" and r.forecaster == scope.forecaster for r in rows):
+                continue
+            rows = [r for r in rows if r.kind != "analyst" or r.forecaster == scope.forecaster]
+        if not rows:
+            continue
+        n_claims += 1
+        team = next((r for r in rows if r.kind == "team"), None)
+        this = _Tally()  # the claim's own sums
+        for row in rows:
+            if row.kind == "analyst":
+                this.add_row(row, team)
+                pairs.append((row.p, row.o))
+                mine = forecasters[row.forecaster]
+                mine.add_row(row, team)
+                mine.claims += 1
+            elif row.kind == "team":
+                this.team.append(row.brier)
+                team_all.add_row(row, None)
+                team_all.claims += 1
+            else:
+                this.source.append(row.brier)
+                source_all.add_row(row, None)
+                source_all.claims += 1
+        this.claims = 1 if this.n else 0
+        overall.add(this)
+        for tag in claim["tags"]:
+            groups["by_tag"][tag].add(this)
+        groups["by_source"][source_label(claim)].add(this)
+        groups["by_period"][quarter(claim)].add(this)
 
-def review(scored: list[Scored], scope: Scope = Scope()) -> dict[str, Any]:
-    """Every figure of a review, as the JSON that `claimwatch stats --json` prints."""
-    rows = [r for r in scored if scope.keeps(r.claim)]
-    if scope.forecaster:
-        theirs = {r.claim.id for r in rows if r.kind == "analyst" and r.forecaster == scope.forecaster}
-        rows = [r for r in rows if r.claim.id in theirs and (r.kind != "analyst" or r.forecaster == scope.forecaster)]
-    analysts = [r for r in rows if r.kind == "analyst"]
-    team = {r.claim.id: r for r in rows if r.kind == "team"}
-    by_forecaster: dict[str, list[Scored]] = defaultdict(list)
-    for r in analysts:
-        by_forecaster[r.forecaster].append(r)
-    forecasters = {}
-    for name, own in sorted(by_forecaster.items()):
-        figures = _figures(own)
-        figures["time_weighted_brier"] = _mean([r.time_weighted for r in own if r.time_weighted is not None])
-        figures["vs_team"] = _mean([r.brier - team[r.claim.id].brier for r in own])  # < 0: better than the team
-        forecasters[name] = figures
-    claims = {r.claim.id for r in rows}
-    pairs = [(r.p, r.o) for r in analysts]
+    def with_extras(t: _Tally) -> dict[str, Any]:
+        return t.figures() | {"team_brier": _mean(t.team), "source_brier": _mean(t.source)}
+
     decomposition = scores.murphy(pairs)
+    by_forecaster = {}
+    for name, t in sorted(forecasters.items()):
+        by_forecaster[name] = t.figures() | {"time_weighted_brier": t.weighted / t.weighted_n if t.weighted_n else None,
+                                             "vs_team": t.vs_team / t.n}  # < 0: better than the team
+    everything = overall.figures()
     return {
         "scope": scope.describe(),
-        "n_claims": len(claims),
-        "n_forecasts": len(analysts),
-        "brier": _mean([r.brier for r in analysts]),
-        "log_score": _mean([r.log_score for r in analysts]),
-        "time_weighted_brier": _mean([r.time_weighted for r in analysts if r.time_weighted is not None]),
-        "too_few": len({r.claim.id for r in analysts}) < MIN_RESOLVED,
+        "n_claims": n_claims,
+        "n_forecasts": overall.n,
+        "brier": everything["brier"],
+        "log_score": everything["log_score"],
+        "time_weighted_brier": overall.weighted / overall.weighted_n if overall.weighted_n else None,
+        "too_few": everything["too_few"],
         "min_resolved": MIN_RESOLVED,
-        "team": _figures(list(team.values())),
-        "source": _figures([r for r in rows if r.kind == "source"]),
-        "by_forecaster": forecasters,
-        "by_tag": _breakdown(rows, lambda r: r.claim.tags),
-        "by_source": _breakdown(rows, lambda r: (source_label(r.claim),)),
-        "by_period": _breakdown(rows, lambda r: (_quarter(r.claim),)),
+        "team": team_all.figures(),
+        "source": source_all.figures(),
+        "by_forecaster": by_forecaster,
+        **{g: {k: with_extras(t) for k, t in sorted(tallies.items())} for g, tallies in groups.items()},
         "calibration": [{"bin_low": b.low, "bin_high": b.high, "n": b.n, "mean_p": b.mean_p, "observed": b.observed,
                          "wilson_low": b.interval[0], "wilson_high": b.interval[1]} for b in scores.calibration(pairs)],
         "murphy": None if decomposition is None else {
@@ -151,25 +230,8 @@ def review(scored: list[Scored], scope: Scope = Scope()) -> dict[str, Any]:
     }
 
 
-def _quarter(claim: Claim) -> str:
-    assert claim.outcome is not None
-    day = claim.outcome.event_date or claim.outcome.at.date()
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
-
-def _breakdown(rows: list[Scored], keys: Any) -> dict[str, dict[str, Any]]:
-    """Per key: the analysts' figures, with the team's and the source's Brier on the same claims."""
-    grouped: dict[str, list[Scored]] = defaultdict(list)
-    for r in rows:
-        for key in keys(r):
-            grouped[key].append(r)
-    out = {}
-    for key, group in sorted(grouped.items()):
-        figures = _figures([r for r in group if r.kind == "analyst"])
-        figures["team_brier"] = _mean([r.brier for r in group if r.kind == "team"])
-        figures["source_brier"] = _mean([r.brier for r in group if r.kind == "source"])
-        out[key] = figures
-    return out
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 # --- text for people -------------------------------------------------------------------------

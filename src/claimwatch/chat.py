@@ -412,12 +412,14 @@ class ChatService:
         from claimwatch.charts import calibration_png  # matplotlib loads only when a chart is drawn
 
         scope = ledger.parse_scope(ctx.args.split())
-        result, _ = ledger.accuracy_review(self.store, self.settings.tz, scope)
+        result = ledger.accuracy_review(self.store, self.settings.tz, scope)
         chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
-        return [Reply(esc(accuracy.summary_text(result)), attachment=Attachment("calibration.png", chart, photo=True))]
+        caption = f"Calibration ({esc(scope.describe())}): how often what was forecast at each level happened."
+        return [Reply(esc(accuracy.summary_text(result))),
+                Reply(caption, attachment=Attachment("calibration.png", chart, photo=True))]
 
     def cmd_leaderboard(self, ctx: _Context) -> list[Reply]:
-        result, _ = ledger.accuracy_review(self.store, self.settings.tz, ledger.parse_scope(ctx.args.split()))
+        result = ledger.accuracy_review(self.store, self.settings.tz, ledger.parse_scope(ctx.args.split()))
         return [Reply(esc(accuracy.leaderboard_text(result)))]
 
     def cmd_export(self, ctx: _Context) -> list[Reply]:

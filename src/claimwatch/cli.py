@@ -157,7 +157,7 @@ def _scope(args: argparse.Namespace) -> accuracy.Scope:
 
 
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
-    result, _ = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
+    result = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
     if args.json:
         _print_json(result)
     else:
@@ -165,11 +165,13 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
-    from claimwatch.report import render_report  # matplotlib loads only for the report
+    from claimwatch.report import MAX_CLAIMS_LISTED, render_report  # matplotlib loads only for the report
 
-    result, scored = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
-    evidence = {n: ctx.store.evidence_for(n) for n in {r.claim.id for r in scored}}
-    _write(args.output, render_report(result, scored, evidence, ctx.now, ctx.config.tz))
+    scope = _scope(args)
+    result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
+    listed = ledger.resolved_claims(ctx.store, scope)[:MAX_CLAIMS_LISTED]
+    evidence = {c.id: ctx.store.evidence_for(c.id) for c in listed}
+    _write(args.output, render_report(result, listed, evidence, ctx.now, ctx.config.tz))
     print(f"wrote {args.output}: {result['n_claims']} resolved claims, {result['n_forecasts']} forecasts",
           file=sys.stderr)
 

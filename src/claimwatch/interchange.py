@@ -18,8 +18,7 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 
-from claimwatch import scores
-from claimwatch.accuracy import cutoff
+from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
 from claimwatch.parsing import parse_tags, parse_watch_terms
@@ -135,19 +134,15 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
         head = [c.id, c.ext_id or "", c.kind.value, c.text, c.source.title, c.source.url, iso(c.created_at),
                 iso(c.review_date) or "", " ".join(c.tags), "" if c.p is None else c.p, c.status,
                 c.outcome.value.value if c.outcome else "", iso(c.outcome.event_date) or "" if c.outcome else ""]
-        o = scores.outcome_code(c.outcome.value) if c.outcome else None
-        counted = set()
-        if c.outcome and o is not None:
-            end = cutoff(c.outcome, tz)
-            counted = {scores.counted_forecast([f for f in c.forecasts if f.by == by], end)
-                       for by in {f.by for f in c.forecasts}}
+        rows = score_claim(c.id, claim_to_dict(c), tz)
+        counted = {(r.forecaster, r.at): r.brier for r in rows if r.kind == "analyst"}
         for f in c.forecasts or [None]:
             if f is None:
                 writer.writerow(head + [""] * 6)
                 continue
-            counts = f in counted
-            writer.writerow(head + [f.by, f.p, iso(f.at), f.note, "yes" if counts else ("no" if o is not None else ""),
-                                    round(scores.brier(f.p, o), 6) if counts and o is not None else ""])
+            brier = counted.get((f.by, f.at))
+            counts = "yes" if brier is not None else ("no" if rows else "")
+            writer.writerow(head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)])
     return out.getvalue()
 
 

@@ -283,8 +283,14 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
 
 
-def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()
-                    ) -> tuple[dict[str, Any], list[accuracy.Scored]]:
-    """The review's figures for `scope`, and every scored forecast they come from."""
-    scored = accuracy.score_claims(store.find_claims(ClaimFilter(status="resolved")), tz)
-    return accuracy.review(scored, scope), scored
+def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()) -> dict[str, Any]:
+    """The review's figures for `scope` (see accuracy.review)."""
+    return accuracy.review(store.claim_dicts(ClaimFilter(status="resolved")), tz, scope)
+
+
+def resolved_claims(store: Store, scope: accuracy.Scope = accuracy.Scope()) -> list[Claim]:
+    """Resolved claims in `scope`, the most recent event first."""
+    claims = [c for c in store.find_claims(ClaimFilter(status="resolved")) if scope.keeps(claim_to_dict(c))
+              and (not scope.forecaster or any(f.by == scope.forecaster for f in c.forecasts))]
+    return sorted(claims, key=lambda c: c.outcome.event_date or c.outcome.at.date() if c.outcome else date.min,
+                  reverse=True)

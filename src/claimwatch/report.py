@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import charts
-from claimwatch.accuracy import MIN_RESOLVED, Scored
-from claimwatch.model import Claim, Evidence
+from claimwatch.accuracy import MIN_RESOLVED, Scored, score_claim
+from claimwatch.model import Claim, Evidence, claim_to_dict
 from claimwatch.render import percent
 
 MAX_CLAIMS_LISTED = 1000
@@ -56,11 +56,10 @@ def _table(headers: list[str], rows: list[str], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def render_report(result: dict[str, Any], scored: list[Scored], evidence: dict[int, list[Evidence]],
+def render_report(result: dict[str, Any], claims: list[Claim], evidence: dict[int, list[Evidence]],
                   now: datetime, tz: ZoneInfo) -> str:
-    resolved = sorted({r.claim.id: r.claim for r in scored}.values(),
-                      key=lambda c: (c.outcome.event_date or c.outcome.at.date()) if c.outcome else date.min,
-                      reverse=True)
+    """The report of `result` (accuracy.review), listing `claims` (resolved, most recent first) with their
+    scores and `evidence` (by claim number)."""
     parts = [f"<h1>Forecast accuracy</h1><p class='sub'>{escape(result['scope'])} · generated "
              f"{now.astimezone(tz):%Y-%m-%d %H:%M} ({escape(str(tz))}) by claimwatch</p>"]
     if result["n_forecasts"] == 0:
@@ -116,12 +115,9 @@ def render_report(result: dict[str, Any], scored: list[Scored], evidence: dict[i
     breakdown("Quarters", "by_period", "quarter of the event")
 
     parts.append("<h2>Resolved claims</h2>")
-    if len(resolved) > MAX_CLAIMS_LISTED:
-        parts.append(f"<p class='note'>The {MAX_CLAIMS_LISTED} most recent of {len(resolved)} resolved claims.</p>")
-    by_claim: dict[int, list[Scored]] = {}
-    for r in scored:
-        by_claim.setdefault(r.claim.id, []).append(r)
-    items = [_claim_row(c, by_claim.get(c.id, []), evidence.get(c.id, [])) for c in resolved[:MAX_CLAIMS_LISTED]]
+    if result["n_claims"] > len(claims):
+        parts.append(f"<p class='note'>The {len(claims)} most recent of {result['n_claims']} scored claims.</p>")
+    items = [_claim_row(c, score_claim(c.id, claim_to_dict(c), tz), evidence.get(c.id, [])) for c in claims]
     parts.append(_table(["#", "claim", "outcome", "forecasts that count", "evidence"], items, "None yet."))
     body = "\n".join(parts)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "

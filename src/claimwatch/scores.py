@@ -11,18 +11,36 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
-from claimwatch.model import Forecast, OutcomeValue
+from claimwatch.model import OutcomeValue
 
 LOG_SCORE_CLIP = 0.01  # log scores clip p to [0.01, 0.99]: one certain miss costs ln(0.01) = -4.61, not -inf
 OUTCOME_CODES = {OutcomeValue.TRUE: 1.0, OutcomeValue.FALSE: 0.0, OutcomeValue.PARTIAL: 0.5}
 
 
+class Timed(Protocol):
+    """A forecast: a probability made at a time (model.Forecast is one)."""
+
+    @property
+    def p(self) -> float: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+F = TypeVar("F", bound=Timed)
+
+
 def _check(p: float, o: float | None = None) -> None:
-    if not (isinstance(p, int | float) and math.isfinite(p) and 0 <= p <= 1):
+    # one chained comparison: NaN compares false, a non-number raises TypeError (this runs per forecast)
+    try:
+        if 0 <= p <= 1 and (o is None or 0 <= o <= 1):
+            return
+    except TypeError:
+        pass
+    if not (isinstance(p, int | float) and 0 <= p <= 1):
         raise ValueError(f"a probability must be within [0, 1], not {p!r}")
-    if o is not None and not (isinstance(o, int | float) and 0 <= o <= 1):
-        raise ValueError(f"an outcome must be within [0, 1], not {o!r}")
+    raise ValueError(f"an outcome must be within [0, 1], not {o!r}")
 
 
 def outcome_code(value: OutcomeValue) -> float | None:
@@ -47,18 +65,18 @@ def log_score(p: float, o: float, clip: float = LOG_SCORE_CLIP) -> float:
     Good, I. J. (1952), "Rational decisions", Journal of the Royal Statistical Society B 14(1): 107-114.
     """
     _check(p, o)
-    q = min(max(p, clip), 1 - clip)
+    q = clip if p < clip else 1 - clip if p > 1 - clip else p
     return o * math.log(q) + (1 - o) * math.log(1 - q)
 
 
-def counted_forecast(forecasts: Iterable[Forecast], cutoff: datetime) -> Forecast | None:
+def counted_forecast(forecasts: Iterable[F], cutoff: datetime) -> F | None:
     """The forecast that counts: the last one made before `cutoff` (the event's date, or the time the
     outcome was recorded when no event date is given). Later forecasts are hindsight and do not count."""
     before = [f for f in forecasts if f.at < cutoff]
     return max(before, key=lambda f: f.at) if before else None
 
 
-def time_weighted_brier(forecasts: Iterable[Forecast], o: float, cutoff: datetime) -> float | None:
+def time_weighted_brier(forecasts: Iterable[Timed], o: float, cutoff: datetime) -> float | None:
     """The Brier score averaged over time, from the forecaster's first forecast to `cutoff`:
 
         sum_j (p_j - o)^2 * (t_{j+1} - t_j) / (cutoff - t_1),   with t_{k+1} = cutoff,
@@ -68,8 +86,8 @@ def time_weighted_brier(forecasts: Iterable[Forecast], o: float, cutoff: datetim
     were scored as zero) and not punished either. None if nothing was forecast before `cutoff`.
     """
     made = sorted((f for f in forecasts if f.at < cutoff), key=lambda f: f.at)
-    if not made:
-        return None
+    if len(made) < 2:  # the common case: one forecast stood the whole period
+        return brier(made[0].p, o) if made else None
     total = (cutoff - made[0].at).total_seconds()
     ends = [f.at for f in made[1:]] + [cutoff]
     return sum(brier(f.p, o) * (end - f.at).total_seconds() for f, end in zip(made, ends, strict=True)) / total
@@ -94,7 +112,8 @@ def wilson_interval(successes: float, n: int, z: float = 1.959964) -> tuple[floa
     centre = phat + z * z / (2 * n)
     spread = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n))
     denominator = 1 + z * z / n
-    return max(0.0, (centre - spread) / denominator), min(1.0, (centre + spread) / denominator)
+    low, high = (centre - spread) / denominator, (centre + spread) / denominator
+    return max(0.0, min(low, phat)), min(1.0, max(high, phat))  # rounding must not leave phat outside
 
 
 @dataclass(frozen=True)
@@ -155,4 +174,4 @@ def murphy(pairs: Sequence[tuple[float, float]]) -> Decomposition | None:
     reliability = sum(len(os) * (p - sum(os) / len(os)) ** 2 for p, os in groups.items()) / n
     resolution = sum(len(os) * (sum(os) / len(os) - obar) ** 2 for os in groups.values()) / n
     uncertainty = sum((o - obar) ** 2 for _, o in pairs) / n
-    return Decomposition(sum(brier(p, o) for p, o in pairs) / n, reliability, resolution, uncertainty)
+    return Decomposition(sum((p - o) ** 2 for p, o in pairs) / n, reliability, resolution, uncertainty)

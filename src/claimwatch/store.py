@@ -26,6 +26,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import shutil
 import threading
@@ -83,13 +84,31 @@ class Backend(Protocol):
     def where(self, name: str) -> str: ...
 
 
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many containers are made at once.
+
+    Parsing a file or making thousands of claims allocates millions of objects and would trigger
+    collection after collection (measured: parsing 22 MB of claims took 0.33 s with the collector,
+    0.10 s without). Nothing made here is cyclic garbage, so nothing is lost by waiting.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _unreadable(where: str, why: str) -> StoreError:
     return StoreError(f"{where} is not readable claimwatch data ({why}); it was left untouched")
 
 
 def _decode(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        data = orjson.loads(raw)
+        with _bulk():
+            data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise _unreadable(where, str(e)) from None
     # TinyDB's shape: {table: {doc id: {field: value}}}
@@ -422,9 +441,19 @@ class Store:
         test = where.matches if where else (lambda doc: True)
         found: list[Claim] = []
         for name in self._claim_files():
-            with self._reading(name):
+            with self._reading(name), _bulk():
                 made = self._made(name)
                 found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+        return found
+
+    def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form) for claims matching `where`, without making Claim objects:
+        for reading thousands at once, as scoring does. The dicts are the store's own: do not change them."""
+        test = where.matches if where else (lambda doc: True)
+        found: list[tuple[int, dict[str, Any]]] = []
+        for name in self._claim_files():
+            with self._reading(name):
+                found += [(int(n), doc) for n, doc in self._data(name).get("claims", {}).items() if test(doc)]
         return found
 
     def is_empty(self) -> bool:
@@ -446,7 +475,7 @@ class Store:
             claim = claim.with_changes(id=number)
             db = self._db(f"claims-{_shard(number):04d}")
             db.table("claims").insert(Document(_claim_doc(claim), doc_id=number))
-            db.table("audit").insert(change_to_dict(_for_claim(change, number)))
+            db.table("audit").insert(_audit_doc(_for_claim(change, number)))
         return claim
 
     def update_claim(self, claim: Claim, change: Change) -> Claim:
@@ -456,7 +485,7 @@ class Store:
             if not db.table("claims").contains(doc_id=claim.id):
                 raise NotFound(f"there is no claim #{claim.id}")
             db.table("claims").update(_claim_doc(claim), doc_ids=[claim.id])
-            db.table("audit").insert(change_to_dict(change))
+            db.table("audit").insert(_audit_doc(change))
         return claim
 
     def _exists(self, number: int) -> bool:
@@ -468,8 +497,7 @@ class Store:
         changes = []
         for name in (f"claims-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
             with self._reading(name):
-                changes += [change_from_dict(d) for d in self._db(name).table("audit").search(
-                    lambda d: d["claim"] == number)]
+                changes += [_change(d) for d in self._db(name).table("audit").search(lambda d: d["claim"] == number)]
         return sorted(changes, key=lambda c: c.at)
 
     # --- evidence ------------------------------------------------------------------------------
@@ -501,7 +529,7 @@ class Store:
             if doc is None or doc["claim"] != number:
                 raise NotFound(f"claim #{number} has no evidence {evidence_id}")
             db.table("evidence").update({"stance": stance.value}, doc_ids=[evidence_id])
-            db.table("audit").insert(change_to_dict(Change(
+            db.table("audit").insert(_audit_doc(Change(
                 number, at, by, "label", {"evidence": evidence_id, "stance": doc["stance"]},
                 {"evidence": evidence_id, "stance": stance.value})))
         return evidence_from_dict({**doc, "stance": stance.value}, evidence_id)
@@ -598,6 +626,18 @@ def _chat(doc: dict[str, Any], chat_id: int) -> Chat:
     changed = doc.get("changed_at")
     return Chat(chat_id, doc["type"], doc["title"], doc["active"], doc.get("reason") or "",
                 parse_datetime(changed) if changed else None)
+
+
+def _audit_doc(change: Change) -> dict[str, Any]:
+    """An audit entry, its before and after kept as JSON text: every read of a file parses its whole
+    audit trail, and one string parses far faster than the claim-sized structures it holds."""
+    doc = change_to_dict(change)
+    doc["change"] = orjson.dumps({"before": doc.pop("before"), "after": doc.pop("after")}).decode()
+    return doc
+
+
+def _change(doc: dict[str, Any]) -> Change:
+    return change_from_dict(doc | orjson.loads(doc["change"]))
 
 
 def _claim_doc(claim: Claim) -> dict[str, Any]:

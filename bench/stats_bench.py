@@ -1,0 +1,80 @@
+"""Stats benchmark: `claimwatch stats` over 100k forecasts on 20k resolved claims. Target: at most 1 s.
+
+Prints the whole command as a user runs it (a new process, data read from disk), the review alone
+in this process, and the baseline in the same run: reading the claims without scoring them.
+
+    python bench/stats_bench.py [--claims 20000] [--forecasts 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from store_bench import NOW, claims_document
+
+from claimwatch import ledger
+from claimwatch.store import ClaimFilter, open_store
+
+OUTCOMES = ["true", "false", "partial", "void"]
+
+
+def resolved_document(count: int, per_claim: int, rng: random.Random) -> dict:
+    doc = claims_document(count, rng)
+    for i, claim in enumerate(doc["claims"]):
+        claim["id"] = f"stats-{i}"
+        claim["forecasts"] = [{"by": f"analyst{rng.randint(0, 29)}", "p": round(rng.random(), 2),
+                               "at": (NOW - timedelta(days=40 - j)).isoformat(), "note": ""} for j in range(per_claim)]
+        claim["outcome"] = {"value": rng.choice(OUTCOMES), "event_date": (NOW - timedelta(days=rng.randint(0, 9))).date().isoformat(),
+                            "at": NOW.isoformat(), "by": "bench", "note": "", "evidence": []}
+    return doc
+
+
+def best_of(runs: int, action) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=20_000)
+    parser.add_argument("--forecasts", type=int, default=5, help="forecasts per claim")
+    args = parser.parse_args()
+    tz = ZoneInfo("UTC")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        ledger.import_claims(open_store(data), resolved_document(args.claims, args.forecasts, random.Random(5)),
+                             "bench", NOW)
+        env = {**os.environ, "CLAIMWATCH_DATA": str(data)}
+        command = [sys.executable, "-m", "claimwatch", "stats", "--json"]
+        whole = best_of(3, lambda: subprocess.run(command, env=env, check=True, capture_output=True))
+        startup = best_of(3, lambda: subprocess.run([sys.executable, "-m", "claimwatch", "--version"], env=env,
+                                                    check=True, capture_output=True))
+        load = best_of(3, lambda: open_store(data).claim_dicts(ClaimFilter(status="resolved")))
+        review = best_of(3, lambda: ledger.accuracy_review(open_store(data), tz))
+        result = ledger.accuracy_review(open_store(data), tz)
+
+    print(f"{args.claims} resolved claims, {args.claims * args.forecasts} forecasts "
+          f"({result['n_forecasts']} count, {result['n_claims']} claims scored)")
+    print(f"claimwatch stats --json (new process): {whole:.2f} s   target <= 1 s: {'met' if whole <= 1 else 'MISSED'}")
+    print(f"  python start-up and imports:        {startup:.2f} s")
+    print(f"  review in process (read + score):   {review:.2f} s")
+    print(f"  baseline, read claims only:         {load:.2f} s")
+    print(f"scoring costs {review / load:.2f}x the reading it stands on")
+    return 0 if whole <= 1 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
