@@ -118,7 +118,8 @@ def test_calibration_bins_sum_to_the_forecasts(data: list[tuple[float, float]]) 
     assert len(bins) == 10 and sum(b.n for b in bins) == len(data)
     for b in bins:
         if b.n:
-            assert b.low <= b.mean_p <= b.high and b.interval[0] <= b.observed <= b.interval[1]
+            assert b.low - 1e-9 <= b.mean_p <= b.high + 1e-9  # a mean of floats may fall a hair outside
+            assert b.interval[0] <= b.observed <= b.interval[1]
 
 
 @given(probability, st.sampled_from([0.0, 1.0]))

@@ -132,7 +132,7 @@ def calibration(pairs: Sequence[tuple[float, float]], bins: int = 10) -> list[Bi
     groups: list[list[tuple[float, float]]] = [[] for _ in range(bins)]
     for p, o in pairs:
         _check(p, o)
-        groups[min(int(p * bins), bins - 1)].append((p, o))
+        groups[min(int(round(p * bins, 9)), bins - 1)].append((p, o))  # round: 0.3 * 10 may be 2.9999...
     result = []
     for i, group in enumerate(groups):
         n = len(group)
