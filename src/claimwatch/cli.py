@@ -169,9 +169,10 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
 
     scope = _scope(args)
     result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
-    listed = ledger.resolved_claims(ctx.store, scope)[:MAX_CLAIMS_LISTED]
+    resolved = ledger.resolved_claims(ctx.store, scope)
+    listed = resolved[:MAX_CLAIMS_LISTED]
     evidence = {c.id: ctx.store.evidence_for(c.id) for c in listed}
-    _write(args.output, render_report(result, listed, evidence, ctx.now, ctx.config.tz))
+    _write(args.output, render_report(result, listed, len(resolved), evidence, ctx.now, ctx.config.tz))
     print(f"wrote {args.output}: {result['n_claims']} resolved claims, {result['n_forecasts']} forecasts",
           file=sys.stderr)
 

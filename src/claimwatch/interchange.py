@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 
+from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
@@ -136,12 +137,13 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
                 c.outcome.value.value if c.outcome else "", iso(c.outcome.event_date) or "" if c.outcome else ""]
         rows = score_claim(c.id, claim_to_dict(c), tz)
         counted = {(r.forecaster, r.at): r.brier for r in rows if r.kind == "analyst"}
+        scored = c.outcome is not None and scores.outcome_code(c.outcome.value) is not None
         for f in c.forecasts or [None]:
             if f is None:
                 writer.writerow(head + [""] * 6)
                 continue
             brier = counted.get((f.by, f.at))
-            counts = "yes" if brier is not None else ("no" if rows else "")
+            counts = "yes" if brier is not None else ("no" if scored else "")
             writer.writerow(head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)])
     return out.getvalue()
 
@@ -150,7 +152,7 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
 RATINGS = {OutcomeValue.TRUE: (5, "True"), OutcomeValue.PARTIAL: (3, "Partly true"), OutcomeValue.FALSE: (1, "False")}
 
 
-def to_claimreview(claims: list[Claim]) -> str:
+def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
     """schema.org ClaimReview JSON-LD for each resolved, not void, claim.
 
     Google's fact-check markup requires claimReviewed, reviewRating (with alternateName) and url; the
@@ -176,7 +178,7 @@ def to_claimreview(claims: list[Claim]) -> str:
             "@type": "ClaimReview",
             "url": url,
             "claimReviewed": c.text,
-            "datePublished": iso(c.outcome.at.date()),
+            "datePublished": iso(c.outcome.at.astimezone(tz).date()),
             "author": {"@type": "Person", "name": c.outcome.by or "claimwatch"},
             "reviewRating": {"@type": "Rating", "ratingValue": value, "bestRating": 5, "worstRating": 1,
                              "alternateName": name},

@@ -265,7 +265,7 @@ def export_claims(store: Store, fmt: str, now: datetime, tz: ZoneInfo) -> str:
     if fmt == "csv":
         return interchange.to_csv(claims, tz)
     if fmt == "claimreview":
-        return interchange.to_claimreview(claims)
+        return interchange.to_claimreview(claims, tz)
     raise InputError(f"{fmt!r} is not an export format: use {', '.join(EXPORT_FORMATS)}")
 
 

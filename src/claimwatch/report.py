@@ -56,10 +56,10 @@ def _table(headers: list[str], rows: list[str], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def render_report(result: dict[str, Any], claims: list[Claim], evidence: dict[int, list[Evidence]],
+def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, evidence: dict[int, list[Evidence]],
                   now: datetime, tz: ZoneInfo) -> str:
-    """The report of `result` (accuracy.review), listing `claims` (resolved, most recent first) with their
-    scores and `evidence` (by claim number)."""
+    """The report of `result` (accuracy.review), listing `claims` (the most recent of `resolved` resolved
+    claims in scope) with their scores and `evidence` (by claim number)."""
     parts = [f"<h1>Forecast accuracy</h1><p class='sub'>{escape(result['scope'])} · generated "
              f"{now.astimezone(tz):%Y-%m-%d %H:%M} ({escape(str(tz))}) by claimwatch</p>"]
     if result["n_forecasts"] == 0:
@@ -115,8 +115,8 @@ def render_report(result: dict[str, Any], claims: list[Claim], evidence: dict[in
     breakdown("Quarters", "by_period", "quarter of the event")
 
     parts.append("<h2>Resolved claims</h2>")
-    if result["n_claims"] > len(claims):
-        parts.append(f"<p class='note'>The {len(claims)} most recent of {result['n_claims']} scored claims.</p>")
+    if resolved > len(claims):
+        parts.append(f"<p class='note'>The {len(claims)} most recent of {resolved} resolved claims.</p>")
     items = [_claim_row(c, score_claim(c.id, claim_to_dict(c), tz), evidence.get(c.id, [])) for c in claims]
     parts.append(_table(["#", "claim", "outcome", "forecasts that count", "evidence"], items, "None yet."))
     body = "\n".join(parts)

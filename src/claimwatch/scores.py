@@ -72,8 +72,11 @@ def log_score(p: float, o: float, clip: float = LOG_SCORE_CLIP) -> float:
 def counted_forecast(forecasts: Iterable[F], cutoff: datetime) -> F | None:
     """The forecast that counts: the last one made before `cutoff` (the event's date, or the time the
     outcome was recorded when no event date is given). Later forecasts are hindsight and do not count."""
-    before = [f for f in forecasts if f.at < cutoff]
-    return max(before, key=lambda f: f.at) if before else None
+    last = None
+    for f in forecasts:  # of two made at the same time, the later one given, as Claim.current_forecasts does
+        if f.at < cutoff and (last is None or f.at >= last.at):
+            last = f
+    return last
 
 
 def time_weighted_brier(forecasts: Iterable[Timed], o: float, cutoff: datetime) -> float | None:
