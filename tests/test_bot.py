@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from telegram import Update
+from telegram.ext import TypeHandler
+
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings, menu
 from claimwatch.config import Config
@@ -34,14 +37,24 @@ class Harness:
     api: FakeBotAPI
     store: Store
     now: datetime = NOW  # the bot's clock; tests move it
+    handled: set[int] | None = None  # update ids the bot has finished with, when the test runs the bot
 
     def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private") -> Sent:
-        """Send as `user`; the bot's first answer in that chat."""
+        """Send as `user`; the bot's first answer in that chat, once it has finished answering."""
         chat_id = user if chat is None else chat
         mark = self.api.mark()
-        self.api.user_message(user, text, chat_id=chat if chat is not None else None, chat_type=chat_type,
-                              first_name=f"user{user}", username=f"user{user}")
-        return self.api.wait_reply(chat_id, mark)
+        update = self.api.user_message(user, text, chat_id=chat if chat is not None else None, chat_type=chat_type,
+                                       first_name=f"user{user}", username=f"user{user}")
+        return self._reply(chat_id, mark, update)
+
+    def _reply(self, chat_id: int, mark: int, update: int) -> Sent:
+        reply = self.api.wait_reply(chat_id, mark)
+        # a long answer comes in pieces: wait for the last, or it would be taken for the next answer
+        deadline = time.monotonic() + 10
+        while self.handled is not None and update not in self.handled:
+            assert time.monotonic() < deadline, f"update {update} was not handled"
+            time.sleep(0.002)
+        return reply
 
     def press(self, user: int, message: Sent, label: str) -> Sent:
         """Press the button labelled `label` on `message`; the bot's answer (a new message or an edit)."""
@@ -50,8 +63,8 @@ class Harness:
 
     def press_data(self, user: int, message: Sent, data: str) -> Sent:
         mark = self.api.mark()
-        self.api.button_press(user, data, message_id=message.message_id, chat_id=message.chat_id)
-        return self.api.wait_reply(message.chat_id, mark)
+        update = self.api.button_press(user, data, message_id=message.message_id, chat_id=message.chat_id)
+        return self._reply(message.chat_id, mark, update)
 
 
 @pytest.fixture
@@ -63,8 +76,14 @@ def bot(tmp_path: Path) -> Iterator[Harness]:
         config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
                         admins=frozenset({ADMIN}))
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
-        harness = Harness(api, store)
-        with running(build_application(config, service, clock=lambda: harness.now)):
+        harness = Harness(api, store, handled=set())
+        app = build_application(config, service, clock=lambda: harness.now)
+
+        async def finished(update: Update, context: object) -> None:  # runs after the bot's own handlers
+            harness.handled.add(update.update_id)
+
+        app.add_handler(TypeHandler(Update, finished), group=1)
+        with running(app):
             yield harness
 
 
