@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from claimwatch import scores
-from claimwatch.model import OutcomeValue, parse_datetime
+from claimwatch.model import parse_datetime
 
 MIN_RESOLVED = 5
 TEAM = "team consensus"
@@ -38,6 +38,9 @@ class Scored(NamedTuple):  # a tuple: there are as many of these as forecasts
     time_weighted: float | None = None  # analysts only
 
 
+_CODES = {value.value: code for value, code in scores.OUTCOME_CODES.items()}  # "true" -> 1.0 ...
+
+
 class _Made(NamedTuple):
     p: float
     at: datetime
@@ -55,19 +58,21 @@ def cutoff(outcome: dict[str, Any], tz: ZoneInfo) -> datetime:
 def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored]:
     """The counted forecasts of one claim in the dict form (model.claim_to_dict); [] unless resolved, not void."""
     outcome = claim["outcome"]
-    o = scores.outcome_code(OutcomeValue(outcome["value"])) if outcome else None
+    o = _CODES.get(outcome["value"]) if outcome else None
     if o is None:
         return []
     end = cutoff(outcome, tz)
-    by_forecaster: dict[str, list[_Made]] = defaultdict(list)
+    before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event
     for f in claim["forecasts"]:
-        by_forecaster[f["by"]].append(_Made(f["p"], parse_datetime(f["at"])))
+        at = parse_datetime(f["at"])
+        if at < end:
+            before.setdefault(f["by"], []).append(_Made(f["p"], at))
     rows = []
-    for name, made in by_forecaster.items():
+    for name, made in before.items():
         f = scores.counted_forecast(made, end)
-        if f is not None:
-            rows.append(Scored(number, "analyst", name, f.p, o, scores.brier(f.p, o), scores.log_score(f.p, o), f.at,
-                               scores.time_weighted_brier(made, o, end)))
+        assert f is not None
+        rows.append(Scored(number, "analyst", name, f.p, o, scores.brier(f.p, o), scores.log_score(f.p, o), f.at,
+                           scores.time_weighted_brier(made, o, end)))
     team = scores.consensus([r.p for r in rows])
     if team is not None:
         rows.append(Scored(number, "team", TEAM, team, o, scores.brier(team, o), scores.log_score(team, o)))
@@ -87,8 +92,8 @@ def source_label(claim: dict[str, Any]) -> str:
 def quarter(claim: dict[str, Any]) -> str:
     """The quarter in which a resolved claim's event happened, e.g. 2024-Q2."""
     outcome = claim["outcome"]
-    day = date.fromisoformat(outcome["event_date"]) if outcome.get("event_date") else parse_datetime(outcome["at"]).date()
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    day = outcome.get("event_date") or outcome["at"]  # both start with YYYY-MM
+    return f"{day[:4]}-Q{(int(day[5:7]) - 1) // 3 + 1}"
 
 
 @dataclass(frozen=True)
@@ -125,16 +130,21 @@ class _Tally:
         self.team: list[float] = []
         self.source: list[float] = []
 
-    def add(self, other: _Tally) -> None:
-        self.claims += other.claims
-        self.n += other.n
-        self.brier += other.brier
-        self.log += other.log
-        self.weighted += other.weighted
-        self.weighted_n += other.weighted_n
-        self.vs_team += other.vs_team
-        self.team += other.team
-        self.source += other.source
+    def add_claim(self, n: int, brier: float, log: float, weighted: float, weighted_n: int, vs_team: float,
+                  team: float | None, source: float | None) -> None:
+        """One claim's sums: its analysts' (n of them), and the team's and the source's Brier."""
+        if n:
+            self.claims += 1
+            self.n += n
+            self.brier += brier
+            self.log += log
+            self.weighted += weighted
+            self.weighted_n += weighted_n
+            self.vs_team += vs_team
+        if team is not None:
+            self.team.append(team)
+        if source is not None:
+            self.source.append(source)
 
     def add_row(self, row: Scored, team: Scored | None) -> None:
         self.n += 1
@@ -177,28 +187,37 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
             continue
         n_claims += 1
         team = next((r for r in rows if r.kind == "team"), None)
-        this = _Tally()  # the claim's own sums
+        n = weighted_n = 0  # the claim's own sums
+        brier = log = weighted = vs_team = 0.0
+        team_brier = source_brier = None
         for row in rows:
             if row.kind == "analyst":
-                this.add_row(row, team)
+                n += 1
+                brier += row.brier
+                log += row.log_score
+                if row.time_weighted is not None:
+                    weighted += row.time_weighted
+                    weighted_n += 1
+                if team is not None:
+                    vs_team += row.brier - team.brier
                 pairs.append((row.p, row.o))
                 mine = forecasters[row.forecaster]
                 mine.add_row(row, team)
                 mine.claims += 1
             elif row.kind == "team":
-                this.team.append(row.brier)
+                team_brier = row.brier
                 team_all.add_row(row, None)
                 team_all.claims += 1
             else:
-                this.source.append(row.brier)
+                source_brier = row.brier
                 source_all.add_row(row, None)
                 source_all.claims += 1
-        this.claims = 1 if this.n else 0
-        overall.add(this)
+        sums = (n, brier, log, weighted, weighted_n, vs_team, team_brier, source_brier)
+        overall.add_claim(*sums)
         for tag in claim["tags"]:
-            groups["by_tag"][tag].add(this)
-        groups["by_source"][source_label(claim)].add(this)
-        groups["by_period"][quarter(claim)].add(this)
+            groups["by_tag"][tag].add_claim(*sums)
+        groups["by_source"][source_label(claim)].add_claim(*sums)
+        groups["by_period"][quarter(claim)].add_claim(*sums)
 
     def with_extras(t: _Tally) -> dict[str, Any]:
         return t.figures() | {"team_brier": _mean(t.team), "source_brier": _mean(t.source)}

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.chat import ChatService, ChatSettings
-from claimwatch.console import CONSOLE_USER_ID, run_console
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Source, change_to_dict, claim_to_dict, evidence_to_dict
@@ -178,6 +176,9 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
+    from claimwatch.chat import ChatService, ChatSettings  # the chat layer loads only for the console
+    from claimwatch.console import CONSOLE_USER_ID, run_console
+
     service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
     return run_console(service, ctx.config.user, lambda: datetime.now(UTC))
 

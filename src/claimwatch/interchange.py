@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jsonschema
-
 from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
@@ -58,6 +56,8 @@ def _where(path: Any) -> str:
 
 def problems(doc: Any) -> list[str]:
     """Every problem in a claims document, each naming the claim's position and field; [] if valid."""
+    import jsonschema  # here, not at the top: it takes longer to load than most commands take to run
+
     validator = jsonschema.Draft202012Validator(schema())
     by_field: dict[str, str] = {}  # the first problem of each field is enough to fix it
     for error in validator.iter_errors(doc):

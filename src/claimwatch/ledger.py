@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
+from claimwatch.gcpause import gc_paused
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.model import (
     Change,
@@ -285,7 +286,9 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
 
 def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()) -> dict[str, Any]:
     """The review's figures for `scope` (see accuracy.review)."""
-    return accuracy.review(store.claim_dicts(ClaimFilter(status="resolved")), tz, scope)
+    claims = store.claim_dicts(ClaimFilter(status="resolved"))
+    with gc_paused():
+        return accuracy.review(claims, tz, scope)
 
 
 def resolved_claims(store: Store, scope: accuracy.Scope = accuracy.Scope()) -> list[Claim]:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import dateparser
-
 from claimwatch.errors import InputError
 
 # Words of estimative probability from ICD 203 (US Intelligence Community Directive 203,
@@ -116,6 +114,8 @@ def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) ->
 def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: str) -> date:
     if not _WORD.search(phrase):
         raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+    import dateparser  # here, not at the top: loading it costs more than most commands take to run
+
     parsed = dateparser.parse(
         phrase,
         languages=["en", "ru"],

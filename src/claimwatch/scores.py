@@ -31,16 +31,18 @@ class Timed(Protocol):
 F = TypeVar("F", bound=Timed)
 
 
-def _check(p: float, o: float | None = None) -> None:
-    # one chained comparison: NaN compares false, a non-number raises TypeError (this runs per forecast)
+def _valid(p: float, o: float = 0.0) -> bool:
+    # chained comparisons: NaN compares false, a non-number raises TypeError
     try:
-        if 0 <= p <= 1 and (o is None or 0 <= o <= 1):
-            return
+        return 0 <= p <= 1 and 0 <= o <= 1
     except TypeError:
-        pass
+        return False
+
+
+def _invalid(p: float, o: float = 0.0) -> ValueError:
     if not (isinstance(p, int | float) and 0 <= p <= 1):
-        raise ValueError(f"a probability must be within [0, 1], not {p!r}")
-    raise ValueError(f"an outcome must be within [0, 1], not {o!r}")
+        return ValueError(f"a probability must be within [0, 1], not {p!r}")
+    return ValueError(f"an outcome must be within [0, 1], not {o!r}")
 
 
 def outcome_code(value: OutcomeValue) -> float | None:
@@ -54,7 +56,8 @@ def brier(p: float, o: float) -> float:
     Brier, G. W. (1950), "Verification of forecasts expressed in terms of probability",
     Monthly Weather Review 78(1): 1-3.
     """
-    _check(p, o)
+    if not _valid(p, o):
+        raise _invalid(p, o)
     return (p - o) ** 2
 
 
@@ -64,8 +67,11 @@ def log_score(p: float, o: float, clip: float = LOG_SCORE_CLIP) -> float:
 
     Good, I. J. (1952), "Rational decisions", Journal of the Royal Statistical Society B 14(1): 107-114.
     """
-    _check(p, o)
+    if not _valid(p, o):
+        raise _invalid(p, o)
     q = clip if p < clip else 1 - clip if p > 1 - clip else p
+    if o == 1 or o == 0:  # one logarithm for the usual yes/no outcome
+        return math.log(q if o == 1 else 1 - q)
     return o * math.log(q) + (1 - o) * math.log(1 - q)
 
 
@@ -88,9 +94,10 @@ def time_weighted_brier(forecasts: Iterable[Timed], o: float, cutoff: datetime) 
     forecast, so forecasting late is not rewarded (as it would be if the days before a first forecast
     were scored as zero) and not punished either. None if nothing was forecast before `cutoff`.
     """
-    made = sorted((f for f in forecasts if f.at < cutoff), key=lambda f: f.at)
+    made = [f for f in forecasts if f.at < cutoff]
     if len(made) < 2:  # the common case: one forecast stood the whole period
         return brier(made[0].p, o) if made else None
+    made.sort(key=lambda f: f.at)
     total = (cutoff - made[0].at).total_seconds()
     ends = [f.at for f in made[1:]] + [cutoff]
     return sum(brier(f.p, o) * (end - f.at).total_seconds() for f, end in zip(made, ends, strict=True)) / total
@@ -99,7 +106,8 @@ def time_weighted_brier(forecasts: Iterable[Timed], o: float, cutoff: datetime) 
 def consensus(probabilities: Sequence[float]) -> float | None:
     """The team's view: the median of its members' forecasts (robust to one extreme member)."""
     for p in probabilities:
-        _check(p)
+        if not _valid(p):
+            raise _invalid(p)
     return statistics.median(probabilities) if probabilities else None
 
 
@@ -134,7 +142,8 @@ def calibration(pairs: Sequence[tuple[float, float]], bins: int = 10) -> list[Bi
     forecast at about p happened. A partial outcome counts as half an occurrence."""
     groups: list[list[tuple[float, float]]] = [[] for _ in range(bins)]
     for p, o in pairs:
-        _check(p, o)
+        if not _valid(p, o):
+            raise _invalid(p, o)
         groups[min(int(round(p * bins, 9)), bins - 1)].append((p, o))  # round: 0.3 * 10 may be 2.9999...
     result = []
     for i, group in enumerate(groups):
@@ -170,7 +179,8 @@ def murphy(pairs: Sequence[tuple[float, float]]) -> Decomposition | None:
         return None
     groups: dict[float, list[float]] = {}
     for p, o in pairs:
-        _check(p, o)
+        if not _valid(p, o):
+            raise _invalid(p, o)
         groups.setdefault(p, []).append(o)
     n = len(pairs)
     obar = sum(o for _, o in pairs) / n
