@@ -9,7 +9,7 @@ import pytest
 from claimwatch import ledger
 from claimwatch.chat import CONVERSATION_TIMEOUT, PAGE_SIZE, ChatService, ChatSettings, Incoming, Reply
 from claimwatch.model import OutcomeValue, Role
-from claimwatch.store import Store, open_store
+from claimwatch.store import open_store
 
 from conftest import NOW, UTC_TZ
 

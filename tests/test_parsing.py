@@ -7,7 +7,8 @@ what went wrong or what is accepted.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -21,7 +21,6 @@ from claimwatch.model import parse_datetime
 
 MIN_RESOLVED = 5
 TEAM = "team consensus"
-SOURCE = "source"
 
 
 class Scored(NamedTuple):  # a tuple: there are as many of these as forecasts
