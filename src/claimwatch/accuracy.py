@@ -68,10 +68,13 @@ def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored
             before.setdefault(f["by"], []).append(_Made(f["p"], at))
     rows = []
     for name, made in before.items():
-        f = scores.counted_forecast(made, end)
-        assert f is not None
-        rows.append(Scored(number, "analyst", name, f.p, o, scores.brier(f.p, o), scores.log_score(f.p, o), f.at,
-                           scores.time_weighted_brier(made, o, end)))
+        if len(made) == 1:  # the usual case: it counts, and it stood for the whole period
+            f = made[0]
+            brier = weighted = scores.brier(f.p, o)
+        else:
+            f = scores.counted_forecast(made, end)  # type: ignore[assignment]
+            brier, weighted = scores.brier(f.p, o), scores.time_weighted_brier(made, o, end)
+        rows.append(Scored(number, "analyst", name, f.p, o, brier, scores.log_score(f.p, o), f.at, weighted))
     team = scores.consensus([r.p for r in rows])
     if team is not None:
         rows.append(Scored(number, "team", TEAM, team, o, scores.brier(team, o), scores.log_score(team, o)))
