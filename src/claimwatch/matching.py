@@ -1,0 +1,109 @@
+"""Matching news items against the watch terms of claims, in English, Russian and Chinese. Pure.
+
+Text and terms are normalised alike: Unicode NFKC, full case folding (so Greek, Cyrillic and ß
+fold too, not just ASCII), and ё read as е. Terms in Latin or Cyrillic script match whole words,
+whatever punctuation stands between them ("Сила Сибири-2" matches "сила сибири 2"); terms with
+Chinese or Japanese characters, which are written without spaces, match as substrings.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from claimwatch.parsing import parse_watch_terms
+
+_WORD = re.compile(r"\w+")
+# Han, Hiragana, Katakana (and their punctuation and half-width forms): scripts written without spaces
+_UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+
+
+def normalize(text: str) -> str:
+    """NFKC, case-folded, ё as е."""
+    return unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text))
+
+
+@dataclass(frozen=True)
+class Match:
+    claim: int
+    terms: tuple[str, ...]  # the watch terms that matched (required ones without their +)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    claim: int
+    alternatives: tuple[str, ...]
+    required: tuple[str, ...]
+    excluded: tuple[str, ...]
+
+
+class Matcher:
+    """The watch terms of many claims, compiled once; `match` finds the claims an item bears on."""
+
+    def __init__(self, watched: Iterable[tuple[int, Sequence[str]]]) -> None:
+        """`watched`: (claim number, its stored watch terms) for each open claim."""
+        self._rules: list[_Rule] = []
+        self._phrases: dict[tuple[str, ...], set[str]] = defaultdict(set)  # word sequence -> terms
+        self._substrings: dict[str, set[str]] = defaultdict(set)  # unspaced text -> terms
+        self._longest = 1
+        for claim, stored in watched:
+            if not stored:
+                continue
+            terms = parse_watch_terms(list(stored))
+            self._rules.append(_Rule(claim, terms.alternatives, terms.required, terms.excluded))
+            for term in (*terms.alternatives, *terms.required, *terms.excluded):
+                self._index(term)
+
+    def _index(self, term: str) -> None:
+        folded = normalize(term)
+        if _UNSPACED.search(folded):
+            self._substrings["".join(folded.split())].add(term)
+            return
+        words = _words(folded)
+        if words:
+            self._phrases[words].add(term)
+            self._longest = max(self._longest, len(words))
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def found_terms(self, *texts: str) -> set[str]:
+        """Every watch term (as written) that occurs in any of `texts`."""
+        found: set[str] = set()
+        for text in texts:
+            folded = normalize(text)
+            words = _words(folded)
+            for size in range(1, min(self._longest, len(words)) + 1):
+                for i in range(len(words) - size + 1):
+                    terms = self._phrases.get(words[i:i + size])
+                    if terms:
+                        found |= terms
+            if self._substrings:
+                unspaced = "".join(folded.split())
+                for piece, terms in self._substrings.items():
+                    if piece in unspaced:
+                        found |= terms
+        return found
+
+    def match(self, title: str, summary: str = "") -> list[Match]:
+        """The claims whose watch terms an item (its title and summary, as plain text) satisfies:
+        any alternative, every required term, no excluded term."""
+        found = self.found_terms(title, summary)
+        if not found:
+            return []
+        matches = []
+        for rule in self._rules:
+            hits = [t for t in rule.alternatives if t in found]
+            if rule.alternatives and not hits:
+                continue
+            if not all(t in found for t in rule.required) or any(t in found for t in rule.excluded):
+                continue
+            matches.append(Match(rule.claim, tuple(hits) + rule.required))
+        return matches
