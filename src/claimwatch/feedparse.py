@@ -1,0 +1,100 @@
+"""Reading a fetched RSS/Atom document into entries: feedparser on the bytes, never on a URL or path.
+
+The only module that imports feedparser. It is given the bytes and the HTTP response headers, so
+a charset sent only in Content-Type (windows-1251, KOI8-R, GBK, Big5 are common in this field)
+is kept. `bozo` is not failure: a feed fails only when nothing usable came out of it. Parsing is
+CPU work: call it off the event loop.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import feedparser
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str  # stable identity within the feed: SHA-256 of feed + guid, else link, else title + date
+    content_hash: str  # changes when the title or text is edited
+    guid: str
+    link: str
+    title: str  # plain text
+    summary: str  # plain text: HTML stripped, entities unescaped
+    published: datetime  # UTC; the fetch time when the feed gives none; never later than the fetch
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    link: str
+    ttl_minutes: int | None  # RSS <ttl>
+    entries: tuple[Entry, ...]
+    problem: str | None  # why nothing usable came out, or what feedparser complained about
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.entries) or self.problem is None
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    """HTML as plain text: tags dropped, entities unescaped, white space collapsed."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+def _sha(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def _when(entry: Any, fetched_at: datetime) -> datetime:
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    if not parsed:
+        return fetched_at
+    when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)  # feedparser gives UTC struct_time
+    return min(when, fetched_at)  # a date in the future is a publisher's mistake
+
+
+def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
+    """The entries of a fetched feed document; `feed_id` keeps entry keys apart between feeds."""
+    data = feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()})
+    complaint = str(data.get("bozo_exception") or "") or None if data.get("bozo") else None
+    if not data.get("version") and not data.entries:
+        reason = complaint or "no RSS or Atom feed found in the response"
+        return ParsedFeed("", "", None, (), f"not a feed: {reason}")
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for raw in data.entries:
+        title = plain_text(raw.get("title", ""))
+        summary = plain_text(raw.get("summary", "") or "")
+        guid, link = (raw.get("id") or "").strip(), (raw.get("link") or "").strip()
+        published = _when(raw, fetched_at)
+        identity = guid or link or f"{title}\x00{published.isoformat()}"
+        key = _sha(feed_id, identity)
+        if key in seen:  # a guid used twice in one feed: tell the entries apart by what else they have
+            key = _sha(feed_id, identity, link, title)
+            if key in seen:
+                continue  # the very same entry twice
+        seen.add(key)
+        entries.append(Entry(key, _sha(title, summary), guid, link, title, summary, published))
+    ttl = data.feed.get("ttl")
+    return ParsedFeed(plain_text(data.feed.get("title", "")), data.feed.get("link", ""),
+                      int(ttl) if str(ttl or "").isdecimal() else None, tuple(entries),
+                      None if entries or not complaint else complaint)

@@ -1,0 +1,105 @@
+"""Reading fetched feed documents: encodings from HTTP headers, broken feeds, dates, dedupe keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from claimwatch.feedparse import parse_feed, plain_text
+
+FETCHED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def rss(items: str, *, declaration: str = '<?xml version="1.0"?>', extra: str = "") -> str:
+    return (f"{declaration}<rss version=\"2.0\"><channel><title>Feed &amp; Co</title><link>https://n.example/</link>"
+            f"{extra}{items}</channel></rss>")
+
+
+def item(title: str, *, guid: str = "", link: str = "", date: str = "", description: str = "") -> str:
+    return (f"<item><title>{title}</title>" + (f"<guid>{guid}</guid>" if guid else "")
+            + (f"<link>{link}</link>" if link else "") + (f"<pubDate>{date}</pubDate>" if date else "")
+            + (f"<description>{description}</description>" if description else "") + "</item>")
+
+
+@pytest.mark.parametrize("charset, title", [
+    ("windows-1251", "Сила Сибири 2: переговоры продолжаются"),
+    ("koi8-r", "Замороженные российские активы"),
+    ("gbk", "西伯利亚力量2号天然气管道"),
+    ("big5", "西伯利亞力量2號天然氣管道"),
+])
+def test_the_http_charset_is_kept(charset: str, title: str) -> None:
+    body = rss(item(title, guid="g1")).encode(charset)  # the document itself names no encoding
+    feed = parse_feed("f1", body, {"Content-Type": f"application/rss+xml; charset={charset}"}, FETCHED)
+    assert [e.title for e in feed.entries] == [title]
+
+
+def test_a_broken_but_usable_feed_is_read() -> None:
+    body = rss(item("Gas & oil", guid="g1", description="Talks & more")).encode()  # unescaped &
+    feed = parse_feed("f1", body, {}, FETCHED)
+    assert feed.usable and [e.title for e in feed.entries] == ["Gas & oil"]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"<html><body>Not a feed</body></html>", "not a feed"),
+    (b"\x00\x01garbage", "not a feed"),
+    (b"", "not a feed"),
+])
+def test_nothing_usable_is_a_failure_with_a_reason(body: bytes, reason: str) -> None:
+    feed = parse_feed("f1", body, {"Content-Type": "text/html"}, FETCHED)
+    assert not feed.usable and feed.entries == () and reason in feed.problem
+
+
+def test_html_is_stripped_and_entities_unescaped() -> None:
+    body = rss(item("A &amp;amp; B", guid="g", description="&lt;p&gt;Power of &lt;b&gt;Siberia&lt;/b&gt; 2 &amp;amp; "
+                                                        "&amp;#8212; talks&lt;/p&gt;"))
+    entry = parse_feed("f1", body.encode(), {}, FETCHED).entries[0]
+    assert (entry.title, entry.summary) == ("A & B", "Power of Siberia 2 & — talks")
+    assert plain_text("<div>one<br>two</div>  <script>x</script>") == "onetwo x"
+
+
+def test_dates_are_utc_missing_is_the_fetch_time_and_the_future_is_clamped() -> None:
+    body = rss(item("dated", guid="1", date="Mon, 06 May 2024 12:00:00 +0300") + item("undated", guid="2")
+               + item("future", guid="3", date="Fri, 01 Jan 2100 00:00:00 GMT"))
+    dates = {e.title: e.published for e in parse_feed("f1", body.encode(), {}, FETCHED).entries}
+    assert dates == {"dated": datetime(2024, 5, 6, 9, 0, tzinfo=UTC), "undated": FETCHED, "future": FETCHED}
+
+
+def test_atom_feeds_and_ttl() -> None:
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Atom</title>'
+            '<entry><id>urn:1</id><title>Entry</title><link href="https://a.example/1"/>'
+            '<updated>2024-05-06T10:00:00Z</updated><summary>text</summary></entry></feed>')
+    feed = parse_feed("f1", atom.encode(), {}, FETCHED)
+    assert [(e.guid, e.link, e.published) for e in feed.entries] == [
+        ("urn:1", "https://a.example/1", datetime(2024, 5, 6, 10, tzinfo=UTC))]
+    assert parse_feed("f1", rss("", extra="<ttl>45</ttl>").encode(), {}, FETCHED).ttl_minutes == 45
+
+
+def test_entry_keys_are_stable_per_feed_and_fall_back_from_guid_to_link_to_title() -> None:
+    body = rss(item("a", guid="g") + item("b", link="https://n.example/b") + item("c", date="Mon, 06 May 2024 10:00:00 GMT"))
+    first = parse_feed("feed-1", body.encode(), {}, FETCHED).entries
+    again = parse_feed("feed-1", body.encode(), {}, FETCHED + timedelta(hours=1)).entries
+    other = parse_feed("feed-2", body.encode(), {}, FETCHED).entries
+    assert [e.key for e in first] == [e.key for e in again]
+    assert not {e.key for e in first} & {e.key for e in other}
+    assert len({e.key for e in first}) == 3
+
+
+def test_a_guid_repeated_within_a_feed_keeps_both_entries() -> None:
+    body = rss(item("first", guid="same", link="https://n.example/1") + item("second", guid="same", link="https://n.example/2")
+               + item("second", guid="same", link="https://n.example/2"))
+    entries = parse_feed("f1", body.encode(), {}, FETCHED).entries
+    assert [e.title for e in entries] == ["first", "second"] and entries[0].key != entries[1].key
+
+
+def test_an_edit_changes_the_content_hash_not_the_key() -> None:
+    before = parse_feed("f1", rss(item("Talks stall", guid="g")).encode(), {}, FETCHED).entries[0]
+    after = parse_feed("f1", rss(item("Talks stall again", guid="g")).encode(), {}, FETCHED).entries[0]
+    assert before.key == after.key and before.content_hash != after.content_hash
+
+
+def test_a_path_is_never_opened(tmp_path) -> None:
+    secret = tmp_path / "secret.xml"
+    secret.write_text(rss(item("from disk", guid="g")))
+    feed = parse_feed("f1", str(secret).encode(), {}, FETCHED)
+    assert feed.entries == () and not feed.usable
