@@ -1,0 +1,56 @@
+"""OPML import and export of feed lists (the only module that imports listparser).
+
+Real-world OPML is often not well-formed XML (unescaped `&`, stray quotes): listparser reads what
+it can, and what could not be read is reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+import listparser
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    url: str
+    title: str
+
+
+@dataclass(frozen=True)
+class OpmlImport:
+    feeds: tuple[OpmlFeed, ...]
+    problems: tuple[str, ...]  # one line each: what could not be read
+
+
+def read_opml(body: bytes) -> OpmlImport:
+    result = listparser.parse(body)
+    problems: list[str] = []
+    if result.get("bozo"):
+        problems.append(f"the file is not well-formed OPML ({result.get('bozo_exception')}); "
+                        "what could be read was read, some feeds may be missing")
+    feeds: list[OpmlFeed] = []
+    seen: set[str] = set()
+    for feed in result.feeds:
+        url = (feed.get("url") or "").strip()
+        title = (feed.get("title") or "").strip()
+        if not url.startswith(("http://", "https://")):
+            problems.append(f"skipped {title or url!r}: {url!r} is not an http(s) feed address")
+        elif url not in seen:
+            seen.add(url)
+            feeds.append(OpmlFeed(url, title or url))
+    if not feeds and not problems:
+        problems.append("no feeds found in the file")
+    return OpmlImport(tuple(feeds), tuple(problems))
+
+
+def write_opml(feeds: list[OpmlFeed], title: str = "claimwatch feeds") -> str:
+    outlines = "\n".join(f"    <outline type=\"rss\" text={quoteattr(f.title)} title={quoteattr(f.title)} "
+                         f"xmlUrl={quoteattr(f.url)}/>" for f in feeds)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0">\n  <head><title>{_text(title)}</title></head>\n'
+            f"  <body>\n{outlines}\n  </body>\n</opml>\n")
+
+
+def _text(value: str) -> str:
+    return quoteattr(value)[1:-1]

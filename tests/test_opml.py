@@ -1,0 +1,42 @@
+"""OPML in and out, broken files included."""
+
+from __future__ import annotations
+
+from claimwatch.opml import OpmlFeed, read_opml, write_opml
+
+
+def test_nested_outlines_are_read() -> None:
+    body = (b'<?xml version="1.0"?><opml version="2.0"><body><outline text="A" xmlUrl="https://a.example/rss"/>'
+            b'<outline text="News"><outline text="B" xmlUrl="https://b.example/feed?x=1&amp;y=2"/></outline>'
+            b'</body></opml>')
+    result = read_opml(body)
+    assert result.feeds == (OpmlFeed("https://a.example/rss", "A"), OpmlFeed("https://b.example/feed?x=1&y=2", "B"))
+    assert result.problems == ()
+
+
+def test_unescaped_ampersands_are_read_anyway() -> None:
+    body = (b'<opml version="2.0"><body><outline text="Gas & Oil" xmlUrl="https://a.example/rss?x=1&y=2"/>'
+            b'<outline text="C" xmlUrl="https://c.example/rss"/></body></opml>')
+    assert [f.url for f in read_opml(body).feeds] == ["https://a.example/rss?x=1&y=2", "https://c.example/rss"]
+
+
+def test_what_cannot_be_read_is_reported() -> None:
+    body = (b'<opml version="2.0"><body><outline text="ok" xmlUrl="https://ok.example/rss"/>'
+            b'<outline text="local" xmlUrl="file:///etc/passwd"/><outline text="dup" xmlUrl="https://ok.example/rss"/>'
+            b'<outline text="bad "quote"" xmlUrl="https://q.example/rss"/></body>')
+    result = read_opml(body)
+    assert OpmlFeed("https://ok.example/rss", "ok") in result.feeds
+    assert len([f for f in result.feeds if f.url == "https://ok.example/rss"]) == 1
+    assert any("file:///etc/passwd" in p for p in result.problems)
+    assert "https://q.example/rss" in [f.url for f in result.feeds]  # read despite the stray quotes
+
+
+def test_garbage_is_reported_not_imported() -> None:
+    result = read_opml(b"\x00 not xml at all")
+    assert result.feeds == () and result.problems == ("no feeds found in the file",)
+
+
+def test_export_reimports() -> None:
+    feeds = [OpmlFeed("https://a.example/rss?x=1&y=2", 'Quotes "and" <angles>'), OpmlFeed("https://b.example/", "Б")]
+    text = write_opml(feeds)
+    assert read_opml(text.encode()).feeds == tuple(feeds) and read_opml(text.encode()).problems == ()
