@@ -1,0 +1,123 @@
+"""Fetching feeds from a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import brotli
+import gzip
+import zlib
+from collections.abc import Iterator
+
+import pytest
+
+from claimwatch.fetch import MAX_BODY, USER_AGENT, Fetcher, FetchResult, forbidden_address, max_age_seconds, \
+    retry_after_seconds
+
+from conftest import NOW
+from feedserver import FeedServer, respond
+
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+
+
+def fetch(url: str, *, allow_private: bool = True, **kwargs: object) -> FetchResult:
+    async def run() -> FetchResult:
+        fetcher = Fetcher(allow_private=allow_private, total_timeout=10)
+        try:
+            return await fetcher.fetch(url, NOW, **kwargs)
+        finally:
+            await fetcher.aclose()
+    return asyncio.run(run())
+
+
+def test_a_plain_fetch_names_claimwatch_and_keeps_validators(server: FeedServer) -> None:
+    server.routes["/feed"] = respond(FEED, headers={"ETag": '"v1"', "Last-Modified": "Mon, 02 Mar 2026 08:00:00 GMT",
+                                                    "Cache-Control": "public, max-age=1800"})
+    result = fetch(server.url + "/feed")
+    assert (result.status, result.body, result.error) == (200, FEED, None)
+    assert (result.etag, result.last_modified, result.max_age) == ('"v1"', "Mon, 02 Mar 2026 08:00:00 GMT", 1800)
+    assert server.seen[0].headers["User-Agent"] == USER_AGENT and "claimwatch/" in USER_AGENT
+
+
+def test_conditional_get_and_not_modified(server: FeedServer) -> None:
+    server.routes["/feed"] = lambda request: respond(status=304)(request) if request.headers.get(
+        "If-None-Match") == '"v1"' else respond(FEED)(request)
+    result = fetch(server.url + "/feed", etag='"v1"', last_modified="Mon, 02 Mar 2026 08:00:00 GMT")
+    assert result.not_modified and result.body is None and result.error is None
+    assert server.seen[0].headers["If-Modified-Since"] == "Mon, 02 Mar 2026 08:00:00 GMT"
+
+
+@pytest.mark.parametrize("encoding, compress", [("gzip", gzip.compress), ("deflate", zlib.compress),
+                                                ("br", brotli.compress)])
+def test_compressed_bodies_are_decoded(server: FeedServer, encoding: str, compress) -> None:
+    server.routes["/feed"] = respond(compress(FEED), headers={"Content-Encoding": encoding})
+    assert fetch(server.url + "/feed").body == FEED
+
+
+def test_a_gzip_bomb_is_caught(server: FeedServer) -> None:
+    bomb = gzip.compress(b"\0" * (MAX_BODY + 2**20))  # about 11 KB that would grow to 11 MiB
+    server.routes["/feed"] = respond(bomb, headers={"Content-Encoding": "gzip"})
+    result = fetch(server.url + "/feed")
+    assert result.body is None and "larger than 10 MiB" in result.error
+
+
+def test_permanent_redirects_report_the_new_address_temporary_ones_do_not(server: FeedServer) -> None:
+    server.routes["/old"] = respond(status=301, headers={"Location": "/older"})
+    server.routes["/older"] = respond(status=308, headers={"Location": "/new"})
+    server.routes["/temp"] = respond(status=302, headers={"Location": "/new"})
+    server.routes["/new"] = respond(FEED)
+    moved = fetch(server.url + "/old")
+    assert (moved.body, moved.moved_to) == (FEED, server.url + "/new")
+    temporary = fetch(server.url + "/temp")
+    assert (temporary.body, temporary.moved_to, temporary.final_url) == (FEED, None, server.url + "/new")
+
+
+def test_at_most_five_redirects(server: FeedServer) -> None:
+    for i in range(7):
+        server.routes[f"/r{i}"] = respond(status=302, headers={"Location": f"/r{i + 1}"})
+    server.routes["/r7"] = respond(FEED)
+    assert fetch(server.url + "/r2").body == FEED  # five hops
+    assert "more than 5 redirects" in fetch(server.url + "/r0").error
+
+
+def test_errors_come_back_as_one_line(server: FeedServer) -> None:
+    server.routes["/gone"] = respond(status=410)
+    server.routes["/busy"] = respond(status=429, headers={"Retry-After": "120"})
+    server.routes["/down"] = respond(status=503, headers={"Retry-After": "Mon, 02 Mar 2026 10:30:00 GMT"})
+    gone = fetch(server.url + "/gone")
+    assert gone.gone and gone.error == "HTTP 410 Gone"
+    assert fetch(server.url + "/busy").retry_after == 120
+    assert fetch(server.url + "/down").retry_after == 3600  # an hour after NOW
+    assert fetch(server.url + "/missing").error == "HTTP 404 Not Found"
+    assert "is not an http(s) URL" in fetch("file:///etc/passwd").error
+    assert fetch("http://127.0.0.1:9/feed").error.startswith("ConnectError")
+
+
+def test_private_addresses_are_refused_unless_allowed(server: FeedServer) -> None:
+    server.routes["/feed"] = respond(FEED)
+    refused = fetch(server.url + "/feed", allow_private=False)
+    assert refused.body is None and "private or local address" in refused.error
+    assert "CLAIMWATCH_ALLOW_PRIVATE_FEEDS" in refused.error
+    assert server.seen == []  # refused before connecting
+    assert "private or local" in fetch("http://localhost:1/feed", allow_private=False).error
+
+
+@pytest.mark.parametrize("address, forbidden", [
+    ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True), ("169.254.169.254", True),
+    ("100.64.0.1", True), ("224.0.0.1", True), ("0.0.0.0", True), ("::1", True), ("fe80::1", True),
+    ("fc00::1", True), ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2a00:1450:4001::1", False),
+    ("93.184.216.34", False),
+])
+def test_forbidden_addresses(address: str, forbidden: bool) -> None:
+    assert forbidden_address(address) is forbidden
+
+
+def test_header_parsing() -> None:
+    assert max_age_seconds("no-cache, max-age=300") == 300 and max_age_seconds("no-store") is None
+    assert retry_after_seconds("30", NOW) == 30 and retry_after_seconds("soon", NOW) is None
+    assert retry_after_seconds("Mon, 02 Mar 2026 09:00:00 GMT", NOW) == 0  # in the past
