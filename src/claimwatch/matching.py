@@ -49,22 +49,29 @@ class Matcher:
 
     def __init__(self, watched: Iterable[tuple[int, Sequence[str]]]) -> None:
         """`watched`: (claim number, its stored watch terms) for each open claim."""
-        self._rules: list[_Rule] = []
+        self._rules = 0
         self._phrases: dict[tuple[str, ...], set[str]] = defaultdict(set)  # word sequence -> terms
-        self._substrings: dict[str, set[str]] = defaultdict(set)  # unspaced text -> terms
+        self._pieces: dict[str, set[str]] = defaultdict(set)  # unspaced text -> terms
+        self._piece_lengths: set[int] = set()
         self._longest = 1
+        self._rules_of: dict[str, list[_Rule]] = defaultdict(list)  # term -> rules it can start a match of
         for claim, stored in watched:
             if not stored:
                 continue
             terms = parse_watch_terms(list(stored))
-            self._rules.append(_Rule(claim, terms.alternatives, terms.required, terms.excluded))
+            rule = _Rule(claim, terms.alternatives, terms.required, terms.excluded)
+            self._rules += 1
             for term in (*terms.alternatives, *terms.required, *terms.excluded):
                 self._index(term)
+            for term in set(terms.alternatives or terms.required):  # what a match cannot do without
+                self._rules_of[term].append(rule)
 
     def _index(self, term: str) -> None:
         folded = normalize(term)
         if _UNSPACED.search(folded):
-            self._substrings["".join(folded.split())].add(term)
+            piece = "".join(folded.split())
+            self._pieces[piece].add(term)
+            self._piece_lengths.add(len(piece))
             return
         words = _words(folded)
         if words:
@@ -72,7 +79,7 @@ class Matcher:
             self._longest = max(self._longest, len(words))
 
     def __len__(self) -> int:
-        return len(self._rules)
+        return self._rules
 
     def found_terms(self, *texts: str) -> set[str]:
         """Every watch term (as written) that occurs in any of `texts`."""
@@ -85,21 +92,22 @@ class Matcher:
                     terms = self._phrases.get(words[i:i + size])
                     if terms:
                         found |= terms
-            if self._substrings:
+            if self._pieces:
                 unspaced = "".join(folded.split())
-                for piece, terms in self._substrings.items():
-                    if piece in unspaced:
-                        found |= terms
+                for i in range(len(unspaced)):  # every substring of a length some term has
+                    for length in self._piece_lengths:
+                        terms = self._pieces.get(unspaced[i:i + length])
+                        if terms:
+                            found |= terms
         return found
 
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The claims whose watch terms an item (its title and summary, as plain text) satisfies:
         any alternative, every required term, no excluded term."""
         found = self.found_terms(title, summary)
-        if not found:
-            return []
+        candidates = {id(rule): rule for term in found for rule in self._rules_of.get(term, ())}
         matches = []
-        for rule in self._rules:
+        for rule in sorted(candidates.values(), key=lambda r: r.claim):
             hits = [t for t in rule.alternatives if t in found]
             if rule.alternatives and not hits:
                 continue
