@@ -11,7 +11,7 @@ import pytest
 from tinydb import TinyDB
 
 from claimwatch import ledger
-from claimwatch.errors import NotFound, StoreError
+from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
 from claimwatch.store import SHARD_SIZE, ClaimFilter, FileBackend, MemoryBackend, Store, open_store
 
@@ -244,3 +244,22 @@ def test_data_of_the_wrong_shape_is_reported_by_name(tmp_path: Path, content: by
     with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
         store.find_claims()
     assert path.read_bytes() == content
+
+
+def test_feeds_and_their_seen_entries_round_trip(store: Store) -> None:
+    from claimwatch.model import Feed
+
+    feed = store.add_feed(Feed(0, "https://news.example/rss", "News", NOW, "ana"))
+    assert feed.id == 1 and store.feed(1) == feed
+    with pytest.raises(InputError, match="watched already, as feed 1"):
+        store.add_feed(Feed(0, "https://news.example/rss", "Again", NOW, "bo"))
+    failing = replace(feed, failures=3, error="HTTP 500", last_error_at=NOW, next_check=NOW + timedelta(hours=1),
+                      etag='"v2"')
+    store.save_feed(failing)
+    assert store.feeds() == [failing]
+    store.save_seen(1, {"k1": ("h1", NOW), "k2": ("h2", NOW + timedelta(minutes=5))})
+    assert store.seen(1) == {"k1": ("h1", NOW), "k2": ("h2", NOW + timedelta(minutes=5))}
+    assert store.remove_feed(1) == failing
+    assert store.feeds() == [] and store.seen(1) == {}
+    with pytest.raises(NotFound):
+        store.feed(1)

@@ -310,3 +310,39 @@ class Subscription:
     chat: int
     target: str  # "all", "#tag", or a claim number as text
     since: datetime
+
+
+# --- feeds -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A watched RSS/Atom feed and its health."""
+
+    id: int  # 0 until stored
+    url: str
+    name: str
+    added_at: datetime
+    added_by: str
+    enabled: bool = True
+    disabled_reason: str = ""  # e.g. 410 Gone
+    etag: str | None = None
+    last_modified: str | None = None
+    last_success: datetime | None = None
+    last_error_at: datetime | None = None
+    error: str = ""  # the last error's one-line message
+    failures: int = 0  # consecutive
+    next_check: datetime | None = None  # None: at once
+    entries_seen: int = 0
+
+
+_FEED_TIMES = ("added_at", "last_success", "last_error_at", "next_check")
+
+
+def feed_to_dict(feed: Feed) -> dict[str, Any]:
+    d = {k: v for k, v in feed.__dict__.items() if k != "id"}
+    return d | {k: iso(d[k]) for k in _FEED_TIMES}
+
+
+def feed_from_dict(d: dict[str, Any], id: int) -> Feed:
+    return Feed(id=id, **(d | {k: parse_datetime(d[k]) if d.get(k) else None for k in _FEED_TIMES}))

@@ -8,6 +8,8 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
     evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
     people.json            tables `users` (doc id = Telegram user id), `invites`, `chats` (doc id =
                            chat id) and `subscriptions`
+    feeds.json             table `feeds` (doc id = feed id): address, schedule and health
+    seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
     .lock                  the writers' lock
 
 Why it is built this way:
@@ -32,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +51,7 @@ from claimwatch.model import (
     Chat,
     Claim,
     Evidence,
+    Feed,
     Role,
     Stance,
     Subscription,
@@ -61,6 +64,8 @@ from claimwatch.model import (
     claim_to_dict,
     evidence_from_dict,
     evidence_to_dict,
+    feed_from_dict,
+    feed_to_dict,
 )
 
 SCHEMA_VERSION = 1
@@ -599,6 +604,55 @@ class Store:
         with self.transaction():
             table = self._people("subscriptions")
             return len(table.remove(lambda d: d["chat"] == chat_id and target in (None, d["target"])))
+
+
+    # --- feeds --------------------------------------------------------------------------------
+
+    def feeds(self) -> list[Feed]:
+        with self._reading("feeds"):
+            return [feed_from_dict(d, d.doc_id) for d in self._db("feeds").table("feeds").all()]
+
+    def feed(self, feed_id: int) -> Feed:
+        with self._reading("feeds"):
+            doc = self._db("feeds").table("feeds").get(doc_id=feed_id) if feed_id > 0 else None
+            if doc is None:
+                raise NotFound(f"there is no feed {feed_id}")
+            return feed_from_dict(doc, feed_id)
+
+    def add_feed(self, feed: Feed) -> Feed:
+        """Store a new feed; an address already watched is an InputError naming that feed."""
+        with self.transaction():
+            table = self._db("feeds").table("feeds")
+            same = table.search(lambda d: d["url"] == feed.url)
+            if same:
+                raise InputError(f"{feed.url} is watched already, as feed {same[0].doc_id}")
+            feed_id = table.insert(feed_to_dict(feed))
+        return replace(feed, id=feed_id)
+
+    def save_feed(self, feed: Feed) -> None:
+        with self.transaction():
+            self._db("feeds").table("feeds").upsert(Document(feed_to_dict(feed), doc_id=feed.id))
+
+    def remove_feed(self, feed_id: int) -> Feed:
+        """Stop watching a feed; the evidence found through it stays."""
+        with self.transaction():
+            feed = self.feed(feed_id)
+            self._db("feeds").table("feeds").remove(doc_ids=[feed_id])
+            seen = self._db("seen").table("seen")
+            if seen.contains(doc_id=feed_id):
+                seen.remove(doc_ids=[feed_id])
+        return feed
+
+    def seen(self, feed_id: int) -> dict[str, tuple[str, datetime]]:
+        """A feed's seen entries: entry key -> (content hash, when first seen)."""
+        with self._reading("seen"):
+            doc = self._db("seen").table("seen").get(doc_id=feed_id)
+            return {} if doc is None else {k: (h, parse_datetime(t)) for k, (h, t) in doc["entries"].items()}
+
+    def save_seen(self, feed_id: int, entries: dict[str, tuple[str, datetime]]) -> None:
+        with self.transaction():
+            doc = {"entries": {k: [h, iso(t)] for k, (h, t) in entries.items()}}
+            self._db("seen").table("seen").upsert(Document(doc, doc_id=feed_id))
 
 
 def _user(doc: dict[str, Any], user_id: int) -> User:
