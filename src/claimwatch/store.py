@@ -444,6 +444,10 @@ class Store:
                 found += [(int(n), doc) for n, doc in self._data(name).get("claims", {}).items() if test(doc)]
         return found
 
+    def claims_version(self) -> tuple[tuple[str, Signature | None], ...]:
+        """Changes whenever any claim changes (here or in another process)."""
+        return tuple((name, self.backend.signature(name)) for name in self._claim_files())
+
     def is_empty(self) -> bool:
         """No claim was ever stored (claims are never deleted)."""
         return not self._claim_files()
@@ -490,17 +494,28 @@ class Store:
 
     # --- evidence ------------------------------------------------------------------------------
 
-    def add_evidence(self, items: list[Evidence]) -> list[Evidence]:
-        """Store evidence rows, all in one write per file."""
+    def add_evidence(self, items: list[Evidence], *, alert: bool = False) -> list[Evidence]:
+        """Store evidence rows, all in one write per file; with `alert`, an alert record for each, in the
+        same write (table `alerts`: what delivery will send to the claim's subscribers)."""
         stored: list[Evidence] = []
         with self.transaction():
             by_file: dict[str, list[Evidence]] = {}
             for e in items:
                 by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(e)
             for name, group in by_file.items():
-                ids = self._db(name).table("evidence").insert_multiple(evidence_to_dict(e) for e in group)
-                stored += [e.__class__(**{**e.__dict__, "id": i}) for e, i in zip(group, ids, strict=True)]
+                db = self._db(name)
+                ids = db.table("evidence").insert_multiple(evidence_to_dict(e) for e in group)
+                stored += [replace(e, id=i) for e, i in zip(group, ids, strict=True)]
+                if alert:
+                    db.table("alerts").insert_multiple({"kind": "evidence", "claim": e.claim, "evidence": i,
+                                                        "created": iso(e.found_at)} for e, i in zip(group, ids, strict=True))
         return stored
+
+    def alerts(self, number: int) -> list[dict[str, Any]]:
+        """The alert records produced for a claim, oldest first."""
+        with self._reading(f"evidence-{_shard(number):04d}"):
+            return [dict(d) for d in self._db(f"evidence-{_shard(number):04d}").table("alerts").search(
+                lambda d: d["claim"] == number)]
 
     def evidence_for(self, number: int) -> list[Evidence]:
         """A claim's evidence, newest first."""

@@ -1,0 +1,147 @@
+"""The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
+
+Fetching is concurrent (fetch.Fetcher); parsing and store work run in a worker thread, off the
+event loop; everything one cycle learns is written in one store transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from claimwatch import polling
+from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
+from claimwatch.fetch import Fetcher, FetchResult
+from claimwatch.matching import Matcher
+from claimwatch.model import Evidence, Feed
+from claimwatch.store import ClaimFilter, Store
+
+SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    feed: Feed  # as it is after this check
+    outcome: str  # "new entries", "nothing new", "not modified", "failed", "disabled", "moved"
+    new: int = 0
+    edited: int = 0
+    evidence: tuple[Evidence, ...] = ()
+    first_poll: bool = False  # everything was marked seen; matches kept without alerts
+    notice: str | None = None  # for admins: repeated failures, recovery, a disabled feed
+
+    def line(self) -> str:
+        f = self.feed
+        parts = [f"feed {f.id} {f.name}: {self.outcome}"]
+        if self.outcome in ("new entries", "nothing new"):
+            parts.append(f"{self.new} new, {self.edited} edited, {len(self.evidence)} matches"
+                         + (" (first poll: kept without alerts)" if self.first_poll else ""))
+        if f.error and self.outcome in ("failed", "disabled"):
+            parts.append(f.error)
+        return "; ".join(parts)
+
+
+class Watcher:
+    """Runs watch cycles over a store; keeps the compiled watch terms until claims change."""
+
+    def __init__(self, store: Store, fetcher: Fetcher, interval: int = polling.DEFAULT_INTERVAL) -> None:
+        self.store, self.fetcher, self.interval = store, fetcher, interval
+        self._matcher: tuple[object, Matcher] | None = None
+
+    def matcher(self) -> Matcher:
+        version = self.store.claims_version()
+        if self._matcher is None or self._matcher[0] != version:
+            claims = self.store.find_claims(ClaimFilter(status="open"))
+            self._matcher = (version, Matcher((c.id, c.watch) for c in claims))
+        return self._matcher[1]
+
+    async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
+        """Check the feeds that are due (all enabled ones with `every_feed`)."""
+        feeds = [f for f in await asyncio.to_thread(self.store.feeds)
+                 if f.enabled and (every_feed or f.next_check is None or f.next_check <= now)]
+        results = await asyncio.gather(*(self.fetcher.fetch(f.url, now, etag=f.etag, last_modified=f.last_modified)
+                                         for f in feeds))
+        return await asyncio.to_thread(self._record, list(zip(feeds, results, strict=True)), now)
+
+    def _record(self, checked: list[tuple[Feed, FetchResult]], now: datetime) -> list[FeedReport]:
+        parsed = [parse_feed(str(f.id), r.body, r.headers, now) if r.body is not None else None for f, r in checked]
+        matcher = self.matcher()
+        reports = []
+        with self.store.transaction():
+            for (feed, result), doc in zip(checked, parsed, strict=True):
+                reports.append(self._one(feed, result, doc, matcher, now))
+        return reports
+
+    def _one(self, feed: Feed, result: FetchResult, doc: ParsedFeed | None, matcher: Matcher,
+             now: datetime) -> FeedReport:
+        if result.gone:
+            feed = replace(feed, enabled=False, disabled_reason="410 Gone: the publisher removed it",
+                           error=result.error or "HTTP 410 Gone", last_error_at=now)
+            self.store.save_feed(feed)
+            return FeedReport(feed, "disabled", notice=f"Feed {feed.name} is gone (HTTP 410) and was disabled.")
+        error = result.error if result.status not in (200, 304) else None
+        if error is None and doc is not None and not doc.usable:
+            error = doc.problem
+        if error is not None:
+            failures = feed.failures + 1
+            feed = replace(feed, failures=failures, error=error, last_error_at=now,
+                           next_check=polling.next_check(now, self.interval, failures=failures,
+                                                         retry_after=result.retry_after))
+            self.store.save_feed(feed)
+            return FeedReport(feed, "failed", notice=polling.health_notice(feed.name, failures - 1, failures, error))
+        notice = polling.health_notice(feed.name, feed.failures, 0, None)
+        outcome, moved = "not modified", None
+        if result.moved_to:
+            moved = self._move(feed, result.moved_to)
+            if moved is None:
+                return FeedReport(feed, "moved", notice=f"Feed {feed.name} moved to {result.moved_to}, which is "
+                                                        "watched already; the two were merged.")
+            feed = moved
+        new, edited, evidence, first = 0, 0, (), False
+        if doc is not None:
+            new, edited, evidence, first = self._entries(feed, doc, matcher, now)
+            outcome = "new entries" if new else "nothing new"
+        feed = replace(feed, failures=0, error="", last_success=now, etag=result.etag or feed.etag,
+                       last_modified=result.last_modified or feed.last_modified,  # a 304 need not repeat them
+                       entries_seen=feed.entries_seen + new,
+                       next_check=polling.next_check(now, self.interval, max_age=result.max_age,
+                                                     ttl_minutes=doc.ttl_minutes if doc else None))
+        self.store.save_feed(feed)
+        return FeedReport(feed, outcome, new, edited, evidence, first, notice)
+
+    def _move(self, feed: Feed, url: str) -> Feed | None:
+        """Follow a permanent redirect: the new address, or None when another feed has it (merged)."""
+        if any(other.url == url for other in self.store.feeds() if other.id != feed.id):
+            self.store.remove_feed(feed.id)
+            return None
+        return replace(feed, url=url)
+
+    def _entries(self, feed: Feed, doc: ParsedFeed, matcher: Matcher,
+                 now: datetime) -> tuple[int, int, tuple[Evidence, ...], bool]:
+        seen = self.store.seen(feed.id)
+        first = feed.last_success is None and not seen
+        new: list[Entry] = []
+        edited = 0
+        for entry in doc.entries:
+            known = seen.get(entry.key)
+            if known is None:
+                new.append(entry)
+                seen[entry.key] = (entry.content_hash, now)
+            elif known[0] != entry.content_hash:  # an edit: remembered, not alerted again
+                edited += 1
+                seen[entry.key] = (entry.content_hash, known[1])
+        self.store.save_seen(feed.id, _pruned(seen, {e.key for e in doc.entries}, len(doc.entries), now))
+        found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms)
+                 for e in new for m in matcher.match(e.title, e.summary)]
+        stored = self.store.add_evidence(found, alert=not first) if found else []
+        return len(new), edited, tuple(stored), first
+
+
+def _pruned(seen: dict[str, tuple[str, datetime]], current: set[str], length: int,
+            now: datetime) -> dict[str, tuple[str, datetime]]:
+    """Forget entries that left the feed more than SEEN_DAYS ago, keeping at least 2x the feed's length,
+    so items rotating back in stay seen."""
+    keep = max(2 * length, 1)
+    newest = sorted(seen.items(), key=lambda kv: kv[1][1], reverse=True)
+    horizon = now - timedelta(days=SEEN_DAYS)
+    return {k: v for i, (k, v) in enumerate(newest) if k in current or i < keep or v[1] >= horizon}

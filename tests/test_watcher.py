@@ -1,0 +1,133 @@
+"""The watch cycle against a real HTTP server on 127.0.0.1 serving fixture feeds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from claimwatch import ledger
+from claimwatch.fetch import Fetcher
+from claimwatch.model import Feed
+from claimwatch.store import Store, open_store
+from claimwatch.watcher import FeedReport, Watcher
+
+from conftest import NOW
+from feedserver import FeedServer, respond
+
+
+def rss(*items: tuple[str, str, str]) -> str:
+    """(guid, title, description) items."""
+    body = "".join(f"<item><guid>{g}</guid><title>{t}</title><link>https://n.example/{g}</link>"
+                   f"<description>{d}</description><pubDate>Mon, 02 Mar 2026 08:00:00 GMT</pubDate></item>"
+                   for g, t, d in items)
+    return f"<rss version=\"2.0\"><channel><title>Fixture</title>{body}</channel></rss>"
+
+
+EN = rss(("e1", "Power of Siberia 2 gas talks stall", "&lt;p&gt;No deal on &lt;b&gt;price&lt;/b&gt;&lt;/p&gt;"),
+         ("e2", "Weather", "Sunny"))
+RU = rss(("r1", "Сила Сибири 2: переговоры о газе", "Цена не согласована, gas"))
+ZH = rss(("z1", "西伯利亚力量2号天然气管道谈判", "gas 价格"))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[FeedServer, Store]]:
+    store = open_store(tmp_path / "data")
+    ledger.add_claim(store, ledger.NewClaim(text="PoS2 stays stalled",
+                                            watch=("Power of Siberia 2", "Сила Сибири 2", "西伯利亚力量2号", "+gas")),
+                     "ana", NOW)
+    ledger.add_claim(store, ledger.NewClaim(text="Unrelated", watch=("Arctic shipping",)), "ana", NOW)
+    with FeedServer() as server:
+        server.routes["/en"] = respond(EN.encode())
+        server.routes["/ru"] = respond(RU.encode("windows-1251"), headers={"Content-Type": "application/rss+xml; charset=windows-1251"})
+        server.routes["/zh"] = respond(ZH.encode("gb2312"), headers={"Content-Type": "text/xml; charset=gb2312"})
+        for name in ("en", "ru", "zh"):
+            store.add_feed(Feed(0, f"{server.url}/{name}", name, NOW, "ana"))
+        yield server, store
+
+
+def cycle(store: Store, at, **kwargs) -> list[FeedReport]:
+    async def run() -> list[FeedReport]:
+        fetcher = Fetcher(allow_private=True, total_timeout=10)
+        try:
+            return await Watcher(store, fetcher, interval=600).cycle(at, **kwargs)
+        finally:
+            await fetcher.aclose()
+    return asyncio.run(run())
+
+
+def test_first_poll_keeps_matches_as_backfill_without_alerts_in_three_languages(world) -> None:
+    server, store = world
+    reports = cycle(store, NOW)
+    assert [(r.feed.name, r.outcome, r.new, len(r.evidence), r.first_poll) for r in reports] == [
+        ("en", "new entries", 2, 1, True), ("ru", "new entries", 1, 1, True), ("zh", "new entries", 1, 1, True)]
+    evidence = store.evidence_for(1)
+    assert sorted(e.matched for e in evidence) == [("Power of Siberia 2", "gas"), ("Сила Сибири 2", "gas"),
+                                                   ("西伯利亚力量2号", "gas")]
+    assert store.alerts(1) == []  # the first poll alerts nothing
+    assert all(r.feed.next_check == NOW + timedelta(seconds=600) for r in reports)
+
+
+def test_new_items_alert_once_across_restarts_and_edits_do_not_alert(world) -> None:
+    server, store = world
+    cycle(store, NOW)
+    server.routes["/en"] = respond(rss(("e1", "Power of Siberia 2 gas talks stall (updated)", "edited"),
+                                       ("e3", "Power of Siberia 2 gas deal signed", "new")).encode())
+    later = NOW + timedelta(hours=1)
+    report = {r.feed.name: r for r in cycle(store, later)}["en"]
+    assert (report.new, report.edited, len(report.evidence), report.first_poll) == (1, 1, 1, False)
+    assert [a["evidence"] for a in store.alerts(1)] == [report.evidence[0].id]
+
+    restarted = open_store(Path(store.backend.root))  # a new process, the same data
+    again = {r.feed.name: r for r in cycle(restarted, later + timedelta(hours=1))}
+    assert all(r.new == 0 and r.evidence == () for r in again.values())
+    assert len(restarted.alerts(1)) == 1
+
+
+def test_faults_are_recorded_while_other_feeds_go_on(world) -> None:
+    server, store = world
+    server.routes["/en"] = respond(status=500)
+    server.routes["/ru"] = respond(b"<rss><channel><item><title>broken & bad", headers={"Content-Type": "text/xml"})
+    server.routes["/zh"] = respond(status=410)
+    store.add_feed(Feed(0, f"{server.url}/moved", "moved", NOW, "ana"))
+    server.routes["/moved"] = respond(status=301, headers={"Location": "/new-home"})
+    server.routes["/new-home"] = respond(EN.encode())
+    reports = {r.feed.name: r for r in cycle(store, NOW)}
+    assert (reports["en"].outcome, reports["en"].feed.error, reports["en"].feed.failures) == (
+        "failed", "HTTP 500 Internal Server Error", 1)
+    assert reports["en"].feed.next_check == NOW + timedelta(seconds=600)
+    assert reports["ru"].outcome in ("new entries", "nothing new")  # bozo, yet usable
+    assert (reports["zh"].outcome, reports["zh"].feed.enabled) == ("disabled", False)
+    assert "410" in reports["zh"].notice
+    assert reports["moved"].feed.url == f"{server.url}/new-home" and reports["moved"].new == 2
+
+    for hours in (1, 2):  # failing again backs off; admins hear on the third failure
+        reports = {r.feed.name: r for r in cycle(store, NOW + timedelta(hours=hours), every_feed=True)}
+    assert reports["en"].feed.failures == 3 and "failed 3 times in a row" in reports["en"].notice
+    assert reports["en"].feed.next_check == NOW + timedelta(hours=2, seconds=2400)
+    assert "zh" not in reports  # a disabled feed is not fetched
+    server.routes["/en"] = respond(EN.encode())
+    recovered = {r.feed.name: r for r in cycle(store, NOW + timedelta(hours=3), every_feed=True)}["en"]
+    assert recovered.feed.failures == 0 and "works again" in recovered.notice
+
+
+def test_etag_gives_not_modified(world) -> None:
+    server, store = world
+    server.routes["/en"] = lambda request: web.Response(status=304) if request.headers.get(
+        "If-None-Match") == '"v1"' else web.Response(body=EN.encode(), headers={"ETag": '"v1"'})
+    cycle(store, NOW)
+    second = {r.feed.name: r for r in cycle(store, NOW + timedelta(hours=1))}["en"]
+    assert second.outcome == "not modified" and second.feed.etag == '"v1"'
+
+
+def test_a_claim_changing_recompiles_the_watch_terms(world) -> None:
+    server, store = world
+    watcher = Watcher(store, Fetcher(allow_private=True))
+    first = watcher.matcher()
+    assert watcher.matcher() is first  # nothing changed
+    ledger.add_claim(store, ledger.NewClaim(text="Weather claim", watch=("Weather",)), "ana", NOW)
+    assert watcher.matcher() is not first and len(watcher.matcher()) == 3
