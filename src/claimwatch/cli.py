@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
-from claimwatch.model import Source, change_to_dict, claim_to_dict, evidence_to_dict
+from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.store import Store, open_store
 
@@ -117,6 +117,68 @@ def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
     claim = ledger.reopen(ctx.store, number, args.by or ctx.config.user, ctx.now, " ".join(args.note))
     print(f"#{claim.id} is open again")
+
+
+def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
+    from claimwatch import opml  # listparser loads only for OPML
+
+    if args.action == "add":
+        if not args.url or not args.url.startswith(("http://", "https://")):
+            raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
+        feed = ctx.store.add_feed(Feed(0, args.url, " ".join(args.name) or args.url, ctx.now,
+                                       args.by or ctx.config.user))
+        print(f"watching feed {feed.id}: {feed.name}")
+    elif args.action == "list":
+        feeds = ctx.store.feeds()
+        if args.json:
+            _print_json([feed_to_dict(f) | {"id": f.id} for f in feeds])
+        else:
+            print("\n".join(render.feed_line(f, ctx.config.tz) for f in feeds) or "no feeds yet: claimwatch feeds add URL")
+    elif args.action == "remove":
+        if not args.url or not args.url.isdecimal():
+            raise InputError("give the feed's number from `claimwatch feeds list`")
+        print(f"stopped watching feed {ctx.store.remove_feed(int(args.url)).name}")
+    elif args.action == "import-opml":
+        if not args.url:
+            raise InputError("give the OPML file: claimwatch feeds import-opml FILE")
+        try:
+            body = Path(args.url).read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read {args.url}: {e.strerror}") from None
+        result = opml.read_opml(body)
+        added, known = ledger.add_feeds(ctx.store, result.feeds, args.by or ctx.config.user, ctx.now)
+        print(f"{args.url}: {added} feeds added, {known} watched already")
+        for problem in result.problems:
+            print(f"  not imported: {problem}", file=sys.stderr)
+    elif args.action == "export-opml":
+        text = opml.write_opml([opml.OpmlFeed(f.url, f.name) for f in ctx.store.feeds()])
+        _write(args.url, text) if args.url else sys.stdout.write(text)
+
+
+def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
+    from claimwatch import jobs  # httpx, feedparser and APScheduler load only for watching
+
+    def say(line: str) -> None:
+        print(line, flush=True)  # a running watcher's output is read as it comes, often through a pipe
+
+    if args.once:
+        return jobs.watch_once(ctx.store, ctx.config, lambda: datetime.now(UTC), say)
+    return jobs.watch_forever(ctx.store, ctx.config, lambda: datetime.now(UTC), say)
+
+
+def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    ctx.store.get_claim(number)
+    if args.label:
+        item, stance = args.label
+        if not item.isdecimal():
+            raise InputError(f"{item!r} is not an evidence number: use the number shown in brackets")
+        ctx.store.label_evidence(number, int(item), ledger.parse_stance(stance), args.by or ctx.config.user, ctx.now)
+    items = ctx.store.evidence_for(number)
+    if args.json:
+        _print_json([evidence_to_dict(e) | {"id": e.id} for e in items])
+    else:
+        print("\n".join(render.evidence_line(e, ctx.config.tz) for e in items) or f"no evidence for #{number} yet")
 
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
@@ -259,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("report", cmd_report, "write the accuracy report: one self-contained HTML file with charts")
     p.add_argument("-o", "--output", metavar="FILE", default="report.html", help="where (default report.html)")
     scope_options(p)
+
+    p = command("feeds", cmd_feeds, "the news feeds watched for evidence: add, list, remove, import-opml, "
+                "export-opml", json_output=True, by=True)
+    p.add_argument("action", choices=["add", "list", "remove", "import-opml", "export-opml"], help="what to do")
+    p.add_argument("url", nargs="?", help="add: the feed's address; remove: its number; OPML: the file")
+    p.add_argument("name", nargs="*", help="add: a name for the feed (default: its address)")
+
+    p = command("watch", cmd_watch, "check the feeds for news on open claims, on their schedule, printing alerts")
+    p.add_argument("--once", action="store_true", help="one cycle over every feed, then a line per feed")
+
+    p = command("evidence", cmd_evidence, "the news items found for a claim; label them", json_output=True, by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("--label", nargs=2, metavar=("N", "STANCE"),
+                   help="label evidence N: supports, contradicts or irrelevant")
 
     command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
     command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")

@@ -23,6 +23,8 @@ class Config:
     api_url: str = "https://api.telegram.org"
     admins: frozenset[int] = frozenset()
     access: str = "invite"
+    poll_seconds: int = 600  # how often a healthy feed is checked
+    allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
 
 
 def read_env_file(path: str = ".env") -> None:
@@ -43,6 +45,12 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     api_url = env.get("TELEGRAM_API_URL", "").strip().rstrip("/") or "https://api.telegram.org"
     if not api_url.startswith(("http://", "https://")):
         raise ConfigError(f"TELEGRAM_API_URL={api_url!r} is not an http(s) URL")
+    poll = env.get("CLAIMWATCH_POLL_SECONDS", "").strip() or "600"
+    if not poll.isdecimal() or not 60 <= int(poll) <= 86_400:
+        raise ConfigError(f"CLAIMWATCH_POLL_SECONDS={poll!r}: give a number of seconds from 60 to 86400")
+    private = env.get("CLAIMWATCH_ALLOW_PRIVATE_FEEDS", "").strip().lower()
+    if private not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"CLAIMWATCH_ALLOW_PRIVATE_FEEDS={private!r}: use 1 or 0")
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
         tz=tz,
@@ -51,6 +59,8 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         api_url=api_url,
         admins=_admins(env.get("CLAIMWATCH_ADMINS", "")),
         access=access,
+        poll_seconds=int(poll),
+        allow_private_feeds=private in ("1", "true", "yes"),
     )
 
 

@@ -6,6 +6,7 @@ everything before it writes, so bad input changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -18,11 +19,13 @@ from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_
 from claimwatch.model import (
     Change,
     Claim,
+    Feed,
     Forecast,
     Kind,
     Outcome,
     OutcomeValue,
     Source,
+    Stance,
     claim_to_dict,
     forecast_to_dict,
     outcome_to_dict,
@@ -46,6 +49,27 @@ def parse_kind(text: str) -> Kind:
     except ValueError:
         raise InputError(f"{text.strip()!r} is not a kind: use claim (a statement to verify) "
                          "or forecast (an event that will or won't happen)") from None
+
+
+def parse_stance(text: str) -> Stance:
+    word = text.strip().lower()
+    if word not in ("supports", "contradicts", "irrelevant"):
+        raise InputError(f"{text.strip()!r} is not a stance: use supports, contradicts or irrelevant")
+    return Stance(word)
+
+
+def add_feeds(store: Store, feeds: Sequence[Any], by: str, now: datetime) -> tuple[int, int]:
+    """Watch feeds (url and title each) in one write; (added, watched already)."""
+    known = {f.url for f in store.feeds()}
+    added = 0
+    with store.transaction():
+        for feed in feeds:
+            if feed.url in known:
+                continue
+            store.add_feed(Feed(0, feed.url, feed.title, now, by))
+            known.add(feed.url)
+            added += 1
+    return added, len(feeds) - added
 
 
 def parse_claim_number(text: str) -> int:

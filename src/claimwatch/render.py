@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from claimwatch.model import Change, Claim, Evidence
+from claimwatch.model import Change, Claim, Evidence, Feed
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,25 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
         for item in evidence[:5]:
             lines.append(f"  [{item.id}] {e(item.title)} — {e(item.url)} ({item.stance.value})")
     return "\n".join(lines)
+
+
+def feed_line(feed: Feed, tz: ZoneInfo) -> str:
+    """A feed and its health, one line."""
+    if not feed.enabled:
+        state = f"disabled: {feed.disabled_reason}"
+    elif feed.failures:
+        state = f"failing ({feed.failures}x: {feed.error}), next try {when(feed.next_check, tz) if feed.next_check else 'now'}"
+    elif feed.last_success:
+        state = f"ok, checked {when(feed.last_success, tz)}, next {when(feed.next_check, tz) if feed.next_check else 'now'}"
+    else:
+        state = "not checked yet"
+    return f"{feed.id:>3} {feed.name} <{feed.url}> — {state}; {feed.entries_seen} entries seen"
+
+
+def evidence_line(item: Evidence, tz: ZoneInfo, m: Markup = PLAIN) -> str:
+    when_ = when(item.published or item.found_at, tz)
+    return (f"[{item.id}] {when_} {m.esc(item.title)} — {m.esc(item.url)} ({item.stance.value}; "
+            f"{m.esc(item.feed)}; matched {m.esc(', '.join(item.matched))})")
 
 
 def _describe(value: dict[str, Any] | None) -> str:

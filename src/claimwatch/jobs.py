@@ -1,0 +1,78 @@
+"""Running the watcher without Telegram: one cycle, or on a schedule (the only module that imports
+APScheduler directly; with the bot, PTB's JobQueue wraps the same scheduler)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from claimwatch.config import Config
+from claimwatch.fetch import Fetcher
+from claimwatch.render import evidence_line
+from claimwatch.store import Store
+from claimwatch.watcher import FeedReport, Watcher
+
+TICK_SECONDS = 60  # how often due feeds are looked for; each feed keeps its own schedule
+
+
+def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None], *, every_line: bool) -> None:
+    for report in reports:
+        if every_line:
+            say(report.line())
+        if report.notice:
+            say(f"notice: {report.notice}")
+        if not report.first_poll:
+            for item in report.evidence:
+                say(f"alert: claim #{item.claim}: {evidence_line(item, config.tz)}")
+
+
+async def _cycle(watcher: Watcher, clock: Callable[[], datetime], every_feed: bool) -> list[FeedReport]:
+    return await watcher.cycle(clock(), every_feed=every_feed)
+
+
+def watch_once(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
+    """One cycle over every enabled feed; a line per feed, then the alerts."""
+    async def run() -> list[FeedReport]:
+        fetcher = Fetcher(allow_private=config.allow_private_feeds)
+        try:
+            return await _cycle(Watcher(store, fetcher, config.poll_seconds), clock, True)
+        finally:
+            await fetcher.aclose()
+
+    reports = asyncio.run(run())
+    if not reports:
+        say("no feeds to watch: add one with `claimwatch feeds add URL`")
+    _report(reports, config, say, every_line=True)
+    return 0
+
+
+def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
+    """Check due feeds every minute until interrupted, printing alerts and notices."""
+    async def run() -> None:
+        fetcher = Fetcher(allow_private=config.allow_private_feeds)
+        watcher = Watcher(store, fetcher, config.poll_seconds)
+        stop = asyncio.Event()
+
+        async def tick() -> None:
+            _report(await _cycle(watcher, clock, False), config, say, every_line=False)
+
+        scheduler = AsyncIOScheduler(timezone=config.tz)
+        scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="watch-tick", name="watch-tick",
+                          next_run_time=clock(), max_instances=1, coalesce=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        scheduler.start()
+        say(f"watching {len(store.feeds())} feeds for news on open claims; Ctrl-C stops")
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await fetcher.aclose()
+
+    asyncio.run(run())
+    return 0

@@ -1,0 +1,81 @@
+"""`claimwatch feeds`, `watch` and `evidence` as a user runs them, against feeds on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import run_cli
+from feedserver import FeedServer, respond
+
+FEED = ('<rss version="2.0"><channel><title>News</title>'
+        '<item><guid>1</guid><title>Power of Siberia 2 talks stall</title><link>https://n.example/1</link></item>'
+        '</channel></rss>')
+LATER = FEED.replace("</channel>", '<item><guid>2</guid><title>Сила Сибири 2: новый раунд</title>'
+                                   '<link>https://n.example/2</link></item></channel>')
+
+
+def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    with FeedServer() as server:
+        server.routes["/rss"] = respond(FEED.encode())
+        assert run_cli("feeds", "add", server.url + "/rss", "Local", "news", data=data, env=env).returncode == 0
+        duplicate = run_cli("feeds", "add", server.url + "/rss", data=data, env=env)
+        assert duplicate.returncode == 2 and "watched already, as feed 1" in duplicate.stderr
+
+        first = run_cli("watch", "--once", data=data, env=env)
+        assert "feed 1 Local news: new entries; 1 new, 0 edited, 2 matches (first poll: kept without alerts)" in first.stdout
+        assert "alert:" not in first.stdout  # the first poll is backfill
+
+        server.routes["/rss"] = respond(LATER.encode())
+        second = run_cli("watch", "--once", data=data, env=env)
+        assert "1 new, 0 edited, 2 matches" in second.stdout and second.stdout.count("alert: claim #") == 2
+
+    evidence = json.loads(run_cli("evidence", "2", "--json", data=data).stdout)  # claim 2: Power of Siberia 2
+    assert [e["title"] for e in evidence] == ["Сила Сибири 2: новый раунд", "Power of Siberia 2 talks stall"]
+    labelled = run_cli("evidence", "2", "--label", str(evidence[1]["id"]), "contradicts", data=data)
+    assert "(contradicts;" in labelled.stdout
+    bad = run_cli("evidence", "2", "--label", "1", "maybe", data=data)
+    assert bad.returncode == 2 and "not a stance" in bad.stderr
+    listed = run_cli("feeds", "list", data=data).stdout
+    assert "Local news" in listed and "ok, checked" in listed
+
+
+def test_private_feeds_are_refused_by_default(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with FeedServer() as server:
+        server.routes["/rss"] = respond(FEED.encode())
+        run_cli("feeds", "add", server.url + "/rss", data=data)
+        out = run_cli("watch", "--once", data=data).stdout
+    assert "failed; 127.0.0.1 resolves to a private or local address" in out and server.seen == []
+
+
+def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    opml = tmp_path / "feeds.opml"
+    opml.write_bytes(b'<opml version="2.0"><body><outline text="A & B" xmlUrl="https://a.example/rss?x=1&y=2"/>'
+                     b'<outline text="local" xmlUrl="file:///etc/passwd"/></body></opml>')
+    result = run_cli("feeds", "import-opml", str(opml), data=data)
+    assert "1 feeds added, 0 watched already" in result.stdout and "file:///etc/passwd" in result.stderr
+    again = run_cli("feeds", "import-opml", str(opml), data=data)
+    assert "0 feeds added, 1 watched already" in again.stdout
+    exported = run_cli("feeds", "export-opml", data=data).stdout
+    assert 'xmlUrl="https://a.example/rss?x=1&amp;y=2"' in exported
+
+
+def test_watch_keeps_running_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_cli("list", data=data)  # a data directory with the example claims
+    env = {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert "watching 0 feeds" in proc.stdout.readline()
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
