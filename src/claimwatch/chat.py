@@ -9,6 +9,7 @@ its presser could type.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ CONFIRM = "!"  # a resolve button's confirmation mark
 
 def esc(text: str) -> str:
     return HTML.esc(text)
+
+
+_USER_ID = re.compile(r"-?[0-9]{1,15}")
 
 
 def _a(role: Role) -> str:
@@ -121,8 +125,8 @@ class Command:
 
 def _split(text: str) -> tuple[str, str]:
     """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
-    head, _, rest = text.strip().partition(" ")
-    return head[1:].split("@", 1)[0].lower(), rest.strip()
+    head, *rest = text.strip().split(None, 1)
+    return head[1:].split("@", 1)[0].lower(), rest[0].strip() if rest else ""
 
 
 class ChatService:
@@ -208,7 +212,7 @@ class ChatService:
 
     def cmd_invite(self, ctx: _Context) -> list[Reply]:
         word = ctx.args.lower()
-        if word not in (Role.ANALYST.value, Role.SUBSCRIBER.value, Role.ADMIN.value):
+        if word not in (Role.ANALYST.value, Role.SUBSCRIBER.value):  # admins are made with /grant
             raise InputError("say which role the invite grants: analyst or subscriber")
         if not self.settings.bot_username:
             raise InputError("the bot's username is not known here, so no link can be made")
@@ -462,14 +466,15 @@ class ChatService:
             return [Reply("This chat follows nothing yet. /subscribe all, /subscribe #tag or /subscribe &lt;id&gt;.")]
         lines = [f"• {_describe_target(s.target)}" for s in subs]
         buttons = tuple((Button(f"Unsubscribe {s.target if s.target != 'all' else 'all claims'}",
-                                f"/unsubscribe {s.target}"),) for s in subs)
+                                f"/unsubscribe {s.target}"),) for s in subs
+                        if len(f"/unsubscribe {s.target}".encode()) <= CALLBACK_LIMIT)  # a long tag: type it
         return [Reply("This chat follows:\n" + "\n".join(lines), buttons)]
 
     # --- users -----------------------------------------------------------------------------------
 
     def cmd_grant(self, ctx: _Context) -> list[Reply]:
         parts = ctx.args.split()
-        if len(parts) != 2 or not parts[0].lstrip("-").isdecimal():
+        if len(parts) != 2 or not _USER_ID.fullmatch(parts[0]):
             raise InputError("give a Telegram user id and a role: analyst, admin or subscriber")
         try:
             role = Role(parts[1].lower())
@@ -482,7 +487,7 @@ class ChatService:
 
     def cmd_revoke(self, ctx: _Context) -> list[Reply]:
         text = ctx.args.strip()
-        if not text.lstrip("-").isdecimal():
+        if not _USER_ID.fullmatch(text):
             raise InputError("give the Telegram user id whose role to take away")
         user_id = int(text)
         if user_id in self.settings.admins:

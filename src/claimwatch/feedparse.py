@@ -68,7 +68,10 @@ def _when(entry: Any, fetched_at: datetime) -> datetime:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
     if not parsed:
         return fetched_at
-    when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)  # feedparser gives UTC struct_time
+    try:
+        when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)  # feedparser gives UTC struct_time
+    except (OverflowError, ValueError, OSError):  # a year past 9999, say
+        return fetched_at
     return min(when, fetched_at)  # a date in the future is a publisher's mistake
 
 
@@ -96,5 +99,5 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
         entries.append(Entry(key, _sha(title, summary), guid, link, title, summary, published))
     ttl = data.feed.get("ttl")
     return ParsedFeed(plain_text(data.feed.get("title", "")), data.feed.get("link", ""),
-                      int(ttl) if str(ttl or "").isdecimal() else None, tuple(entries),
+                      int(ttl) if str(ttl or "").isdecimal() and len(str(ttl)) <= 6 else None, tuple(entries),
                       None if entries or not complaint else complaint)

@@ -20,7 +20,7 @@ import re
 import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -80,12 +80,14 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000" means UTC too
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 
 def max_age_seconds(cache_control: str | None) -> int | None:
     found = _MAX_AGE.search(cache_control or "")
-    return int(found.group(1)) if found else None
+    return int(found.group(1)) if found and len(found.group(1)) <= 9 else None
 
 
 class Fetcher:
@@ -97,6 +99,7 @@ class Fetcher:
         self.total_timeout = total_timeout
         self._client = httpx.AsyncClient(
             follow_redirects=False,
+            trust_env=False,  # a proxy from the environment would hide the address connected to
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate, br",
                      "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"},
@@ -121,6 +124,8 @@ class Fetcher:
             return FetchResult(url, error="timed out")
         except httpx.HTTPError as e:
             return FetchResult(url, error=f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        except (httpx.InvalidURL, ValueError, UnicodeError) as e:  # a bad port, an overlong host name ...
+            return FetchResult(url, error=f"not a usable address: {e}")
 
     async def _fetch(self, url: str, now: datetime, etag: str | None, last_modified: str | None) -> FetchResult:
         target, permanent = url, True
@@ -142,6 +147,10 @@ class Fetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Refused(f"{url!r} is not an http(s) URL")
+        try:
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError as e:
+            raise Refused(f"{url!r} is not a usable address: {e}") from None
         if not self.allow_private:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             try:

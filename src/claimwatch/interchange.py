@@ -45,6 +45,8 @@ def load_file(path: str | Path) -> Any:
         raise InputError(f"{path}: cannot read it ({e})") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a claims file") from None
 
 
 def _where(path: Any) -> str:

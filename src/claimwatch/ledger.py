@@ -74,7 +74,7 @@ def add_feeds(store: Store, feeds: Sequence[Any], by: str, now: datetime) -> tup
 
 def parse_claim_number(text: str) -> int:
     s = text.strip().removeprefix("#")
-    if not (s.isascii() and s.isdecimal()) or int(s) < 1:
+    if not (s.isascii() and s.isdecimal()) or len(s) > 9 or int(s) < 1:
         raise InputError(f"{text.strip()!r} is not a claim number: use the number shown as #n, e.g. 3")
     return int(s)
 
@@ -92,7 +92,7 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
         elif lw == "due":
             status, due_by = "open", today
         elif w.startswith("#") and len(w) > 1:
-            tag = lw[1:]
+            tag = w[1:].casefold()  # as tags are stored
         else:
             rest.append(w)
     if rest and status == "open" and not any(w.lower() == "open" for w in words):
@@ -120,6 +120,11 @@ def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
         raise InputError("a claim needs its text: what is claimed or forecast")
     if len(text) > 4000:
         raise InputError("a claim's text is limited to 4000 characters")
+    if new.ext_id is not None and not 0 < len(new.ext_id) <= 200:
+        raise InputError("an external id has 1 to 200 characters")
+    s = new.source
+    if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
+        raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
     claim = Claim(id=0, text=text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
                   source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
     return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
@@ -183,6 +188,8 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
         text = " ".join(value.split())
         if not text:
             raise InputError("give the new text: /edit <id> text <new text>")
+        if len(text) > 4000:
+            raise InputError("a claim's text is limited to 4000 characters")
         changes = {"text": text}
     elif field == "due":
         changes = {"review_date": None if clear else parse_date(value, now, tz)}
@@ -243,14 +250,26 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     with store.transaction():
         existing = store.find_claims()
         by_ext = {c.ext_id: c for c in existing if c.ext_id}
-        by_text = {_text_key(c.text): c for c in existing if not c.ext_id}
+        by_number = {c.id: c for c in existing}
+        by_text: dict[str, list[Claim]] = {}  # claims without an external id, by text; a text may repeat
+        for c in existing:
+            if not c.ext_id:
+                by_text.setdefault(_text_key(c.text), []).append(c)
         for claim in incoming:
-            known = by_ext.get(claim.ext_id) if claim.ext_id else by_text.get(_text_key(claim.text))
+            if claim.ext_id:
+                known = by_ext.get(claim.ext_id)
+            else:  # the same number and text first (our own export), else the first unmatched same text
+                same = by_text.get(_text_key(claim.text), [])
+                numbered = by_number.get(claim.id)
+                known = numbered if numbered in same else (same[0] if same else None)
+                if known is not None:
+                    same.remove(known)  # each stored claim answers for one claim of the file
             if known is None:
                 stored = store.insert_claim(claim, Change(0, now, by, "import", None, claim_to_dict(claim)))
                 added.append(stored)
-                (by_ext.__setitem__(stored.ext_id, stored) if stored.ext_id
-                 else by_text.__setitem__(_text_key(stored.text), stored))
+                by_number[stored.id] = stored
+                if stored.ext_id:
+                    by_ext[stored.ext_id] = stored
                 continue
             merged = _merge(known, claim)
             if merged == known:
@@ -300,7 +319,7 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     rest = []
     for w in words:
         if w.startswith("#") and len(w) > 1:
-            tag = w[1:].lower()
+            tag = w[1:].casefold()  # as tags are stored
         elif w.startswith("@") and len(w) > 1:
             forecaster = w[1:]
         else:

@@ -64,7 +64,8 @@ def parse_probability(text: str) -> float:
 _DATE_HELP = "use an ISO date (2025-06-30) or a phrase such as 'in 3 months', 'end of June', 'next Friday'"
 _ISO_LIKE = re.compile(r"[\d\s./-]+")
 _END_OF = re.compile(r"(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?(.+)")
-_YEAR = re.compile(r"\d+")
+_YEAR = re.compile(r"(?:year\s+)?(\d+)(?:\s+year)?")
+_BARE_YEAR = re.compile(r"(?:the\s+)?(?:year\s+\d+|\d+\s+year)")
 _WORD = re.compile(r"[^\W\d_]{3,}")  # a phrase must have a word in it, or it is not a date phrase
 # A month named without a day means its first day ("June"); elsewhere keep the day ("in 3 months").
 _MONTH_NAME = re.compile(
@@ -104,15 +105,16 @@ def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) ->
     if period in ("week", "this week", "next week"):
         sunday = today + timedelta(days=6 - today.weekday())
         return sunday + timedelta(weeks=period == "next week")
-    if _YEAR.fullmatch(period):
-        if not 1900 <= int(period) <= 2200:
+    year = _YEAR.fullmatch(period)
+    if year:
+        if not 1900 <= int(year.group(1)) <= 2200:
             raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
-        return date(int(period), 12, 31)
+        return date(int(year.group(1)), 12, 31)
     return _natural(period, text, now, tz, prefer_day="last")
 
 
 def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: str) -> date:
-    if not _WORD.search(phrase):
+    if not _WORD.search(phrase) or _BARE_YEAR.fullmatch(phrase):  # "year 2026": which day of it?
         raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
     import dateparser  # here, not at the top: loading it costs more than most commands take to run
 
@@ -126,7 +128,7 @@ def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: st
             "STRICT_PARSING": False,
         },
     )
-    if parsed is None:
+    if parsed is None or not 1900 <= parsed.year <= 2200:
         raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
     return parsed.date()
 

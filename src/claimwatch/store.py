@@ -28,6 +28,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import threading
@@ -345,9 +346,13 @@ class Store:
                     self._fresh.clear()
 
     def _commit(self) -> None:
+        # Files are replaced one by one. Records first, then what marks them done (what a feed has seen,
+        # its schedule, the schema), so a crash in between repeats work rather than losing it.
+        order = ("claims-", "evidence-", "people", "feeds", "seen", "meta")
         try:
             while self._dirty:
-                name, data = next(iter(self._dirty.items()))
+                name = min(self._dirty, key=lambda n: next(i for i, p in enumerate(order + ("",)) if n.startswith(p)))
+                data = self._dirty[name]
                 self._cache[name] = (self.backend.write(name, data), data)
                 del self._dirty[name]
         except BaseException:
@@ -369,7 +374,7 @@ class Store:
 
     def _claim_files(self) -> list[str]:
         names = set(self.backend.names()) | set(self._dirty)  # files made in this transaction count
-        return sorted(n for n in names if n.startswith("claims-"))
+        return sorted((n for n in names if n.startswith("claims-")), key=lambda n: int(n.split("-")[1]))
 
     # --- schema --------------------------------------------------------------------------------
 
@@ -668,6 +673,27 @@ class Store:
         with self.transaction():
             doc = {"entries": {k: [h, iso(t)] for k, (h, t) in entries.items()}}
             self._db("seen").table("seen").upsert(Document(doc, doc_id=feed_id))
+
+
+def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._thread_lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
+# Reads share the caches that a transaction in another thread changes in place, so the threads of one
+# process take turns (writes already do, in transaction()). Processes need no turns: a file another
+# process replaces is read whole, in one version or the other.
+for _read in ("get_claim", "find_claims", "claim_dicts", "next_number", "is_empty", "claims_version", "history",
+              "evidence_for", "alerts", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
+              "schema_version"):
+    _method = getattr(Store, _read)
+    if isinstance(_method, property):
+        setattr(Store, _read, property(_one_thread_at_a_time(_method.fget)))
+    else:
+        setattr(Store, _read, _one_thread_at_a_time(_method))
 
 
 def _user(doc: dict[str, Any], user_id: int) -> User:

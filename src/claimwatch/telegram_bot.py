@@ -66,7 +66,10 @@ def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
 def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
     user, chat = update.effective_user, update.effective_chat
     assert user is not None and chat is not None
-    return Incoming(user.id, chat.id, text, user.username or user.full_name, chat.type, chat.title or "", pressed)
+    # A @username is unique on Telegram; a display name is not, so it carries the id (no one can
+    # forecast under another analyst's name by renaming themselves).
+    name = user.username or f"{user.full_name} ({user.id})"
+    return Incoming(user.id, chat.id, text, name, chat.type, chat.title or "", pressed)
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -175,7 +178,7 @@ def build_application(config: Config, service: ChatService,
            .post_init(on_start).post_shutdown(on_stop)
            .build())
     app.bot_data["front"] = Front(service, config, clock)
-    app.add_handler(MessageHandler(filters.TEXT, on_message))
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, on_message))  # an edit is not a new command
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_error_handler(on_error)
     return app
@@ -220,5 +223,9 @@ def main() -> int:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
     service = ChatService(store, ChatSettings(config.tz, config.admins, config.access))
-    build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
+    except TelegramError as e:  # e.g. a rejected token, whose message quotes the token itself
+        print(f"claimwatch: error: {str(e).replace(config.token, '<token>')}", file=sys.stderr)
+        return 1
     return 0

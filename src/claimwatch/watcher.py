@@ -64,7 +64,7 @@ class Watcher:
         return await asyncio.to_thread(self._record, list(zip(feeds, results, strict=True)), now)
 
     def _record(self, checked: list[tuple[Feed, FetchResult]], now: datetime) -> list[FeedReport]:
-        parsed = [parse_feed(str(f.id), r.body, r.headers, now) if r.body is not None else None for f, r in checked]
+        parsed = [_parse(f, r, now) for f, r in checked]
         matcher = self.matcher()
         reports = []
         with self.store.transaction():
@@ -135,6 +135,16 @@ class Watcher:
                  for e in new for m in matcher.match(e.title, e.summary)]
         stored = self.store.add_evidence(found, alert=not first) if found else []
         return len(new), edited, tuple(stored), first
+
+
+def _parse(feed: Feed, result: FetchResult, now: datetime) -> ParsedFeed | None:
+    """One feed's document; a parser failure is that feed's failure, not the cycle's."""
+    if result.body is None:
+        return None
+    try:
+        return parse_feed(str(feed.id), result.body, result.headers, now)
+    except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
+        return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
 
 
 def _pruned(seen: dict[str, tuple[str, datetime]], current: set[str], length: int,
