@@ -209,3 +209,24 @@ def test_blocked_chats_are_listed_as_inactive_and_come_back(service: ChatService
     assert "inactive" in text(say(service, ADMIN, "/users"))
     service.seen(Incoming(SUBSCRIBER, SUBSCRIBER, "/help", "sub"), NOW)
     assert service.store.chat(SUBSCRIBER).active
+
+
+def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
+    from claimwatch.model import Evidence, Stance
+
+    assert "/addfeed is for admins" in text(say(service, ANALYST, "/addfeed https://news.example/rss News"))
+    assert "Watching feed 1: News" in text(say(service, ADMIN, "/addfeed https://news.example/rss News"))
+    assert "watched already" in text(say(service, ADMIN, "/addfeed https://news.example/rss"))
+    assert "http(s) address" in text(say(service, ADMIN, "/addfeed ftp://x"))
+    assert "News &lt;https://news.example/rss&gt; — not checked yet" in text(say(service, SUBSCRIBER, "/feeds"))
+    service.store.add_evidence([Evidence(0, 1, "https://news.example/1", "<Pipeline> news", NOW, feed="News",
+                                         matched=("pipeline",))])
+    shown = say(service, ANALYST, "/evidence 1")
+    assert "&lt;Pipeline&gt; news" in text(shown)
+    say(service, ANALYST, buttons(shown)["[1] contradicts"], pressed=True)
+    assert service.store.evidence_for(1)[0].stance == Stance.CONTRADICTS
+    assert buttons(say(service, SUBSCRIBER, "/evidence 1")) == {}  # readers see, analysts label
+    assert "/label is for analysts" in text(say(service, SUBSCRIBER, "/label 1 1 supports"))
+    assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
+    assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
+    assert service.store.feeds() == []

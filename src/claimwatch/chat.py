@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
-from claimwatch.model import Chat, Claim, Role
+from claimwatch.model import Chat, Claim, Feed, Role
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
@@ -434,6 +434,49 @@ class ChatService:
                 "claimreview": "schema.org ClaimReview of resolved claims"}[fmt]
         return [Reply(f"Export ({what}).", attachment=Attachment(name, text.encode("utf-8")))]
 
+    # --- feeds and evidence -----------------------------------------------------------------------
+
+    def cmd_feeds(self, ctx: _Context) -> list[Reply]:
+        feeds = self.store.feeds()
+        if not feeds:
+            return [Reply("No feeds are watched yet." + (" Add one with /addfeed &lt;url&gt; [name]."
+                                                          if ctx.role == Role.ADMIN else ""))]
+        return [Reply("Feeds:\n" + "\n".join(esc(render.feed_line(f, self.settings.tz)) for f in feeds))]
+
+    def cmd_addfeed(self, ctx: _Context) -> list[Reply]:
+        url, _, name = ctx.args.partition(" ")
+        if not url.startswith(("http://", "https://")) or len(url) > 2000:
+            raise InputError("give the feed's http(s) address, and a name if you like")
+        feed = self.store.add_feed(Feed(0, url, " ".join(name.split()) or url, ctx.now, ctx.who))
+        return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
+
+    def cmd_removefeed(self, ctx: _Context) -> list[Reply]:
+        text = ctx.args.strip()
+        if not (text.isascii() and text.isdecimal()) or len(text) > 9:
+            raise InputError("give the feed's number from /feeds")
+        return [Reply(f"Stopped watching {esc(self.store.remove_feed(int(text)).name)}; its evidence stays.")]
+
+    def cmd_evidence(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
+        self.store.get_claim(number)
+        items = self.store.evidence_for(number)[:10]
+        if not items:
+            return [Reply(f"No evidence for #{number} yet.")]
+        lines = [render.evidence_line(e, self.settings.tz, HTML) for e in items]
+        rows: tuple[tuple[Button, ...], ...] = ()
+        if ctx.role and ctx.role.allows(Role.ANALYST):
+            rows = tuple(tuple(Button(f"[{e.id}] {word}", f"/label {number} {e.id} {word}")
+                               for word in ("supports", "contradicts", "irrelevant")) for e in items)
+        return [Reply(f"Evidence for #{number} (latest first):\n" + "\n".join(lines), rows)]
+
+    def cmd_label(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split()
+        if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdecimal()) or len(parts[1]) > 9:
+            raise InputError("say which claim, which evidence item and the stance")
+        number = ledger.parse_claim_number(parts[0])
+        item = self.store.label_evidence(number, int(parts[1]), ledger.parse_stance(parts[2]), ctx.who, ctx.now)
+        return [Reply(f"Evidence [{item.id}] on #{number}: {item.stance.value}.")]
+
     # --- subscriptions ---------------------------------------------------------------------------
 
     def _target(self, text: str) -> str:
@@ -535,6 +578,12 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             ChatService.cmd_stats),
     Command("leaderboard", None, "/leaderboard [#tag]", "analysts by Brier score", ChatService.cmd_leaderboard),
     Command("export", None, "/export [json|csv|claimreview]", "every claim as a file", ChatService.cmd_export),
+    Command("evidence", None, "/evidence <id>", "news found for a claim", ChatService.cmd_evidence),
+    Command("label", Role.ANALYST, "/label <id> <evidence> <supports|contradicts|irrelevant>",
+            "label a news item", ChatService.cmd_label),
+    Command("feeds", None, "/feeds", "the news feeds watched, and their health", ChatService.cmd_feeds),
+    Command("addfeed", Role.ADMIN, "/addfeed <url> [name]", "watch a news feed", ChatService.cmd_addfeed),
+    Command("removefeed", Role.ADMIN, "/removefeed <id>", "stop watching a feed", ChatService.cmd_removefeed),
     Command("cancel", None, "/cancel", "stop a step-by-step /add", ChatService.cmd_cancel),
     Command("invite", Role.ADMIN, "/invite <analyst|subscriber>", "a one-time invite link", ChatService.cmd_invite),
     Command("grant", Role.ADMIN, "/grant <user id> <analyst|admin|subscriber>", "give a role", ChatService.cmd_grant),
