@@ -310,3 +310,18 @@ def test_export_sends_a_document(bot: Harness) -> None:
     document = bot.api.wait_for(lambda s: s.chat_id == SUBSCRIBER and s.method == "sendDocument", after=mark)
     assert document.file_name.endswith(".csv") and document.file_bytes.decode().startswith("number,id,kind,text")
     assert "not an export format" in bot.say(SUBSCRIBER, "/export xml").text
+
+
+def test_an_admin_sends_an_opml_file_and_its_feeds_are_watched(bot: Harness) -> None:
+    opml = (b'<opml version="2.0"><body><outline text="Gas & Oil" xmlUrl="https://a.example/rss?x=1&y=2"/>'
+            b'<outline text="local" xmlUrl="file:///etc/passwd"/></body></opml>')
+    document = bot.api.add_file(opml, "feeds.opml", "text/x-opml")
+    mark = bot.api.mark()
+    bot.api.user_message(ADMIN, "", document=document, first_name="admin")
+    reply = bot.api.wait_reply(ADMIN, mark)
+    assert "feeds.opml: 1 feeds added, 0 watched already." in reply.text and "file:///etc/passwd" in reply.text
+    assert [f.url for f in bot.store.feeds()] == ["https://a.example/rss?x=1&y=2"]
+    mark = bot.api.mark()
+    bot.api.user_message(ANALYST, "", document=bot.api.add_file(opml, "feeds.opml"), first_name="ana")
+    assert "Only admins can add feeds" in bot.api.wait_reply(ANALYST, mark).text
+    assert len(bot.store.feeds()) == 1

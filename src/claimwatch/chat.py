@@ -78,6 +78,7 @@ class Incoming:
     chat_type: str = "private"
     chat_title: str = ""
     pressed: bool = False
+    file: Attachment | None = None  # a document the user sent
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ class ChatService:
                 return []  # a command for another bot in a group
         else:
             name, args = "", text
-        if not name and msg.chat_type != "private" and (msg.chat_id, msg.user_id) not in self._drafts:
+        if not name and msg.chat_type != "private" and (msg.chat_id, msg.user_id) not in self._drafts \
+                and msg.file is None:
             return []  # people talking in a group, not to the bot
         ctx = _Context(msg, role, now, today, args)
         try:
@@ -159,6 +161,8 @@ class ChatService:
                 return self._start_with_invite(ctx)
             if role is None and self.settings.access != "open":
                 return [Reply("This claimwatch bot is invite-only. Ask one of its admins for an invite link.")]
+            if msg.file is not None:
+                return self._received_file(ctx, msg.file)
             if not name:
                 return self._conversation_step(ctx)
             command = COMMANDS.get(name)
@@ -455,6 +459,19 @@ class ChatService:
         if not (text.isascii() and text.isdecimal()) or len(text) > 9:
             raise InputError("give the feed's number from /feeds")
         return [Reply(f"Stopped watching {esc(self.store.remove_feed(int(text)).name)}; its evidence stays.")]
+
+    def _received_file(self, ctx: _Context, file: Attachment) -> list[Reply]:
+        """An OPML file from an admin adds its feeds; other files are not for this bot."""
+        from claimwatch import opml  # listparser loads only when an OPML file arrives
+
+        if not file.filename.lower().endswith((".opml", ".xml")):
+            return [Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")]
+        if ctx.role != Role.ADMIN:
+            return [Reply("Only admins can add feeds.")]
+        result = opml.read_opml(file.content)
+        added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
+        problems = "".join(f"\nNot imported: {esc(p)}" for p in result.problems)
+        return [Reply(f"{esc(file.filename)}: {added} feeds added, {known} watched already.{problems}")]
 
     def cmd_evidence(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")

@@ -33,6 +33,7 @@ from claimwatch.render import TELEGRAM_CAPTION_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
 
 log = logging.getLogger("claimwatch.bot")
+MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
 T = TypeVar("T")
 NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
             "in the environment or a .env file; without one, `claimwatch console` offers the same commands here.")
@@ -113,6 +114,23 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await _send(context, message.chat_id, reply)
 
 
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file sent to the bot (an OPML list of feeds, from an admin)."""
+    message = update.effective_message
+    if message is None or message.document is None or update.effective_user is None:
+        return
+    document = message.document
+    if (document.file_size or 0) > MAX_UPLOAD:
+        await _send(context, message.chat_id, Reply("That file is too large to read (over 5 MB)."))
+        return
+    content = bytes(await (await document.get_file()).download_as_bytearray())
+    incoming = replace(_incoming(update, message.caption or ""),
+                       file=Attachment(document.file_name or "file", content))
+    front = _front(context)
+    for reply in await front.call(front.handle, incoming):
+        await _send(context, message.chat_id, reply)
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button press runs the command it carries, checked like a typed one."""
     query = update.callback_query
@@ -179,6 +197,7 @@ def build_application(config: Config, service: ChatService,
            .build())
     app.bot_data["front"] = Front(service, config, clock)
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, on_message))  # an edit is not a new command
+    app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.Document.ALL, on_document))
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_error_handler(on_error)
     return app
