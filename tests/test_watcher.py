@@ -131,3 +131,70 @@ def test_a_claim_changing_recompiles_the_watch_terms(world) -> None:
     assert watcher.matcher() is first  # nothing changed
     ledger.add_claim(store, ledger.NewClaim(text="Weather claim", watch=("Weather",)), "ana", NOW)
     assert watcher.matcher() is not first and len(watcher.matcher()) == 3
+
+
+RDF = ('<?xml version="1.0" encoding="utf-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+       'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="https://r.example/"><title>RDF</title></channel>'
+       '<item rdf:about="https://r.example/1"><title>Power of Siberia 2 gas in RDF</title>'
+       '<link>https://r.example/1</link></item></rdf:RDF>')
+
+
+async def slow_body(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+    await response.prepare(request)
+    await response.write(b"<rss><channel>")
+    await asyncio.sleep(5)  # longer than the fetcher's total timeout below
+    return response
+
+
+async def huge_body(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+    await response.prepare(request)
+    chunk = b"x" * 2**20
+    try:
+        for _ in range(50):  # 50 MB, unless the reader stops first
+            await response.write(chunk)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response
+
+
+def test_each_fault_is_recorded_while_the_other_feeds_are_processed(tmp_path: Path) -> None:
+    import gzip
+
+    store = open_store(tmp_path / "data")
+    ledger.add_claim(store, ledger.NewClaim(text="PoS2", watch=("Power of Siberia 2",)), "ana", NOW)
+    faults = {
+        "slow": slow_body, "huge": huge_body,
+        "bomb": respond(gzip.compress(b"\0" * (11 * 2**20)), headers={"Content-Encoding": "gzip"}),
+        "loop": respond(status=302, headers={"Location": "/loop"}),
+        "empty": respond(b""), "notfound": respond(status=404), "broken": respond(b"<rss><channel><item><title>x"),
+        "busy": respond(status=429, headers={"Retry-After": "7200"}),
+    }
+    with FeedServer() as server:
+        server.routes["/rdf"] = respond(RDF.encode())
+        for name, handler in faults.items():
+            server.routes[f"/{name}"] = handler
+        for name in ["rdf", *faults]:
+            store.add_feed(Feed(0, f"{server.url}/{name}", name, NOW, "ana"))
+
+        async def run() -> list[FeedReport]:
+            fetcher = Fetcher(allow_private=True, total_timeout=2)
+            try:
+                return await Watcher(store, fetcher).cycle(NOW)
+            finally:
+                await fetcher.aclose()
+        reports = {r.feed.name: r for r in asyncio.run(run())}
+
+    assert (reports["rdf"].outcome, reports["rdf"].new, len(reports["rdf"].evidence)) == ("new entries", 1, 1)
+    errors = {name: reports[name].feed.error for name in faults}
+    assert "no complete answer within 2 s" in errors["slow"]
+    assert "larger than 10 MiB" in errors["huge"] and "larger than 10 MiB" in errors["bomb"]
+    assert "more than 5 redirects" in errors["loop"]
+    assert "not a feed" in errors["empty"] and errors["notfound"] == "HTTP 404 Not Found"
+    assert errors["busy"] == "HTTP 429 Too Many Requests"
+    assert reports["busy"].feed.next_check == NOW + timedelta(hours=2)  # Retry-After honoured
+    for name in faults:
+        if name != "broken":  # a broken but readable feed is not a failure
+            assert (reports[name].outcome, reports[name].feed.failures) == ("failed", 1), name
+    assert reports["broken"].outcome in ("new entries", "nothing new")
