@@ -325,3 +325,20 @@ def test_an_admin_sends_an_opml_file_and_its_feeds_are_watched(bot: Harness) -> 
     bot.api.user_message(ANALYST, "", document=bot.api.add_file(opml, "feeds.opml"), first_name="ana")
     assert "Only admins can add feeds" in bot.api.wait_reply(ANALYST, mark).text
     assert len(bot.store.feeds()) == 1
+
+
+def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(tmp_path: Path) -> None:
+    from claimwatch.model import Feed
+    from feedserver import FeedServer, respond
+
+    with FakeBotAPI() as api, FeedServer() as feeds:
+        feeds.routes["/gone"] = respond(status=410)
+        store = open_store(tmp_path / "data")
+        store.add_feed(Feed(0, feeds.url + "/gone", "Old news", NOW, "admin"))
+        config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
+                        admins=frozenset({ADMIN}), allow_private_feeds=True)
+        service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
+        with running(build_application(config, service, clock=lambda: NOW, watch_every=0.2)):
+            notice = api.wait_for(lambda s: s.chat_id == ADMIN and "gone" in (s.text or ""))
+    assert "Feed Old news is gone (HTTP 410) and was disabled." in notice.text
+    assert not store.feeds()[0].enabled

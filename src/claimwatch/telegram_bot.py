@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from html import escape
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,8 +30,10 @@ from claimwatch import interchange, ledger
 from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
+from claimwatch.fetch import Fetcher
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
+from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
 MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
@@ -42,10 +45,13 @@ NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather i
 class Front:
     """What the handlers share: the chat service, its worker thread and the clock."""
 
-    def __init__(self, service: ChatService, config: Config, clock: Callable[[], datetime]) -> None:
+    def __init__(self, service: ChatService, config: Config, clock: Callable[[], datetime],
+                 watch_every: float) -> None:
         self.service = service
         self.config = config
         self.clock = clock
+        self.watch_every = watch_every
+        self.watcher: Watcher | None = None  # made at start, inside the event loop
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
@@ -168,6 +174,21 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not tell chat %s about the failure", chat.id)
 
 
+async def watch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Check the feeds that are due; tell the admins about feeds failing, recovering or gone.
+    (Alerts for subscribers are recorded by the watcher; sending them is the delivery's job.)"""
+    front = _front(context)
+    assert front.watcher is not None
+    for report in await front.watcher.cycle(front.clock()):
+        if report.notice:
+            log.info("%s", report.notice)
+            for admin in sorted(front.config.admins):
+                try:
+                    await context.bot.send_message(admin, escape(report.notice), parse_mode=ParseMode.HTML)
+                except TelegramError as e:
+                    log.warning("could not tell admin %s about a feed: %s", admin, e.message)
+
+
 async def on_start(app: Application) -> None:
     """Register the command menu, learn the bot's name, seed an empty store, say where we serve."""
     front: Front = app.bot_data["front"]
@@ -178,16 +199,24 @@ async def on_start(app: Application) -> None:
     # long-lived and acyclic, and rescanning it made each full collection cost ~130 ms at 10k claims.
     await front.call(front.service.store.find_claims)
     gc.freeze()
+    front.watcher = Watcher(front.service.store, Fetcher(allow_private=front.config.allow_private_feeds),
+                            front.config.poll_seconds)
+    assert app.job_queue is not None
+    app.job_queue.run_repeating(watch_tick, interval=front.watch_every, first=1, name="watch-tick",
+                                job_kwargs={"max_instances": 1, "coalesce": True})
     note = f"; imported {seeded} example claims from {interchange.bundled_claims_path().name}" if seeded else ""
     log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir, note)
 
 
 async def on_stop(app: Application) -> None:
-    app.bot_data["front"].close()
+    front: Front = app.bot_data["front"]
+    if front.watcher is not None:
+        await front.watcher.fetcher.aclose()
+    front.close()
 
 
-def build_application(config: Config, service: ChatService,
-                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Application:
+def build_application(config: Config, service: ChatService, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                      watch_every: float = 60) -> Application:
     """The bot, wired; `run_polling()` it, or drive its lifecycle by hand (tests)."""
     app = (ApplicationBuilder().token(config.token)
            .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
@@ -195,7 +224,7 @@ def build_application(config: Config, service: ChatService,
            .concurrent_updates(True)
            .post_init(on_start).post_shutdown(on_stop)
            .build())
-    app.bot_data["front"] = Front(service, config, clock)
+    app.bot_data["front"] = Front(service, config, clock, watch_every)
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, on_message))  # an edit is not a new command
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.Document.ALL, on_document))
     app.add_handler(CallbackQueryHandler(on_button))
