@@ -77,7 +77,10 @@ def _when(entry: Any, fetched_at: datetime) -> datetime:
 
 def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
     """The entries of a fetched feed document; `feed_id` keeps entry keys apart between feeds."""
-    data = feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()})
+    # No sanitizing or URI resolving: entries become plain text here and are escaped wherever shown,
+    # and skipping both makes parsing about a quarter faster.
+    data = feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()},
+                            sanitize_html=False, resolve_relative_uris=False)
     complaint = str(data.get("bozo_exception") or "") or None if data.get("bozo") else None
     if not data.get("version") and not data.entries:
         reason = complaint or "no RSS or Atom feed found in the response"
