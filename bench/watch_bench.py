@@ -27,7 +27,6 @@ from aiohttp import web  # noqa: E402
 
 from claimwatch import ledger  # noqa: E402
 from claimwatch.fetch import Fetcher  # noqa: E402
-from claimwatch.model import Feed  # noqa: E402
 from claimwatch.store import open_store  # noqa: E402
 from claimwatch.watcher import Watcher  # noqa: E402
 

@@ -358,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config()
         now = datetime.now(UTC)
         store = open_store(config.data_dir)
+        if store.migrated_backup:
+            print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
+                  f"{store.migrated_backup}", file=sys.stderr)
         if args.command != "import":  # a new user sees real claims at once; importers bring their own
             seeded = ledger.seed_examples(store, now)
             if seeded:
@@ -372,4 +375,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    return 0

@@ -94,9 +94,6 @@ class Claim:
             latest[f.by] = f
         return latest
 
-    def is_due(self, today: date) -> bool:
-        return self.outcome is None and self.review_date is not None and self.review_date <= today
-
     def with_changes(self, **changes: Any) -> Claim:
         return replace(self, **changes)
 
