@@ -17,6 +17,7 @@ Handler = Callable[[web.Request], web.StreamResponse]
 class Seen:
     path: str
     headers: dict[str, str]
+    peer: tuple[str, int] | None = None  # the client's address: the same one means a reused connection
 
 
 @dataclass
@@ -51,7 +52,7 @@ class FeedServer:
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(Seen(request.path, dict(request.headers)))
+        self.seen.append(Seen(request.path, dict(request.headers), request.transport.get_extra_info("peername")))
         handler = self.routes.get(request.path)
         if handler is None:
             return web.Response(status=404, text="not found")

@@ -52,6 +52,22 @@ def test_conditional_get_and_not_modified(server: FeedServer) -> None:
     assert server.seen[0].headers["If-Modified-Since"] == "Mon, 02 Mar 2026 08:00:00 GMT"
 
 
+def test_connections_are_reused_after_not_modified_redirects_and_errors(server: FeedServer) -> None:
+    server.routes["/same"] = respond(status=304)
+    server.routes["/moved"] = respond(status=302, headers={"Location": "/same"})
+    server.routes["/broken"] = respond(b"<h1>oops</h1>", status=500)
+
+    async def run() -> list[FetchResult]:
+        fetcher = Fetcher(allow_private=True, total_timeout=10)
+        try:
+            return [await fetcher.fetch(server.url + path, NOW, etag='"v"') for path in ("/same", "/moved", "/broken")]
+        finally:
+            await fetcher.aclose()
+    results = asyncio.run(run())
+    assert [r.status for r in results] == [304, 304, 500]
+    assert len(server.seen) == 4 and len({s.peer for s in server.seen}) == 1  # one connection for all four
+
+
 @pytest.mark.parametrize("encoding, compress", [("gzip", gzip.compress), ("deflate", zlib.compress),
                                                 ("br", brotli.compress)])
 def test_compressed_bodies_are_decoded(server: FeedServer, encoding: str, compress) -> None:

@@ -7,8 +7,11 @@
 - Connect and total timeouts; concurrency limited overall and per host, so a reader with many
   feeds never hammers one site.
 - An SSRF guard: a host that resolves to a loopback, private, link-local, CGNAT, multicast or
-  otherwise reserved address is refused, checked before connecting and again on the address
-  actually connected to, for every redirect, unless private feeds are allowed.
+  otherwise reserved address is refused, unless private feeds are allowed. The check sits in the
+  network layer: every connection (redirects included) resolves the host once, checks every address
+  and connects to a checked one, so a DNS answer that changes in between (rebinding) cannot slip in.
+- Connections are kept alive: the small body of a 304, a redirect or an error page is read so the
+  connection can serve the next feed from the same site.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from claimwatch import __version__
 
 MAX_BODY = 10 * 2**20
 MAX_REDIRECTS = 5
+DRAIN_LIMIT = 64 * 2**10  # a non-feed body up to this size is read to keep the connection
 USER_AGENT = f"claimwatch/{__version__} (news watcher for claim tracking)"
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
@@ -69,6 +75,37 @@ def forbidden_address(address: str) -> bool:
             or ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT))
 
 
+class _PublicOnly(httpcore.AsyncNetworkBackend):
+    """Connects only to public addresses: resolves the host, checks every address, connects to a checked one."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise Refused(f"cannot resolve {host}: {e.strerror}") from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if any(forbidden_address(a) for a in addresses):
+            raise Refused(f"{host} resolves to a private or local address; "
+                          "set CLAIMWATCH_ALLOW_PRIVATE_FEEDS=1 to allow it")
+        for address in addresses[:-1]:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError:
+                continue
+        return await self._inner.connect_tcp(addresses[-1], port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise Refused("unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """Retry-After as seconds: a number of seconds, or an HTTP date."""
     if not value:
@@ -95,9 +132,15 @@ class Fetcher:
 
     def __init__(self, *, allow_private: bool = False, concurrency: int = 8, per_host: int = 2,
                  connect_timeout: float = 10, timeout: float = 20, total_timeout: float = 60) -> None:
-        self.allow_private = allow_private
         self.total_timeout = total_timeout
+        transport = httpx.AsyncHTTPTransport()
+        # httpx takes no network backend, its connection pool (httpcore) does: build the pool here.
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=concurrency,
+            max_keepalive_connections=concurrency, keepalive_expiry=30,
+            network_backend=None if allow_private else _PublicOnly())
         self._client = httpx.AsyncClient(
+            transport=transport,
             follow_redirects=False,
             trust_env=False,  # a proxy from the environment would hide the address connected to
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -131,10 +174,11 @@ class Fetcher:
         target, permanent = url, True
         conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
         for _ in range(MAX_REDIRECTS + 1):
-            host = await self._check_url(target)
+            host = self._check_url(target)
             async with self._overall, self._per_host[host]:
                 async with self._client.stream("GET", target, headers=conditional) as response:
-                    self._check_connected(response)
+                    if response.status_code != 200:
+                        await self._drain(response)
                     if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
                         permanent = permanent and response.status_code in (301, 308)
                         target = urljoin(target, response.headers["location"])
@@ -143,7 +187,8 @@ class Fetcher:
                     return self._result(url, target, permanent and target != url, response, body, now)
         raise Refused(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _check_url(self, url: str) -> str:
+    @staticmethod
+    def _check_url(url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Refused(f"{url!r} is not an http(s) URL")
@@ -151,24 +196,16 @@ class Fetcher:
             parts.port  # noqa: B018 - raises for a port out of range
         except ValueError as e:
             raise Refused(f"{url!r} is not a usable address: {e}") from None
-        if not self.allow_private:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-            except socket.gaierror as e:
-                raise Refused(f"cannot resolve {parts.hostname}: {e.strerror}") from None
-            if any(forbidden_address(info[4][0]) for info in infos):
-                raise Refused(f"{parts.hostname} resolves to a private or local address; "
-                              "set CLAIMWATCH_ALLOW_PRIVATE_FEEDS=1 to allow it")
         return parts.hostname
 
-    def _check_connected(self, response: httpx.Response) -> None:
-        if self.allow_private:
-            return
-        stream = response.extensions.get("network_stream")
-        server = stream.get_extra_info("server_addr") if stream is not None else None
-        if server and forbidden_address(server[0]):  # DNS may answer differently the second time
-            raise Refused(f"connected to a private or local address ({server[0]}); refused")
+    @staticmethod
+    async def _drain(response: httpx.Response) -> None:
+        """Read a small body that is not the feed, so the connection stays usable; a large one closes it."""
+        size = 0
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+            if size > DRAIN_LIMIT:
+                return
 
     @staticmethod
     async def _read(response: httpx.Response) -> bytes:
