@@ -502,18 +502,20 @@ class Store:
     def add_evidence(self, items: list[Evidence], *, alert: bool = False) -> list[Evidence]:
         """Store evidence rows, all in one write per file; with `alert`, an alert record for each, in the
         same write (table `alerts`: what delivery will send to the claim's subscribers)."""
-        stored: list[Evidence] = []
+        stored: list[Evidence] = list(items)  # returned in the order given
         with self.transaction():
-            by_file: dict[str, list[Evidence]] = {}
-            for e in items:
-                by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(e)
-            for name, group in by_file.items():
+            by_file: dict[str, list[int]] = {}
+            for at, e in enumerate(items):
+                by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(at)
+            for name, positions in by_file.items():
                 db = self._db(name)
-                ids = db.table("evidence").insert_multiple(evidence_to_dict(e) for e in group)
-                stored += [replace(e, id=i) for e, i in zip(group, ids, strict=True)]
+                ids = db.table("evidence").insert_multiple(evidence_to_dict(items[at]) for at in positions)
+                for at, i in zip(positions, ids, strict=True):
+                    stored[at] = replace(items[at], id=i)
                 if alert:
-                    db.table("alerts").insert_multiple({"kind": "evidence", "claim": e.claim, "evidence": i,
-                                                        "created": iso(e.found_at)} for e, i in zip(group, ids, strict=True))
+                    db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
+                                                        "created": iso(items[at].found_at)}
+                                                       for at, i in zip(positions, ids, strict=True))
         return stored
 
     def alerts(self, number: int) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
 
-Fetching is concurrent (fetch.Fetcher); parsing and store work run in a worker thread, off the
-event loop; everything one cycle learns is written in one store transaction.
+Fetching is concurrent (fetch.Fetcher); each document is parsed in a worker thread as soon as it
+arrives, while the others are still on the way; matching and store work run in a worker thread
+too, off the event loop; everything one cycle learns is written in one store transaction.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class FeedReport:
     outcome: str  # "new entries", "nothing new", "not modified", "failed", "disabled", "moved"
     new: int = 0
     edited: int = 0
-    evidence: tuple[Evidence, ...] = ()
+    evidence: tuple[Evidence, ...] = ()  # stored, with ids
     first_poll: bool = False  # everything was marked seen; matches kept without alerts
     notice: str | None = None  # for admins: repeated failures, recovery, a disabled feed
 
@@ -59,17 +60,27 @@ class Watcher:
         """Check the feeds that are due (all enabled ones with `every_feed`)."""
         feeds = [f for f in await asyncio.to_thread(self.store.feeds)
                  if f.enabled and (every_feed or f.next_check is None or f.next_check <= now)]
-        results = await asyncio.gather(*(self.fetcher.fetch(f.url, now, etag=f.etag, last_modified=f.last_modified)
-                                         for f in feeds))
-        return await asyncio.to_thread(self._record, list(zip(feeds, results, strict=True)), now)
+        checked = await asyncio.gather(*(self._check(f, now) for f in feeds))
+        return await asyncio.to_thread(self._record, checked, now)
 
-    def _record(self, checked: list[tuple[Feed, FetchResult]], now: datetime) -> list[FeedReport]:
-        parsed = [_parse(f, r, now) for f, r in checked]
+    async def _check(self, feed: Feed, now: datetime) -> tuple[Feed, FetchResult, ParsedFeed | None]:
+        """Fetch one feed and parse it as soon as it arrives (in a thread), while others are still on the way."""
+        result = await self.fetcher.fetch(feed.url, now, etag=feed.etag, last_modified=feed.last_modified)
+        return feed, result, None if result.body is None else await asyncio.to_thread(_parse, feed, result, now)
+
+    def _record(self, checked: list[tuple[Feed, FetchResult, ParsedFeed | None]], now: datetime) -> list[FeedReport]:
         matcher = self.matcher()
-        reports = []
         with self.store.transaction():
-            for (feed, result), doc in zip(checked, parsed, strict=True):
-                reports.append(self._one(feed, result, doc, matcher, now))
+            return self._keep_evidence([self._one(feed, result, doc, matcher, now) for feed, result, doc in checked])
+
+    def _keep_evidence(self, reports: list[FeedReport]) -> list[FeedReport]:
+        """Store every feed's matches at once (one insert per file, not one per feed); a first poll's
+        matches are backfill, the others get alert records."""
+        for alert in (False, True):
+            batch = [r for r in reports if r.evidence and r.first_poll != alert]
+            stored = iter(self.store.add_evidence([e for r in batch for e in r.evidence], alert=alert))
+            kept = {id(r): replace(r, evidence=tuple(next(stored) for _ in r.evidence)) for r in batch}
+            reports = [kept.get(id(r), r) for r in reports]
         return reports
 
     def _one(self, feed: Feed, result: FetchResult, doc: ParsedFeed | None, matcher: Matcher,
@@ -133,14 +144,12 @@ class Watcher:
         self.store.save_seen(feed.id, _pruned(seen, {e.key for e in doc.entries}, len(doc.entries), now))
         found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms)
                  for e in new for m in matcher.match(e.title, e.summary)]
-        stored = self.store.add_evidence(found, alert=not first) if found else []
-        return len(new), edited, tuple(stored), first
+        return len(new), edited, tuple(found), first  # stored by _keep_evidence
 
 
-def _parse(feed: Feed, result: FetchResult, now: datetime) -> ParsedFeed | None:
+def _parse(feed: Feed, result: FetchResult, now: datetime) -> ParsedFeed:
     """One feed's document; a parser failure is that feed's failure, not the cycle's."""
-    if result.body is None:
-        return None
+    assert result.body is not None
     try:
         return parse_feed(str(feed.id), result.body, result.headers, now)
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
