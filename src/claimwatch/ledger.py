@@ -154,6 +154,7 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
         outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
+        store.add_alert("outcome", number, now)  # announced to subscribers; same file, same write
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -292,14 +292,24 @@ class User:
     granted_at: datetime
 
 
+DIGEST_FREQUENCIES = ("off", "daily", "weekly")  # a weekly digest comes on Mondays
+
+
 @dataclass(frozen=True)
 class Chat:
     id: int  # the Telegram chat id (negative for groups)
     type: str  # private, group, supergroup, channel, console
     title: str
-    active: bool = True  # False once the bot was blocked or removed there
+    active: bool = True  # False once the bot was blocked or removed there (its alerts are dropped)
     reason: str = ""
     changed_at: datetime | None = None
+    digest: str = "off"  # one of DIGEST_FREQUENCIES
+    digest_at: time = time(9, 0)  # local time of the digest
+    tz: str = ""  # the chat's time zone name; "" is CLAIMWATCH_TZ
+    muted: tuple[int, ...] = ()  # claims whose alerts this chat does not want
+
+
+ALERT_KINDS = ("evidence", "due", "outcome", "digest")  # what a subscription can ask for
 
 
 @dataclass(frozen=True)
@@ -307,6 +317,12 @@ class Subscription:
     chat: int
     target: str  # "all", "#tag", or a claim number as text
     since: datetime
+    kinds: tuple[str, ...] = ALERT_KINDS  # a subset of ALERT_KINDS, in that order
+
+    def covers(self, number: int, tags: tuple[str, ...]) -> bool:
+        if self.target.startswith("#"):
+            return self.target[1:] in tags
+        return self.target in ("all", str(number))
 
 
 # --- feeds -----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time as clock_time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,7 @@ from claimwatch.model import (
     Feed,
     Role,
     Stance,
+    ALERT_KINDS,
     Subscription,
     User,
     change_from_dict,
@@ -348,7 +349,9 @@ class Store:
     def _commit(self) -> None:
         # Files are replaced one by one. Records first, then what marks them done (what a feed has seen,
         # its schedule, the schema), so a crash in between repeats work rather than losing it.
-        order = ("claims-", "evidence-", "people", "feeds", "seen", "meta")
+        # The outbox comes first: a fan-out writes messages there and then removes the alert events
+        # they came from (a repeat finds the messages by their keys and adds none).
+        order = ("outbox", "claims-", "evidence-", "people", "feeds", "seen", "meta")
         try:
             while self._dirty:
                 name = min(self._dirty, key=lambda n: next(i for i, p in enumerate(order + ("",)) if n.startswith(p)))
@@ -519,10 +522,91 @@ class Store:
         return stored
 
     def alerts(self, number: int) -> list[dict[str, Any]]:
-        """The alert records produced for a claim, oldest first."""
-        with self._reading(f"evidence-{_shard(number):04d}"):
-            return [dict(d) for d in self._db(f"evidence-{_shard(number):04d}").table("alerts").search(
-                lambda d: d["claim"] == number)]
+        """The alert events of a claim not yet fanned out to its subscribers, oldest first."""
+        return [e for e in self.alert_events() if e["claim"] == number]
+
+    def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:
+        """An alert event kept beside the claim, in the same write as the change it announces."""
+        with self.transaction():
+            self._db(f"claims-{_shard(number):04d}").table("alerts").insert(
+                {"kind": kind, "claim": number, "created": iso(at), **fields})
+
+    def alert_events(self) -> list[dict[str, Any]]:
+        """Every alert event waiting to be fanned out, oldest first; `ref` names it for remove_events."""
+        names = set(self.backend.names()) | set(self._dirty)
+        events = []
+        for name in sorted(n for n in names if n.startswith(("claims-", "evidence-"))):
+            with self._reading(name):
+                events += [dict(d, ref=(name, d.doc_id)) for d in self._db(name).table("alerts").all()]
+        return sorted(events, key=lambda e: (e["created"], e["ref"]))
+
+    # --- outbox --------------------------------------------------------------------------------
+
+    def queue_messages(self, messages: list[dict[str, Any]], *, done_events: list[tuple[str, int]] = (),
+                       state: dict[str, Any] | None = None) -> int:
+        """Add outbox messages whose key is new, remove the alert events they came from and update the
+        outbox state, in one transaction (the outbox file first); how many messages were new."""
+        with self.transaction():
+            outbox = self._db("outbox")
+            table = outbox.table("messages")
+            known = {d["key"] for d in table.all()}
+            new = [m for m in messages if m["key"] not in known and not known.add(m["key"])]
+            table.insert_multiple(new)
+            if state:
+                outbox.table("state").upsert(Document({**self.outbox_state(), **state}, doc_id=1))
+            by_file: dict[str, list[int]] = {}
+            for name, doc_id in done_events:
+                by_file.setdefault(name, []).append(doc_id)
+            for name, ids in by_file.items():
+                self._db(name).table("alerts").remove(doc_ids=ids)
+            return len(new)
+
+    def outbox_state(self) -> dict[str, Any]:
+        """What the reminder and digest jobs have done (last reminder day, each chat's last digest)."""
+        with self._reading("outbox"):
+            doc = self._db("outbox").table("state").get(doc_id=1)
+            return dict(doc) if doc else {}
+
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Outbox messages (all, or those with `status`: pending, sent, dropped), oldest first."""
+        with self._reading("outbox"):
+            return [dict(d) for d in self._db("outbox").table("messages").all()
+                    if status is None or d["status"] == status]
+
+    def update_messages(self, keys: list[str], **fields: Any) -> None:
+        """Set fields (status, sent_at, attempts, next_try, error) on the outbox messages with these keys."""
+        wanted = set(keys)
+        with self.transaction():
+            self._db("outbox").table("messages").update(fields, lambda d: d["key"] in wanted)
+
+    def prune_outbox(self, before: datetime) -> int:
+        """Forget messages sent or dropped before `before` (their events are long fanned out)."""
+        cutoff = iso(before.astimezone(UTC))
+        with self.transaction():
+            return len(self._db("outbox").table("messages").remove(
+                lambda d: d["status"] != "pending" and (d.get("sent_at") or d["created"]) < cutoff))
+
+    def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int:
+        """The bot was blocked or removed there: mark the chat inactive (its subscriptions rest until it
+        writes again) and drop its pending messages; how many were dropped."""
+        with self.transaction():
+            dropped = self._db("outbox").table("messages").update(
+                {"status": "dropped", "error": reason, "sent_at": iso(at.astimezone(UTC))},
+                lambda d: d["chat"] == chat_id and d["status"] == "pending")
+            chat = self.chat(chat_id) or Chat(chat_id, "private" if chat_id > 0 else "group", "")
+            self.save_chat(replace(chat, active=False, reason=reason, changed_at=at))
+            return len(dropped)
+
+    def migrate_chat(self, old: int, new: int, at: datetime) -> None:
+        """A group became a supergroup with a new id: its subscriptions, settings and pending messages follow."""
+        with self.transaction():
+            self._db("outbox").table("messages").update({"chat": new}, lambda d: d["chat"] == old and
+                                                        d["status"] == "pending")
+            self._people("subscriptions").update({"chat": new}, lambda d: d["chat"] == old)
+            chat = self.chat(old)
+            if chat is not None:
+                self._people("chats").remove(doc_ids=[old])
+                self.save_chat(replace(chat, id=new, type="supergroup", changed_at=at))
 
     def evidence_for(self, number: int) -> list[Evidence]:
         """A claim's evidence, newest first."""
@@ -531,6 +615,16 @@ class Store:
             docs = self._db(name).table("evidence").search(lambda d: d["claim"] == number)
             items = [evidence_from_dict(d, d.doc_id) for d in docs]
         return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
+
+    def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]:
+        """Evidence found after `start` up to `end`, oldest first."""
+        names = sorted(n for n in set(self.backend.names()) | set(self._dirty) if n.startswith("evidence-"))
+        found = []
+        for name in names:
+            with self._reading(name):
+                found += [e for d in self._db(name).table("evidence").all()
+                          if start < (e := evidence_from_dict(d, d.doc_id)).found_at <= end]
+        return sorted(found, key=lambda e: e.found_at)
 
     def label_evidence(self, number: int, evidence_id: int, stance: Stance, by: str, at: datetime) -> Evidence:
         with self.transaction():
@@ -603,22 +697,28 @@ class Store:
     def save_chat(self, chat: Chat) -> None:
         with self.transaction():
             doc = {"type": chat.type, "title": chat.title, "active": chat.active, "reason": chat.reason,
-                   "changed_at": iso(chat.changed_at)}
+                   "changed_at": iso(chat.changed_at), "digest": chat.digest,
+                   "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted)}
             self._people("chats").upsert(Document(doc, doc_id=chat.id))
 
     def subscriptions(self, chat_id: int | None = None) -> list[Subscription]:
         """A chat's subscriptions, or everyone's."""
         with self._reading("people"):
             docs = self._people("subscriptions").search(lambda d: chat_id is None or d["chat"] == chat_id)
-            return [Subscription(d["chat"], d["target"], parse_datetime(d["since"])) for d in docs]
+            return [Subscription(d["chat"], d["target"], parse_datetime(d["since"]),
+                                 tuple(d.get("kinds", ALERT_KINDS))) for d in docs]
 
-    def subscribe(self, chat_id: int, target: str, at: datetime) -> bool:
-        """False if the chat follows that target already."""
+    def subscribe(self, chat_id: int, target: str, at: datetime, kinds: tuple[str, ...] = ALERT_KINDS) -> bool:
+        """Follow a target for these kinds of alert; False if the chat followed it so already."""
         with self.transaction():
             table = self._people("subscriptions")
-            if table.search(lambda d: d["chat"] == chat_id and d["target"] == target):
+            same = table.search(lambda d: d["chat"] == chat_id and d["target"] == target)
+            if same and tuple(same[0].get("kinds", ALERT_KINDS)) == kinds:
                 return False
-            table.insert({"chat": chat_id, "target": target, "since": iso(at)})
+            if same:
+                table.update({"kinds": list(kinds)}, doc_ids=[same[0].doc_id])
+            else:
+                table.insert({"chat": chat_id, "target": target, "since": iso(at), "kinds": list(kinds)})
             return True
 
     def unsubscribe(self, chat_id: int, target: str | None) -> int:
@@ -689,7 +789,7 @@ def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
 # process take turns (writes already do, in transaction()). Processes need no turns: a file another
 # process replaces is read whole, in one version or the other.
 for _read in ("get_claim", "find_claims", "claim_dicts", "next_number", "is_empty", "claims_version", "history",
-              "evidence_for", "alerts", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
+              "evidence_for", "evidence_between", "alert_events", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
               "schema_version"):
     _method = getattr(Store, _read)
     if isinstance(_method, property):
@@ -705,7 +805,9 @@ def _user(doc: dict[str, Any], user_id: int) -> User:
 def _chat(doc: dict[str, Any], chat_id: int) -> Chat:
     changed = doc.get("changed_at")
     return Chat(chat_id, doc["type"], doc["title"], doc["active"], doc.get("reason") or "",
-                parse_datetime(changed) if changed else None)
+                parse_datetime(changed) if changed else None, doc.get("digest", "off"),
+                clock_time.fromisoformat(doc.get("digest_at", "09:00")), doc.get("tz", ""),
+                tuple(doc.get("muted", ())))
 
 
 def _audit_doc(change: Change) -> dict[str, Any]:
