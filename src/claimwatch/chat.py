@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
-from claimwatch.model import Chat, Claim, Feed, Role
+from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
@@ -26,6 +26,7 @@ from claimwatch.store import Store
 PAGE_SIZE = 10
 CONVERSATION_TIMEOUT = timedelta(minutes=15)
 CALLBACK_LIMIT = 64  # bytes of callback data Telegram carries
+SNOOZES = (("a day", 1), ("a week", 7), ("a month", 30), ("3 months", 91))
 FORECAST_BUTTONS = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 CONFIRM = "!"  # a resolve button's confirmation mark
 
@@ -183,15 +184,15 @@ class ChatService:
 
     def chat_unreachable(self, chat_id: int, reason: str, now: datetime) -> None:
         """The bot was blocked or removed: stop writing to that chat until it writes again."""
-        chat = self.store.chat(chat_id) or Chat(chat_id, "private" if chat_id > 0 else "group", "")
-        self.store.save_chat(Chat(chat.id, chat.type, chat.title, False, reason, now))
+        self.store.deactivate_chat(chat_id, reason, now)
 
     def seen(self, msg: Incoming, now: datetime) -> None:
         """Remember the chat, and that it is reachable again."""
         chat = self.store.chat(msg.chat_id)
         title = msg.chat_title or msg.user_name
         if chat is None or not chat.active or chat.title != title:
-            self.store.save_chat(Chat(msg.chat_id, msg.chat_type, title, True, "", now))
+            self.store.save_chat(replace(chat, type=msg.chat_type, title=title, active=True, reason="", changed_at=now)
+                                 if chat else Chat(msg.chat_id, msg.chat_type, title, True, "", now))
 
     # --- start, help, invites --------------------------------------------------------------------
 
@@ -507,10 +508,17 @@ class ChatService:
         return str(number)
 
     def cmd_subscribe(self, ctx: _Context) -> list[Reply]:
-        target = self._target(ctx.args)
-        added = self.store.subscribe(ctx.msg.chat_id, target, ctx.now)
-        what = _describe_target(target)
-        return [Reply(f"Subscribed to {what}." if added else f"This chat follows {what} already.")]
+        words = ctx.args.lower().replace(",", " ").split()
+        kinds = tuple(k for k in ALERT_KINDS if k in words)
+        rest = [w for w in words if w not in ALERT_KINDS]
+        if len(rest) > 1:
+            raise InputError(f"follow one target at a time; the kinds of alert are {', '.join(ALERT_KINDS)}")
+        target = self._target(rest[0] if rest else "")
+        changed = self.store.subscribe(ctx.msg.chat_id, target, ctx.now, kinds or ALERT_KINDS)
+        if ctx.msg.pressed:  # a toggle in the /subscriptions list: show the list again
+            return [replace(self.cmd_subscriptions(ctx)[0], edit=True)]
+        what, which = _describe_target(target), ", ".join(kinds or ALERT_KINDS)
+        return [Reply(f"Subscribed to {what}: {which}." if changed else f"This chat follows {what} already: {which}.")]
 
     def cmd_unsubscribe(self, ctx: _Context) -> list[Reply]:
         target = None if not ctx.args.strip() else self._target(ctx.args)
@@ -522,13 +530,97 @@ class ChatService:
 
     def cmd_subscriptions(self, ctx: _Context) -> list[Reply]:
         subs = self.store.subscriptions(ctx.msg.chat_id)
+        chat = self.store.chat(ctx.msg.chat_id)
+        muted = f"\nMuted claims: {', '.join(f'#{n}' for n in chat.muted)} (/unmute &lt;id&gt;)" if chat and chat.muted else ""
         if not subs:
-            return [Reply("This chat follows nothing yet. /subscribe all, /subscribe #tag or /subscribe &lt;id&gt;.")]
-        lines = [f"• {_describe_target(s.target)}" for s in subs]
-        buttons = tuple((Button(f"Unsubscribe {s.target if s.target != 'all' else 'all claims'}",
-                                f"/unsubscribe {s.target}"),) for s in subs
-                        if len(f"/unsubscribe {s.target}".encode()) <= CALLBACK_LIMIT)  # a long tag: type it
-        return [Reply("This chat follows:\n" + "\n".join(lines), buttons)]
+            return [Reply("This chat follows nothing yet. /subscribe all, /subscribe #tag or /subscribe &lt;id&gt;, "
+                          f"optionally with the kinds of alert wanted ({', '.join(ALERT_KINDS)})." + muted)]
+        lines = [f"• {_describe_target(s.target)}: {', '.join(s.kinds)}" for s in subs]
+        buttons = []
+        for s in subs:  # a button per kind turns it on or off; a long tag gets none (type the command)
+            toggles = []
+            for kind in ALERT_KINDS:
+                toggled = [k for k in ALERT_KINDS if (k in s.kinds) != (k == kind)]
+                command = f"/subscribe {s.target} {' '.join(toggled)}"
+                if toggled and len(command.encode()) <= CALLBACK_LIMIT:  # the last kind goes with Unsubscribe
+                    toggles.append(Button(("✓ " if kind in s.kinds else "· ") + kind, command))
+            buttons.append(tuple(toggles))
+            if len(f"/unsubscribe {s.target}".encode()) <= CALLBACK_LIMIT:
+                buttons.append((Button(f"Unsubscribe {s.target if s.target != 'all' else 'all claims'}",
+                                       f"/unsubscribe {s.target}"),))
+        tips = "\nPress a kind to turn it on (✓) or off; /settings sets the digest."
+        return [Reply("This chat follows:\n" + "\n".join(lines) + muted + tips, tuple(b for b in buttons if b))]
+
+    def _mute(self, ctx: _Context, on: bool) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
+        self.store.get_claim(number)
+        chat = self.store.chat(ctx.msg.chat_id) or Chat(ctx.msg.chat_id, ctx.msg.chat_type, ctx.msg.chat_title)
+        muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
+        self.store.save_chat(replace(chat, muted=muted))
+        if on:
+            return [Reply(f"#{number} is muted here: no alerts about it in this chat.",
+                          ((Button("Undo", f"/unmute {number}"),),))]
+        return [Reply(f"#{number} is no longer muted here.")]
+
+    def cmd_mute(self, ctx: _Context) -> list[Reply]:
+        return self._mute(ctx, True)
+
+    def cmd_unmute(self, ctx: _Context) -> list[Reply]:
+        return self._mute(ctx, False)
+
+    def cmd_snooze(self, ctx: _Context) -> list[Reply]:
+        parts = ctx.args.split()
+        if not parts:
+            raise InputError("say which claim, and for how many days")
+        number = ledger.parse_claim_number(parts[0])
+        claim = self.store.get_claim(number)
+        if len(parts) == 1:
+            return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) to:",
+                          (tuple(Button(label, f"/snooze {number} {days}") for label, days in SNOOZES),))]
+        if not parts[1].isdecimal() or not 1 <= int(parts[1]) <= 3660:
+            raise InputError("give the number of days, from 1 to 3660; or /edit <id> due <date>")
+        day = ctx.today + timedelta(days=int(parts[1]))
+        ledger.edit_claim(self.store, number, "due", day.isoformat(), ctx.who, ctx.now, self.settings.tz)
+        return [Reply(f"#{number}: next review {day}.", edit=ctx.msg.pressed)]
+
+    def cmd_settings(self, ctx: _Context) -> list[Reply]:
+        chat = self.store.chat(ctx.msg.chat_id) or Chat(ctx.msg.chat_id, ctx.msg.chat_type, ctx.msg.chat_title)
+        field_, _, value = ctx.args.strip().partition(" ")
+        field_, value = field_.lower(), value.strip()
+        if field_ == "digest":
+            if value.lower() not in DIGEST_FREQUENCIES:
+                raise InputError(f"the digest is one of {', '.join(DIGEST_FREQUENCIES)}")
+            chat = replace(chat, digest=value.lower())
+        elif field_ == "time":
+            try:
+                chat = replace(chat, digest_at=time.fromisoformat(value.zfill(5)).replace(second=0, microsecond=0))
+            except ValueError:
+                raise InputError(f"{value!r} is not a time of day; give it as HH:MM, e.g. 08:30") from None
+        elif field_ in ("tz", "timezone"):
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InputError(f"{value!r} is not a time zone; use a name such as Europe/Berlin or UTC") from None
+            chat = replace(chat, tz=value)
+        elif field_:
+            raise InputError("settings are digest (off, daily, weekly), time (HH:MM) and tz (a zone name)")
+        if field_:
+            self.store.save_chat(chat)
+        tz = chat.tz or f"{self.settings.tz.key} (the bot's default)"
+        text = (f"Digest: <b>{chat.digest}</b>" + (" (Mondays)" if chat.digest == "weekly" else "")
+                + f" at {chat.digest_at:%H:%M}, time zone {esc(tz)}.\n"
+                "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.")
+        return [Reply(text, (tuple(Button(("✓ " if f == chat.digest else "") + f, f"/settings digest {f}")
+                                   for f in DIGEST_FREQUENCIES),), edit=ctx.msg.pressed)]
+
+    def cmd_chats(self, ctx: _Context) -> list[Reply]:
+        chats = self.store.chats()
+        if not chats:
+            return [Reply("The bot has not been in any chat yet.")]
+        lines = [f"{c.id} {esc(c.title or c.type)}: " + ("active" if c.active else
+                 f"<b>inactive</b> since {render.when(c.changed_at, self.settings.tz) if c.changed_at else '?'} "
+                 f"({esc(c.reason)}); its subscriptions rest until it writes again") for c in chats]
+        return [Reply("Chats:\n" + "\n".join(lines))]
 
     # --- users -----------------------------------------------------------------------------------
 
@@ -578,16 +670,23 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("show", None, "/show <id>", "a claim with its forecasts, outcome and evidence", ChatService.cmd_show),
     Command("due", None, "/due", "open claims due for review", ChatService.cmd_due),
     Command("history", None, "/history <id>", "who changed what on a claim", ChatService.cmd_history),
-    Command("subscribe", None, "/subscribe [<id>|#tag|all]", "follow claims in this chat", ChatService.cmd_subscribe),
+    Command("subscribe", None, "/subscribe [<id>|#tag|all] [evidence due outcome digest]", "follow claims in this chat",
+            ChatService.cmd_subscribe),
     Command("unsubscribe", None, "/unsubscribe [<id>|#tag|all]", "stop following (everything if none given)",
             ChatService.cmd_unsubscribe),
-    Command("subscriptions", None, "/subscriptions", "what this chat follows", ChatService.cmd_subscriptions),
+    Command("subscriptions", None, "/subscriptions", "what this chat follows, and which alerts",
+            ChatService.cmd_subscriptions),
+    Command("mute", None, "/mute <id>", "no more alerts about a claim here", ChatService.cmd_mute),
+    Command("unmute", None, "/unmute <id>", "alerts about a claim again", ChatService.cmd_unmute),
+    Command("settings", None, "/settings [digest off|daily|weekly | time HH:MM | tz <zone>]", "this chat's digest",
+            ChatService.cmd_settings),
     Command("add", Role.ANALYST, "/add <text> | due <date> | p <probability> | tags <a, b> | watch <t1, t2> | "
             "source <title or url>", "record a claim (alone: step by step)", ChatService.cmd_add),
     Command("forecast", Role.ANALYST, "/forecast <id> <probability> [note]", "your forecast",
             ChatService.cmd_forecast),
     Command("resolve", Role.ANALYST, "/resolve <id> <true|false|partial|void> [note]", "record the outcome",
             ChatService.cmd_resolve),
+    Command("snooze", Role.ANALYST, "/snooze <id> [days]", "move a claim's review date on", ChatService.cmd_snooze),
     Command("reopen", Role.ANALYST, "/reopen <id> [note]", "open a resolved claim again", ChatService.cmd_reopen),
     Command("edit", Role.ANALYST, "/edit <id> <due|p|tags|watch|text|source> <value>", "change a claim",
             ChatService.cmd_edit),
@@ -605,6 +704,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("invite", Role.ADMIN, "/invite <analyst|subscriber>", "a one-time invite link", ChatService.cmd_invite),
     Command("grant", Role.ADMIN, "/grant <user id> <analyst|admin|subscriber>", "give a role", ChatService.cmd_grant),
     Command("revoke", Role.ADMIN, "/revoke <user id>", "take a role away", ChatService.cmd_revoke),
+    Command("chats", Role.ADMIN, "/chats", "the chats the bot serves, and which cannot be reached", ChatService.cmd_chats),
     Command("users", Role.ADMIN, "/users", "who has which role", ChatService.cmd_users),
 ]}
 

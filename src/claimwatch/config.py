@@ -6,6 +6,7 @@ import getpass
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +26,7 @@ class Config:
     access: str = "invite"
     poll_seconds: int = 600  # how often a healthy feed is checked
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
+    remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
 
 
 def read_env_file(path: str = ".env") -> None:
@@ -51,6 +53,11 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     private = env.get("CLAIMWATCH_ALLOW_PRIVATE_FEEDS", "").strip().lower()
     if private not in ("", "0", "1", "true", "false", "yes", "no"):
         raise ConfigError(f"CLAIMWATCH_ALLOW_PRIVATE_FEEDS={private!r}: use 1 or 0")
+    remind = env.get("CLAIMWATCH_REMIND_AT", "").strip() or "09:00"
+    try:
+        remind_at = time.fromisoformat(remind.zfill(5))
+    except ValueError:
+        raise ConfigError(f"CLAIMWATCH_REMIND_AT={remind!r}: give a time of day as HH:MM, e.g. 09:00") from None
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
         tz=tz,
@@ -61,6 +68,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         access=access,
         poll_seconds=int(poll),
         allow_private_feeds=private in ("1", "true", "yes"),
+        remind_at=remind_at,
     )
 
 

@@ -1,0 +1,316 @@
+"""Alerts, review reminders and digests: from what happened to the outbox, and from the outbox to chats.
+
+1. A cause writes an alert event beside itself, in the same store write: new evidence in its
+   evidence file, an outcome in its claim's file.
+2. `prepare()` fans the events out into the persisted outbox (one message per chat and event, its
+   key `chat/event`, so a repeat after a crash adds nothing) and adds the day's review reminders and
+   the digests that are due, each with the state that says it was done, in one transaction.
+3. A sender (the bot, or the console) takes `next_batch()` (at most one message per chat; several
+   alerts for one chat grouped by claim into one message) and reports each message back: `sent`,
+   `retry`, `unreachable`, `migrated` or `dropped`. What was not reported sent is sent again after a
+   restart; only a message Telegram accepted in the instant before it was recorded can arrive twice.
+
+Who hears what: a chat hears about a claim when one of its subscriptions covers the claim (all
+claims, one of its tags, or the claim itself) and asks for that kind (evidence, due, outcome,
+digest), the chat is active and it has not muted the claim. Reminders go to chats subscribed for
+"due" alerts: once per claim per day at CLAIMWATCH_REMIND_AT; after downtime, once at start-up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from claimwatch import render, scores
+from claimwatch.chat import Button
+from claimwatch.model import Chat, Claim, Evidence, Subscription, parse_datetime
+from claimwatch.render import HTML, utf16_len
+from claimwatch.store import ClaimFilter, Store
+
+MESSAGE_BUDGET = 3500  # UTF-16 units of one grouped message (Telegram takes 4096)
+DIGEST_ITEMS = 15  # per section of a digest
+KEEP_DELIVERED = timedelta(days=7)  # sent and dropped messages are forgotten after this
+MAX_BACKOFF = timedelta(hours=1)
+SOON = timedelta(days=7)  # "reviews due soon" in a digest
+BUTTON_CLAIMS = 6  # claims in one message that get their own buttons
+LABELS = {"evidence": "New evidence", "due": "Review due", "outcome": "Outcome recorded"}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for one chat, made of the outbox messages `keys`."""
+
+    chat: int
+    keys: tuple[str, ...]
+    text: str  # Telegram HTML
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    attempts: int = 0  # failed attempts so far
+
+
+# --- from causes to the outbox -------------------------------------------------------------------
+
+
+def prepare(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
+    """Fan out the alert events, then queue the reminders and digests that are due; how many new messages."""
+    return fan_out(store, now, tz) + queue_reminders(store, now, tz, remind_at) + queue_digests(store, now, tz)
+
+
+def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
+    """Turn every waiting alert event into outbox messages for the chats that want it."""
+    events = store.alert_events()
+    if not events:
+        return 0
+    audience = _Audience(store)
+    evidence: dict[int, dict[int, Evidence]] = {}
+    messages = []
+    for event in events:
+        claim = store.get_claim(event["claim"])
+        if event["kind"] == "evidence":
+            items = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)})
+            item = items.get(event["evidence"])
+            if item is None:
+                continue
+            name, lines = f"evidence:{claim.id}:{item.id}", lambda chat: render.evidence_line(item, chat_tz(chat, tz), HTML)
+        else:
+            name, lines = f"outcome:{claim.id}:{event['created']}", lambda chat: outcome_text(claim)
+        messages += [_message(chat, name, event["kind"], claim, lines(chat), now)
+                     for chat in audience.chats(claim, event["kind"])]
+    return store.queue_messages(messages, done_events=[e["ref"] for e in events])
+
+
+def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
+    """Once a day, after `remind_at` local time: a reminder per claim due that day or overdue, to each
+    chat following it for "due" alerts. A day missed during downtime is not made up: the next run
+    reminds once, as of its own day."""
+    local = now.astimezone(tz)
+    day = local.date() if local.time() >= remind_at else local.date() - timedelta(days=1)
+    if store.outbox_state().get("reminded", "") >= day.isoformat():
+        return 0
+    audience = _Audience(store)
+    claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
+    messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
+                for claim in claims for chat in audience.chats(claim, "due")]
+    return store.queue_messages(messages, state={"reminded": day.isoformat()})
+
+
+def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
+    """A digest for each chat whose digest time has come since its last one; an empty one is skipped
+    (but counts as done). A chat that just turned its digest on gets its first one at the next digest
+    time, covering what happened from the one before (nothing is sent for times before it asked)."""
+    state = store.outbox_state()
+    last: dict[str, str] = dict(state.get("digests", {}))
+    chats = [c for c in store.chats() if c.active and c.digest != "off"]
+    due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
+           and last.get(str(c.id), "") < stamp(slot)]
+    if not due:
+        return 0
+    claims = store.find_claims()
+    found = store.evidence_between(min(_since(c, slot, last) for c, slot in due), now)
+    subscriptions = _by_chat(store.subscriptions())
+    messages = []
+    for chat, slot in due:
+        if str(chat.id) not in last:
+            last[str(chat.id)] = stamp(slot)
+            continue
+        since = _since(chat, slot, last)
+        follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
+        text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
+                            and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
+        last[str(chat.id)] = stamp(slot)
+        if text:
+            messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
+    store.queue_messages(messages, state={"digests": last})
+    return len(messages)
+
+
+def digest_slot(chat: Chat, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """The latest time at or before `now` when this chat's digest was due (None when it takes none)."""
+    if chat.digest == "off":
+        return None
+    local = now.astimezone(tz)
+    slot = datetime.combine(local.date(), chat.digest_at, tz)
+    if slot > local:
+        slot -= timedelta(days=1)
+    if chat.digest == "weekly":
+        slot -= timedelta(days=slot.weekday())  # Monday
+    return slot
+
+
+def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, until: datetime,
+                tz: ZoneInfo) -> str:
+    """New claims, new evidence, reviews due soon and outcomes among `claims`; "" when there is nothing."""
+    ids = {c.id: c for c in claims}
+    day = until.astimezone(tz).date()
+    sections = {
+        "New claims": [render.claim_line(c, day, HTML) for c in claims if since < c.created_at <= until],
+        "New evidence": [f"#{e.claim}: {render.evidence_line(e, tz, HTML)}" for e in evidence
+                         if e.claim in ids and since < e.found_at <= until],
+        "Reviews due soon": [render.claim_line(c, day, HTML) for c in sorted(claims, key=lambda c: (c.review_date or day, c.id))
+                             if c.outcome is None and c.review_date and c.review_date <= day + SOON],
+        "Outcomes": [render.claim_line(c, day, HTML) for c in claims if c.outcome and since < c.outcome.at <= until],
+    }
+    if not any(sections.values()):
+        return ""
+    parts = [f"<b>Digest</b> · {since.astimezone(tz):%Y-%m-%d %H:%M} to {until.astimezone(tz):%Y-%m-%d %H:%M}"]
+    for title, lines in sections.items():
+        if lines:
+            more = f"\n… and {len(lines) - DIGEST_ITEMS} more" if len(lines) > DIGEST_ITEMS else ""
+            parts.append(f"<b>{title}</b> ({len(lines)})\n" + "\n".join(f"• {line}" for line in lines[:DIGEST_ITEMS]) + more)
+    return "\n\n".join(parts)
+
+
+def outcome_text(claim: Claim) -> str:
+    """The outcome, its note and evidence, and how each forecaster's last forecast scored (Brier)."""
+    outcome = claim.outcome
+    if outcome is None:
+        return "reopened since"
+    parts = [f"<b>{outcome.value.value}</b>" + (f" (event {outcome.event_date})" if outcome.event_date else "")
+             + (f" — {HTML.esc(outcome.note)}" if outcome.note else "")]
+    if outcome.evidence:
+        parts.append("Evidence: " + ", ".join(HTML.esc(url) for url in outcome.evidence))
+    o = scores.outcome_code(outcome.value)
+    latest = ([("the source", claim.p)] if claim.p is not None else []) + [
+        (who, f.p) for who, f in claim.current_forecasts().items()]
+    if latest and o is not None:
+        parts.append("Brier: " + "; ".join(f"{HTML.esc(who)} {render.percent(p)} → {scores.brier(p, o):.3f}"
+                                           for who, p in latest))
+    elif latest:
+        parts.append("Void: forecasts are not scored.")
+    return "\n".join(parts)
+
+
+# --- from the outbox to chats --------------------------------------------------------------------
+
+
+def next_batch(store: Store, now: datetime) -> list[Outgoing]:
+    """The next message for every chat that has one due: a digest alone, else its alerts grouped by claim."""
+    due = stamp(now)
+    by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for m in store.outbox("pending"):
+        if m["next_try"] <= due:
+            by_chat[m["chat"]].append(m)
+    return [_compose(chat, rows) for chat, rows in by_chat.items()]
+
+
+def sent(store: Store, message: Outgoing, now: datetime) -> None:
+    store.update_messages(list(message.keys), status="sent", sent_at=stamp(now), error="")
+
+
+def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:
+    """Try again later: after `after` seconds (flood control), else backing off 10 s, 20 s ... up to an hour."""
+    attempts = message.attempts + 1
+    wait = timedelta(seconds=after) if after is not None else min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** (attempts - 1)))
+    store.update_messages(list(message.keys), attempts=attempts, next_try=stamp(now + wait), error=error)
+
+
+def dropped(store: Store, message: Outgoing, now: datetime, error: str) -> None:
+    """Telegram refused the message itself (not the chat): it will never go through."""
+    store.update_messages(list(message.keys), status="dropped", sent_at=stamp(now), error=error)
+
+
+def unreachable(store: Store, chat: int, reason: str, now: datetime) -> None:
+    store.deactivate_chat(chat, reason, now)
+
+
+def migrated(store: Store, old: int, new: int, now: datetime) -> None:
+    store.migrate_chat(old, new, now)
+
+
+def forget_delivered(store: Store, now: datetime) -> int:
+    return store.prune_outbox(now - KEEP_DELIVERED)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def stamp(at: datetime) -> str:
+    """A time as stored in the outbox: ISO 8601 in UTC, so that texts compare as times do."""
+    return at.astimezone(UTC).isoformat()
+
+
+def chat_tz(chat: Chat | int, default: ZoneInfo) -> ZoneInfo:
+    return ZoneInfo(chat.tz) if isinstance(chat, Chat) and chat.tz else default
+
+
+class _Audience:
+    """Which chats want which alerts about a claim."""
+
+    def __init__(self, store: Store) -> None:
+        self.chats_by_id = {c.id: c for c in store.chats()}
+        self.subscriptions = store.subscriptions()
+
+    def chats(self, claim: Claim, kind: str) -> list[int]:
+        found = dict.fromkeys(s.chat for s in self.subscriptions if kind in s.kinds and s.covers(claim.id, claim.tags))
+        return [c for c in found if (chat := self.chats_by_id.get(c)) is None
+                or chat.active and claim.id not in chat.muted]
+
+
+def _by_chat(subscriptions: list[Subscription]) -> dict[int, list[Subscription]]:
+    out: dict[int, list[Subscription]] = defaultdict(list)
+    for s in subscriptions:
+        out[s.chat].append(s)
+    return out
+
+
+def _since(chat: Chat, slot: datetime, last: dict[str, str]) -> datetime:
+    previous = last.get(str(chat.id))
+    return parse_datetime(previous) if previous else slot
+
+
+def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, now: datetime) -> dict[str, Any]:
+    return {"key": f"{chat}/{event}", "chat": chat, "event": event, "kind": kind,
+            "claim": claim.id if claim else None, "title": claim.text if claim else "", "line": line,
+            "created": stamp(now), "status": "pending", "attempts": 0, "next_try": stamp(now), "sent_at": None, "error": ""}
+
+
+def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
+    first = rows[0]
+    if first["kind"] == "digest":
+        return Outgoing(chat, (first["key"],), first["line"], (), first["attempts"])
+    alerts = [r for r in rows if r["kind"] != "digest"]
+    by_claim: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in alerts:
+        by_claim[r["claim"]].append(r)
+    blocks, keys, used = [], [], 0
+    for number, items in by_claim.items():
+        block = f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
+            f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+        if blocks and used + utf16_len(block) > MESSAGE_BUDGET:
+            break  # the rest goes in the next message
+        blocks.append((number, items, block))
+        used += utf16_len(block) + 2
+    if len(blocks) == 1 and utf16_len(blocks[0][2]) > MESSAGE_BUDGET:  # one claim with a great many items
+        number, items, _ = blocks[0]
+        items = _fitting(items, number)
+        blocks = [(number, items, f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
+            f"{LABELS[r['kind']]}: {r['line']}" for r in items))]
+    for _, items, _ in blocks:
+        keys += [r["key"] for r in items]
+    buttons = tuple(row for number, items, _ in blocks[:BUTTON_CLAIMS] for row in _buttons(number, items))
+    return Outgoing(chat, tuple(keys), "\n\n".join(b for _, _, b in blocks), buttons,
+                    max(r["attempts"] for number, items, _ in blocks for r in items))
+
+
+def _fitting(items: list[dict[str, Any]], number: int) -> list[dict[str, Any]]:
+    kept, used = [], utf16_len(items[0]["title"]) + 20
+    for r in items:
+        used += utf16_len(r["line"]) + 20
+        if kept and used > MESSAGE_BUDGET:
+            break
+        kept.append(r)
+    return kept
+
+
+def _buttons(number: int, items: list[dict[str, Any]]) -> list[tuple[Button, ...]]:
+    kinds = {r["kind"] for r in items}
+    rows = []
+    if "due" in kinds:
+        rows.append((Button(f"Resolve #{number}", f"/resolve {number}"),
+                     Button("Snooze a week", f"/snooze {number} 7"), Button("Move…", f"/snooze {number}")))
+    if "evidence" in kinds:
+        rows.append((Button(f"Evidence #{number}", f"/evidence {number}"), Button(f"Mute #{number}", f"/mute {number}")))
+    return rows
+

@@ -1,0 +1,256 @@
+"""From causes to the outbox and from the outbox to messages: fan-out, keys, grouping, reminders, digests."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+from claimwatch import delivery, ledger
+from claimwatch.chat import ChatService, ChatSettings, Incoming
+from claimwatch.model import Chat, Evidence, OutcomeValue, Role
+from claimwatch.store import Store
+
+from conftest import NOW, UTC_TZ
+
+NINE = time(9, 0)
+
+
+def claim(store: Store, text: str, *, tags: tuple[str, ...] = (), review: date | None = None, p: float | None = None) -> int:
+    return ledger.add_claim(store, ledger.NewClaim(text=text, tags=tags, review_date=review, p=p), "ann", NOW).id
+
+
+def evidence(store: Store, number: int, title: str, at=NOW) -> Evidence:
+    return store.add_evidence([Evidence(0, number, f"https://n.example/{title}", title, at, feed="Wire",
+                                        matched=("gas",))], alert=True)[0]
+
+
+def pending(store: Store) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for m in store.outbox("pending"):
+        out.setdefault(m["chat"], []).append(m)
+    return out
+
+
+def test_evidence_reaches_the_chats_that_follow_the_claim_for_that_kind(store: Store) -> None:
+    energy = claim(store, "Power of Siberia 2 stays stalled", tags=("energy",))
+    other = claim(store, "China skips the summit", tags=("diplomacy",))
+    store.subscribe(1, "all", NOW)
+    store.subscribe(2, "#energy", NOW, ("evidence",))
+    store.subscribe(3, str(other), NOW)
+    store.subscribe(4, "#energy", NOW, ("outcome",))  # wants no evidence
+    store.subscribe(5, "all", NOW)
+    store.save_chat(Chat(5, "private", "blocked", active=False, reason="blocked"))
+    store.subscribe(6, "all", NOW)
+    store.save_chat(Chat(6, "private", "muter", muted=(energy,)))
+    evidence(store, energy, "talks")
+    assert len(store.alerts(energy)) == 1
+    assert delivery.fan_out(store, NOW, UTC_TZ) == 2
+    assert sorted(pending(store)) == [1, 2]
+    assert store.alerts(energy) == []  # the event became messages
+    assert delivery.fan_out(store, NOW, UTC_TZ) == 0
+
+
+def test_a_fan_out_repeated_after_a_crash_adds_nothing(store: Store) -> None:
+    number = claim(store, "Gas deal signed")
+    store.subscribe(1, "all", NOW)
+    store.subscribe(2, "all", NOW)
+    evidence(store, number, "signed")
+    events = store.alert_events()
+    # A crash after the outbox was written but before the events were removed: the same messages again.
+    first = [delivery._message(chat, f"evidence:{number}:{events[0]['evidence']}", "evidence",
+                               store.get_claim(number), "line", NOW) for chat in (1, 2)]
+    assert store.queue_messages(first) == 2
+    assert delivery.fan_out(store, NOW, UTC_TZ) == 0
+    assert len(store.outbox()) == 2 and store.alert_events() == []
+
+
+def test_many_matches_for_one_chat_become_one_message_grouped_by_claim(store: Store) -> None:
+    a, b = claim(store, "Claim A"), claim(store, "Claim B")
+    store.subscribe(1, "all", NOW)
+    for i in range(3):
+        evidence(store, a, f"a{i}")
+    evidence(store, b, "b0")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    batch = delivery.next_batch(store, NOW)
+    assert len(batch) == 1 and len(batch[0].keys) == 4
+    text = batch[0].text
+    assert text.index(f"<b>#{a}</b>") < text.index("a2") < text.index(f"<b>#{b}</b>") < text.index("b0")
+    assert text.count("New evidence") == 4
+    assert ("Mute #%d" % a) in [btn.label for row in batch[0].buttons for btn in row]
+    delivery.sent(store, batch[0], NOW)
+    assert delivery.next_batch(store, NOW) == [] and len(store.outbox("sent")) == 4
+
+
+def test_a_long_group_is_split_into_messages_under_the_limit(store: Store) -> None:
+    numbers = [claim(store, f"Claim {i} " + "x" * 200) for i in range(40)]
+    store.subscribe(1, "all", NOW)
+    for n in numbers:
+        evidence(store, n, "y" * 100)
+    delivery.fan_out(store, NOW, UTC_TZ)
+    sizes = []
+    while batch := delivery.next_batch(store, NOW):
+        assert len(batch) == 1 and len(batch[0].text) <= delivery.MESSAGE_BUDGET
+        sizes.append(len(batch[0].keys))
+        delivery.sent(store, batch[0], NOW)
+    assert sum(sizes) == 40 and len(sizes) > 1
+
+
+def test_failures_back_off_and_unreachable_chats_are_deactivated(store: Store) -> None:
+    number = claim(store, "Claim")
+    for chat in (1, 2):
+        store.subscribe(chat, "all", NOW)
+    evidence(store, number, "one")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    first, second = sorted(delivery.next_batch(store, NOW), key=lambda m: m.chat)
+    delivery.retry(store, first, NOW, "Bad Gateway")
+    delivery.unreachable(store, second.chat, "Forbidden: bot was blocked by the user", NOW)
+    assert delivery.next_batch(store, NOW + timedelta(seconds=9)) == []
+    again = delivery.next_batch(store, NOW + timedelta(seconds=10))
+    assert [m.chat for m in again] == [1] and again[0].attempts == 1
+    delivery.retry(store, again[0], NOW, "Bad Gateway")
+    assert delivery.next_batch(store, NOW + timedelta(seconds=19)) == []  # 20 s the second time
+    assert not store.chat(2).active and store.outbox("dropped")[0]["chat"] == 2
+    evidence(store, number, "two")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    assert {m["chat"] for m in store.outbox("pending")} == {1}  # an inactive chat gets nothing new
+
+
+def test_a_migrated_group_is_followed(store: Store) -> None:
+    number = claim(store, "Claim")
+    store.subscribe(-100, "all", NOW)
+    store.save_chat(Chat(-100, "group", "Desk", digest="daily"))
+    evidence(store, number, "one")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    delivery.migrated(store, -100, -1001234, NOW)
+    assert [m.chat for m in delivery.next_batch(store, NOW)] == [-1001234]
+    assert [s.chat for s in store.subscriptions()] == [-1001234]
+    assert store.chat(-1001234).digest == "daily" and store.chat(-100) is None
+
+
+def test_outcome_is_announced_with_each_forecasters_brier(store: Store) -> None:
+    number = claim(store, "China will not attend", tags=("diplomacy",), p=0.8)
+    ledger.add_forecast(store, number, 0.7, "ann", NOW)
+    ledger.add_forecast(store, number, 0.4, "bob", NOW)
+    ledger.add_forecast(store, number, 0.9, "ann", NOW + timedelta(hours=1))  # ann's last one counts
+    store.subscribe(1, "#diplomacy", NOW, ("outcome",))
+    store.subscribe(2, "#diplomacy", NOW, ("evidence",))
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW + timedelta(days=1), note="stayed away",
+                   evidence=("https://n.example/absent",))
+    assert [e["kind"] for e in store.alerts(number)] == ["outcome"]
+    delivery.fan_out(store, NOW + timedelta(days=1), UTC_TZ)
+    [message] = delivery.next_batch(store, NOW + timedelta(days=1))
+    assert message.chat == 1
+    assert "Outcome recorded: <b>true</b> — stayed away" in message.text
+    assert "https://n.example/absent" in message.text
+    assert "the source 80% → 0.040" in message.text and "ann 90% → 0.010" in message.text
+    assert "bob 40% → 0.360" in message.text
+
+
+def test_reminders_once_a_day_and_once_after_three_days_down(store: Store) -> None:
+    tz = ZoneInfo("Europe/Berlin")
+    due = claim(store, "Due claim", review=date(2026, 3, 1))
+    later = claim(store, "Later claim", review=date(2026, 3, 20))
+    store.subscribe(1, "all", NOW, ("due",))
+    store.subscribe(2, "all", NOW, ("evidence",))  # no reminders
+    early = NOW.replace(hour=7)  # 08:00 in Berlin: before 09:00, so yesterday's round
+    assert delivery.queue_reminders(store, early, tz, NINE) == 1
+    assert store.outbox_state()["reminded"] == "2026-03-01"
+    assert delivery.queue_reminders(store, early, tz, NINE) == 0
+    assert delivery.queue_reminders(store, NOW, tz, NINE) == 1  # 10:30 in Berlin: today's round
+    assert delivery.queue_reminders(store, NOW + timedelta(hours=5), tz, NINE) == 0
+    # Three days down: one round at start-up, as of that day, not one per day missed.
+    back = NOW + timedelta(days=3)
+    assert delivery.queue_reminders(store, back, tz, NINE) == 1
+    assert delivery.queue_reminders(store, back + timedelta(minutes=1), tz, NINE) == 0
+    keys = [m["key"] for m in store.outbox()]
+    assert keys == [f"1/due:{due}:2026-03-01", f"1/due:{due}:2026-03-02", f"1/due:{due}:2026-03-05"]
+    assert all(str(later) not in k.split(":")[1] for k in keys)
+    [message] = delivery.next_batch(store, back)
+    assert "Review due" in message.text
+    assert [b.command for b in message.buttons[0]] == [f"/resolve {due}", f"/snooze {due} 7", f"/snooze {due}"]
+
+
+def test_snooze_and_move_from_a_reminder(store: Store) -> None:
+    number = claim(store, "Due claim", review=date(2026, 3, 1))
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
+
+    def press(command: str) -> str:
+        return service.handle(Incoming(7, 7, command, "ann", pressed=True), NOW)[0].text
+
+    assert "Move the review" in press(f"/snooze {number}")
+    assert "next review 2026-03-09" in press(f"/snooze {number} 7")
+    assert store.get_claim(number).review_date == date(2026, 3, 9)
+    assert "next review 2026-04-01" in press(f"/snooze {number} 30")
+    assert "days" in press(f"/snooze {number} soon")
+    assert store.get_claim(number).review_date == date(2026, 4, 1)
+    assert [c.action for c in store.history(number)][-2:] == ["edit", "edit"]
+
+
+def test_digest_at_the_chats_local_time_and_an_empty_one_is_not_sent(store: Store) -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    store.subscribe(1, "#energy", NOW)
+    store.save_chat(Chat(1, "private", "ann", digest="daily", digest_at=time(8, 0), tz="Asia/Tokyo"))
+    store.subscribe(2, "#energy", NOW)
+    store.save_chat(Chat(2, "private", "bob", digest="daily", digest_at=time(20, 0), tz="Asia/Tokyo"))
+    # 2026-03-02 09:30 UTC is 18:30 in Tokyo: ann's 08:00 digest is due, bob's 20:00 one is not yet.
+    # Digests were just turned on: the rounds before now count as done, nothing is sent for them.
+    assert delivery.queue_digests(store, NOW, UTC_TZ) == 0
+    assert set(store.outbox_state()["digests"]) == {"1", "2"}
+    number = claim(store, "Arctic route opens", tags=("energy",), review=date(2026, 3, 5))
+    evidence(store, number, "icebreakers", at=NOW + timedelta(minutes=5))
+    assert delivery.queue_digests(store, NOW + timedelta(minutes=10), UTC_TZ) == 0  # ann had hers today
+    at_eight_pm = NOW + timedelta(hours=1, minutes=30)  # 20:00 in Tokyo
+    assert delivery.queue_digests(store, at_eight_pm, UTC_TZ) == 1
+    [message] = [m for m in store.outbox() if m["kind"] == "digest"]
+    assert message["chat"] == 2 and message["key"] == "2/digest:2026-03-02"
+    assert "New claims</b> (1)" in message["line"] and "icebreakers" in message["line"]
+    assert "Reviews due soon</b> (1)" in message["line"] and "Outcomes" not in message["line"]
+    next_morning = datetime_tokyo(2026, 3, 3, 8, 0, tokyo)
+    assert delivery.queue_digests(store, next_morning, UTC_TZ) == 1  # ann's covers since yesterday 08:00
+    assert delivery.queue_digests(store, next_morning, UTC_TZ) == 0
+    quiet = next_morning + timedelta(days=1)  # a day with nothing new and no reviews close: no digest
+    ledger.edit_claim(store, number, "due", "2026-06-01", "ann", NOW, UTC_TZ)
+    assert delivery.queue_digests(store, quiet, UTC_TZ) == 0
+    assert store.outbox_state()["digests"]["1"].startswith("2026-03-03T23:00")
+
+
+def datetime_tokyo(y: int, m: int, d: int, hh: int, mm: int, tz: ZoneInfo):
+    from datetime import datetime
+    return datetime(y, m, d, hh, mm, tzinfo=tz)
+
+
+def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:
+    number = claim(store, "Claim", tags=("energy",))
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7}), access="open"))
+
+    def say(text: str, pressed: bool = False):
+        return service.handle(Incoming(7, 7, text, "ann", pressed=pressed), NOW)
+
+    assert "evidence, outcome" in say("/subscribe #energy evidence outcome")[0].text
+    assert store.subscriptions(7)[0].kinds == ("evidence", "outcome")
+    listing = say("/subscriptions")[0]
+    toggles = {b.label: b.command for row in listing.buttons for b in row}
+    assert toggles["· due"] == "/subscribe #energy evidence due outcome"
+    assert toggles["✓ outcome"] == "/subscribe #energy evidence"
+    assert say(toggles["· due"], pressed=True)[0].edit
+    assert store.subscriptions(7)[0].kinds == ("evidence", "due", "outcome")
+    assert "muted here" in say(f"/mute {number}")[0].text and store.chat(7).muted == (number,)
+    assert "no longer muted" in say(f"/unmute {number}")[0].text and store.chat(7).muted == ()
+    assert "Digest: <b>weekly</b>" in say("/settings digest weekly")[0].text
+    assert "08:30" in say("/settings time 8:30")[0].text
+    assert "Asia/Tokyo" in say("/settings tz Asia/Tokyo")[0].text
+    assert "⚠️" in say("/settings tz Mars/Olympus")[0].text and store.chat(7).tz == "Asia/Tokyo"
+    assert "⚠️" in say("/settings time 25:00")[0].text
+    chat = store.chat(7)
+    assert (chat.digest, chat.digest_at, chat.tz) == ("weekly", time(8, 30), "Asia/Tokyo")
+    store.deactivate_chat(99, "Forbidden: bot was blocked by the user", NOW)
+    assert "99" in say("/chats")[0].text and "inactive" in say("/chats")[0].text
+    assert store.chat(7).active  # a chat that writes is active
+
+
+def test_role_check_on_snooze(store: Store) -> None:
+    number = claim(store, "Claim", review=date(2026, 3, 1))
+    store.set_role(8, Role.SUBSCRIBER, "sub", "admin", NOW)
+    service = ChatService(store, ChatSettings(UTC_TZ))
+    reply = service.handle(Incoming(8, 8, f"/snooze {number} 7", "sub"), NOW)[0].text
+    assert "for analysts" in reply and store.get_claim(number).review_date == date(2026, 3, 1)
