@@ -10,13 +10,16 @@ from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from claimwatch import delivery
 from claimwatch.config import Config
+from claimwatch.console import CONSOLE_USER_ID
 from claimwatch.fetch import Fetcher
-from claimwatch.render import evidence_line
+from claimwatch.render import evidence_line, html_to_plain
 from claimwatch.store import Store
 from claimwatch.watcher import FeedReport, Watcher
 
 TICK_SECONDS = 60  # how often due feeds are looked for; each feed keeps its own schedule
+DELIVER_SECONDS = 10  # how often the console's alerts, reminders and digests are printed
 
 
 def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None], *, every_line: bool) -> None:
@@ -50,6 +53,19 @@ def watch_once(store: Store, config: Config, clock: Callable[[], datetime], say:
     return 0
 
 
+def console_delivery(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
+    """The console notifier: fan out alerts and queue reminders and digests (for every chat), then print the
+    messages for the console's own chat (what `claimwatch console` subscribed to); Telegram chats' messages
+    stay in the outbox for the bot. How many were printed."""
+    delivery.prepare(store, clock(), config.tz, config.remind_at)
+    printed = 0
+    while mine := [m for m in delivery.next_batch(store, clock()) if m.chat == CONSOLE_USER_ID]:
+        say(html_to_plain(mine[0].text))
+        delivery.sent(store, mine[0], clock())
+        printed += 1
+    return printed
+
+
 def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
     """Check due feeds every minute until interrupted, printing alerts and notices."""
     async def run() -> None:
@@ -60,8 +76,13 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         async def tick() -> None:
             _report(await _cycle(watcher, clock, False), config, say, every_line=False)
 
+        async def deliver() -> None:
+            await asyncio.to_thread(console_delivery, store, config, clock, say)
+
         scheduler = AsyncIOScheduler(timezone=config.tz)
         scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="watch-tick", name="watch-tick",
+                          next_run_time=clock(), max_instances=1, coalesce=True)
+        scheduler.add_job(deliver, "interval", seconds=DELIVER_SECONDS, id="deliver", name="deliver",
                           next_run_time=clock(), max_instances=1, coalesce=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

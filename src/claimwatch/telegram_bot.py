@@ -3,7 +3,14 @@
 The only module that imports telegram. Handlers turn updates into `Incoming`, run the chat
 service in one worker thread (store I/O must not block the event loop, and one thread keeps the
 store's writers in order), and send the replies: HTML, split under Telegram's limits, buttons on
-the last piece. Flood control is PTB's AIORateLimiter with retries.
+the last piece. Flood control is PTB's AIORateLimiter with retries (30 messages a second overall,
+20 a minute per group); on top of it a chat gets at most one alert message a second.
+
+Alerts go out from the outbox (see delivery.py) in named JobQueue jobs, all made again at every
+start from what the database holds: "watch-tick" (feeds), "deliver" (outbox to chats),
+"reminders" (daily at CLAIMWATCH_REMIND_AT, and once at start to make up for downtime) and
+"digests" (each minute, for the chats whose digest time has come). At most IN_FLIGHT messages are
+between "sent" and "recorded as sent": a bot killed at that instant sends those again on restart.
 """
 
 from __future__ import annotations
@@ -13,20 +20,22 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from html import escape
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram import Bot
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
     MessageHandler, filters
 
-from claimwatch import interchange, ledger
+from claimwatch import delivery, interchange, ledger
 from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
@@ -36,6 +45,8 @@ from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
+IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
+CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
 MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
 T = TypeVar("T")
 NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
@@ -46,12 +57,13 @@ class Front:
     """What the handlers share: the chat service, its worker thread and the clock."""
 
     def __init__(self, service: ChatService, config: Config, clock: Callable[[], datetime],
-                 watch_every: float) -> None:
+                 watch_every: float, deliver_every: float) -> None:
         self.service = service
         self.config = config
         self.clock = clock
-        self.watch_every = watch_every
+        self.watch_every, self.deliver_every = watch_every, deliver_every
         self.watcher: Watcher | None = None  # made at start, inside the event loop
+        self._next_send: dict[int, float] = {}  # chat -> monotonic time its next alert may go
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
@@ -64,6 +76,43 @@ class Front:
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)
+
+    async def deliver(self, bot: Bot) -> None:
+        """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run)."""
+        store = self.service.store
+        await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        while batch := await self.call(delivery.next_batch, store, self.clock()):
+            await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+
+    async def _deliver_one(self, bot: Bot, message: delivery.Outgoing, gate: asyncio.Semaphore) -> None:
+        store, chat = self.service.store, message.chat
+        async with gate:
+            await asyncio.sleep(max(0.0, self._next_send.get(chat, 0.0) - time.monotonic()))
+            try:
+                await _send(bot, chat, Reply(message.text, message.buttons))
+            except RetryAfter as e:  # still flooded after the rate limiter's own retries
+                await self.call(delivery.retry, store, message, self.clock(), "flood control",
+                                _seconds(e.retry_after))
+            except ChatMigrated as e:
+                log.info("chat %s moved to %s; following it", chat, e.new_chat_id)
+                await self.call(delivery.migrated, store, chat, e.new_chat_id, self.clock())
+            except Forbidden as e:
+                log.warning("chat %s cannot be reached (%s); its alerts are dropped", chat, e.message)
+                await self.call(delivery.unreachable, store, chat, e.message, self.clock())
+            except BadRequest as e:
+                if "chat not found" in e.message.lower():
+                    log.warning("chat %s does not exist; its alerts are dropped", chat)
+                    await self.call(delivery.unreachable, store, chat, e.message, self.clock())
+                else:
+                    log.error("Telegram refused an alert for chat %s: %s", chat, e.message)
+                    await self.call(delivery.dropped, store, message, self.clock(), e.message)
+            except TelegramError as e:  # network trouble, 5xx: back off and try again
+                log.warning("sending to chat %s failed (%s); will retry", chat, e)
+                await self.call(delivery.retry, store, message, self.clock(), str(e))
+            else:
+                self._next_send[chat] = time.monotonic() + CHAT_GAP[chat > 0]
+                await self.call(delivery.sent, store, message, self.clock())
 
 
 def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
@@ -86,27 +135,27 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
                                  for row in reply.buttons if row])
 
 
-async def _send(context: ContextTypes.DEFAULT_TYPE, chat_id: int, reply: Reply) -> None:
+async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
     file = reply.attachment
     if file is not None and utf16_len(reply.text) <= TELEGRAM_CAPTION_LIMIT:  # one message: the file, captioned
-        await _send_file(context, chat_id, file, reply.text, _markup(reply))
+        await _send_file(bot, chat_id, file, reply.text, _markup(reply))
         return
     pieces = split_message(reply.text)
     for i, piece in enumerate(pieces):
-        await context.bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
+        await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
                                        reply_markup=_markup(reply) if i == len(pieces) - 1 and not file else None,
                                        link_preview_options=LinkPreviewOptions(is_disabled=True))
     if file is not None:
-        await _send_file(context, chat_id, file, None, _markup(reply))
+        await _send_file(bot, chat_id, file, None, _markup(reply))
 
 
-async def _send_file(context: ContextTypes.DEFAULT_TYPE, chat_id: int, file: Attachment, caption: str | None,
+async def _send_file(bot: Bot, chat_id: int, file: Attachment, caption: str | None,
                      markup: InlineKeyboardMarkup | None) -> None:
     content = InputFile(file.content, filename=file.filename)
     if file.photo:
-        await context.bot.send_photo(chat_id, content, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup)
+        await bot.send_photo(chat_id, content, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup)
     else:
-        await context.bot.send_document(chat_id, content, caption=caption, parse_mode=ParseMode.HTML,
+        await bot.send_document(chat_id, content, caption=caption, parse_mode=ParseMode.HTML,
                                         reply_markup=markup)
 
 
@@ -117,7 +166,7 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     replies = await _front(context).call(_front(context).handle, _incoming(update, message.text))
     for reply in replies:
-        await _send(context, message.chat_id, reply)
+        await _send(context.bot, message.chat_id, reply)
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -127,14 +176,14 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     document = message.document
     if (document.file_size or 0) > MAX_UPLOAD:
-        await _send(context, message.chat_id, Reply("That file is too large to read (over 5 MB)."))
+        await _send(context.bot, message.chat_id, Reply("That file is too large to read (over 5 MB)."))
         return
     content = bytes(await (await document.get_file()).download_as_bytearray())
     incoming = replace(_incoming(update, message.caption or ""),
                        file=Attachment(document.file_name or "file", content))
     front = _front(context)
     for reply in await front.call(front.handle, incoming):
-        await _send(context, message.chat_id, reply)
+        await _send(context.bot, message.chat_id, reply)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -153,7 +202,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 continue
             except BadRequest as e:  # e.g. the message is too old to edit: send a new one instead
                 log.info("could not edit a message (%s); sending a new one", e.message)
-        await _send(context, update.effective_chat.id, reply)
+        await _send(context.bot, update.effective_chat.id, reply)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -189,6 +238,30 @@ async def watch_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
                     log.warning("could not tell admin %s about a feed: %s", admin, e.message)
 
 
+async def deliver_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _front(context).deliver(context.bot)
+
+
+async def reminders_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The day's review reminders (once a day, whenever this runs after CLAIMWATCH_REMIND_AT); old
+    delivered messages are forgotten."""
+    front = _front(context)
+    store, now = front.service.store, front.clock()
+    queued = await front.call(delivery.queue_reminders, store, now, front.config.tz, front.config.remind_at)
+    await front.call(delivery.forget_delivered, store, now)
+    if queued:
+        log.info("queued %d review reminders", queued)
+
+
+async def digests_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    front = _front(context)
+    await front.call(delivery.queue_digests, front.service.store, front.clock(), front.config.tz)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
 async def on_start(app: Application) -> None:
     """Register the command menu, learn the bot's name, seed an empty store, say where we serve."""
     front: Front = app.bot_data["front"]
@@ -202,8 +275,15 @@ async def on_start(app: Application) -> None:
     front.watcher = Watcher(front.service.store, Fetcher(allow_private=front.config.allow_private_feeds),
                             front.config.poll_seconds)
     assert app.job_queue is not None
-    app.job_queue.run_repeating(watch_tick, interval=front.watch_every, first=1, name="watch-tick",
-                                job_kwargs={"max_instances": 1, "coalesce": True})
+    # Every job is made here, at start, from settings and stored state: none depends on the scheduler's memory.
+    once = {"max_instances": 1, "coalesce": True}
+    jobs = app.job_queue
+    jobs.run_repeating(watch_tick, interval=front.watch_every, first=1, name="watch-tick", job_kwargs=once)
+    jobs.run_once(reminders_tick, when=0, name="reminders-at-start")  # makes up for downtime, once
+    jobs.run_daily(reminders_tick, time=front.config.remind_at.replace(tzinfo=front.config.tz), name="reminders",
+                   job_kwargs=once)
+    jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
+    jobs.run_repeating(deliver_tick, interval=front.deliver_every, first=1, name="deliver", job_kwargs=once)
     note = f"; imported {seeded} example claims from {interchange.bundled_claims_path().name}" if seeded else ""
     log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir, note)
 
@@ -216,7 +296,7 @@ async def on_stop(app: Application) -> None:
 
 
 def build_application(config: Config, service: ChatService, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                      watch_every: float = 60) -> Application:
+                      watch_every: float = 60, deliver_every: float = 2) -> Application:
     """The bot, wired; `run_polling()` it, or drive its lifecycle by hand (tests)."""
     app = (ApplicationBuilder().token(config.token)
            .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
@@ -224,7 +304,7 @@ def build_application(config: Config, service: ChatService, clock: Callable[[], 
            .concurrent_updates(True)
            .post_init(on_start).post_shutdown(on_stop)
            .build())
-    app.bot_data["front"] = Front(service, config, clock, watch_every)
+    app.bot_data["front"] = Front(service, config, clock, watch_every, deliver_every)
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, on_message))  # an edit is not a new command
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.Document.ALL, on_document))
     app.add_handler(CallbackQueryHandler(on_button))

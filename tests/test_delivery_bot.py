@@ -1,0 +1,139 @@
+"""Alert delivery end to end: the real PTB Application (and `python bot.py`) against the fake Bot API."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+from claimwatch import ledger
+from claimwatch.chat import ChatService, ChatSettings
+from claimwatch.config import Config
+from claimwatch.model import Evidence
+from claimwatch.store import Store, open_store
+from claimwatch.telegram_bot import IN_FLIGHT, build_application
+
+from conftest import NOW, UTC_TZ
+from fakebot import FakeBotAPI, running
+from test_bot import ADMIN, start_bot, stop_bot
+
+FIRST_CHAT = 10_000
+
+
+def world(data: Path, subscribers: int) -> tuple[Store, int]:
+    """A claim followed by `subscribers` private chats, and one new piece of evidence waiting to go out."""
+    store = open_store(data)
+    number = ledger.add_claim(store, ledger.NewClaim(text="Power of Siberia 2 stays stalled", tags=("energy",)),
+                              "ann", NOW).id
+    for chat in range(FIRST_CHAT, FIRST_CHAT + subscribers):
+        store.subscribe(chat, "#energy", NOW, ("evidence",))
+    store.add_evidence([Evidence(0, number, "https://n.example/talks", "Gazprom talks stall again", NOW,
+                                 feed="Wire", matched=("Power of Siberia",))], alert=True)
+    return store, number
+
+
+def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW):
+    """The real Application on `store`, delivering every 0.2 s."""
+    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}))
+    return build_application(config, ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access)),
+                             clock=clock, deliver_every=0.2)
+
+
+def received(api: FakeBotAPI) -> Counter[int]:
+    return Counter(s.chat_id for s in list(api.sent) if "Gazprom talks" in (s.text or ""))
+
+
+def wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_path: Path) -> None:
+    store, number = world(tmp_path / "data", 300)
+    blocked = set(range(FIRST_CHAT, FIRST_CHAT + 300, 30))  # 10 users blocked the bot
+    clock = {"now": NOW}
+    with FakeBotAPI() as api:
+        for chat in blocked:
+            api.block(chat)
+        api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, times=2)
+        api.fail_next("sendMessage", 502, "Bad Gateway", chat_id=FIRST_CHAT + 7)
+        with running(bot_for(api, store, tmp_path / "data", lambda: clock["now"])):
+            wait_until(lambda: len(received(api)) == 289)
+            assert FIRST_CHAT + 7 not in received(api)  # its 502 is retried after a backoff ...
+            clock["now"] = NOW + timedelta(minutes=1)
+            wait_until(lambda: len(received(api)) == 290)  # ... and then it goes
+            time.sleep(0.5)  # a few more delivery rounds: nothing else may go out
+        counts = received(api)
+    active = set(range(FIRST_CHAT, FIRST_CHAT + 300)) - blocked
+    assert set(counts) == active and set(counts.values()) == {1}  # every active subscriber, exactly once
+    for chat in blocked:
+        assert not store.chat(chat).active and "blocked" in store.chat(chat).reason
+    assert {m["chat"] for m in store.outbox("dropped")} == blocked
+    assert store.outbox("pending") == [] and len(store.outbox("sent")) == 290
+
+
+def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    a = ledger.add_claim(store, ledger.NewClaim(text="Arctic route doubles"), "ann", NOW).id
+    b = ledger.add_claim(store, ledger.NewClaim(text="Summit without China"), "ann", NOW).id
+    store.subscribe(ADMIN, "all", NOW)
+    store.add_evidence([Evidence(0, n, f"https://n.example/{n}/{i}", f"story {n}.{i}", NOW, feed="Wire")
+                        for n in (a, b, a) for i in range(2)], alert=True)
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, tmp_path / "data")):
+            message = api.wait_for(lambda s: s.chat_id == ADMIN and "story" in (s.text or ""))
+            time.sleep(0.6)
+        alerts = [s for s in api.messages_to(ADMIN) if "story" in (s.text or "")]
+    assert alerts == [message]
+    assert message.text.count("New evidence") == 6 and message.text.index("Arctic") < message.text.index("Summit")
+    assert ("Mute #%d" % a, f"/mute {a}") in [pair for row in message.buttons for pair in row]
+
+
+def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed by spring", review_date=date(2026, 2, 20)),
+                              "ann", NOW).id
+    store.subscribe(ADMIN, "all", NOW, ("due",))
+    store.queue_messages([], state={"reminded": "2026-02-27"})  # the last round, three days before NOW
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, tmp_path / "data")):
+            reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""))
+            time.sleep(0.6)
+            assert [s for s in api.messages_to(ADMIN) if "Review due" in (s.text or "")] == [reminder]
+            snooze = dict(pair for row in reminder.buttons for pair in row)["Snooze a week"]
+            mark = api.mark()
+            api.button_press(ADMIN, snooze, message_id=reminder.message_id, chat_id=ADMIN)
+            assert "next review 2026-03-09" in api.wait_reply(ADMIN, mark).text
+    assert "overdue" in reminder.text and f"#{number}" in reminder.text
+    assert store.get_claim(number).review_date == date(2026, 3, 9)
+    assert store.outbox_state()["reminded"] == "2026-03-02"
+
+
+def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store, _ = world(data, 300)
+    del store
+    with FakeBotAPI() as api:
+        proc = start_bot(api, data)
+        try:
+            wait_until(lambda: len(received(api)) >= 100)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        at_kill = len(received(api))
+        assert at_kill < 300, "the fan-out finished before the kill; nothing was tested"
+        proc = start_bot(api, data)
+        try:
+            wait_until(lambda: len(received(api)) == 300)
+            time.sleep(1.0)
+        finally:
+            stop_bot(proc, api)
+        counts = received(api)
+    assert set(counts) == set(range(FIRST_CHAT, FIRST_CHAT + 300))  # no gaps
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= IN_FLIGHT, f"{duplicates} sent twice; at most the {IN_FLIGHT} in flight may be"
+    assert open_store(data).outbox("pending") == []
