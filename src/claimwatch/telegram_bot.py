@@ -329,6 +329,8 @@ def _setup_logging(token: str) -> None:
     handler.setFormatter(_Redacting(token))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" is how a long delivery keeps its next run away
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 def main() -> int:
