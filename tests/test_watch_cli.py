@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import NOW, run_cli
 from feedserver import FeedServer, respond
 
 FEED = ('<rss version="2.0"><channel><title>News</title>'
@@ -79,3 +79,23 @@ def test_watch_keeps_running_and_stops_cleanly(tmp_path: Path) -> None:
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
+
+
+def test_watch_prints_the_console_chats_alerts_and_leaves_telegram_ones_for_the_bot(tmp_path: Path) -> None:
+    from claimwatch.store import open_store
+
+    data = tmp_path / "data"
+    assert "Subscribed to all claims: outcome" in run_cli("console", data=data, input="/subscribe all outcome\n").stdout
+    open_store(data).subscribe(555, "all", NOW)  # a Telegram chat
+    assert run_cli("resolve", "2", "true", "it happened", data=data).returncode == 0
+    env = {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert any("Outcome recorded: true — it happened" in line for line in lines), lines
+    store = open_store(data)
+    assert [m["chat"] for m in store.outbox("sent")] == [0]
+    assert [m["chat"] for m in store.outbox("pending") if m["kind"] == "outcome"] == [555]
