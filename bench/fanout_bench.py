@@ -9,26 +9,25 @@ to the last and its ratio to the configured overall rate (target: at least 0.9).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 import argparse
 import logging
 import os
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from fakebot import FakeBotAPI, running  # noqa: E402  (the test suite's fake Bot API)
+from fakebot import FakeBotAPI, running
 
-from claimwatch import ledger  # noqa: E402
-from claimwatch.chat import ChatService, ChatSettings  # noqa: E402
-from claimwatch.config import Config  # noqa: E402
-from claimwatch.model import Evidence  # noqa: E402
-from claimwatch.store import open_store  # noqa: E402
-from claimwatch.telegram_bot import build_application  # noqa: E402
+from claimwatch import ledger
+from claimwatch.chat import ChatService, ChatSettings
+from claimwatch.config import Config
+from claimwatch.model import Evidence
+from claimwatch.store import open_store
+from claimwatch.telegram_bot import build_application
 
 CONFIGURED_RATE = 30.0  # AIORateLimiter's overall limit, Telegram's documented one
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
+from conftest import NOW, UTC_TZ
+
 from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
 from claimwatch.store import Store
-
-from conftest import NOW, UTC_TZ
 
 NINE = time(9, 0)
 
@@ -76,7 +76,7 @@ def test_many_matches_for_one_chat_become_one_message_grouped_by_claim(store: St
     text = batch[0].text
     assert text.index(f"<b>#{a}</b>") < text.index("a2") < text.index(f"<b>#{b}</b>") < text.index("b0")
     assert text.count("New evidence") == 4
-    assert ("Mute #%d" % a) in [btn.label for row in batch[0].buttons for btn in row]
+    assert f"Mute #{a}" in [btn.label for row in batch[0].buttons for btn in row]
     delivery.sent(store, batch[0], NOW)
     assert delivery.next_batch(store, NOW) == [] and len(store.outbox("sent")) == 4
 
@@ -254,3 +254,14 @@ def test_role_check_on_snooze(store: Store) -> None:
     service = ChatService(store, ChatSettings(UTC_TZ))
     reply = service.handle(Incoming(8, 8, f"/snooze {number} 7", "sub"), NOW)[0].text
     assert "for analysts" in reply and store.get_claim(number).review_date == date(2026, 3, 1)
+
+
+def test_alert_times_are_shown_in_the_chats_time_zone(store: Store) -> None:
+    number = claim(store, "Claim")
+    store.subscribe(1, "all", NOW)
+    store.save_chat(Chat(1, "private", "ann", tz="Asia/Tokyo"))
+    store.subscribe(2, "all", NOW)
+    evidence(store, number, "talks")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    lines = {m["chat"]: m["line"] for m in store.outbox()}
+    assert "2026-03-02 18:30" in lines[1] and "2026-03-02 09:30" in lines[2]

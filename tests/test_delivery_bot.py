@@ -8,16 +8,16 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
+from conftest import NOW, UTC_TZ
+from fakebot import FakeBotAPI, running
+from test_bot import ADMIN, start_bot, stop_bot
+
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings
 from claimwatch.config import Config
 from claimwatch.model import Evidence
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import IN_FLIGHT, build_application
-
-from conftest import NOW, UTC_TZ
-from fakebot import FakeBotAPI, running
-from test_bot import ADMIN, start_bot, stop_bot
 
 FIRST_CHAT = 10_000
 
@@ -53,7 +53,7 @@ def wait_until(condition, timeout: float = 60) -> None:
 
 
 def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_path: Path) -> None:
-    store, number = world(tmp_path / "data", 300)
+    store, _ = world(tmp_path / "data", 300)
     blocked = set(range(FIRST_CHAT, FIRST_CHAT + 300, 30))  # 10 users blocked the bot
     clock = {"now": NOW}
     with FakeBotAPI() as api:
@@ -90,7 +90,7 @@ def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path)
         alerts = [s for s in api.messages_to(ADMIN) if "story" in (s.text or "")]
     assert alerts == [message]
     assert message.text.count("New evidence") == 6 and message.text.index("Arctic") < message.text.index("Summit")
-    assert ("Mute #%d" % a, f"/mute {a}") in [pair for row in message.buttons for pair in row]
+    assert (f"Mute #{a}", f"/mute {a}") in [pair for row in message.buttons for pair in row]
 
 
 def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(tmp_path: Path) -> None:

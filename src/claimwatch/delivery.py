@@ -68,16 +68,16 @@ def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
     messages = []
     for event in events:
         claim = store.get_claim(event["claim"])
+        item = None
         if event["kind"] == "evidence":
-            items = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)})
-            item = items.get(event["evidence"])
+            item = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)}).get(event["evidence"])
             if item is None:
                 continue
-            name, lines = f"evidence:{claim.id}:{item.id}", lambda chat: render.evidence_line(item, chat_tz(chat, tz), HTML)
-        else:
-            name, lines = f"outcome:{claim.id}:{event['created']}", lambda chat: outcome_text(claim)
-        messages += [_message(chat, name, event["kind"], claim, lines(chat), now)
-                     for chat in audience.chats(claim, event["kind"])]
+        name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
+        for chat in audience.chats(claim, event["kind"]):
+            line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
+                else outcome_text(claim)
+            messages.append(_message(chat, name, event["kind"], claim, line, now))
     return store.queue_messages(messages, done_events=[e["ref"] for e in events])
 
 
@@ -231,8 +231,8 @@ def stamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def chat_tz(chat: Chat | int, default: ZoneInfo) -> ZoneInfo:
-    return ZoneInfo(chat.tz) if isinstance(chat, Chat) and chat.tz else default
+def chat_tz(chat: Chat | None, default: ZoneInfo) -> ZoneInfo:
+    return ZoneInfo(chat.tz) if chat is not None and chat.tz else default
 
 
 class _Audience:
