@@ -72,11 +72,13 @@ class _ApiError(Exception):
         self.code, self.description = code, description
 
 
-def _error(code: int, description: str, retry_after: int | None = None) -> web.Response:
+def _error(code: int, description: str, retry_after: int | None = None, migrate_to: int | None = None) -> web.Response:
     """The Bot API's error answer, with the same HTTP status."""
     body: JSON = {"ok": False, "error_code": code, "description": description}
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
+    if migrate_to is not None:  # a group that became a supergroup
+        body["parameters"] = {"migrate_to_chat_id": migrate_to}
     return web.json_response(body, status=code)
 
 
@@ -147,7 +149,7 @@ class FakeBotAPI:
         self._users: dict[int, JSON] = {}
         self._files: dict[str, tuple[JSON, bytes]] = {}
         self._open_queries: set[str] = set()
-        self._failures: list[tuple[str, int | None, int, str, int | None]] = []  # one entry per failing call
+        self._failures: list[tuple[str, int | None, int, str, int | None, int | None]] = []  # one entry per failing call
         self._blocked: set[int] = set()
         self._update_ids, self._ids = itertools.count(1), itertools.count(1)  # updates; files and queries
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -279,10 +281,10 @@ class FakeBotAPI:
     # --- failures to inject ----------------------------------------------------------------------------------
 
     def fail_next(self, method: str, code: int, description: str, *, retry_after: int | None = None,
-                  chat_id: int | None = None, times: int = 1) -> None:
+                  chat_id: int | None = None, times: int = 1, migrate_to: int | None = None) -> None:
         """Answers the next `times` calls of `method` (to chat_id, if given) with this Bot API error."""
         with self._lock:
-            self._failures += [(method.lower(), chat_id, code, description, retry_after)] * times
+            self._failures += [(method.lower(), chat_id, code, description, retry_after, migrate_to)] * times
 
     def block(self, chat_id: int) -> None:
         """Every send or edit to chat_id answers 403 from now on, until that user writes again."""

@@ -61,19 +61,25 @@ def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_
             api.block(chat)
         api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, times=2)
         api.fail_next("sendMessage", 502, "Bad Gateway", chat_id=FIRST_CHAT + 7)
+        api.fail_next("sendMessage", 400, "Bad Request: chat not found", chat_id=FIRST_CHAT + 299)
+        api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                      chat_id=FIRST_CHAT + 298, migrate_to=-1009999)
         with running(bot_for(api, store, tmp_path / "data", lambda: clock["now"])):
-            wait_until(lambda: len(received(api)) == 289)
+            wait_until(lambda: len(received(api)) == 288)
             assert FIRST_CHAT + 7 not in received(api)  # its 502 is retried after a backoff ...
             clock["now"] = NOW + timedelta(minutes=1)
-            wait_until(lambda: len(received(api)) == 290)  # ... and then it goes
+            wait_until(lambda: len(received(api)) == 289)  # ... and then it goes
             time.sleep(0.5)  # a few more delivery rounds: nothing else may go out
         counts = received(api)
-    active = set(range(FIRST_CHAT, FIRST_CHAT + 300)) - blocked
+    gone, moved = FIRST_CHAT + 299, FIRST_CHAT + 298
+    active = set(range(FIRST_CHAT, FIRST_CHAT + 300)) - blocked - {gone, moved} | {-1009999}
     assert set(counts) == active and set(counts.values()) == {1}  # every active subscriber, exactly once
-    for chat in blocked:
-        assert not store.chat(chat).active and "blocked" in store.chat(chat).reason
-    assert {m["chat"] for m in store.outbox("dropped")} == blocked
-    assert store.outbox("pending") == [] and len(store.outbox("sent")) == 290
+    for chat in blocked | {gone}:
+        assert not store.chat(chat).active
+    assert "blocked" in store.chat(FIRST_CHAT).reason and "chat not found" in store.chat(gone).reason.lower()
+    assert {m["chat"] for m in store.outbox("dropped")} == blocked | {gone}
+    assert -1009999 in {s.chat for s in store.subscriptions()} and moved not in {s.chat for s in store.subscriptions()}
+    assert store.outbox("pending") == [] and len(store.outbox("sent")) == 289
 
 
 def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path) -> None:
