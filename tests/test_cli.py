@@ -294,13 +294,15 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(populated: Populate
     assert snapshot(workdir) == before
 
 
-def test_unknown_time_zone_exits_2_naming_claimwatch_tz(workdir: Path) -> None:
+@pytest.mark.parametrize("variable, value", [("CLAIMWATCH_TZ", "Mars/Olympus"), ("CLAIMWATCH_REMIND_AT", "25:00"),
+                                             ("CLAIMWATCH_REMIND_AT", "nine")])
+def test_a_bad_setting_exits_2_naming_it(workdir: Path, variable: str, value: str) -> None:
     before = snapshot(workdir)
-    result = run_cli("list", data=workdir, env={"CLAIMWATCH_TZ": "Mars/Olympus"})
+    result = run_cli("list", data=workdir, env={variable: value})
     assert result.returncode == 2
     line = one_line(result.stderr)
-    assert "CLAIMWATCH_TZ" in line
-    assert "Mars/Olympus" in line
+    assert variable in line
+    assert value in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
 

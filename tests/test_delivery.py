@@ -265,3 +265,29 @@ def test_alert_times_are_shown_in_the_chats_time_zone(store: Store) -> None:
     delivery.fan_out(store, NOW, UTC_TZ)
     lines = {m["chat"]: m["line"] for m in store.outbox()}
     assert "2026-03-02 18:30" in lines[1] and "2026-03-02 09:30" in lines[2]
+
+
+def test_one_claim_with_more_items_than_fit_goes_out_in_several_messages(store: Store) -> None:
+    number = claim(store, "Busy claim")
+    store.subscribe(1, "all", NOW)
+    for i in range(60):
+        evidence(store, number, f"{i}-" + "z" * 150)
+    delivery.fan_out(store, NOW, UTC_TZ)
+    parts = []
+    while batch := delivery.next_batch(store, NOW):
+        assert len(batch[0].text) <= delivery.MESSAGE_BUDGET and batch[0].text.startswith(f"<b>#{number}</b>")
+        parts.append(len(batch[0].keys))
+        delivery.sent(store, batch[0], NOW)
+    assert sum(parts) == 60 and len(parts) > 1
+
+
+def test_a_weekly_digest_is_due_on_mondays_at_the_chats_time() -> None:
+    chat = Chat(1, "private", "ann", digest="weekly", digest_at=time(8, 0))
+    berlin = ZoneInfo("Europe/Berlin")
+    # NOW is Monday 2026-03-02 10:30 in Berlin: this Monday's 08:00 has come.
+    assert delivery.digest_slot(chat, NOW, berlin).isoformat() == "2026-03-02T08:00:00+01:00"
+    # Sunday evening: still the previous Monday's.
+    assert delivery.digest_slot(chat, NOW - timedelta(hours=14), berlin).isoformat() == "2026-02-23T08:00:00+01:00"
+    daily = Chat(1, "private", "ann", digest="daily", digest_at=time(11, 0))
+    assert delivery.digest_slot(daily, NOW, berlin).isoformat() == "2026-03-01T11:00:00+01:00"
+    assert delivery.digest_slot(Chat(1, "private", "ann"), NOW, berlin) is None

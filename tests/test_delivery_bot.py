@@ -143,3 +143,26 @@ def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Pat
     duplicates = sum(n - 1 for n in counts.values())
     assert duplicates <= IN_FLIGHT, f"{duplicates} sent twice; at most the {IN_FLIGHT} in flight may be"
     assert open_store(data).outbox("pending") == []
+
+
+def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp_path: Path) -> None:
+    from datetime import time as clock_time
+
+    from claimwatch.model import Chat
+
+    store = open_store(tmp_path / "data")
+    ledger.add_claim(store, ledger.NewClaim(text="Arctic route opens", tags=("arctic",)), "ann",
+                     NOW - timedelta(hours=2))
+    for chat, tag in ((ADMIN, "#arctic"), (ADMIN + 1, "#nothing-here")):
+        store.subscribe(chat, tag, NOW, ("digest",))
+        # 18:00 in Tokyo is 09:00 UTC; NOW (09:30 UTC) is just past it. The last digest was a day before.
+        store.save_chat(Chat(chat, "private", "reader", digest="daily", digest_at=clock_time(18, 0), tz="Asia/Tokyo"))
+    store.queue_messages([], state={"digests": {str(ADMIN): "2026-03-01T09:00:00+00:00",
+                                                str(ADMIN + 1): "2026-03-01T09:00:00+00:00"}})
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, tmp_path / "data")):
+            digest = api.wait_for(lambda s: s.chat_id == ADMIN and "Digest" in (s.text or ""))
+            time.sleep(0.6)
+        assert api.messages_to(ADMIN + 1) == []  # nothing it follows happened: no digest
+    assert "2026-03-01 18:00 to 2026-03-02 18:00" in digest.text and "Arctic route opens" in digest.text
+    assert store.outbox_state()["digests"][str(ADMIN + 1)] == "2026-03-02T09:00:00+00:00"

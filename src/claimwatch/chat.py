@@ -551,10 +551,13 @@ class ChatService:
         tips = "\nPress a kind to turn it on (✓) or off; /settings sets the digest."
         return [Reply("This chat follows:\n" + "\n".join(lines) + muted + tips, tuple(b for b in buttons if b))]
 
+    def _this_chat(self, ctx: _Context) -> Chat:
+        return self.store.chat(ctx.msg.chat_id) or Chat(ctx.msg.chat_id, ctx.msg.chat_type, ctx.msg.chat_title)
+
     def _mute(self, ctx: _Context, on: bool) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
         self.store.get_claim(number)
-        chat = self.store.chat(ctx.msg.chat_id) or Chat(ctx.msg.chat_id, ctx.msg.chat_type, ctx.msg.chat_title)
+        chat = self._this_chat(ctx)
         muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
         self.store.save_chat(replace(chat, muted=muted))
         if on:
@@ -584,7 +587,7 @@ class ChatService:
         return [Reply(f"#{number}: next review {day}.", edit=ctx.msg.pressed)]
 
     def cmd_settings(self, ctx: _Context) -> list[Reply]:
-        chat = self.store.chat(ctx.msg.chat_id) or Chat(ctx.msg.chat_id, ctx.msg.chat_type, ctx.msg.chat_title)
+        chat = self._this_chat(ctx)
         field_, _, value = ctx.args.strip().partition(" ")
         field_, value = field_.lower(), value.strip()
         if field_ == "digest":

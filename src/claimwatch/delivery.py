@@ -20,13 +20,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import render, scores
 from claimwatch.chat import Button
-from claimwatch.model import Chat, Claim, Evidence, Subscription, parse_datetime
+from claimwatch.model import (
+    Chat,
+    Claim,
+    Evidence,
+    Subscription,
+    iso_utc,
+    parse_datetime,
+)
 from claimwatch.render import HTML, utf16_len
 from claimwatch.store import ClaimFilter, Store
 
@@ -104,7 +111,7 @@ def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
     last: dict[str, str] = dict(state.get("digests", {}))
     chats = [c for c in store.chats() if c.active and c.digest != "off"]
     due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
-           and last.get(str(c.id), "") < stamp(slot)]
+           and last.get(str(c.id), "") < iso_utc(slot)]
     if not due:
         return 0
     claims = store.find_claims()
@@ -113,13 +120,13 @@ def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
     messages = []
     for chat, slot in due:
         if str(chat.id) not in last:
-            last[str(chat.id)] = stamp(slot)
+            last[str(chat.id)] = iso_utc(slot)
             continue
         since = _since(chat, slot, last)
         follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
         text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
                             and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
-        last[str(chat.id)] = stamp(slot)
+        last[str(chat.id)] = iso_utc(slot)
         if text:
             messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
     store.queue_messages(messages, state={"digests": last})
@@ -187,7 +194,7 @@ def outcome_text(claim: Claim) -> str:
 
 def next_batch(store: Store, now: datetime) -> list[Outgoing]:
     """The next message for every chat that has one due: a digest alone, else its alerts grouped by claim."""
-    due = stamp(now)
+    due = iso_utc(now)
     by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for m in store.outbox("pending"):
         if m["next_try"] <= due:
@@ -196,19 +203,19 @@ def next_batch(store: Store, now: datetime) -> list[Outgoing]:
 
 
 def sent(store: Store, message: Outgoing, now: datetime) -> None:
-    store.update_messages(list(message.keys), status="sent", sent_at=stamp(now), error="")
+    store.update_messages(list(message.keys), status="sent", sent_at=iso_utc(now), error="")
 
 
 def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:
     """Try again later: after `after` seconds (flood control), else backing off 10 s, 20 s ... up to an hour."""
     attempts = message.attempts + 1
     wait = timedelta(seconds=after) if after is not None else min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** (attempts - 1)))
-    store.update_messages(list(message.keys), attempts=attempts, next_try=stamp(now + wait), error=error)
+    store.update_messages(list(message.keys), attempts=attempts, next_try=iso_utc(now + wait), error=error)
 
 
 def dropped(store: Store, message: Outgoing, now: datetime, error: str) -> None:
     """Telegram refused the message itself (not the chat): it will never go through."""
-    store.update_messages(list(message.keys), status="dropped", sent_at=stamp(now), error=error)
+    store.update_messages(list(message.keys), status="dropped", sent_at=iso_utc(now), error=error)
 
 
 def unreachable(store: Store, chat: int, reason: str, now: datetime) -> None:
@@ -224,11 +231,6 @@ def forget_delivered(store: Store, now: datetime) -> int:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def stamp(at: datetime) -> str:
-    """A time as stored in the outbox: ISO 8601 in UTC, so that texts compare as times do."""
-    return at.astimezone(UTC).isoformat()
 
 
 def chat_tz(chat: Chat | None, default: ZoneInfo) -> ZoneInfo:
@@ -263,39 +265,42 @@ def _since(chat: Chat, slot: datetime, last: dict[str, str]) -> datetime:
 def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, now: datetime) -> dict[str, Any]:
     return {"key": f"{chat}/{event}", "chat": chat, "event": event, "kind": kind,
             "claim": claim.id if claim else None, "title": claim.text if claim else "", "line": line,
-            "created": stamp(now), "status": "pending", "attempts": 0, "next_try": stamp(now), "sent_at": None, "error": ""}
+            "created": iso_utc(now), "status": "pending", "attempts": 0, "next_try": iso_utc(now), "sent_at": None, "error": ""}
 
 
 def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
     first = rows[0]
     if first["kind"] == "digest":
         return Outgoing(chat, (first["key"],), first["line"], (), first["attempts"])
-    alerts = [r for r in rows if r["kind"] != "digest"]
     by_claim: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in alerts:
-        by_claim[r["claim"]].append(r)
-    blocks, keys, used = [], [], 0
+    for r in rows:
+        if r["kind"] != "digest":
+            by_claim[r["claim"]].append(r)
+    blocks: list[tuple[int, list[dict[str, Any]], str]] = []
+    used = 0
     for number, items in by_claim.items():
-        block = f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
-            f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+        if not blocks:  # the first claim always goes, with as many of its items as fit
+            items = _fitting(items)
+        block = _block(number, items)
         if blocks and used + utf16_len(block) > MESSAGE_BUDGET:
             break  # the rest goes in the next message
         blocks.append((number, items, block))
         used += utf16_len(block) + 2
-    if len(blocks) == 1 and utf16_len(blocks[0][2]) > MESSAGE_BUDGET:  # one claim with a great many items
-        number, items, _ = blocks[0]
-        items = _fitting(items, number)
-        blocks = [(number, items, f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
-            f"{LABELS[r['kind']]}: {r['line']}" for r in items))]
-    for _, items, _ in blocks:
-        keys += [r["key"] for r in items]
+    items_sent = [r for _, items, _ in blocks for r in items]
     buttons = tuple(row for number, items, _ in blocks[:BUTTON_CLAIMS] for row in _buttons(number, items))
-    return Outgoing(chat, tuple(keys), "\n\n".join(b for _, _, b in blocks), buttons,
-                    max(r["attempts"] for number, items, _ in blocks for r in items))
+    return Outgoing(chat, tuple(r["key"] for r in items_sent), "\n\n".join(b for _, _, b in blocks), buttons,
+                    max(r["attempts"] for r in items_sent))
 
 
-def _fitting(items: list[dict[str, Any]], number: int) -> list[dict[str, Any]]:
-    kept, used = [], utf16_len(items[0]["title"]) + 20
+def _block(number: int, items: list[dict[str, Any]]) -> str:
+    """One claim's part of a grouped message."""
+    return f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
+        f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+
+
+def _fitting(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first of a claim's items that fit in one message (at least one)."""
+    kept, used = [], utf16_len(HTML.esc(items[0]["title"])) + 20
     for r in items:
         used += utf16_len(r["line"]) + 20
         if kept and used > MESSAGE_BUDGET:

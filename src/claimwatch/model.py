@@ -130,6 +130,11 @@ def iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def iso_utc(value: datetime) -> str:
+    """A time as ISO 8601 in UTC: stored this way, texts compare as the times do."""
+    return value.astimezone(UTC).isoformat()
+
+
 def parse_datetime(text: str) -> datetime:
     """An ISO datetime; one without an offset is taken as UTC."""
     value = datetime.fromisoformat(text)

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time as clock_time
+from datetime import date, datetime, time as clock_time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,6 +62,7 @@ from claimwatch.model import (
     change_to_dict,
     claim_from_dict,
     iso,
+    iso_utc,
     parse_datetime,
     claim_to_dict,
     evidence_from_dict,
@@ -581,7 +582,7 @@ class Store:
 
     def prune_outbox(self, before: datetime) -> int:
         """Forget messages sent or dropped before `before` (their events are long fanned out)."""
-        cutoff = iso(before.astimezone(UTC))
+        cutoff = iso_utc(before)
         with self.transaction():
             return len(self._db("outbox").table("messages").remove(
                 lambda d: d["status"] != "pending" and (d.get("sent_at") or d["created"]) < cutoff))
@@ -591,7 +592,7 @@ class Store:
         writes again) and drop its pending messages; how many were dropped."""
         with self.transaction():
             dropped = self._db("outbox").table("messages").update(
-                {"status": "dropped", "error": reason, "sent_at": iso(at.astimezone(UTC))},
+                {"status": "dropped", "error": reason, "sent_at": iso_utc(at)},
                 lambda d: d["chat"] == chat_id and d["status"] == "pending")
             chat = self.chat(chat_id) or Chat(chat_id, "private" if chat_id > 0 else "group", "")
             self.save_chat(replace(chat, active=False, reason=reason, changed_at=at))
