@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -198,3 +201,20 @@ def test_each_fault_is_recorded_while_the_other_feeds_are_processed(tmp_path: Pa
         if name != "broken":  # a broken but readable feed is not a failure
             assert (reports[name].outcome, reports[name].feed.failures) == ("failed", 1), name
     assert reports["broken"].outcome in ("new entries", "nothing new")
+
+
+def test_a_parser_process_that_dies_is_replaced(world) -> None:
+    """Feeds are parsed in worker processes; one killed between cycles (out of memory, say) takes no
+    feed with it: the next cycle parses in fresh ones."""
+    server, store = world
+    cycle(store, NOW)
+    workers = [p for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")]
+    assert workers  # parsing happened in processes of its own
+    for worker in workers:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+    server.routes["/en"] = respond(rss(("e5", "Power of Siberia 2 gas pricing agreed", "new")).encode())
+    reports = cycle(store, NOW + timedelta(hours=1))
+    assert [(r.feed.name, r.outcome, r.new) for r in reports] == [
+        ("en", "new entries", 1), ("ru", "nothing new", 0), ("zh", "nothing new", 0)]
+    assert "Power of Siberia 2 gas pricing agreed" in {e.title for e in store.evidence_for(1)}

@@ -1,13 +1,19 @@
 """The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
 
-Fetching is concurrent (fetch.Fetcher); each document is parsed in a worker thread as soon as it
-arrives, while the others are still on the way; matching and store work run in a worker thread
-too, off the event loop; everything one cycle learns is written in one store transaction.
+Fetching is concurrent (fetch.Fetcher); each document is parsed as soon as it arrives, while the
+others are still on the way, in a pool of worker processes: feedparser is pure-Python CPU work, so
+in threads it would hold the GIL, use one core and stall the event loop (the bot's too). Matching and
+store work run in a worker thread, off the event loop; everything one cycle learns is written in one
+store transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,6 +25,7 @@ from claimwatch.model import Evidence, Feed
 from claimwatch.store import ClaimFilter, Store
 
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
+PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
 
 
 @dataclass(frozen=True)
@@ -64,9 +71,13 @@ class Watcher:
         return await asyncio.to_thread(self._record, checked, now)
 
     async def _check(self, feed: Feed, now: datetime) -> tuple[Feed, FetchResult, ParsedFeed | None]:
-        """Fetch one feed and parse it as soon as it arrives (in a thread), while others are still on the way."""
+        """Fetch one feed and parse it as soon as it arrives, while others are still on the way; the body
+        is let go once parsed."""
         result = await self.fetcher.fetch(feed.url, now, etag=feed.etag, last_modified=feed.last_modified)
-        return feed, result, None if result.body is None else await asyncio.to_thread(_parse, feed, result, now)
+        if result.body is None:
+            return feed, result, None
+        doc = await _parsed(str(feed.id), result.body, result.headers, now)
+        return feed, replace(result, body=None), doc
 
     def _record(self, checked: list[tuple[Feed, FetchResult, ParsedFeed | None]], now: datetime) -> list[FeedReport]:
         matcher = self.matcher()
@@ -147,11 +158,30 @@ class Watcher:
         return len(new), edited, tuple(found), first  # stored by _keep_evidence
 
 
-def _parse(feed: Feed, result: FetchResult, now: datetime) -> ParsedFeed:
-    """One feed's document; a parser failure is that feed's failure, not the cycle's."""
-    assert result.body is not None
+_pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
+
+
+async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """A document parsed in a parser process. A process that dies (killed, out of memory) takes the
+    parses it had with it: those are tried once more in a fresh pool, then count as the feed's failure."""
+    global _pool
+    for _ in range(2):
+        if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
+            _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"))
+        pool = _pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
+        except BrokenProcessPool:
+            if _pool is pool:
+                _pool = None
+                pool.shutdown(wait=False)
+    return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
+
+
+def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
     try:
-        return parse_feed(str(feed.id), result.body, result.headers, now)
+        return parse_feed(feed_id, body, headers, now)
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
         return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
 
