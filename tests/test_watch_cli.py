@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import NOW, run_cli
 from feedserver import FeedServer, respond
 
@@ -99,3 +101,50 @@ def test_watch_prints_the_console_chats_alerts_and_leaves_telegram_ones_for_the_
     store = open_store(data)
     assert [m["chat"] for m in store.outbox("sent")] == [0]
     assert [m["chat"] for m in store.outbox("pending") if m["kind"] == "outcome"] == [555]
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(ppid) == pid and state not in "ZX":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (OSError, IndexError):
+        return False
+
+
+def _eventually(condition, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    with FeedServer() as server:
+        server.routes["/rss"] = respond(FEED.encode())
+        run_cli("feeds", "add", server.url + "/rss", "Local", data=data, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], text=True,
+                                env={"CLAIMWATCH_DATA": str(data), "PATH": "/usr/bin:/bin", **env},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert _eventually(lambda: len(_children(proc.pid)) >= 2)  # parser processes (and their helper) started
+            assert _eventually(lambda: bool(server.seen))
+            children = _children(proc.pid)
+        finally:
+            proc.kill()
+            proc.wait(timeout=20)
+    assert _eventually(lambda: not any(_alive(pid) for pid in children)), [p for p in children if _alive(p)]

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -167,7 +169,8 @@ async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datet
     global _pool
     for _ in range(2):
         if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
-            _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_end_with_parent)
         pool = _pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
@@ -176,6 +179,18 @@ async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datet
                 _pool = None
                 pool.shutdown(wait=False)
     return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
+
+
+def _end_with_parent() -> None:
+    """In a parser process: exit when the parent does, even when it was killed and could not say so
+    (an idle worker would otherwise wait for work forever)."""
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
