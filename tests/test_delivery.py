@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -265,6 +266,20 @@ def test_alert_times_are_shown_in_the_chats_time_zone(store: Store) -> None:
     delivery.fan_out(store, NOW, UTC_TZ)
     lines = {m["chat"]: m["line"] for m in store.outbox()}
     assert "2026-03-02 18:30" in lines[1] and "2026-03-02 09:30" in lines[2]
+
+
+def test_a_chat_zone_no_longer_known_falls_back_to_the_default_and_delivery_goes_on(store: Store, caplog) -> None:
+    number = claim(store, "Claim")
+    store.subscribe(1, "all", NOW)
+    lost = f"Europe/Atlantis_{uuid.uuid4().hex[:8]}"  # renamed by a tzdata update, or hand-edited; warned of once a process
+    store.save_chat(Chat(1, "private", "ann", tz=lost))
+    store.subscribe(2, "all", NOW)
+    store.save_chat(Chat(2, "private", "bob", tz="Asia/Tokyo"))
+    evidence(store, number, "talks")
+    assert delivery.fan_out(store, NOW, ZoneInfo("Europe/Berlin")) == 2
+    lines = {m["chat"]: m["line"] for m in store.outbox()}
+    assert "2026-03-02 10:30" in lines[1] and "2026-03-02 18:30" in lines[2]
+    assert repr(lost) in caplog.text
 
 
 def test_one_claim_with_more_items_than_fit_goes_out_in_several_messages(store: Store) -> None:

@@ -18,11 +18,13 @@ digest), the chat is active and it has not muted the claim. Reminders go to chat
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import render, scores
 from claimwatch.chat import Button
@@ -36,6 +38,8 @@ from claimwatch.model import (
 )
 from claimwatch.render import HTML, utf16_len
 from claimwatch.store import ClaimFilter, Store
+
+log = logging.getLogger(__name__)
 
 MESSAGE_BUDGET = 3500  # UTF-16 units of one grouped message (Telegram takes 4096)
 DIGEST_ITEMS = 15  # per section of a digest
@@ -234,7 +238,20 @@ def forget_delivered(store: Store, now: datetime) -> int:
 
 
 def chat_tz(chat: Chat | None, default: ZoneInfo) -> ZoneInfo:
-    return ZoneInfo(chat.tz) if chat is not None and chat.tz else default
+    """The chat's time zone; the default when it has none, or when its zone is no longer known (a tzdata
+    update renamed it, or people.json was edited by hand): one chat's setting never stops delivery."""
+    zone = _zone(chat.tz) if chat is not None and chat.tz else None
+    return zone or default
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("time zone %r of a chat is not known here; using the default (change it with /settings tz)",
+                    name)
+        return None
 
 
 class _Audience:
