@@ -99,8 +99,7 @@ def test_watch_prints_the_console_chats_alerts_and_leaves_telegram_ones_for_the_
     assert proc.wait(timeout=20) == 0
     assert any("Outcome recorded: true — it happened" in line for line in lines), lines
     store = open_store(data)
-    assert [m["chat"] for m in store.outbox("sent")] == [0]
-    assert [m["chat"] for m in store.outbox("pending") if m["kind"] == "outcome"] == [555]
+    assert [(m["chat"], m["status"]) for m in store.outbox() if m["kind"] == "outcome"] == [(555, "pending")]
 
 
 def _children(pid: int) -> list[int]:

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_BUDGET = 3500  # UTF-16 units of one grouped message (Telegram takes 4096)
 DIGEST_ITEMS = 15  # per section of a digest
-KEEP_DELIVERED = timedelta(days=7)  # sent and dropped messages are forgotten after this
+KEEP_DROPPED = timedelta(days=7)  # messages Telegram refused, or for a chat gone, are kept this long to look into
 MAX_BACKOFF = timedelta(hours=1)
 SOON = timedelta(days=7)  # "reviews due soon" in a digest
 BUTTON_CLAIMS = 6  # claims in one message that get their own buttons
@@ -206,8 +206,10 @@ def next_batch(store: Store, now: datetime) -> list[Outgoing]:
     return [_compose(chat, rows) for chat, rows in by_chat.items()]
 
 
-def sent(store: Store, message: Outgoing, now: datetime) -> None:
-    store.update_messages(list(message.keys), status="sent", sent_at=iso_utc(now), error="")
+def sent(store: Store, message: Outgoing) -> None:
+    """Telegram accepted the message: it leaves the outbox (its events were consumed by the fan-out that
+    made it, so nothing can make it again)."""
+    store.forget_messages(list(message.keys))
 
 
 def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:
@@ -230,8 +232,8 @@ def migrated(store: Store, old: int, new: int, now: datetime) -> None:
     store.migrate_chat(old, new, now)
 
 
-def forget_delivered(store: Store, now: datetime) -> int:
-    return store.prune_outbox(now - KEEP_DELIVERED)
+def forget_dropped(store: Store, now: datetime) -> int:
+    return store.prune_outbox(now - KEEP_DROPPED)
 
 
 # --- helpers -------------------------------------------------------------------------------------

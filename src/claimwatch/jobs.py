@@ -61,7 +61,7 @@ def console_delivery(store: Store, config: Config, clock: Callable[[], datetime]
     printed = 0
     while mine := [m for m in delivery.next_batch(store, clock()) if m.chat == CONSOLE_USER_ID]:
         say(html_to_plain(mine[0].text))
-        delivery.sent(store, mine[0], clock())
+        delivery.sent(store, mine[0])
         printed += 1
     return printed
 

@@ -580,8 +580,15 @@ class Store:
         with self.transaction():
             self._db("outbox").table("messages").update(fields, lambda d: d["key"] in wanted)
 
+    def forget_messages(self, keys: list[str]) -> None:
+        """Remove delivered messages from the outbox: it holds what is still to send (and, for a while,
+        what was dropped), so each send rewrites a file the size of the backlog, not of the history."""
+        wanted = set(keys)
+        with self.transaction():
+            self._db("outbox").table("messages").remove(lambda d: d["key"] in wanted)
+
     def prune_outbox(self, before: datetime) -> int:
-        """Forget messages sent or dropped before `before` (their events are long fanned out)."""
+        """Forget messages dropped before `before`."""
         cutoff = iso_utc(before)
         with self.transaction():
             return len(self._db("outbox").table("messages").remove(

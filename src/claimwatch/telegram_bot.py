@@ -112,7 +112,7 @@ class Front:
                 await self.call(delivery.retry, store, message, self.clock(), str(e))
             else:
                 self._next_send[chat] = time.monotonic() + CHAT_GAP[chat > 0]
-                await self.call(delivery.sent, store, message, self.clock())
+                await self.call(delivery.sent, store, message)
 
 
 def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
@@ -243,12 +243,12 @@ async def deliver_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def reminders_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The day's review reminders (once a day, whenever this runs after CLAIMWATCH_REMIND_AT); old
-    delivered messages are forgotten."""
+    """The day's review reminders (once a day, whenever this runs after CLAIMWATCH_REMIND_AT); dropped
+    messages older than a week are forgotten."""
     front = _front(context)
     store, now = front.service.store, front.clock()
     queued = await front.call(delivery.queue_reminders, store, now, front.config.tz, front.config.remind_at)
-    await front.call(delivery.forget_delivered, store, now)
+    await front.call(delivery.forget_dropped, store, now)
     if queued:
         log.info("queued %d review reminders", queued)
 
