@@ -57,5 +57,11 @@ def test_normalize() -> None:
     assert normalize("ЁЛКА Straße Ⅻ") == "елка strasse xii"
 
 
+def test_a_claim_with_stored_terms_that_cannot_be_used_is_skipped_with_a_warning(caplog) -> None:
+    matcher = Matcher([(1, ("gas", "-!!!")), (2, ("gas",))])  # stored before punctuation-only terms were refused
+    assert [m.claim for m in matcher.match("gas talks")] == [2]
+    assert "claim #1 is not watched" in caplog.text and "'!!!'" in caplog.text
+
+
 def test_claims_without_terms_are_not_compiled() -> None:
     assert len(Matcher(CLAIMS)) == 6

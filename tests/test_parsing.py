@@ -355,6 +355,8 @@ _WATCH_HELP_MARKS = ('"quote"', "+term is required", "-term excludes")
         case('"a"b"c"', ("a quote may only surround a whole watch term",), id="quote-inside-quoted-term"),
         case("gas, -gas", ("'gas' is given twice with different meanings",), id="looked-for-and-excluded"),
         case("gas, +GAS", ("'GAS' is given twice with different meanings",), id="plain-and-required"),
+        case("gas, ???", ("'???' has no letters or digits, so it could never match",), id="punctuation-only"),
+        case(["gas", "-—"], ("'—' has no letters or digits",), id="list-excluded-dash"),
     ],
 )
 def test_parse_watch_terms_rejects(text: str | list[str], mentions: tuple[str, ...]) -> None:

@@ -8,13 +8,17 @@ Chinese or Japanese characters, which are written without spaces, match as subst
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from claimwatch.errors import InputError
 from claimwatch.parsing import parse_watch_terms
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+")
 # Han, Hiragana, Katakana (and their punctuation and half-width forms): scripts written without spaces
@@ -58,7 +62,12 @@ class Matcher:
         for claim, stored in watched:
             if not stored:
                 continue
-            terms = parse_watch_terms(list(stored))
+            try:
+                terms = parse_watch_terms(list(stored))
+            except InputError as e:  # stored before a rule it breaks was made: one claim does not stop the rest
+                log.warning("claim #%s is not watched until its watch terms are fixed (/edit %s watch ...): %s",
+                            claim, claim, e)
+                continue
             rule = _Rule(claim, terms.alternatives, terms.required, terms.excluded)
             self._rules += 1
             for term in (*terms.alternatives, *terms.required, *terms.excluded):

@@ -137,6 +137,7 @@ def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: st
 
 _WATCH_HELP = 'separate terms with commas; "quote" a phrase that contains a comma; +term is required, -term excludes'
 MAX_TERM_LENGTH = 100
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # what matching compares: punctuation never matches
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,8 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
                              f"empty watch term: {_WATCH_HELP}")
         if len(term) > MAX_TERM_LENGTH:
             raise InputError(f"watch term {term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
+        if not _LETTER_OR_DIGIT.search(term):
+            raise InputError(f"watch term {term!r} has no letters or digits, so it could never match")
         key = term.casefold()
         if key in seen:
             if seen[key] != sign:
