@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import brotli
 import gzip
+import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
+import brotli
 import pytest
 
 from claimwatch.fetch import MAX_BODY, USER_AGENT, Fetcher, FetchResult, forbidden_address, max_age_seconds, \
@@ -80,6 +83,30 @@ def test_a_gzip_bomb_is_caught(server: FeedServer) -> None:
     server.routes["/feed"] = respond(bomb, headers={"Content-Encoding": "gzip"})
     result = fetch(server.url + "/feed")
     assert result.body is None and "larger than 10 MiB" in result.error
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_a_compression_bomb_is_stopped_without_being_inflated(server: FeedServer, encoding: str) -> None:
+    """512 MiB of zeros: about 500 KB of gzip, 1 KB of brotli, which httpx would inflate whole from one
+    received chunk. Fetched in a process of its own, whose peak memory is its own."""
+    if encoding == "br":
+        packer = brotli.Compressor(quality=5)
+        bomb = b"".join(packer.process(b"\0" * 2**20) for _ in range(512)) + packer.finish()
+    else:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        bomb = b"".join(packer.compress(b"\0" * 2**20) for _ in range(512)) + packer.flush()
+    server.routes["/bomb"] = respond(bomb, headers={"Content-Encoding": encoding})
+    script = ("import asyncio, resource, sys; from claimwatch.fetch import Fetcher; from conftest import NOW\n"
+              "async def main():\n"
+              "    fetcher = Fetcher(allow_private=True)\n"
+              "    result = await fetcher.fetch(sys.argv[1], NOW)\n"
+              "    await fetcher.aclose()\n"
+              "    print(result.error); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+              "asyncio.run(main())\n")
+    run = subprocess.run([sys.executable, "-c", script, server.url + "/bomb"], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).parent)
+    error, peak_mib = run.stdout.splitlines()
+    assert "larger than 10 MiB" in error and int(peak_mib) < 200, run.stdout + run.stderr
 
 
 def test_permanent_redirects_report_the_new_address_temporary_ones_do_not(server: FeedServer) -> None:
