@@ -60,9 +60,11 @@ def test_html_is_stripped_and_entities_unescaped() -> None:
 
 def test_dates_are_utc_missing_is_the_fetch_time_and_the_future_is_clamped() -> None:
     body = rss(item("dated", guid="1", date="Mon, 06 May 2024 12:00:00 +0300") + item("undated", guid="2")
-               + item("future", guid="3", date="Fri, 01 Jan 2100 00:00:00 GMT"))
+               + item("future", guid="3", date="Fri, 01 Jan 2100 00:00:00 GMT")
+               + item("zero", guid="4", date="0001-01-01T00:00:00Z"))  # Go's zero time: a placeholder
     dates = {e.title: e.published for e in parse_feed("f1", body.encode(), {}, FETCHED).entries}
-    assert dates == {"dated": datetime(2024, 5, 6, 9, 0, tzinfo=UTC), "undated": FETCHED, "future": FETCHED}
+    assert dates == {"dated": datetime(2024, 5, 6, 9, 0, tzinfo=UTC), "undated": FETCHED, "future": FETCHED,
+                     "zero": FETCHED}
 
 
 def test_atom_feeds_and_ttl() -> None:
@@ -92,6 +94,28 @@ def test_a_guid_repeated_within_a_feed_keeps_both_entries() -> None:
     assert [e.title for e in entries] == ["first", "second"] and entries[0].key != entries[1].key
 
 
+def test_keys_of_entries_sharing_a_guid_do_not_depend_on_their_order() -> None:
+    """A CMS giving every item the site's address as guid: a new item on top must not take the key of
+    the one below it (which would hide the new one as an "edit" and alert the old one again)."""
+    def entries(*numbers: int):
+        body = rss("".join(item(f"news {n}", guid="https://site.example/", link=f"https://site.example/{n}")
+                           for n in numbers))
+        return {e.title: e.key for e in parse_feed("f1", body.encode(), {}, FETCHED).entries}
+    before, after = entries(2, 1), entries(3, 2, 1)
+    assert after["news 2"] == before["news 2"] and after["news 1"] == before["news 1"]
+    assert after["news 3"] not in before.values()
+
+
+@pytest.mark.parametrize("date", ["", "Fri, 01 Jan 2100 00:00:00 GMT"])
+def test_an_entry_with_only_a_title_keeps_its_key_from_poll_to_poll(date: str) -> None:
+    """Without guid or link the key is the title and the date as written: neither the fetch time (for a
+    missing date) nor the clamped one (for a future date) may enter it."""
+    body = rss(item("gas deal", date=date)).encode()
+    first = parse_feed("f1", body, {}, FETCHED).entries[0]
+    later = parse_feed("f1", body, {}, FETCHED + timedelta(minutes=15)).entries[0]
+    assert first.key == later.key
+
+
 def test_an_edit_changes_the_content_hash_not_the_key() -> None:
     before = parse_feed("f1", rss(item("Talks stall", guid="g")).encode(), {}, FETCHED).entries[0]
     after = parse_feed("f1", rss(item("Talks stall again", guid="g")).encode(), {}, FETCHED).entries[0]
@@ -103,3 +127,10 @@ def test_a_path_is_never_opened(tmp_path) -> None:
     secret.write_text(rss(item("from disk", guid="g")))
     feed = parse_feed("f1", str(secret).encode(), {}, FETCHED)
     assert feed.entries == () and not feed.usable
+
+
+def test_a_placeholder_date_stored_before_it_was_dropped_still_renders() -> None:
+    from zoneinfo import ZoneInfo
+
+    from claimwatch.render import when
+    assert when(datetime(1, 1, 1, tzinfo=UTC), ZoneInfo("America/New_York")).endswith("01-01 00:00")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -27,7 +28,7 @@ class Entry:
     link: str
     title: str  # plain text
     summary: str  # plain text: HTML stripped, entities unescaped
-    published: datetime  # UTC; the fetch time when the feed gives none; never later than the fetch
+    published: datetime  # UTC; the fetch time when the feed gives none or an absurd one; never later than the fetch
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ def _sha(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
 
 
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # older is a placeholder ("0001-01-01", Go's zero time), not a date
+
+
 def _when(entry: Any, fetched_at: datetime) -> datetime:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
     if not parsed:
@@ -72,7 +76,24 @@ def _when(entry: Any, fetched_at: datetime) -> datetime:
         when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)  # feedparser gives UTC struct_time
     except (OverflowError, ValueError, OSError):  # a year past 9999, say
         return fetched_at
+    if when < EARLIEST:
+        return fetched_at
     return min(when, fetched_at)  # a date in the future is a publisher's mistake
+
+
+def _identities(raw_entries: list[Any]) -> list[str]:
+    """What identifies each entry within its feed: its guid, else its link, else its title and the date
+    as the feed writes it (not the normalised one: a missing or future date would change every poll).
+    An identity shared by several entries (a CMS giving every item the site's address as guid) is
+    made unique with the link and title, for every entry that shares it, whatever their order."""
+    identities = []
+    for raw in raw_entries:
+        guid, link = (raw.get("id") or "").strip(), (raw.get("link") or "").strip()
+        written = raw.get("published") or raw.get("updated") or raw.get("created") or ""
+        identities.append(guid or link or f"{raw.get('title', '')}\x00{written}")
+    shared = {i for i, n in Counter(identities).items() if n > 1}
+    return [f"{i}\x00{(raw.get('link') or '').strip()}\x00{raw.get('title', '')}" if i in shared else i
+            for i, raw in zip(identities, raw_entries, strict=True)]
 
 
 def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
@@ -87,19 +108,15 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
         return ParsedFeed("", "", None, (), f"not a feed: {reason}")
     entries: list[Entry] = []
     seen: set[str] = set()
-    for raw in data.entries:
+    for raw, identity in zip(data.entries, _identities(data.entries), strict=True):
+        key = _sha(feed_id, identity)
+        if key in seen:
+            continue  # the very same entry twice
+        seen.add(key)
         title = plain_text(raw.get("title", ""))
         summary = plain_text(raw.get("summary", "") or "")
         guid, link = (raw.get("id") or "").strip(), (raw.get("link") or "").strip()
-        published = _when(raw, fetched_at)
-        identity = guid or link or f"{title}\x00{published.isoformat()}"
-        key = _sha(feed_id, identity)
-        if key in seen:  # a guid used twice in one feed: tell the entries apart by what else they have
-            key = _sha(feed_id, identity, link, title)
-            if key in seen:
-                continue  # the very same entry twice
-        seen.add(key)
-        entries.append(Entry(key, _sha(title, summary), guid, link, title, summary, published))
+        entries.append(Entry(key, _sha(title, summary), guid, link, title, summary, _when(raw, fetched_at)))
     ttl = data.feed.get("ttl")
     return ParsedFeed(plain_text(data.feed.get("title", "")), data.feed.get("link", ""),
                       int(ttl) if str(ttl or "").isdecimal() and len(str(ttl)) <= 6 else None, tuple(entries),

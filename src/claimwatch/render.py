@@ -38,7 +38,11 @@ def percent(p: float) -> str:
 
 
 def when(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    try:
+        local = at.astimezone(tz)
+    except OverflowError:  # year 1 (a feed's placeholder date, kept before such dates were dropped) west of UTC
+        local = at
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def review(claim: Claim, today: date) -> str:
