@@ -12,6 +12,7 @@ from pathlib import Path
 
 import brotli
 import pytest
+from aiohttp import web
 
 from claimwatch.fetch import MAX_BODY, USER_AGENT, Fetcher, FetchResult, forbidden_address, max_age_seconds, \
     retry_after_seconds
@@ -107,6 +108,40 @@ def test_a_compression_bomb_is_stopped_without_being_inflated(server: FeedServer
                          timeout=120, cwd=Path(__file__).parent)
     error, peak_mib = run.stdout.splitlines()
     assert "larger than 10 MiB" in error and int(peak_mib) < 200, run.stdout + run.stderr
+
+
+def slow(body: bytes, seconds: float):
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(seconds)
+        return web.Response(body=body)
+    return handler
+
+
+def fetch_all(urls: list[str], **limits: object) -> list[FetchResult]:
+    async def run() -> list[FetchResult]:
+        fetcher = Fetcher(allow_private=True, **limits)
+        try:
+            return await asyncio.gather(*(fetcher.fetch(url, NOW) for url in urls))
+        finally:
+            await fetcher.aclose()
+    return asyncio.run(run())
+
+
+def test_waiting_for_a_turn_does_not_count_against_the_total_timeout(server: FeedServer) -> None:
+    for i in range(6):
+        server.routes[f"/f{i}"] = slow(FEED, 0.3)  # one at a time: 1.8 s in all, each well within 1 s
+    results = fetch_all([f"{server.url}/f{i}" for i in range(6)], per_host=1, total_timeout=1)
+    assert [r.error for r in results] == [None] * 6
+
+
+def test_a_queue_for_one_busy_site_does_not_hold_up_another(server: FeedServer) -> None:
+    for i in range(4):
+        server.routes[f"/busy{i}"] = slow(FEED, 0.1)
+    server.routes["/other"] = respond(FEED)
+    other_site = server.url.replace("127.0.0.1", "localhost")  # another host name, so another site's turn
+    fetch_all([f"{server.url}/busy{i}" for i in range(4)] + [f"{other_site}/other"], concurrency=2, per_host=1)
+    order = [s.path for s in server.seen]
+    assert order.index("/other") < order.index("/busy1")  # not after the busy site's whole queue
 
 
 def test_permanent_redirects_report_the_new_address_temporary_ones_do_not(server: FeedServer) -> None:

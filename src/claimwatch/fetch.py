@@ -195,8 +195,7 @@ class Fetcher:
                     last_modified: str | None = None) -> FetchResult:
         """Fetch one feed; failures come back as a result with `error` set, never as an exception."""
         try:
-            async with asyncio.timeout(self.total_timeout):
-                return await self._fetch(url, now, etag, last_modified)
+            return await self._fetch(url, now, etag, last_modified)
         except Refused as e:
             return FetchResult(url, error=str(e))
         except TimeoutError:
@@ -213,7 +212,9 @@ class Fetcher:
         conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
         for _ in range(MAX_REDIRECTS + 1):
             host = self._check_url(target)
-            async with self._overall, self._per_host[host]:
+            # The site's turn first, then an overall slot: a queue for one busy site holds no slot other
+            # sites could use. The total timeout starts once it is our turn, not while waiting for it.
+            async with self._per_host[host], self._overall, asyncio.timeout(self.total_timeout):
                 async with self._client.stream("GET", target, headers=conditional) as response:
                     if response.status_code != 200:
                         await self._drain(response)
