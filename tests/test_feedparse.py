@@ -50,6 +50,11 @@ def test_nothing_usable_is_a_failure_with_a_reason(body: bytes, reason: str) -> 
     assert not feed.usable and feed.entries == () and reason in feed.problem
 
 
+def test_an_empty_feed_with_a_wrong_media_type_is_no_failure() -> None:
+    feed = parse_feed("f1", rss("").encode(), {"Content-Type": "application/octet-stream"}, FETCHED)
+    assert feed.usable and feed.entries == () and feed.problem is None
+
+
 def test_html_is_stripped_and_entities_unescaped() -> None:
     body = rss(item("A &amp;amp; B", guid="g", description="&lt;p&gt;Power of &lt;b&gt;Siberia&lt;/b&gt; 2 &amp;amp; "
                                                         "&amp;#8212; talks&lt;/p&gt;"))

@@ -127,6 +127,72 @@ def test_etag_gives_not_modified(world) -> None:
     assert second.outcome == "not modified" and second.feed.etag == '"v1"'
 
 
+def test_the_feeds_ttl_holds_after_a_not_modified(world) -> None:
+    server, store = world
+    document = rss(("e1", "Weather", "Sunny")).replace("<title>Fixture</title>", "<title>Fixture</title><ttl>120</ttl>")
+    server.routes["/en"] = lambda request: web.Response(status=304) if request.headers.get(
+        "If-None-Match") == '"v1"' else web.Response(body=document.encode(), headers={"ETag": '"v1"'})
+    later = NOW + timedelta(hours=3)
+    assert {r.feed.name: r.feed.next_check for r in cycle(store, NOW)}["en"] == NOW + timedelta(minutes=120)
+    second = {r.feed.name: r for r in cycle(store, later, every_feed=True)}["en"]
+    assert second.outcome == "not modified" and second.feed.next_check == later + timedelta(minutes=120)
+
+
+def test_a_feed_removed_while_it_is_fetched_stays_removed(world) -> None:
+    server, store = world
+    [en] = [f for f in store.feeds() if f.name == "en"]
+
+    def removed_meanwhile(request: web.Request) -> web.Response:  # as /removefeed would, from the bot
+        store.remove_feed(en.id)
+        return web.Response(body=EN.encode())
+    server.routes["/en"] = removed_meanwhile
+    reports = {r.feed.name: r.outcome for r in cycle(store, NOW)}
+    assert reports["en"] == "removed" and "en" not in {f.name for f in store.feeds()}
+    assert store.seen(en.id) == {} and reports["ru"] == "new entries"
+
+
+def test_items_that_were_in_the_feed_for_long_stay_seen_through_an_empty_poll(world) -> None:
+    server, store = world
+    items = [(f"old{i}", f"Power of Siberia 2 gas item {i}", "text") for i in range(5)]
+    server.routes["/en"] = respond(rss(*items).encode())
+    cycle(store, NOW)  # first seen
+    cycle(store, NOW + timedelta(days=39), every_feed=True)  # still in the feed 39 days later
+    server.routes["/en"] = respond(rss().encode(), headers={"Content-Type": "application/rss+xml"})  # a hiccup: empty
+    cycle(store, NOW + timedelta(days=40), every_feed=True)
+    server.routes["/en"] = respond(rss(*items).encode())
+    back = {r.feed.name: r for r in cycle(store, NOW + timedelta(days=41), every_feed=True)}["en"]
+    assert (back.outcome, back.new, back.evidence) == ("nothing new", 0, ())
+
+
+def test_items_that_left_the_feed_are_remembered_for_30_days_after_they_left(world) -> None:
+    server, store = world
+    old = ("old", "Power of Siberia 2 gas old item", "text")
+    fillers = [(f"n{i}", f"filler {i}", "text") for i in range(3)]
+    server.routes["/en"] = respond(rss(old, *fillers[:1]).encode())
+    cycle(store, NOW)
+    cycle(store, NOW + timedelta(days=25), every_feed=True)  # still there
+    server.routes["/en"] = respond(rss(*fillers).encode())  # it left; 2x the length keeps 6 entries anyway
+    cycle(store, NOW + timedelta(days=26), every_feed=True)
+    server.routes["/en"] = respond(rss(*fillers[:1]).encode())  # 2x the length is now 2: only the 30 days hold it
+    cycle(store, NOW + timedelta(days=40), every_feed=True)
+    server.routes["/en"] = respond(rss(old, *fillers[:1]).encode())  # back in, 15 days after it left
+    back = {r.feed.name: r for r in cycle(store, NOW + timedelta(days=41), every_feed=True)}["en"]
+    assert back.new == 0
+
+
+def test_a_permanent_move_to_a_disabled_feeds_address_revives_the_address(world) -> None:
+    server, store = world
+    server.routes["/zh"] = respond(status=410)
+    cycle(store, NOW)  # zh is gone and disabled
+    [zh] = [f for f in store.feeds() if f.name == "zh"]
+    assert not zh.enabled
+    server.routes["/en"] = respond(status=301, headers={"Location": "/zh"})  # en moved to zh's old address
+    server.routes["/zh"] = respond(ZH.encode("gb2312"), headers={"Content-Type": "text/xml; charset=gb2312"})
+    cycle(store, NOW + timedelta(hours=1), every_feed=True)
+    feeds = {f.name: f for f in store.feeds()}
+    assert "zh" not in feeds and feeds["en"].url == f"{server.url}/zh" and feeds["en"].enabled
+
+
 def test_a_claim_changing_recompiles_the_watch_terms(world) -> None:
     server, store = world
     watcher = Watcher(store, Fetcher(allow_private=True))

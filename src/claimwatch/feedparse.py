@@ -102,7 +102,10 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     # and skipping both makes parsing about a quarter faster.
     data = feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()},
                             sanitize_html=False, resolve_relative_uris=False)
-    complaint = str(data.get("bozo_exception") or "") or None if data.get("bozo") else None
+    exception = data.get("bozo_exception") if data.get("bozo") else None
+    complaint = (str(exception) or None) if exception is not None else None
+    if data.get("version") and isinstance(exception, feedparser.ThingsNobodyCaresAboutButMe):
+        complaint = None  # a feed read whole despite a wrong media type or charset label: even an empty one is fine
     if not data.get("version") and not data.entries:
         reason = complaint or "no RSS or Atom feed found in the response"
         return ParsedFeed("", "", None, (), f"not a feed: {reason}")

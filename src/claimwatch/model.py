@@ -352,6 +352,7 @@ class Feed:
     failures: int = 0  # consecutive
     next_check: datetime | None = None  # None: at once
     entries_seen: int = 0
+    ttl_minutes: int | None = None  # the feed's own <ttl>, remembered for the checks that get a 304
 
 
 _FEED_TIMES = ("added_at", "last_success", "last_error_at", "next_check")

@@ -774,7 +774,7 @@ class Store:
         return feed
 
     def seen(self, feed_id: int) -> dict[str, tuple[str, datetime]]:
-        """A feed's seen entries: entry key -> (content hash, when first seen)."""
+        """A feed's seen entries: entry key -> (content hash, when last seen in the feed)."""
         with self._reading("seen"):
             doc = self._db("seen").table("seen").get(doc_id=feed_id)
             return {} if doc is None else {k: (h, parse_datetime(t)) for k, (h, t) in doc["entries"].items()}

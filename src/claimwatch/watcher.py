@@ -33,7 +33,7 @@ PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread o
 @dataclass(frozen=True)
 class FeedReport:
     feed: Feed  # as it is after this check
-    outcome: str  # "new entries", "nothing new", "not modified", "failed", "disabled", "moved"
+    outcome: str  # "new entries", "nothing new", "not modified", "failed", "disabled", "moved", "removed"
     new: int = 0
     edited: int = 0
     evidence: tuple[Evidence, ...] = ()  # stored, with ids
@@ -82,9 +82,14 @@ class Watcher:
         return feed, replace(result, body=None), doc
 
     def _record(self, checked: list[tuple[Feed, FetchResult, ParsedFeed | None]], now: datetime) -> list[FeedReport]:
+        """What the checks found, applied to each feed as it is stored now: a feed removed while it was
+        being fetched stays removed, and a change made meanwhile (a rename) is kept."""
         matcher = self.matcher()
         with self.store.transaction():
-            return self._keep_evidence([self._one(feed, result, doc, matcher, now) for feed, result, doc in checked])
+            current = {f.id: f for f in self.store.feeds()}
+            return self._keep_evidence([self._one(current[feed.id], result, doc, matcher, now)
+                                        if feed.id in current else FeedReport(feed, "removed")
+                                        for feed, result, doc in checked])
 
     def _keep_evidence(self, reports: list[FeedReport]) -> list[FeedReport]:
         """Store every feed's matches at once (one insert per file, not one per feed); a first poll's
@@ -125,19 +130,23 @@ class Watcher:
         if doc is not None:
             new, edited, evidence, first = self._entries(feed, doc, matcher, now)
             outcome = "new entries" if new else "nothing new"
+        ttl = doc.ttl_minutes if doc else feed.ttl_minutes  # a 304 says the document, <ttl> included, is the same
         feed = replace(feed, failures=0, error="", last_success=now, etag=result.etag or feed.etag,
                        last_modified=result.last_modified or feed.last_modified,  # a 304 need not repeat them
-                       entries_seen=feed.entries_seen + new,
-                       next_check=polling.next_check(now, self.interval, max_age=result.max_age,
-                                                     ttl_minutes=doc.ttl_minutes if doc else None))
+                       entries_seen=feed.entries_seen + new, ttl_minutes=ttl,
+                       next_check=polling.next_check(now, self.interval, max_age=result.max_age, ttl_minutes=ttl))
         self.store.save_feed(feed)
         return FeedReport(feed, outcome, new, edited, evidence, first, notice)
 
     def _move(self, feed: Feed, url: str) -> Feed | None:
-        """Follow a permanent redirect: the new address, or None when another feed has it (merged)."""
-        if any(other.url == url for other in self.store.feeds() if other.id != feed.id):
-            self.store.remove_feed(feed.id)
-            return None
+        """Follow a permanent redirect: the new address, or None when another feed watches it already
+        (merged into that one). A disabled feed at that address gives way: the address works now."""
+        for other in self.store.feeds():
+            if other.url == url and other.id != feed.id:
+                if other.enabled:
+                    self.store.remove_feed(feed.id)
+                    return None
+                self.store.remove_feed(other.id)
         return replace(feed, url=url)
 
     def _entries(self, feed: Feed, doc: ParsedFeed, matcher: Matcher,
@@ -150,11 +159,12 @@ class Watcher:
             known = seen.get(entry.key)
             if known is None:
                 new.append(entry)
-                seen[entry.key] = (entry.content_hash, now)
             elif known[0] != entry.content_hash:  # an edit: remembered, not alerted again
                 edited += 1
-                seen[entry.key] = (entry.content_hash, known[1])
-        self.store.save_seen(feed.id, _pruned(seen, {e.key for e in doc.entries}, len(doc.entries), now))
+            seen[entry.key] = (entry.content_hash, now)  # last seen in the feed: now
+        if doc.entries:  # an empty document (a publisher's hiccup) forgets nothing
+            seen = _pruned(seen, {e.key for e in doc.entries}, len(doc.entries), now)
+        self.store.save_seen(feed.id, seen)
         found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms)
                  for e in new for m in matcher.match(e.title, e.summary)]
         return len(new), edited, tuple(found), first  # stored by _keep_evidence
@@ -203,8 +213,8 @@ def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) ->
 
 def _pruned(seen: dict[str, tuple[str, datetime]], current: set[str], length: int,
             now: datetime) -> dict[str, tuple[str, datetime]]:
-    """Forget entries that left the feed more than SEEN_DAYS ago, keeping at least 2x the feed's length,
-    so items rotating back in stay seen."""
+    """Forget entries last seen in the feed more than SEEN_DAYS ago, but keep the most recently seen ones
+    up to twice the feed's length, so items rotating back in stay seen."""
     keep = max(2 * length, 1)
     newest = sorted(seen.items(), key=lambda kv: kv[1][1], reverse=True)
     horizon = now - timedelta(days=SEEN_DAYS)
