@@ -14,6 +14,7 @@ CLAIMS = [
     (5, ("Straße",)),
     (6, ("+Arctic", "+shipping")),  # required terms only
     (7, ()),  # no watch terms: never matches
+    (8, ("OPEC", "Huawei")),
 ]
 
 
@@ -42,6 +43,9 @@ def matcher() -> Matcher:
     ("Arctic ice", "", []),
     ("Ｐｏｗｅｒ ｏｆ Ｓｉｂｅｒｉａ ２ gas", "", [Match(1, ("Power of Siberia 2", "gas"))]),  # NFKC full-width
     ("Nothing relevant here", "", []),
+    ("据Reuters报道，OPEC决定减产", "", [Match(8, ("OPEC",))]),  # Latin words inline in Chinese text
+    ("华为Huawei发布新机", "", [Match(8, ("Huawei",))]),
+    ("华为HuaweiMate发布", "", []),  # still whole words
 ])
 def test_match_table(matcher: Matcher, title: str, summary: str, expected: list[Match]) -> None:
     assert matcher.match(title, summary) == expected
@@ -64,4 +68,4 @@ def test_a_claim_with_stored_terms_that_cannot_be_used_is_skipped_with_a_warning
 
 
 def test_claims_without_terms_are_not_compiled() -> None:
-    assert len(Matcher(CLAIMS)) == 6
+    assert len(Matcher(CLAIMS)) == 7

@@ -20,9 +20,12 @@ from claimwatch.parsing import parse_watch_terms
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"\w+")
 # Han, Hiragana, Katakana (and their punctuation and half-width forms): scripts written without spaces
-_UNSPACED = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_UNSPACED_CHARS = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+_UNSPACED = re.compile(f"[{_UNSPACED_CHARS}]")
+# A word: letters and digits of spaced scripts. Unspaced characters end a word, so "Trump" is a word
+# in "美国总统Trump表示", as Chinese text writes Latin names inline.
+_WORD = re.compile(f"[^\\W{_UNSPACED_CHARS}]+")
 
 
 def normalize(text: str) -> str:
