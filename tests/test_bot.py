@@ -325,6 +325,9 @@ def test_an_admin_sends_an_opml_file_and_its_feeds_are_watched(bot: Harness) -> 
     bot.api.user_message(ANALYST, "", document=bot.api.add_file(opml, "feeds.opml"), first_name="ana")
     assert "Only admins can add feeds" in bot.api.wait_reply(ANALYST, mark).text
     assert len(bot.store.feeds()) == 1
+    mark = bot.api.mark()
+    bot.api.user_message(ADMIN, "", document=bot.api.add_file(b"<opml><body><outline", "cut.opml"), first_name="admin")
+    assert "⚠️ no feeds could be read from the file" in bot.api.wait_reply(ADMIN, mark).text
 
 
 def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(tmp_path: Path) -> None:

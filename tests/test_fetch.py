@@ -189,7 +189,7 @@ def test_private_addresses_are_refused_unless_allowed(server: FeedServer) -> Non
     ("127.0.0.1", True), ("10.1.2.3", True), ("172.16.0.1", True), ("192.168.1.1", True), ("169.254.169.254", True),
     ("100.64.0.1", True), ("224.0.0.1", True), ("0.0.0.0", True), ("::1", True), ("fe80::1", True),
     ("fc00::1", True), ("::ffff:127.0.0.1", True), ("8.8.8.8", False), ("2a00:1450:4001::1", False),
-    ("93.184.216.34", False),
+    ("93.184.216.34", False), ("192.0.0.8", True), ("fec0::1", True),
 ])
 def test_forbidden_addresses(address: str, forbidden: bool) -> None:
     assert forbidden_address(address) is forbidden

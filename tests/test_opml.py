@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from claimwatch.errors import InputError
 from claimwatch.opml import OpmlFeed, read_opml, write_opml
 
 
@@ -31,9 +34,24 @@ def test_what_cannot_be_read_is_reported() -> None:
     assert "https://q.example/rss" in [f.url for f in result.feeds]  # read despite the stray quotes
 
 
-def test_garbage_is_reported_not_imported() -> None:
-    result = read_opml(b"\x00 not xml at all")
-    assert result.feeds == () and result.problems == ("no feeds found in the file",)
+@pytest.mark.parametrize("body, says", [
+    (b"\x00 not xml at all", "it is not OPML, or lists no feed addresses"),
+    (b"<opml><body><outline", "it is not OPML, or lists no feed addresses"),  # cut short
+    (b'<opml version="2.0"><body><outline text="x" xmlUrl="file:///etc/passwd"/></body></opml>', "file:///etc/passwd"),
+    ('<?xml version="1.0" encoding="utf-8"?><opml><body>Новости</body></opml>'.encode("cp1251"), "not valid utf-8"),
+    (b'<?xml version="1.0" encoding="klingon"?><opml/>', "an encoding Python does not know: klingon"),
+])
+def test_a_file_with_no_readable_feed_imports_nothing_and_says_why(body: bytes, says: str) -> None:
+    with pytest.raises(InputError, match="no feeds could be read from the file|OPML file") as error:
+        read_opml(body)
+    assert says in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("encoding", ["windows-1251", "utf-16"])
+def test_the_files_own_encoding_is_read(encoding: str) -> None:
+    text = (f'<?xml version="1.0" encoding="{encoding}"?><opml version="2.0"><body>'
+            '<outline text="Новости" xmlUrl="https://a.example/rss"/></body></opml>')
+    assert read_opml(text.encode(encoding)).feeds == (OpmlFeed("https://a.example/rss", "Новости"),)
 
 
 def test_export_reimports() -> None:

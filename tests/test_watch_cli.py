@@ -31,6 +31,7 @@ def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
         assert duplicate.returncode == 2 and "watched already, as feed 1" in duplicate.stderr
 
         first = run_cli("watch", "--once", data=data, env=env)
+        assert first.returncode == 0
         assert "feed 1 Local news: new entries; 1 new, 0 edited, 2 matches (first poll: kept without alerts)" in first.stdout
         assert "alert:" not in first.stdout  # the first poll is backfill
 
@@ -53,8 +54,9 @@ def test_private_feeds_are_refused_by_default(tmp_path: Path) -> None:
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
         run_cli("feeds", "add", server.url + "/rss", data=data)
-        out = run_cli("watch", "--once", data=data).stdout
-    assert "failed; 127.0.0.1 resolves to a private or local address" in out and server.seen == []
+        run = run_cli("watch", "--once", data=data)
+    assert "failed; 127.0.0.1 resolves to a private or local address" in run.stdout and server.seen == []
+    assert run.returncode == 1  # nothing could be checked
 
 
 def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
@@ -66,6 +68,10 @@ def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
     assert "1 feeds added, 0 watched already" in result.stdout and "file:///etc/passwd" in result.stderr
     again = run_cli("feeds", "import-opml", str(opml), data=data)
     assert "0 feeds added, 1 watched already" in again.stdout
+    broken = tmp_path / "broken.opml"
+    broken.write_bytes(b"<opml><body><outline")
+    refused = run_cli("feeds", "import-opml", str(broken), data=data)
+    assert refused.returncode == 2 and "no feeds could be read from the file" in refused.stderr
     exported = run_cli("feeds", "export-opml", data=data).stdout
     assert 'xmlUrl="https://a.example/rss?x=1&amp;y=2"' in exported
 
@@ -147,3 +153,21 @@ def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(timeout=20)
     assert _eventually(lambda: not any(_alive(pid) for pid in children)), [p for p in children if _alive(p)]
+
+
+def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(tmp_path: Path) -> None:
+    from claimwatch import jobs
+    from claimwatch.config import load_config
+    from claimwatch.model import Evidence, Feed
+    from claimwatch.store import open_store
+    from claimwatch.watcher import FeedReport
+
+    data = tmp_path / "data"
+    run_cli("console", data=data, input="/subscribe 2 evidence\n")  # claim 2: Power of Siberia 2
+    store = open_store(data)
+    found = tuple(Evidence(0, claim, f"https://n.example/{claim}", f"story {claim}", NOW, feed="Wire") for claim in (2, 3))
+    report = FeedReport(Feed(1, "https://n.example/rss", "Wire", NOW, "t"), "new entries", 2, 0, found)
+    printed: list[str] = []
+    jobs._report([report], load_config({"CLAIMWATCH_DATA": str(data)}), printed.append, every_line=False,
+                 shown_elsewhere=jobs._console_follows(store))
+    assert [line.split(":")[1] for line in printed] == [" claim #3"]  # #2 comes through the console's delivery

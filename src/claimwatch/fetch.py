@@ -41,7 +41,8 @@ MAX_BODY = 10 * 2**20
 MAX_REDIRECTS = 5
 DRAIN_LIMIT = 64 * 2**10  # a non-feed body up to this size is read to keep the connection
 USER_AGENT = f"claimwatch/{__version__} (news watcher for claim tracking)"
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_NOT_PUBLIC = (ipaddress.ip_network("100.64.0.0/10"),  # CGNAT
+               ipaddress.ip_network("192.0.0.0/24"))  # IETF protocol assignments (Python < 3.11.10 misses most)
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
 
 
@@ -76,8 +77,10 @@ def forbidden_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:  # fec0::/10: deprecated, still routed inside some networks
+        return True
     return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT))
+            or ip.is_unspecified or any(ip in network for network in _NOT_PUBLIC if ip.version == network.version))
 
 
 class _PublicOnly(httpcore.AsyncNetworkBackend):

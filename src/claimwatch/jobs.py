@@ -22,7 +22,10 @@ TICK_SECONDS = 60  # how often due feeds are looked for; each feed keeps its own
 DELIVER_SECONDS = 10  # how often the console's alerts, reminders and digests are printed
 
 
-def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None], *, every_line: bool) -> None:
+def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None], *, every_line: bool,
+            shown_elsewhere: Callable[[int], bool] = lambda claim: False) -> None:
+    """What a cycle found; `shown_elsewhere(claim)`: that claim's new evidence is printed by the console's
+    own delivery (it follows the claim), so it is not printed twice."""
     for report in reports:
         if every_line:
             say(report.line())
@@ -30,7 +33,14 @@ def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None
             say(f"notice: {report.notice}")
         if not report.first_poll:
             for item in report.evidence:
-                say(f"alert: claim #{item.claim}: {evidence_line(item, config.tz)}")
+                if not shown_elsewhere(item.claim):
+                    say(f"alert: claim #{item.claim}: {evidence_line(item, config.tz)}")
+
+
+def _console_follows(store: Store) -> Callable[[int], bool]:
+    """Whether the console chat hears of a claim's new evidence through its subscriptions."""
+    subscriptions = [s for s in store.subscriptions(CONSOLE_USER_ID) if "evidence" in s.kinds]
+    return lambda claim: any(s.covers(claim, store.get_claim(claim).tags) for s in subscriptions)
 
 
 async def _cycle(watcher: Watcher, clock: Callable[[], datetime], every_feed: bool) -> list[FeedReport]:
@@ -38,7 +48,8 @@ async def _cycle(watcher: Watcher, clock: Callable[[], datetime], every_feed: bo
 
 
 def watch_once(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
-    """One cycle over every enabled feed; a line per feed, then the alerts."""
+    """One cycle over every enabled feed; a line per feed, then the alerts. Exit code 1 when every feed
+    failed (nothing could be checked: no network, say), else 0: one failing feed among many is routine."""
     async def run() -> list[FeedReport]:
         fetcher = Fetcher(allow_private=config.allow_private_feeds)
         try:
@@ -50,7 +61,7 @@ def watch_once(store: Store, config: Config, clock: Callable[[], datetime], say:
     if not reports:
         say("no feeds to watch: add one with `claimwatch feeds add URL`")
     _report(reports, config, say, every_line=True)
-    return 0
+    return 1 if reports and all(r.outcome == "failed" for r in reports) else 0  # nothing could be checked
 
 
 def console_delivery(store: Store, config: Config, clock: Callable[[], datetime], say: Callable[[str], None]) -> int:
@@ -74,7 +85,8 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         stop = asyncio.Event()
 
         async def tick() -> None:
-            _report(await _cycle(watcher, clock, False), config, say, every_line=False)
+            reports = await _cycle(watcher, clock, False)
+            _report(reports, config, say, every_line=False, shown_elsewhere=_console_follows(store))
 
         async def deliver() -> None:
             await asyncio.to_thread(console_delivery, store, config, clock, say)

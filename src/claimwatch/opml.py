@@ -1,15 +1,23 @@
 """OPML import and export of feed lists (the only module that imports listparser).
 
 Real-world OPML is often not well-formed XML (unescaped `&`, stray quotes): listparser reads what
-it can, and what could not be read is reported, never silently dropped.
+it can, and what could not be read is reported, never silently dropped. A file from which no feed
+at all could be read is an InputError: nothing is imported. listparser reads bytes as UTF-8 only,
+so the file is decoded here, by its byte order mark or the encoding its XML declaration names.
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
 import listparser
+
+from claimwatch.errors import InputError
+
+_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,24 @@ class OpmlImport:
     problems: tuple[str, ...]  # one line each: what could not be read
 
 
+def _decoded(body: bytes) -> str:
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            break
+    else:
+        declared = _DECLARED.match(body)
+        codec = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        return body.decode(codec)
+    except LookupError:
+        raise InputError(f"the OPML file names an encoding Python does not know: {codec}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"the OPML file is not valid {codec} text") from None
+
+
 def read_opml(body: bytes) -> OpmlImport:
-    result = listparser.parse(body)
+    result = listparser.parse(_decoded(body))
     problems: list[str] = []
     if result.get("bozo"):
         problems.append(f"the file is not well-formed OPML ({result.get('bozo_exception')}); "
@@ -40,8 +64,9 @@ def read_opml(body: bytes) -> OpmlImport:
         elif url not in seen:
             seen.add(url)
             feeds.append(OpmlFeed(url, title or url))
-    if not feeds and not problems:
-        problems.append("no feeds found in the file")
+    if not feeds:
+        raise InputError("no feeds could be read from the file: "
+                         + ("; ".join(problems) if problems else "it is not OPML, or lists no feed addresses"))
     return OpmlImport(tuple(feeds), tuple(problems))
 
 
