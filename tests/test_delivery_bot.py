@@ -15,7 +15,8 @@ from test_bot import ADMIN, start_bot, stop_bot
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings
 from claimwatch.config import Config
-from claimwatch.model import Evidence
+from claimwatch.jobs import console_delivery
+from claimwatch.model import CONSOLE_CHAT, Evidence
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import IN_FLIGHT, build_application
 
@@ -166,3 +167,22 @@ def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp
         assert api.messages_to(ADMIN + 1) == []  # nothing it follows happened: no digest
     assert "2026-03-01 18:00 to 2026-03-02 18:00" in digest.text and "Arctic route opens" in digest.text
     assert store.outbox_state()["digests"][str(ADMIN + 1)] == "2026-03-02T09:00:00+00:00"
+
+
+def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = open_store(data)
+    number = ledger.add_claim(store, ledger.NewClaim(text="Gas deal signed"), "ann", NOW).id
+    store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console`: /subscribe all
+    store.subscribe(ADMIN, "all", NOW)
+    store.add_evidence([Evidence(0, number, "https://n.example/x", "Pipeline deal signed", NOW, feed="Wire",
+                                 matched=("gas",))], alert=True)
+    with FakeBotAPI() as api:
+        api.fail_next("sendMessage", 400, "Bad Request: chat not found", chat_id=CONSOLE_CHAT)  # as Telegram says
+        with running(bot_for(api, store, data)):
+            api.wait_for(lambda s: s.chat_id == ADMIN and "Pipeline deal" in (s.text or ""))
+            time.sleep(0.6)  # a few more delivery rounds
+    assert store.chat(CONSOLE_CHAT) is None  # not marked unreachable
+    said: list[str] = []
+    assert console_delivery(store, Config(data, UTC_TZ, "test"), lambda: NOW, said.append) == 1
+    assert "Pipeline deal signed" in said[0] and store.outbox() == []

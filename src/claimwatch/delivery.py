@@ -5,8 +5,9 @@
 2. `prepare()` fans the events out into the persisted outbox (one message per chat and event, its
    key `chat/event`, so a repeat after a crash adds nothing) and adds the day's review reminders and
    the digests that are due, each with the state that says it was done, in one transaction.
-3. A sender (the bot, or the console) takes `next_batch()` (at most one message per chat; several
-   alerts for one chat grouped by claim into one message) and reports each message back: `sent`,
+3. A sender takes `next_batch()` (at most one message per chat; several alerts for one chat grouped
+   by claim into one message): the bot every Telegram chat's, `claimwatch watch` the console chat's
+   (CONSOLE_CHAT, which Telegram does not know). It reports each message back: `sent`,
    `retry`, `unreachable`, `migrated` or `dropped`. What was not reported sent is sent again after a
    restart; only a message Telegram accepted in the instant before it was recorded can arrive twice.
 
@@ -29,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import render, scores
 from claimwatch.chat import Button
 from claimwatch.model import (
+    CONSOLE_CHAT,
     Chat,
     Claim,
     Evidence,
@@ -196,12 +198,13 @@ def outcome_text(claim: Claim) -> str:
 # --- from the outbox to chats --------------------------------------------------------------------
 
 
-def next_batch(store: Store, now: datetime) -> list[Outgoing]:
-    """The next message for every chat that has one due: a digest alone, else its alerts grouped by claim."""
+def next_batch(store: Store, now: datetime, *, console: bool = False) -> list[Outgoing]:
+    """The next message for every Telegram chat that has one due (with `console`, for the console chat
+    alone): a digest alone, else its alerts grouped by claim."""
     due = iso_utc(now)
     by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for m in store.outbox("pending"):
-        if m["next_try"] <= due:
+        if m["next_try"] <= due and (m["chat"] == CONSOLE_CHAT) == console:
             by_chat[m["chat"]].append(m)
     return [_compose(chat, rows) for chat, rows in by_chat.items()]
 
