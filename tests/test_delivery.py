@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time as time_
 import uuid
+from collections.abc import Callable
 from datetime import date, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from conftest import NOW, UTC_TZ
@@ -11,7 +16,7 @@ from conftest import NOW, UTC_TZ
 from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
-from claimwatch.store import Store
+from claimwatch.store import Store, open_store
 
 NINE = time(9, 0)
 
@@ -306,3 +311,92 @@ def test_a_weekly_digest_is_due_on_mondays_at_the_chats_time() -> None:
     daily = Chat(1, "private", "ann", digest="daily", digest_at=time(11, 0))
     assert delivery.digest_slot(daily, NOW, berlin).isoformat() == "2026-03-01T11:00:00+01:00"
     assert delivery.digest_slot(Chat(1, "private", "ann"), NOW, berlin) is None
+
+
+# --- the bot and `claimwatch watch` on one data directory ------------------------------------------
+
+
+def at_once(data: Path, bot_round: Callable[[Store], None], watch_round: Callable[[Store], None]) -> Store:
+    """The bot's store does `bot_round` while holding the writers' lock, begun just before `claimwatch watch`'s
+    store runs `watch_round` and only once that one waits for the lock. The bot's store is returned."""
+    bot, watch = open_store(data), open_store(data)
+    watch.outbox()  # the watch process has read the files before
+    holding = threading.Event()
+    failed: list[BaseException] = []
+
+    def bot_process() -> None:
+        try:
+            with bot.transaction():
+                holding.set()
+                lock = f":{os.stat(data / '.lock').st_ino} "  # a waiter shows in /proc/locks as "-> FLOCK ..."
+                deadline = time_.monotonic() + 30
+                while not any("->" in line and lock in line for line in Path("/proc/locks").read_text().splitlines()):
+                    assert time_.monotonic() < deadline, "the watch process never waited for the lock"
+                    time_.sleep(0.01)
+                bot_round(bot)
+        except BaseException as e:
+            failed.append(e)
+        finally:
+            holding.set()
+
+    thread = threading.Thread(target=bot_process)
+    thread.start()
+    holding.wait()
+    try:
+        watch_round(watch)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return bot
+
+
+def deliver_all(store: Store) -> None:
+    while batch := delivery.next_batch(store, NOW):
+        for message in batch:
+            delivery.sent(store, message)
+
+
+def test_a_fan_out_in_the_other_process_neither_repeats_a_sent_alert_nor_loses_a_new_one(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    number = claim(store, "China skips the summit")
+    store.subscribe(1, "all", NOW)
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW)
+
+    def bot_round(bot: Store) -> None:
+        delivery.fan_out(bot, NOW, UTC_TZ)
+        deliver_all(bot)  # the outcome went out: its message left the outbox
+        ledger.reopen(bot, number, "ann", NOW)
+        ledger.resolve(bot, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=5))  # a new alert event
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.fan_out(watch, NOW, UTC_TZ))
+    [message] = bot.outbox("pending")
+    assert message["event"] == f"outcome:{number}:2026-03-02T09:35:00+00:00" and bot.alert_events() == []
+
+
+def test_reminders_in_the_other_process_are_not_queued_again_after_they_went_out(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    claim(store, "Due claim", review=NOW.date())
+    store.subscribe(1, "all", NOW, ("due",))
+
+    def bot_round(bot: Store) -> None:
+        assert delivery.queue_reminders(bot, NOW, UTC_TZ, NINE) == 1
+        deliver_all(bot)
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_reminders(watch, NOW, UTC_TZ, NINE))
+    assert bot.outbox() == []
+
+
+def test_a_digest_in_the_other_process_is_not_queued_again_after_it_went_out(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    claim(store, "Due tomorrow", review=NOW.date() + timedelta(days=1))
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    store.queue_messages([], state={"digests": {"1": "2026-03-01T09:00:00+00:00"}})
+
+    def bot_round(bot: Store) -> None:
+        assert delivery.queue_digests(bot, NOW, UTC_TZ) == 1
+        deliver_all(bot)
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_digests(watch, NOW, UTC_TZ))
+    assert bot.outbox() == []

@@ -4,7 +4,10 @@
    evidence file, an outcome in its claim's file.
 2. `prepare()` fans the events out into the persisted outbox (one message per chat and event, its
    key `chat/event`, so a repeat after a crash adds nothing) and adds the day's review reminders and
-   the digests that are due, each with the state that says it was done, in one transaction.
+   the digests that are due, each with the state that says it was done, in one transaction. Each
+   step reads what it decides on inside that transaction (the writers' lock held, files another
+   process changed read again), so the bot and `claimwatch watch` on one data directory neither
+   queue a message twice nor remove an event they did not fan out.
 3. A sender takes `next_batch()` (at most one message per chat; several alerts for one chat grouped
    by claim into one message): the bot every Telegram chat's, `claimwatch watch` the console chat's
    (CONSOLE_CHAT, which Telegram does not know). It reports each message back: `sent`,
@@ -73,70 +76,74 @@ def prepare(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
 
 def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
     """Turn every waiting alert event into outbox messages for the chats that want it."""
-    events = store.alert_events()
-    if not events:
-        return 0
-    audience = _Audience(store)
-    evidence: dict[int, dict[int, Evidence]] = {}
-    messages = []
-    for event in events:
-        claim = store.get_claim(event["claim"])
-        item = None
-        if event["kind"] == "evidence":
-            item = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)}).get(event["evidence"])
-            if item is None:
-                continue
-        name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
-        for chat in audience.chats(claim, event["kind"]):
-            line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
-                else outcome_text(claim)
-            messages.append(_message(chat, name, event["kind"], claim, line, now))
-    return store.queue_messages(messages, done_events=[e["ref"] for e in events])
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        events = store.alert_events()
+        if not events:
+            return 0
+        audience = _Audience(store)
+        evidence: dict[int, dict[int, Evidence]] = {}
+        messages = []
+        for event in events:
+            claim = store.get_claim(event["claim"])
+            item = None
+            if event["kind"] == "evidence":
+                found = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)})
+                item = found.get(event["evidence"])
+                if item is None:
+                    continue
+            name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
+            for chat in audience.chats(claim, event["kind"]):
+                line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
+                    else outcome_text(claim)
+                messages.append(_message(chat, name, event["kind"], claim, line, now))
+        return store.queue_messages(messages, done_events=[e["ref"] for e in events])
 
 
 def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
     """Once a day, after `remind_at` local time: a reminder per claim due that day or overdue, to each
     chat following it for "due" alerts. A day missed during downtime is not made up: the next run
     reminds once, as of its own day."""
-    local = now.astimezone(tz)
-    day = local.date() if local.time() >= remind_at else local.date() - timedelta(days=1)
-    if store.outbox_state().get("reminded", "") >= day.isoformat():
-        return 0
-    audience = _Audience(store)
-    claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
-    messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
-                for claim in claims for chat in audience.chats(claim, "due")]
-    return store.queue_messages(messages, state={"reminded": day.isoformat()})
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        local = now.astimezone(tz)
+        day = local.date() if local.time() >= remind_at else local.date() - timedelta(days=1)
+        if store.outbox_state().get("reminded", "") >= day.isoformat():
+            return 0
+        audience = _Audience(store)
+        claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
+        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
+                    for claim in claims for chat in audience.chats(claim, "due")]
+        return store.queue_messages(messages, state={"reminded": day.isoformat()})
 
 
 def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
     """A digest for each chat whose digest time has come since its last one; an empty one is skipped
     (but counts as done). A chat that just turned its digest on gets its first one at the next digest
     time, covering what happened from the one before (nothing is sent for times before it asked)."""
-    state = store.outbox_state()
-    last: dict[str, str] = dict(state.get("digests", {}))
-    chats = [c for c in store.chats() if c.active and c.digest != "off"]
-    due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
-           and last.get(str(c.id), "") < iso_utc(slot)]
-    if not due:
-        return 0
-    claims = store.find_claims()
-    found = store.evidence_between(min(_since(c, slot, last) for c, slot in due), now)
-    subscriptions = _by_chat(store.subscriptions())
-    messages = []
-    for chat, slot in due:
-        if str(chat.id) not in last:
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        state = store.outbox_state()
+        last: dict[str, str] = dict(state.get("digests", {}))
+        chats = [c for c in store.chats() if c.active and c.digest != "off"]
+        due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
+               and last.get(str(c.id), "") < iso_utc(slot)]
+        if not due:
+            return 0
+        claims = store.find_claims()
+        found = store.evidence_between(min(_since(c, slot, last) for c, slot in due), now)
+        subscriptions = _by_chat(store.subscriptions())
+        messages = []
+        for chat, slot in due:
+            if str(chat.id) not in last:
+                last[str(chat.id)] = iso_utc(slot)
+                continue
+            since = _since(chat, slot, last)
+            follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
+            text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
+                                and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
             last[str(chat.id)] = iso_utc(slot)
-            continue
-        since = _since(chat, slot, last)
-        follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
-        text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
-                            and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
-        last[str(chat.id)] = iso_utc(slot)
-        if text:
-            messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
-    store.queue_messages(messages, state={"digests": last})
-    return len(messages)
+            if text:
+                messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
+        store.queue_messages(messages, state={"digests": last})
+        return len(messages)
 
 
 def digest_slot(chat: Chat, now: datetime, tz: ZoneInfo) -> datetime | None:
