@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import NOW, UTC_TZ
 from fakebot import FakeBotAPI, running
 from test_bot import ADMIN, start_bot, stop_bot
@@ -35,9 +36,9 @@ def world(data: Path, subscribers: int) -> tuple[Store, int]:
     return store, number
 
 
-def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW):
-    """The real Application on `store`, delivering every 0.2 s."""
-    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}))
+def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW, **settings):
+    """The real Application on `store`, delivering every 0.2 s; `settings` are more Config fields."""
+    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}), **settings)
     return build_application(config, ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access)),
                              clock=clock, deliver_every=0.2)
 
@@ -186,3 +187,25 @@ def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: P
     said: list[str] = []
     assert console_delivery(store, Config(data, UTC_TZ, "test"), lambda: NOW, said.append) == 1
     assert "Pipeline deal signed" in said[0] and store.outbox() == []
+
+
+def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    remind = (now + timedelta(seconds=2)).replace(microsecond=0)  # 1 to 2 s from now
+    if remind.date() != now.date():
+        pytest.skip("too close to midnight UTC: the start-up round would already be today's")
+    store = open_store(tmp_path / "data")
+    number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed by spring", review_date=date(2026, 2, 20)),
+                              "ann", now).id
+    store.subscribe(ADMIN, "all", now, ("due",))
+    store.queue_messages([], state={"reminded": (now.date() - timedelta(days=1)).isoformat()})  # yesterday's went out
+
+    async def busy(context) -> None:  # a long step in the event loop (or a suspended host) over the reminder time
+        time.sleep((remind + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds())
+
+    with FakeBotAPI() as api:
+        app = bot_for(api, store, tmp_path / "data", lambda: datetime.now(UTC), remind_at=remind.time())
+        with running(app):
+            app.job_queue.run_once(busy, when=0.2)
+            reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""), timeout=15)
+    assert f"#{number}" in reminder.text and store.outbox_state()["reminded"] == now.date().isoformat()
