@@ -133,6 +133,18 @@ def test_a_migrated_group_is_followed(store: Store) -> None:
     assert store.chat(-1001234).digest == "daily" and store.chat(-100) is None
 
 
+def test_a_migrated_group_keeps_its_digest(store: Store) -> None:
+    store.subscribe(-100, "all", NOW, ("digest",))
+    store.save_chat(Chat(-100, "group", "Desk", digest="weekly"))
+    assert delivery.queue_digests(store, NOW, UTC_TZ) == 0  # turned on: this Monday's time is recorded
+    ledger.add_claim(store, ledger.NewClaim(text="Made during the week"), "ann", NOW + timedelta(days=2))
+    delivery.migrated(store, -100, -1001234, NOW + timedelta(days=3))
+    assert delivery.queue_digests(store, NOW + timedelta(days=7), UTC_TZ) == 1
+    [message] = store.outbox("pending")
+    assert message["chat"] == -1001234 and "Made during the week" in message["line"]
+    assert set(store.outbox_state()["digests"]) == {"-1001234"}
+
+
 def test_outcome_is_announced_with_each_forecasters_brier(store: Store) -> None:
     number = claim(store, "China will not attend", tags=("diplomacy",), p=0.8)
     ledger.add_forecast(store, number, 0.7, "ann", NOW)
