@@ -7,7 +7,7 @@ import threading
 import time as time_
 import uuid
 from collections.abc import Callable
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -235,6 +235,23 @@ def test_digest_at_the_chats_local_time_and_an_empty_one_is_not_sent(store: Stor
 def datetime_tokyo(y: int, m: int, d: int, hh: int, mm: int, tz: ZoneInfo):
     from datetime import datetime
     return datetime(y, m, d, hh, mm, tzinfo=tz)
+
+
+def test_a_digest_time_skipped_by_the_clocks_going_forward_leaves_nothing_out(store: Store) -> None:
+    number = claim(store, "Gas deal signed")
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily", digest_at=time(2, 30), tz="Europe/Berlin"))
+    # 02:30 in Berlin does not exist on 2026-03-29: the clocks go from 02:00 to 03:00 (01:00 UTC).
+    store.queue_messages([], state={"digests": {"1": "2026-03-28T01:30:00+00:00"}})
+    at = datetime(2026, 3, 29, 1, 10, tzinfo=UTC)  # 03:10 in Berlin
+    evidence(store, number, "found-after-three", at=at)
+    t = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    while t < datetime(2026, 3, 30, 1, 0, tzinfo=UTC):
+        delivery.queue_digests(store, t, UTC_TZ)
+        t += timedelta(minutes=5)
+    [digest] = [m["line"] for m in store.outbox("pending")]  # the next day's has nothing new
+    assert "2026-03-28 02:30 to 2026-03-29 03:30" in digest and "found-after-three" in digest
+    assert store.outbox_state()["digests"]["1"] == "2026-03-30T00:30:00+00:00"
 
 
 def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:

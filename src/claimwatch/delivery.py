@@ -26,7 +26,7 @@ import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -147,16 +147,19 @@ def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
 
 
 def digest_slot(chat: Chat, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """The latest time at or before `now` when this chat's digest was due (None when it takes none)."""
+    """The latest time at or before `now` when this chat's digest was due (None when it takes none).
+    Compared as instants in UTC (Python compares two times of one zone by their wall clock): a digest
+    time that a spring-forward gap skips (02:30 in Berlin) comes when the clocks went past it (03:30)."""
     if chat.digest == "off":
         return None
-    local = now.astimezone(tz)
-    slot = datetime.combine(local.date(), chat.digest_at, tz)
-    if slot > local:
-        slot -= timedelta(days=1)
-    if chat.digest == "weekly":
-        slot -= timedelta(days=slot.weekday())  # Monday
-    return slot
+    day = now.astimezone(tz).date()
+    while True:
+        if chat.digest == "weekly":
+            day -= timedelta(days=day.weekday())  # Monday
+        slot = datetime.combine(day, chat.digest_at, tz).astimezone(UTC)
+        if slot <= now.astimezone(UTC):
+            return slot.astimezone(tz)
+        day -= timedelta(days=1)
 
 
 def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, until: datetime,
