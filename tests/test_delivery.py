@@ -6,6 +6,7 @@ import os
 import threading
 import time as time_
 import uuid
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -252,6 +253,33 @@ def test_a_digest_time_skipped_by_the_clocks_going_forward_leaves_nothing_out(st
     [digest] = [m["line"] for m in store.outbox("pending")]  # the next day's has nothing new
     assert "2026-03-28 02:30 to 2026-03-29 03:30" in digest and "found-after-three" in digest
     assert store.outbox_state()["digests"]["1"] == "2026-03-30T00:30:00+00:00"
+
+
+def test_a_digest_turned_on_again_starts_afresh_and_never_covers_more_than_its_day(store: Store) -> None:
+    def made(text: str, at) -> None:
+        ledger.add_claim(store, ledger.NewClaim(text=text), "ann", at)
+
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    assert delivery.queue_digests(store, NOW, UTC_TZ) == 0  # turned on: today's 09:00 is recorded
+    store.save_chat(replace(store.chat(1), digest="off"))
+    for day in range(1, 30):
+        made(f"made while off {day}", NOW + timedelta(days=day))
+    back = NOW + timedelta(days=30, hours=3)  # Wednesday 2026-04-01 12:30, after that day's 09:00
+    store.save_chat(replace(store.chat(1), digest="daily"))
+    assert delivery.queue_digests(store, back, UTC_TZ) == 0  # the first one comes at the next digest time
+    made("made after it was on again", back + timedelta(hours=1))
+    assert delivery.queue_digests(store, back + timedelta(days=1), UTC_TZ) == 1
+    [digest] = [m["line"] for m in store.outbox("pending")]
+    assert "made after it was on again" in digest and "made while off" not in digest
+    store.forget_messages([m["key"] for m in store.outbox()])
+    # Nothing ran for a week (the bot was down): the next digest covers its own day, not the week.
+    made("made early in the week", back + timedelta(days=3))
+    made("made the day before", back + timedelta(days=7))
+    assert delivery.queue_digests(store, back + timedelta(days=8), UTC_TZ) == 1
+    [digest] = [m["line"] for m in store.outbox("pending")]
+    assert "2026-04-08 09:00 to 2026-04-09 09:00" in digest and "made the day before" in digest
+    assert "made early in the week" not in digest
 
 
 def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:

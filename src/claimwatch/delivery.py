@@ -117,8 +117,10 @@ def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) 
 
 def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
     """A digest for each chat whose digest time has come since its last one; an empty one is skipped
-    (but counts as done). A chat that just turned its digest on gets its first one at the next digest
-    time, covering what happened from the one before (nothing is sent for times before it asked)."""
+    (but counts as done). A chat that just turned its digest on (or is reachable again) gets its first
+    one at the next digest time, covering what happened from the one before (nothing is sent for times
+    before it asked). A digest covers at most one period (day or week) before its time: after downtime,
+    the last one."""
     with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
         state = store.outbox_state()
         last: dict[str, str] = dict(state.get("digests", {}))
@@ -128,14 +130,14 @@ def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
         if not due:
             return 0
         claims = store.find_claims()
-        found = store.evidence_between(min(_since(c, slot, last) for c, slot in due), now)
+        found = store.evidence_between(min(_since(c, slot, last, chat_tz(c, tz)) for c, slot in due), now)
         subscriptions = _by_chat(store.subscriptions())
         messages = []
         for chat, slot in due:
             if str(chat.id) not in last:
                 last[str(chat.id)] = iso_utc(slot)
                 continue
-            since = _since(chat, slot, last)
+            since = _since(chat, slot, last, chat_tz(chat, tz))
             follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
             text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
                                 and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
@@ -289,9 +291,11 @@ def _by_chat(subscriptions: list[Subscription]) -> dict[int, list[Subscription]]
     return out
 
 
-def _since(chat: Chat, slot: datetime, last: dict[str, str]) -> datetime:
-    previous = last.get(str(chat.id))
-    return parse_datetime(previous) if previous else slot
+def _since(chat: Chat, slot: datetime, last: dict[str, str], tz: ZoneInfo) -> datetime:
+    """Where the digest due at `slot` starts: at the chat's last one, but at most one period before `slot`."""
+    recorded = last.get(str(chat.id))
+    previous = digest_slot(chat, slot - timedelta(seconds=1), tz)
+    return max(parse_datetime(recorded), previous) if recorded and previous else slot
 
 
 def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, now: datetime) -> dict[str, Any]:

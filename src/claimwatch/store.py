@@ -711,7 +711,12 @@ class Store:
             return [_chat(d, d.doc_id) for d in self._people("chats").all()]
 
     def save_chat(self, chat: Chat) -> None:
+        """Store a chat; one that takes no digest now (off, or unreachable) forgets when it had its last one,
+        so its digests start afresh when it takes them again."""
         with self.transaction():
+            digests = self.outbox_state().get("digests", {})
+            if (chat.digest == "off" or not chat.active) and str(chat.id) in digests:
+                self._update_outbox_state({"digests": {k: v for k, v in digests.items() if k != str(chat.id)}})
             doc = {"type": chat.type, "title": chat.title, "active": chat.active, "reason": chat.reason,
                    "changed_at": iso(chat.changed_at), "digest": chat.digest,
                    "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted)}
