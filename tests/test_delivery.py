@@ -17,6 +17,7 @@ from conftest import NOW, UTC_TZ
 from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
+from claimwatch.render import split_message, utf16_len
 from claimwatch.store import Store, open_store
 
 NINE = time(9, 0)
@@ -356,6 +357,37 @@ def test_one_claim_with_more_items_than_fit_goes_out_in_several_messages(store: 
         parts.append(len(batch[0].keys))
         delivery.sent(store, batch[0])
     assert sum(parts) == 60 and len(parts) > 1
+
+
+def test_a_long_digest_fits_in_one_telegram_message(store: Store) -> None:
+    text = "Russia and China sign a binding contract for the Power of Siberia 2 pipeline before the end of 2026"
+    numbers = [ledger.add_claim(store, ledger.NewClaim(text=("Long " * 790 if i == 0 else f"{text} ({i})"),
+                                                      tags=("energy",), review_date=date(2026, 3, 5)),
+                                "ann", NOW + timedelta(hours=1)).id for i in range(20)]
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    store.queue_messages([], state={"digests": {"1": "2026-03-02T09:00:00+00:00"}})
+    store.add_evidence([Evidence(0, n, f"https://www.reuters.com/business/energy/some-long-article-slug-{n}",
+                                 "Gazprom and CNPC said to near agreement on Power of Siberia 2 pricing",
+                                 NOW + timedelta(hours=2), feed="Reuters Energy", matched=("Power of Siberia",))
+                        for n in numbers])
+    assert delivery.queue_digests(store, NOW + timedelta(days=1), UTC_TZ) == 1
+    [message] = delivery.next_batch(store, NOW + timedelta(days=1))
+    assert utf16_len(message.text) <= delivery.MESSAGE_BUDGET and split_message(message.text) == [message.text]
+    for section in ("New claims</b> (20)", "New evidence</b> (20)", "Reviews due soon</b> (20)"):
+        assert section in message.text
+    assert message.text.count("more") == 3 and "Long Long …" in message.text
+
+
+def test_an_alert_too_long_for_one_message_is_cut_to_fit(store: Store) -> None:
+    number = claim(store, "x " * 1900)
+    store.subscribe(1, "all", NOW)
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW, note="because " * 500,
+                   evidence=tuple(f"https://e.example/{i}" for i in range(5)))
+    delivery.fan_out(store, NOW, UTC_TZ)
+    [message] = delivery.next_batch(store, NOW)
+    assert utf16_len(message.text) <= delivery.MESSAGE_BUDGET and split_message(message.text) == [message.text]
+    assert "x x …\nOutcome recorded: <b>true</b> — because because" in message.text and message.text.endswith(" …")
 
 
 def test_a_weekly_digest_is_due_on_mondays_at_the_chats_time() -> None:

@@ -10,7 +10,9 @@
    queue a message twice nor remove an event they did not fan out.
 3. A sender takes `next_batch()` (at most one message per chat; several alerts for one chat grouped
    by claim into one message): the bot every Telegram chat's, `claimwatch watch` the console chat's
-   (CONSOLE_CHAT, which Telegram does not know). It reports each message back: `sent`,
+   (CONSOLE_CHAT, which Telegram does not know). Each fits one Telegram message (MESSAGE_BUDGET: a
+   digest shows what fits, an overlong alert is cut short), so it is never sent in pieces, of which a
+   retry would send the first ones again. The sender reports each message back: `sent`,
    `retry`, `unreachable`, `migrated` or `dropped`. What was not reported sent is sent again after a
    restart; only a message Telegram accepted in the instant before it was recorded can arrive twice.
 
@@ -41,13 +43,14 @@ from claimwatch.model import (
     iso_utc,
     parse_datetime,
 )
-from claimwatch.render import HTML, utf16_len
+from claimwatch.render import HTML, shorten, utf16_len
 from claimwatch.store import ClaimFilter, Store
 
 log = logging.getLogger(__name__)
 
-MESSAGE_BUDGET = 3500  # UTF-16 units of one grouped message (Telegram takes 4096)
-DIGEST_ITEMS = 15  # per section of a digest
+MESSAGE_BUDGET = 3500  # UTF-16 units of one outbox message, so it goes as one Telegram message (4096)
+TITLE_BUDGET = 300  # UTF-16 units of a claim's text heading its part of a grouped message
+DIGEST_ITEMS = 15  # per section of a digest, at most
 KEEP_DROPPED = timedelta(days=7)  # messages Telegram refused, or for a chat gone, are kept this long to look into
 MAX_BACKOFF = timedelta(hours=1)
 SOON = timedelta(days=7)  # "reviews due soon" in a digest
@@ -166,7 +169,8 @@ def digest_slot(chat: Chat, now: datetime, tz: ZoneInfo) -> datetime | None:
 
 def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, until: datetime,
                 tz: ZoneInfo) -> str:
-    """New claims, new evidence, reviews due soon and outcomes among `claims`; "" when there is nothing."""
+    """New claims, new evidence, reviews due soon and outcomes among `claims`, in one message (each section
+    gets an equal share of MESSAGE_BUDGET); "" when there is nothing."""
     ids = {c.id: c for c in claims}
     day = until.astimezone(tz).date()
     sections = {
@@ -179,12 +183,26 @@ def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, 
     }
     if not any(sections.values()):
         return ""
-    parts = [f"<b>Digest</b> · {since.astimezone(tz):%Y-%m-%d %H:%M} to {until.astimezone(tz):%Y-%m-%d %H:%M}"]
-    for title, lines in sections.items():
-        if lines:
-            more = f"\n… and {len(lines) - DIGEST_ITEMS} more" if len(lines) > DIGEST_ITEMS else ""
-            parts.append(f"<b>{title}</b> ({len(lines)})\n" + "\n".join(f"• {line}" for line in lines[:DIGEST_ITEMS]) + more)
-    return "\n\n".join(parts)
+    header = f"<b>Digest</b> · {since.astimezone(tz):%Y-%m-%d %H:%M} to {until.astimezone(tz):%Y-%m-%d %H:%M}"
+    filled = {title: lines for title, lines in sections.items() if lines}
+    share = (MESSAGE_BUDGET - utf16_len(header)) // len(filled) - 2
+    return "\n\n".join([header, *(_section(title, lines, share) for title, lines in filled.items())])
+
+
+def _section(title: str, lines: list[str], budget: int) -> str:
+    """A digest section within `budget` UTF-16 units: the first lines that fit (at most DIGEST_ITEMS; the first
+    one cut short if it alone is too long), then how many more there are."""
+    head = f"<b>{title}</b> ({len(lines)})"
+    used = utf16_len(head) + len(f"\n… and {len(lines)} more")
+    shown: list[str] = []
+    for line in lines[:DIGEST_ITEMS]:
+        item = f"• {line}" if shown else shorten(f"• {line}", budget - used - 1)
+        if shown and used + 1 + utf16_len(item) > budget:
+            break
+        shown.append(item)
+        used += 1 + utf16_len(item)
+    more = [f"… and {len(lines) - len(shown)} more"] if len(lines) > len(shown) else []
+    return "\n".join([head, *shown, *more])
 
 
 def outcome_text(claim: Claim) -> str:
@@ -315,9 +333,9 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
     blocks: list[tuple[int, list[dict[str, Any]], str]] = []
     used = 0
     for number, items in by_claim.items():
-        if not blocks:  # the first claim always goes, with as many of its items as fit
+        if not blocks:  # the first claim always goes: as many of its items as fit, cut short if one alone does not
             items = _fitting(items)
-        block = _block(number, items)
+        block = shorten(_block(number, items), MESSAGE_BUDGET)
         if blocks and used + utf16_len(block) > MESSAGE_BUDGET:
             break  # the rest goes in the next message
         blocks.append((number, items, block))
@@ -330,13 +348,16 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
 
 def _block(number: int, items: list[dict[str, Any]]) -> str:
     """One claim's part of a grouped message."""
-    return f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
-        f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+
+
+def _title(items: list[dict[str, Any]]) -> str:
+    return shorten(HTML.esc(items[0]["title"]), TITLE_BUDGET)
 
 
 def _fitting(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first of a claim's items that fit in one message (at least one)."""
-    kept, used = [], utf16_len(HTML.esc(items[0]["title"])) + 20
+    kept, used = [], utf16_len(_title(items)) + 20
     for r in items:
         used += utf16_len(r["line"]) + 20
         if kept and used > MESSAGE_BUDGET:
