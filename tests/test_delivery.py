@@ -312,6 +312,20 @@ def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:
     assert store.chat(7).active  # a chat that writes is active
 
 
+def test_muting_a_claim_drops_its_alerts_still_waiting_for_the_chat(store: Store) -> None:
+    noisy, quiet = claim(store, "Noisy claim", review=date(2026, 3, 1)), claim(store, "Quiet claim")
+    store.subscribe(7, "all", NOW)
+    store.subscribe(8, "all", NOW)
+    for number in (noisy, noisy, quiet):
+        evidence(store, number, f"story-{uuid.uuid4().hex[:6]}")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    delivery.queue_reminders(store, NOW, UTC_TZ, NINE)
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
+    assert "muted here" in service.handle(Incoming(7, 7, f"/mute {noisy}", "ann"), NOW)[0].text
+    assert [(m["chat"], m["claim"]) for m in store.outbox("pending") if m["chat"] == 7] == [(7, quiet)]
+    assert len(pending(store)[8]) == 4  # another chat keeps its own
+
+
 def test_role_check_on_snooze(store: Store) -> None:
     number = claim(store, "Claim", review=date(2026, 3, 1))
     store.set_role(8, Role.SUBSCRIBER, "sub", "admin", NOW)

@@ -590,6 +590,12 @@ class Store:
         with self.transaction():
             self._db("outbox").table("messages").remove(lambda d: d["key"] in wanted)
 
+    def forget_claim_messages(self, chat_id: int, number: int) -> int:
+        """Remove a chat's pending messages about a claim (the chat muted it); how many were removed."""
+        with self.transaction():
+            return len(self._db("outbox").table("messages").remove(
+                lambda d: d["chat"] == chat_id and d["claim"] == number and d["status"] == "pending"))
+
     def prune_outbox(self, before: datetime) -> int:
         """Forget messages dropped before `before`."""
         cutoff = iso_utc(before)
