@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time as time_
 import uuid
-from datetime import date, time, timedelta
+from dataclasses import replace
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from conftest import NOW, UTC_TZ
@@ -11,7 +17,8 @@ from conftest import NOW, UTC_TZ
 from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
-from claimwatch.store import Store
+from claimwatch.render import split_message, utf16_len
+from claimwatch.store import Store, open_store
 
 NINE = time(9, 0)
 
@@ -128,6 +135,18 @@ def test_a_migrated_group_is_followed(store: Store) -> None:
     assert store.chat(-1001234).digest == "daily" and store.chat(-100) is None
 
 
+def test_a_migrated_group_keeps_its_digest(store: Store) -> None:
+    store.subscribe(-100, "all", NOW, ("digest",))
+    store.save_chat(Chat(-100, "group", "Desk", digest="weekly"))
+    assert delivery.queue_digests(store, NOW, UTC_TZ) == 0  # turned on: this Monday's time is recorded
+    ledger.add_claim(store, ledger.NewClaim(text="Made during the week"), "ann", NOW + timedelta(days=2))
+    delivery.migrated(store, -100, -1001234, NOW + timedelta(days=3))
+    assert delivery.queue_digests(store, NOW + timedelta(days=7), UTC_TZ) == 1
+    [message] = store.outbox("pending")
+    assert message["chat"] == -1001234 and "Made during the week" in message["line"]
+    assert set(store.outbox_state()["digests"]) == {"-1001234"}
+
+
 def test_outcome_is_announced_with_each_forecasters_brier(store: Store) -> None:
     number = claim(store, "China will not attend", tags=("diplomacy",), p=0.8)
     ledger.add_forecast(store, number, 0.7, "ann", NOW)
@@ -220,6 +239,50 @@ def datetime_tokyo(y: int, m: int, d: int, hh: int, mm: int, tz: ZoneInfo):
     return datetime(y, m, d, hh, mm, tzinfo=tz)
 
 
+def test_a_digest_time_skipped_by_the_clocks_going_forward_leaves_nothing_out(store: Store) -> None:
+    number = claim(store, "Gas deal signed")
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily", digest_at=time(2, 30), tz="Europe/Berlin"))
+    # 02:30 in Berlin does not exist on 2026-03-29: the clocks go from 02:00 to 03:00 (01:00 UTC).
+    store.queue_messages([], state={"digests": {"1": "2026-03-28T01:30:00+00:00"}})
+    at = datetime(2026, 3, 29, 1, 10, tzinfo=UTC)  # 03:10 in Berlin
+    evidence(store, number, "found-after-three", at=at)
+    t = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    while t < datetime(2026, 3, 30, 1, 0, tzinfo=UTC):
+        delivery.queue_digests(store, t, UTC_TZ)
+        t += timedelta(minutes=5)
+    [digest] = [m["line"] for m in store.outbox("pending")]  # the next day's has nothing new
+    assert "2026-03-28 02:30 to 2026-03-29 03:30" in digest and "found-after-three" in digest
+    assert store.outbox_state()["digests"]["1"] == "2026-03-30T00:30:00+00:00"
+
+
+def test_a_digest_turned_on_again_starts_afresh_and_never_covers_more_than_its_day(store: Store) -> None:
+    def made(text: str, at) -> None:
+        ledger.add_claim(store, ledger.NewClaim(text=text), "ann", at)
+
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    assert delivery.queue_digests(store, NOW, UTC_TZ) == 0  # turned on: today's 09:00 is recorded
+    store.save_chat(replace(store.chat(1), digest="off"))
+    for day in range(1, 30):
+        made(f"made while off {day}", NOW + timedelta(days=day))
+    back = NOW + timedelta(days=30, hours=3)  # Wednesday 2026-04-01 12:30, after that day's 09:00
+    store.save_chat(replace(store.chat(1), digest="daily"))
+    assert delivery.queue_digests(store, back, UTC_TZ) == 0  # the first one comes at the next digest time
+    made("made after it was on again", back + timedelta(hours=1))
+    assert delivery.queue_digests(store, back + timedelta(days=1), UTC_TZ) == 1
+    [digest] = [m["line"] for m in store.outbox("pending")]
+    assert "made after it was on again" in digest and "made while off" not in digest
+    store.forget_messages([m["key"] for m in store.outbox()])
+    # Nothing ran for a week (the bot was down): the next digest covers its own day, not the week.
+    made("made early in the week", back + timedelta(days=3))
+    made("made the day before", back + timedelta(days=7))
+    assert delivery.queue_digests(store, back + timedelta(days=8), UTC_TZ) == 1
+    [digest] = [m["line"] for m in store.outbox("pending")]
+    assert "2026-04-08 09:00 to 2026-04-09 09:00" in digest and "made the day before" in digest
+    assert "made early in the week" not in digest
+
+
 def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:
     number = claim(store, "Claim", tags=("energy",))
     service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7}), access="open"))
@@ -247,6 +310,20 @@ def test_chat_commands_for_kinds_mute_and_settings(store: Store) -> None:
     store.deactivate_chat(99, "Forbidden: bot was blocked by the user", NOW)
     assert "99" in say("/chats")[0].text and "inactive" in say("/chats")[0].text
     assert store.chat(7).active  # a chat that writes is active
+
+
+def test_muting_a_claim_drops_its_alerts_still_waiting_for_the_chat(store: Store) -> None:
+    noisy, quiet = claim(store, "Noisy claim", review=date(2026, 3, 1)), claim(store, "Quiet claim")
+    store.subscribe(7, "all", NOW)
+    store.subscribe(8, "all", NOW)
+    for number in (noisy, noisy, quiet):
+        evidence(store, number, f"story-{uuid.uuid4().hex[:6]}")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    delivery.queue_reminders(store, NOW, UTC_TZ, NINE)
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
+    assert "muted here" in service.handle(Incoming(7, 7, f"/mute {noisy}", "ann"), NOW)[0].text
+    assert [(m["chat"], m["claim"]) for m in store.outbox("pending") if m["chat"] == 7] == [(7, quiet)]
+    assert len(pending(store)[8]) == 4  # another chat keeps its own
 
 
 def test_role_check_on_snooze(store: Store) -> None:
@@ -296,6 +373,37 @@ def test_one_claim_with_more_items_than_fit_goes_out_in_several_messages(store: 
     assert sum(parts) == 60 and len(parts) > 1
 
 
+def test_a_long_digest_fits_in_one_telegram_message(store: Store) -> None:
+    text = "Russia and China sign a binding contract for the Power of Siberia 2 pipeline before the end of 2026"
+    numbers = [ledger.add_claim(store, ledger.NewClaim(text=("Long " * 790 if i == 0 else f"{text} ({i})"),
+                                                      tags=("energy",), review_date=date(2026, 3, 5)),
+                                "ann", NOW + timedelta(hours=1)).id for i in range(20)]
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    store.queue_messages([], state={"digests": {"1": "2026-03-02T09:00:00+00:00"}})
+    store.add_evidence([Evidence(0, n, f"https://www.reuters.com/business/energy/some-long-article-slug-{n}",
+                                 "Gazprom and CNPC said to near agreement on Power of Siberia 2 pricing",
+                                 NOW + timedelta(hours=2), feed="Reuters Energy", matched=("Power of Siberia",))
+                        for n in numbers])
+    assert delivery.queue_digests(store, NOW + timedelta(days=1), UTC_TZ) == 1
+    [message] = delivery.next_batch(store, NOW + timedelta(days=1))
+    assert utf16_len(message.text) <= delivery.MESSAGE_BUDGET and split_message(message.text) == [message.text]
+    for section in ("New claims</b> (20)", "New evidence</b> (20)", "Reviews due soon</b> (20)"):
+        assert section in message.text
+    assert message.text.count("more") == 3 and "Long Long …" in message.text
+
+
+def test_an_alert_too_long_for_one_message_is_cut_to_fit(store: Store) -> None:
+    number = claim(store, "x " * 1900)
+    store.subscribe(1, "all", NOW)
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW, note="because " * 500,
+                   evidence=tuple(f"https://e.example/{i}" for i in range(5)))
+    delivery.fan_out(store, NOW, UTC_TZ)
+    [message] = delivery.next_batch(store, NOW)
+    assert utf16_len(message.text) <= delivery.MESSAGE_BUDGET and split_message(message.text) == [message.text]
+    assert "x x …\nOutcome recorded: <b>true</b> — because because" in message.text and message.text.endswith(" …")
+
+
 def test_a_weekly_digest_is_due_on_mondays_at_the_chats_time() -> None:
     chat = Chat(1, "private", "ann", digest="weekly", digest_at=time(8, 0))
     berlin = ZoneInfo("Europe/Berlin")
@@ -306,3 +414,92 @@ def test_a_weekly_digest_is_due_on_mondays_at_the_chats_time() -> None:
     daily = Chat(1, "private", "ann", digest="daily", digest_at=time(11, 0))
     assert delivery.digest_slot(daily, NOW, berlin).isoformat() == "2026-03-01T11:00:00+01:00"
     assert delivery.digest_slot(Chat(1, "private", "ann"), NOW, berlin) is None
+
+
+# --- the bot and `claimwatch watch` on one data directory ------------------------------------------
+
+
+def at_once(data: Path, bot_round: Callable[[Store], None], watch_round: Callable[[Store], None]) -> Store:
+    """The bot's store does `bot_round` while holding the writers' lock, begun just before `claimwatch watch`'s
+    store runs `watch_round` and only once that one waits for the lock. The bot's store is returned."""
+    bot, watch = open_store(data), open_store(data)
+    watch.outbox()  # the watch process has read the files before
+    holding = threading.Event()
+    failed: list[BaseException] = []
+
+    def bot_process() -> None:
+        try:
+            with bot.transaction():
+                holding.set()
+                lock = f":{os.stat(data / '.lock').st_ino} "  # a waiter shows in /proc/locks as "-> FLOCK ..."
+                deadline = time_.monotonic() + 30
+                while not any("->" in line and lock in line for line in Path("/proc/locks").read_text().splitlines()):
+                    assert time_.monotonic() < deadline, "the watch process never waited for the lock"
+                    time_.sleep(0.01)
+                bot_round(bot)
+        except BaseException as e:
+            failed.append(e)
+        finally:
+            holding.set()
+
+    thread = threading.Thread(target=bot_process)
+    thread.start()
+    holding.wait()
+    try:
+        watch_round(watch)
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return bot
+
+
+def deliver_all(store: Store) -> None:
+    while batch := delivery.next_batch(store, NOW):
+        for message in batch:
+            delivery.sent(store, message)
+
+
+def test_a_fan_out_in_the_other_process_neither_repeats_a_sent_alert_nor_loses_a_new_one(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    number = claim(store, "China skips the summit")
+    store.subscribe(1, "all", NOW)
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW)
+
+    def bot_round(bot: Store) -> None:
+        delivery.fan_out(bot, NOW, UTC_TZ)
+        deliver_all(bot)  # the outcome went out: its message left the outbox
+        ledger.reopen(bot, number, "ann", NOW)
+        ledger.resolve(bot, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=5))  # a new alert event
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.fan_out(watch, NOW, UTC_TZ))
+    [message] = bot.outbox("pending")
+    assert message["event"] == f"outcome:{number}:2026-03-02T09:35:00+00:00" and bot.alert_events() == []
+
+
+def test_reminders_in_the_other_process_are_not_queued_again_after_they_went_out(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    claim(store, "Due claim", review=NOW.date())
+    store.subscribe(1, "all", NOW, ("due",))
+
+    def bot_round(bot: Store) -> None:
+        assert delivery.queue_reminders(bot, NOW, UTC_TZ, NINE) == 1
+        deliver_all(bot)
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_reminders(watch, NOW, UTC_TZ, NINE))
+    assert bot.outbox() == []
+
+
+def test_a_digest_in_the_other_process_is_not_queued_again_after_it_went_out(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    claim(store, "Due tomorrow", review=NOW.date() + timedelta(days=1))
+    store.subscribe(1, "all", NOW, ("digest",))
+    store.save_chat(Chat(1, "private", "ann", digest="daily"))
+    store.queue_messages([], state={"digests": {"1": "2026-03-01T09:00:00+00:00"}})
+
+    def bot_round(bot: Store) -> None:
+        assert delivery.queue_digests(bot, NOW, UTC_TZ) == 1
+        deliver_all(bot)
+
+    bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_digests(watch, NOW, UTC_TZ))
+    assert bot.outbox() == []

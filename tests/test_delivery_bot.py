@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import NOW, UTC_TZ
 from fakebot import FakeBotAPI, running
 from test_bot import ADMIN, start_bot, stop_bot
@@ -15,7 +16,8 @@ from test_bot import ADMIN, start_bot, stop_bot
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings
 from claimwatch.config import Config
-from claimwatch.model import Evidence
+from claimwatch.jobs import console_delivery
+from claimwatch.model import CONSOLE_CHAT, Evidence
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import IN_FLIGHT, build_application
 
@@ -34,9 +36,9 @@ def world(data: Path, subscribers: int) -> tuple[Store, int]:
     return store, number
 
 
-def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW):
-    """The real Application on `store`, delivering every 0.2 s."""
-    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}))
+def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW, **settings):
+    """The real Application on `store`, delivering every 0.2 s; `settings` are more Config fields."""
+    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}), **settings)
     return build_application(config, ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access)),
                              clock=clock, deliver_every=0.2)
 
@@ -166,3 +168,44 @@ def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp
         assert api.messages_to(ADMIN + 1) == []  # nothing it follows happened: no digest
     assert "2026-03-01 18:00 to 2026-03-02 18:00" in digest.text and "Arctic route opens" in digest.text
     assert store.outbox_state()["digests"][str(ADMIN + 1)] == "2026-03-02T09:00:00+00:00"
+
+
+def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = open_store(data)
+    number = ledger.add_claim(store, ledger.NewClaim(text="Gas deal signed"), "ann", NOW).id
+    store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console`: /subscribe all
+    store.subscribe(ADMIN, "all", NOW)
+    store.add_evidence([Evidence(0, number, "https://n.example/x", "Pipeline deal signed", NOW, feed="Wire",
+                                 matched=("gas",))], alert=True)
+    with FakeBotAPI() as api:
+        api.fail_next("sendMessage", 400, "Bad Request: chat not found", chat_id=CONSOLE_CHAT)  # as Telegram says
+        with running(bot_for(api, store, data)):
+            api.wait_for(lambda s: s.chat_id == ADMIN and "Pipeline deal" in (s.text or ""))
+            time.sleep(0.6)  # a few more delivery rounds
+    assert store.chat(CONSOLE_CHAT) is None  # not marked unreachable
+    said: list[str] = []
+    assert console_delivery(store, Config(data, UTC_TZ, "test"), lambda: NOW, said.append) == 1
+    assert "Pipeline deal signed" in said[0] and store.outbox() == []
+
+
+def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    remind = (now + timedelta(seconds=2)).replace(microsecond=0)  # 1 to 2 s from now
+    if remind.date() != now.date():
+        pytest.skip("too close to midnight UTC: the start-up round would already be today's")
+    store = open_store(tmp_path / "data")
+    number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed by spring", review_date=date(2026, 2, 20)),
+                              "ann", now).id
+    store.subscribe(ADMIN, "all", now, ("due",))
+    store.queue_messages([], state={"reminded": (now.date() - timedelta(days=1)).isoformat()})  # yesterday's went out
+
+    async def busy(context) -> None:  # a long step in the event loop (or a suspended host) over the reminder time
+        time.sleep((remind + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds())
+
+    with FakeBotAPI() as api:
+        app = bot_for(api, store, tmp_path / "data", lambda: datetime.now(UTC), remind_at=remind.time())
+        with running(app):
+            app.job_queue.run_once(busy, when=0.2)
+            reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""), timeout=15)
+    assert f"#{number}" in reminder.text and store.outbox_state()["reminded"] == now.date().isoformat()

@@ -559,7 +559,10 @@ class ChatService:
         self.store.get_claim(number)
         chat = self._this_chat(ctx)
         muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
-        self.store.save_chat(replace(chat, muted=muted))
+        with self.store.transaction():  # muted, and its alerts waiting to go out here gone, in one write
+            self.store.save_chat(replace(chat, muted=muted))
+            if on:
+                self.store.forget_claim_messages(chat.id, number)
         if on:
             return [Reply(f"#{number} is muted here: no alerts about it in this chat.",
                           ((Button("Undo", f"/unmute {number}"),),))]

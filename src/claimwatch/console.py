@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from claimwatch.chat import Button, ChatService, Incoming, Reply
+from claimwatch.model import CONSOLE_CHAT
 from claimwatch.render import html_to_plain
 
-CONSOLE_USER_ID = 0  # the console's user and chat
+CONSOLE_USER_ID = CONSOLE_CHAT  # the console's user and chat
 
 
 def render_replies(replies: list[Reply], folder: Path) -> tuple[str, list[Button]]:

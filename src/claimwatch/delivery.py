@@ -4,9 +4,15 @@
    evidence file, an outcome in its claim's file.
 2. `prepare()` fans the events out into the persisted outbox (one message per chat and event, its
    key `chat/event`, so a repeat after a crash adds nothing) and adds the day's review reminders and
-   the digests that are due, each with the state that says it was done, in one transaction.
-3. A sender (the bot, or the console) takes `next_batch()` (at most one message per chat; several
-   alerts for one chat grouped by claim into one message) and reports each message back: `sent`,
+   the digests that are due, each with the state that says it was done, in one transaction. Each
+   step reads what it decides on inside that transaction (the writers' lock held, files another
+   process changed read again), so the bot and `claimwatch watch` on one data directory neither
+   queue a message twice nor remove an event they did not fan out.
+3. A sender takes `next_batch()` (at most one message per chat; several alerts for one chat grouped
+   by claim into one message): the bot every Telegram chat's, `claimwatch watch` the console chat's
+   (CONSOLE_CHAT, which Telegram does not know). Each fits one Telegram message (MESSAGE_BUDGET: a
+   digest shows what fits, an overlong alert is cut short), so it is never sent in pieces, of which a
+   retry would send the first ones again. The sender reports each message back: `sent`,
    `retry`, `unreachable`, `migrated` or `dropped`. What was not reported sent is sent again after a
    restart; only a message Telegram accepted in the instant before it was recorded can arrive twice.
 
@@ -22,13 +28,14 @@ import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import render, scores
 from claimwatch.chat import Button
 from claimwatch.model import (
+    CONSOLE_CHAT,
     Chat,
     Claim,
     Evidence,
@@ -36,13 +43,14 @@ from claimwatch.model import (
     iso_utc,
     parse_datetime,
 )
-from claimwatch.render import HTML, utf16_len
+from claimwatch.render import HTML, shorten, utf16_len
 from claimwatch.store import ClaimFilter, Store
 
 log = logging.getLogger(__name__)
 
-MESSAGE_BUDGET = 3500  # UTF-16 units of one grouped message (Telegram takes 4096)
-DIGEST_ITEMS = 15  # per section of a digest
+MESSAGE_BUDGET = 3500  # UTF-16 units of one outbox message, so it goes as one Telegram message (4096)
+TITLE_BUDGET = 300  # UTF-16 units of a claim's text heading its part of a grouped message
+DIGEST_ITEMS = 15  # per section of a digest, at most
 KEEP_DROPPED = timedelta(days=7)  # messages Telegram refused, or for a chat gone, are kept this long to look into
 MAX_BACKOFF = timedelta(hours=1)
 SOON = timedelta(days=7)  # "reviews due soon" in a digest
@@ -71,88 +79,98 @@ def prepare(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
 
 def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
     """Turn every waiting alert event into outbox messages for the chats that want it."""
-    events = store.alert_events()
-    if not events:
-        return 0
-    audience = _Audience(store)
-    evidence: dict[int, dict[int, Evidence]] = {}
-    messages = []
-    for event in events:
-        claim = store.get_claim(event["claim"])
-        item = None
-        if event["kind"] == "evidence":
-            item = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)}).get(event["evidence"])
-            if item is None:
-                continue
-        name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
-        for chat in audience.chats(claim, event["kind"]):
-            line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
-                else outcome_text(claim)
-            messages.append(_message(chat, name, event["kind"], claim, line, now))
-    return store.queue_messages(messages, done_events=[e["ref"] for e in events])
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        events = store.alert_events()
+        if not events:
+            return 0
+        audience = _Audience(store)
+        evidence: dict[int, dict[int, Evidence]] = {}
+        messages = []
+        for event in events:
+            claim = store.get_claim(event["claim"])
+            item = None
+            if event["kind"] == "evidence":
+                found = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)})
+                item = found.get(event["evidence"])
+                if item is None:
+                    continue
+            name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
+            for chat in audience.chats(claim, event["kind"]):
+                line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
+                    else outcome_text(claim)
+                messages.append(_message(chat, name, event["kind"], claim, line, now))
+        return store.queue_messages(messages, done_events=[e["ref"] for e in events])
 
 
 def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
     """Once a day, after `remind_at` local time: a reminder per claim due that day or overdue, to each
     chat following it for "due" alerts. A day missed during downtime is not made up: the next run
     reminds once, as of its own day."""
-    local = now.astimezone(tz)
-    day = local.date() if local.time() >= remind_at else local.date() - timedelta(days=1)
-    if store.outbox_state().get("reminded", "") >= day.isoformat():
-        return 0
-    audience = _Audience(store)
-    claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
-    messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
-                for claim in claims for chat in audience.chats(claim, "due")]
-    return store.queue_messages(messages, state={"reminded": day.isoformat()})
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        local = now.astimezone(tz)
+        day = local.date() if local.time() >= remind_at else local.date() - timedelta(days=1)
+        if store.outbox_state().get("reminded", "") >= day.isoformat():
+            return 0
+        audience = _Audience(store)
+        claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
+        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
+                    for claim in claims for chat in audience.chats(claim, "due")]
+        return store.queue_messages(messages, state={"reminded": day.isoformat()})
 
 
 def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
     """A digest for each chat whose digest time has come since its last one; an empty one is skipped
-    (but counts as done). A chat that just turned its digest on gets its first one at the next digest
-    time, covering what happened from the one before (nothing is sent for times before it asked)."""
-    state = store.outbox_state()
-    last: dict[str, str] = dict(state.get("digests", {}))
-    chats = [c for c in store.chats() if c.active and c.digest != "off"]
-    due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
-           and last.get(str(c.id), "") < iso_utc(slot)]
-    if not due:
-        return 0
-    claims = store.find_claims()
-    found = store.evidence_between(min(_since(c, slot, last) for c, slot in due), now)
-    subscriptions = _by_chat(store.subscriptions())
-    messages = []
-    for chat, slot in due:
-        if str(chat.id) not in last:
+    (but counts as done). A chat that just turned its digest on (or is reachable again) gets its first
+    one at the next digest time, covering what happened from the one before (nothing is sent for times
+    before it asked). A digest covers at most one period (day or week) before its time: after downtime,
+    the last one."""
+    with store.transaction():  # read and written under the writers' lock: no other process acts meanwhile
+        state = store.outbox_state()
+        last: dict[str, str] = dict(state.get("digests", {}))
+        chats = [c for c in store.chats() if c.active and c.digest != "off"]
+        due = [(c, slot) for c in chats if (slot := digest_slot(c, now, chat_tz(c, tz)))
+               and last.get(str(c.id), "") < iso_utc(slot)]
+        if not due:
+            return 0
+        claims = store.find_claims()
+        found = store.evidence_between(min(_since(c, slot, last, chat_tz(c, tz)) for c, slot in due), now)
+        subscriptions = _by_chat(store.subscriptions())
+        messages = []
+        for chat, slot in due:
+            if str(chat.id) not in last:
+                last[str(chat.id)] = iso_utc(slot)
+                continue
+            since = _since(chat, slot, last, chat_tz(chat, tz))
+            follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
+            text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
+                                and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
             last[str(chat.id)] = iso_utc(slot)
-            continue
-        since = _since(chat, slot, last)
-        follows = [s for s in subscriptions.get(chat.id, []) if "digest" in s.kinds]
-        text = digest_text([c for c in claims if any(s.covers(c.id, c.tags) for s in follows)
-                            and c.id not in chat.muted], found, since, slot, chat_tz(chat, tz))
-        last[str(chat.id)] = iso_utc(slot)
-        if text:
-            messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
-    store.queue_messages(messages, state={"digests": last})
-    return len(messages)
+            if text:
+                messages.append(_message(chat.id, f"digest:{slot.date()}", "digest", None, text, now))
+        store.queue_messages(messages, state={"digests": last})
+        return len(messages)
 
 
 def digest_slot(chat: Chat, now: datetime, tz: ZoneInfo) -> datetime | None:
-    """The latest time at or before `now` when this chat's digest was due (None when it takes none)."""
+    """The latest time at or before `now` when this chat's digest was due (None when it takes none).
+    Compared as instants in UTC (Python compares two times of one zone by their wall clock): a digest
+    time that a spring-forward gap skips (02:30 in Berlin) comes when the clocks went past it (03:30)."""
     if chat.digest == "off":
         return None
-    local = now.astimezone(tz)
-    slot = datetime.combine(local.date(), chat.digest_at, tz)
-    if slot > local:
-        slot -= timedelta(days=1)
-    if chat.digest == "weekly":
-        slot -= timedelta(days=slot.weekday())  # Monday
-    return slot
+    day = now.astimezone(tz).date()
+    while True:
+        if chat.digest == "weekly":
+            day -= timedelta(days=day.weekday())  # Monday
+        slot = datetime.combine(day, chat.digest_at, tz).astimezone(UTC)
+        if slot <= now.astimezone(UTC):
+            return slot.astimezone(tz)
+        day -= timedelta(days=1)
 
 
 def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, until: datetime,
                 tz: ZoneInfo) -> str:
-    """New claims, new evidence, reviews due soon and outcomes among `claims`; "" when there is nothing."""
+    """New claims, new evidence, reviews due soon and outcomes among `claims`, in one message (each section
+    gets an equal share of MESSAGE_BUDGET); "" when there is nothing."""
     ids = {c.id: c for c in claims}
     day = until.astimezone(tz).date()
     sections = {
@@ -165,12 +183,26 @@ def digest_text(claims: list[Claim], evidence: list[Evidence], since: datetime, 
     }
     if not any(sections.values()):
         return ""
-    parts = [f"<b>Digest</b> · {since.astimezone(tz):%Y-%m-%d %H:%M} to {until.astimezone(tz):%Y-%m-%d %H:%M}"]
-    for title, lines in sections.items():
-        if lines:
-            more = f"\n… and {len(lines) - DIGEST_ITEMS} more" if len(lines) > DIGEST_ITEMS else ""
-            parts.append(f"<b>{title}</b> ({len(lines)})\n" + "\n".join(f"• {line}" for line in lines[:DIGEST_ITEMS]) + more)
-    return "\n\n".join(parts)
+    header = f"<b>Digest</b> · {since.astimezone(tz):%Y-%m-%d %H:%M} to {until.astimezone(tz):%Y-%m-%d %H:%M}"
+    filled = {title: lines for title, lines in sections.items() if lines}
+    share = (MESSAGE_BUDGET - utf16_len(header)) // len(filled) - 2
+    return "\n\n".join([header, *(_section(title, lines, share) for title, lines in filled.items())])
+
+
+def _section(title: str, lines: list[str], budget: int) -> str:
+    """A digest section within `budget` UTF-16 units: the first lines that fit (at most DIGEST_ITEMS; the first
+    one cut short if it alone is too long), then how many more there are."""
+    head = f"<b>{title}</b> ({len(lines)})"
+    used = utf16_len(head) + len(f"\n… and {len(lines)} more")
+    shown: list[str] = []
+    for line in lines[:DIGEST_ITEMS]:
+        item = f"• {line}" if shown else shorten(f"• {line}", budget - used - 1)
+        if shown and used + 1 + utf16_len(item) > budget:
+            break
+        shown.append(item)
+        used += 1 + utf16_len(item)
+    more = [f"… and {len(lines) - len(shown)} more"] if len(lines) > len(shown) else []
+    return "\n".join([head, *shown, *more])
 
 
 def outcome_text(claim: Claim) -> str:
@@ -196,12 +228,13 @@ def outcome_text(claim: Claim) -> str:
 # --- from the outbox to chats --------------------------------------------------------------------
 
 
-def next_batch(store: Store, now: datetime) -> list[Outgoing]:
-    """The next message for every chat that has one due: a digest alone, else its alerts grouped by claim."""
+def next_batch(store: Store, now: datetime, *, console: bool = False) -> list[Outgoing]:
+    """The next message for every Telegram chat that has one due (with `console`, for the console chat
+    alone): a digest alone, else its alerts grouped by claim."""
     due = iso_utc(now)
     by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for m in store.outbox("pending"):
-        if m["next_try"] <= due:
+        if m["next_try"] <= due and (m["chat"] == CONSOLE_CHAT) == console:
             by_chat[m["chat"]].append(m)
     return [_compose(chat, rows) for chat, rows in by_chat.items()]
 
@@ -276,9 +309,11 @@ def _by_chat(subscriptions: list[Subscription]) -> dict[int, list[Subscription]]
     return out
 
 
-def _since(chat: Chat, slot: datetime, last: dict[str, str]) -> datetime:
-    previous = last.get(str(chat.id))
-    return parse_datetime(previous) if previous else slot
+def _since(chat: Chat, slot: datetime, last: dict[str, str], tz: ZoneInfo) -> datetime:
+    """Where the digest due at `slot` starts: at the chat's last one, but at most one period before `slot`."""
+    recorded = last.get(str(chat.id))
+    previous = digest_slot(chat, slot - timedelta(seconds=1), tz)
+    return max(parse_datetime(recorded), previous) if recorded and previous else slot
 
 
 def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, now: datetime) -> dict[str, Any]:
@@ -298,9 +333,9 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
     blocks: list[tuple[int, list[dict[str, Any]], str]] = []
     used = 0
     for number, items in by_claim.items():
-        if not blocks:  # the first claim always goes, with as many of its items as fit
+        if not blocks:  # the first claim always goes: as many of its items as fit, cut short if one alone does not
             items = _fitting(items)
-        block = _block(number, items)
+        block = shorten(_block(number, items), MESSAGE_BUDGET)
         if blocks and used + utf16_len(block) > MESSAGE_BUDGET:
             break  # the rest goes in the next message
         blocks.append((number, items, block))
@@ -313,13 +348,16 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
 
 def _block(number: int, items: list[dict[str, Any]]) -> str:
     """One claim's part of a grouped message."""
-    return f"<b>#{number}</b> {HTML.esc(items[0]['title'])}\n" + "\n".join(
-        f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+
+
+def _title(items: list[dict[str, Any]]) -> str:
+    return shorten(HTML.esc(items[0]["title"]), TITLE_BUDGET)
 
 
 def _fitting(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The first of a claim's items that fit in one message (at least one)."""
-    kept, used = [], utf16_len(HTML.esc(items[0]["title"])) + 20
+    kept, used = [], utf16_len(_title(items)) + 20
     for r in items:
         used += utf16_len(r["line"]) + 20
         if kept and used > MESSAGE_BUDGET:

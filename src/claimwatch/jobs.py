@@ -12,7 +12,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from claimwatch import delivery
 from claimwatch.config import Config
-from claimwatch.console import CONSOLE_USER_ID
 from claimwatch.fetch import Fetcher
 from claimwatch.render import evidence_line, html_to_plain
 from claimwatch.store import Store
@@ -70,9 +69,9 @@ def console_delivery(store: Store, config: Config, clock: Callable[[], datetime]
     stay in the outbox for the bot. How many were printed."""
     delivery.prepare(store, clock(), config.tz, config.remind_at)
     printed = 0
-    while mine := [m for m in delivery.next_batch(store, clock()) if m.chat == CONSOLE_USER_ID]:
-        say(html_to_plain(mine[0].text))
-        delivery.sent(store, mine[0])
+    while batch := delivery.next_batch(store, clock(), console=True):
+        say(html_to_plain(batch[0].text))
+        delivery.sent(store, batch[0])
         printed += 1
     return printed
 

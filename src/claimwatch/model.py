@@ -315,6 +315,7 @@ class Chat:
 
 
 ALERT_KINDS = ("evidence", "due", "outcome", "digest")  # what a subscription can ask for
+CONSOLE_CHAT = 0  # the chat (and user) of `claimwatch console`: no Telegram chat has this id
 
 
 @dataclass(frozen=True)

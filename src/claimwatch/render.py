@@ -180,6 +180,17 @@ def split_message(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     return pieces + [text] if text or not pieces else pieces
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text`, or as much of it as fits in `limit` UTF-16 units followed by " …": cut at a space where it
+    can, never inside an HTML tag or entity."""
+    if utf16_len(text) <= limit:
+        return text
+    window = _fitting(text, limit - 2)
+    spaces = [m.start() for m in re.finditer(r"\s", window) if m.start() > 0 and not _inside_markup(window, m.start())]
+    cut = spaces[-1] if spaces else _outside_markup(window, len(window))
+    return text[:cut].rstrip() + " …"
+
+
 def _fitting(text: str, limit: int) -> str:
     """The longest prefix of `text` within `limit` UTF-16 units."""
     units = 0

@@ -554,7 +554,7 @@ class Store:
             new = [m for m in messages if m["key"] not in known and not known.add(m["key"])]
             table.insert_multiple(new)
             if state:
-                outbox.table("state").upsert(Document({**self.outbox_state(), **state}, doc_id=1))
+                self._update_outbox_state(state)
             by_file: dict[str, list[int]] = {}
             for name, doc_id in done_events:
                 by_file.setdefault(name, []).append(doc_id)
@@ -567,6 +567,9 @@ class Store:
         with self._reading("outbox"):
             doc = self._db("outbox").table("state").get(doc_id=1)
             return dict(doc) if doc else {}
+
+    def _update_outbox_state(self, state: dict[str, Any]) -> None:
+        self._db("outbox").table("state").upsert(Document({**self.outbox_state(), **state}, doc_id=1))
 
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
         """Outbox messages (all, or those with `status`: pending, sent, dropped), oldest first."""
@@ -587,6 +590,12 @@ class Store:
         with self.transaction():
             self._db("outbox").table("messages").remove(lambda d: d["key"] in wanted)
 
+    def forget_claim_messages(self, chat_id: int, number: int) -> int:
+        """Remove a chat's pending messages about a claim (the chat muted it); how many were removed."""
+        with self.transaction():
+            return len(self._db("outbox").table("messages").remove(
+                lambda d: d["chat"] == chat_id and d["claim"] == number and d["status"] == "pending"))
+
     def prune_outbox(self, before: datetime) -> int:
         """Forget messages dropped before `before`."""
         cutoff = iso_utc(before)
@@ -606,10 +615,15 @@ class Store:
             return len(dropped)
 
     def migrate_chat(self, old: int, new: int, at: datetime) -> None:
-        """A group became a supergroup with a new id: its subscriptions, settings and pending messages follow."""
+        """A group became a supergroup with a new id: its subscriptions, settings, pending messages and the
+        time of its last digest follow."""
         with self.transaction():
             self._db("outbox").table("messages").update({"chat": new}, lambda d: d["chat"] == old and
                                                         d["status"] == "pending")
+            digests = dict(self.outbox_state().get("digests", {}))
+            if str(old) in digests:
+                digests[str(new)] = digests.pop(str(old))
+                self._update_outbox_state({"digests": digests})
             self._people("subscriptions").update({"chat": new}, lambda d: d["chat"] == old)
             chat = self.chat(old)
             if chat is not None:
@@ -703,7 +717,12 @@ class Store:
             return [_chat(d, d.doc_id) for d in self._people("chats").all()]
 
     def save_chat(self, chat: Chat) -> None:
+        """Store a chat; one that takes no digest now (off, or unreachable) forgets when it had its last one,
+        so its digests start afresh when it takes them again."""
         with self.transaction():
+            digests = self.outbox_state().get("digests", {})
+            if (chat.digest == "off" or not chat.active) and str(chat.id) in digests:
+                self._update_outbox_state({"digests": {k: v for k, v in digests.items() if k != str(chat.id)}})
             doc = {"type": chat.type, "title": chat.title, "active": chat.active, "reason": chat.reason,
                    "changed_at": iso(chat.changed_at), "digest": chat.digest,
                    "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted)}

@@ -276,10 +276,12 @@ async def on_start(app: Application) -> None:
                             front.config.poll_seconds)
     assert app.job_queue is not None
     # Every job is made here, at start, from settings and stored state: none depends on the scheduler's memory.
-    once = {"max_instances": 1, "coalesce": True}
+    # A run that comes late (a busy event loop, a suspended host) still runs, once: APScheduler would skip one
+    # more than a second late, and with it a whole day's reminders.
+    once = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     jobs = app.job_queue
     jobs.run_repeating(watch_tick, interval=front.watch_every, first=1, name="watch-tick", job_kwargs=once)
-    jobs.run_once(reminders_tick, when=0, name="reminders-at-start")  # makes up for downtime, once
+    jobs.run_once(reminders_tick, when=0, name="reminders-at-start", job_kwargs=once)  # makes up for downtime
     jobs.run_daily(reminders_tick, time=front.config.remind_at.replace(tzinfo=front.config.tz), name="reminders",
                    job_kwargs=once)
     jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
