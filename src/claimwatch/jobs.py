@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from claimwatch import delivery
 from claimwatch.config import Config
 from claimwatch.fetch import Fetcher
+from claimwatch.model import CONSOLE_CHAT
 from claimwatch.render import evidence_line, html_to_plain
 from claimwatch.store import Store
 from claimwatch.watcher import FeedReport, Watcher
@@ -38,7 +39,7 @@ def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None
 
 def _console_follows(store: Store) -> Callable[[int], bool]:
     """Whether the console chat hears of a claim's new evidence through its subscriptions."""
-    subscriptions = [s for s in store.subscriptions(CONSOLE_USER_ID) if "evidence" in s.kinds]
+    subscriptions = [s for s in store.subscriptions(CONSOLE_CHAT) if "evidence" in s.kinds]
     return lambda claim: any(s.covers(claim, store.get_claim(claim).tags) for s in subscriptions)
 
 
