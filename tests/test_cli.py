@@ -471,3 +471,17 @@ def test_corrupt_data_file_exits_1_naming_it_and_leaves_it_untouched(workdir: Pa
     assert str(path) in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
+
+
+def test_a_damaged_data_file_reported_as_left_untouched_takes_no_writes(workdir: Path) -> None:
+    path = workdir / "claims-0000.json"
+    data = json.loads(path.read_text("utf-8"))
+    del data["claims"]["1"]["text"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    before = snapshot(workdir)
+    assert "it was left untouched" in run_cli("list", "all", data=workdir).stderr
+    for args in (["add", "probe"], ["forecast", "3", "50%"], ["resolve", "4", "true"]):
+        result = run_cli(*args, data=workdir)
+        assert result.returncode == 1, result
+        assert str(path) in one_line(result.stderr)
+        assert snapshot(workdir) == before
