@@ -270,6 +270,12 @@ BAD_INPUT = [
     pytest.param(["import", "{tmp}/missing.json"], ["missing.json", "no such file"], id="import-missing-file"),
     pytest.param(["import", "{tmp}/notes.txt"], ["notes.txt", "not valid JSON"], id="import-not-json"),
     pytest.param(["export", "--format", "xml"], ["--format", "'xml'", "invalid choice"], id="export-bad-format"),
+    pytest.param(["export", "-o", "{data}/claims-0000.json"], ["claims-0000.json", "in the data directory"],
+                 id="export-over-a-data-file"),
+    pytest.param(["export", "--format", "csv", "-o", "{tmp}/data/../data/new.csv"], ["new.csv", "in the data directory"],
+                 id="export-into-the-data-directory"),
+    pytest.param(["report", "-o", "{data}/people.json"], ["people.json", "in the data directory"],
+                 id="report-over-a-data-file"),
     pytest.param(["forecast"], ["required", "id", "probability"], id="argparse-missing-arguments"),
     pytest.param(["frobnicate"], ["invalid choice", "'frobnicate'"], id="argparse-unknown-command"),
     pytest.param([], ["required", "COMMAND"], id="argparse-no-command"),
@@ -281,7 +287,7 @@ BAD_INPUT = [
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(populated: Populated, workdir: Path, tmp_path: Path,
                                                              args: list[str], says: list[str]) -> None:
     (tmp_path / "notes.txt").write_text("these are notes, not JSON\n", encoding="utf-8")
-    fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path}
+    fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path, "data": workdir}
     before = snapshot(workdir)
     result = run_cli(*[a.format(**fill) for a in args], data=workdir)
     assert result.returncode == 2, result

@@ -202,7 +202,15 @@ def _write(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _check_output(path: str, config: Config) -> None:
+    """An output file must not land in the data directory, where it could replace a data file."""
+    if Path(path).resolve().is_relative_to(config.data_dir.resolve()):
+        raise InputError(f"{path} is in the data directory {config.data_dir}; write it somewhere else")
+
+
 def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
+    if args.output:
+        _check_output(args.output, ctx.config)
     text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
     if args.output:
         _write(args.output, text)
@@ -227,6 +235,7 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
 def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch.report import MAX_CLAIMS_LISTED, render_report  # matplotlib loads only for the report
 
+    _check_output(args.output, ctx.config)
     scope = _scope(args)
     result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
     resolved = ledger.resolved_claims(ctx.store, scope)
