@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -491,3 +492,23 @@ def test_a_damaged_data_file_reported_as_left_untouched_takes_no_writes(workdir:
         assert result.returncode == 1, result
         assert str(path) in one_line(result.stderr)
         assert snapshot(workdir) == before
+
+
+# root may write anywhere; without these capabilities it is held to file permissions, as any user is
+AS_A_PLAIN_USER = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner") if os.geteuid() == 0 else ()
+
+
+def test_a_read_only_data_directory_can_be_read_and_refuses_changes_in_one_line(workdir: Path) -> None:
+    (workdir / ".lock").unlink(missing_ok=True)
+    before = snapshot(workdir)
+    for path in (*workdir.iterdir(), workdir):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        for args in (["list", "all"], ["show", "2"], ["due"], ["history", "2"], ["stats"], ["export"]):
+            ok(run_cli(*args, data=workdir, prefix=AS_A_PLAIN_USER))
+        result = run_cli("add", "probe", data=workdir, prefix=AS_A_PLAIN_USER)
+        assert result.returncode == 1
+        assert "reading works, changing needs write access" in one_line(result.stderr)
+    finally:
+        workdir.chmod(0o755)
+    assert snapshot(workdir) == before

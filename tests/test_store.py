@@ -152,6 +152,17 @@ def test_corrupt_meta_file_stops_opening(tmp_path: Path) -> None:
     assert (tmp_path / "meta.json").read_bytes() == b"\x00\x01"
 
 
+@pytest.mark.parametrize("meta, says", [(b'{"meta": {"1": {"schema": "x"}}}', "schema version 'x' is not a number"),
+                                        (b'{"meta": {}}', "it holds no schema version"),
+                                        (b'{"meta": {"1": {}}}', "it holds no schema version")])
+def test_a_meta_file_without_a_schema_version_is_reported_as_such(tmp_path: Path, meta: bytes, says: str) -> None:
+    add(open_store(tmp_path))
+    (tmp_path / "meta.json").write_bytes(meta)
+    with pytest.raises(StoreError, match=f"meta.json is not readable claimwatch data \\({says}\\)"):
+        open_store(tmp_path)
+    assert (tmp_path / "meta.json").read_bytes() == meta
+
+
 def test_foreign_directory_is_not_taken_over(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text("{}")
     with pytest.raises(StoreError, match="meta.json"):

@@ -10,7 +10,7 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
                            chat id) and `subscriptions`
     feeds.json             table `feeds` (doc id = feed id): address, schedule and health
     seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
-    .lock                  the writers' lock
+    .lock                  the writers' lock (readers take none: reading needs no write access)
 
 Why it is built this way:
 - Durable: every write goes to a temp file that is fsynced, renamed over the old file, and the
@@ -123,9 +123,23 @@ class FileBackend:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._lock_fd: int | None = None
-        with self.lock():  # a temp file left by a killed writer is garbage: writers hold the lock
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the temp files killed writers left, unless a writer is at work or the directory may not be
+        changed: opening must neither wait for the lock nor need write access, so that reading never does."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             for leftover in self.root.glob(".*.tmp"):
                 leftover.unlink(missing_ok=True)
+        except OSError:
+            pass  # a writer holds the lock (its temp file is not garbage), or the file is not ours to remove
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
@@ -190,7 +204,11 @@ class FileBackend:
     def lock(self) -> Iterator[None]:
         with self._thread_lock:
             if self._depth == 0:
-                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as e:
+                    raise StoreError(f"cannot change the data in {self.root}: its writers' lock .lock cannot be "
+                                     f"opened ({e.strerror}); reading works, changing needs write access") from None
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._lock_fd = fd
             self._depth += 1
@@ -403,15 +421,15 @@ class Store:
     # --- schema --------------------------------------------------------------------------------
 
     def _open(self, schema_version: int, migrations: dict[int, Migration]) -> None:
+        if self._stored_schema() == schema_version:
+            return  # nothing to set up, so no lock: reading works in a data directory one may not change
         with self.transaction():
-            meta = self._db("meta").table("meta")
-            doc = meta.get(doc_id=1)
-            if doc is None:
+            version = self._stored_schema()
+            if version is None:
                 if self.backend.names():
                     raise StoreError("the data directory holds files but no meta.json; is it a claimwatch directory?")
-                meta.insert(Document({"schema": schema_version}, doc_id=1))
+                self._db("meta").table("meta").insert(Document({"schema": schema_version}, doc_id=1))
                 return
-            version = doc["schema"]
             if version > schema_version:
                 raise StoreError(f"the data was written by a newer claimwatch (schema {version}, "
                                  f"this one reads {schema_version}); upgrade claimwatch")
@@ -422,11 +440,23 @@ class Store:
                     if step not in migrations:
                         raise StoreError(f"no migration from schema {step} to {step + 1}")
                     migrations[step](self)
-                    meta.update({"schema": step + 1}, doc_ids=[1])
+                    self._db("meta").table("meta").update({"schema": step + 1}, doc_ids=[1])
+
+    def _stored_schema(self) -> int | None:
+        """The schema version meta.json holds; None when there is no meta.json."""
+        if self.backend.signature("meta") is None:
+            return None
+        with self._reading("meta"):
+            doc = self._db("meta").table("meta").get(doc_id=1)
+        version = doc.get("schema") if doc else None
+        if type(version) is not int or version < 1:
+            why = "it holds no schema version" if version is None else f"schema version {version!r} is not a number"
+            raise _unreadable(self.backend.where("meta"), why)
+        return version
 
     @property
-    def schema_version(self) -> int:
-        return self._db("meta").table("meta").get(doc_id=1)["schema"]
+    def schema_version(self) -> int | None:
+        return self._stored_schema()
 
     # --- claims --------------------------------------------------------------------------------
 
