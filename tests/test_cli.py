@@ -75,7 +75,7 @@ def utc_today() -> date:
 @dataclass(frozen=True)
 class Populated:
     data: Path
-    siberia: int  # open, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
+    siberia: int  # open, external id ext-1, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
     future: int  # open, due 2099-12-31, #energy
     undated: int  # open, no review date, #misc
     resolved: int  # example claim 2 (#energy, mentions Power of Siberia), resolved true
@@ -87,7 +87,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
     data = tmp_path_factory.mktemp("populated") / "data"
     ok(run_cli("list", data=data))
     siberia = added_number(run_cli("add", "Siberia pipeline talks resume, Gazprom says", "--due", "2020-01-01",
-                                   "--tags", "energy", "--p", "0.6", data=data))
+                                   "--tags", "energy", "--p", "0.6", "--id", "ext-1", data=data))
     future = added_number(run_cli("add", "Energy ministers meet again", "--due", "2099-12-31", "--tags", "energy",
                                   data=data))
     undated = added_number(run_cli("add", "A statement with no review date", "--tags", "misc", data=data))
@@ -257,6 +257,7 @@ BAD_INPUT = [
     pytest.param(["add", ""], ["needs its text"], id="add-empty-text"),
     pytest.param(["add", "x", "--watch", "-only"], ["--watch", "expected one argument"], id="add-watch-dash-arg"),
     pytest.param(["add", "x", "--watch=-only"], ["watch terms", "only exclusions"], id="add-watch-only-exclusions"),
+    pytest.param(["add", "again", "--id", "ext-1"], ["'ext-1'", "#{open}"], id="add-external-id-in-use"),
     pytest.param(["resolve", "{open}", "maybe"], ["'maybe' is not an outcome"], id="resolve-bad-outcome"),
     pytest.param(["resolve", "{open}", "true", "--date", "2099-01-01"], ["2099-01-01", "in the future"],
                  id="resolve-future-event"),

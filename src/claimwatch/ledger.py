@@ -127,7 +127,12 @@ def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
         raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
     claim = Claim(id=0, text=text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
                   source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
-    return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
+    with store.transaction():
+        if new.ext_id is not None:  # import and export match claims on it, so it names one claim
+            same = next((n for n, doc in store.claim_dicts() if doc["id"] == new.ext_id), None)
+            if same is not None:
+                raise InputError(f"the external id {new.ext_id!r} is #{same}'s already; give another")
+        return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
 
 
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
