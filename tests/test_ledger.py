@@ -11,7 +11,7 @@ import pytest
 
 from claimwatch import interchange, ledger
 from claimwatch.errors import InputError, NotFound
-from claimwatch.model import Forecast, OutcomeValue, claim_to_dict
+from claimwatch.model import Forecast, OutcomeValue, Source, claim_to_dict
 from claimwatch.store import Store
 
 from conftest import NOW, ROOT, UTC_TZ
@@ -181,6 +181,19 @@ def test_csv_export_has_a_row_per_forecast(store: Store) -> None:
     rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
     assert [(r["number"], r["forecaster"], r["p"], r["outcome"]) for r in rows] == [
         ("1", "ana", "0.7", "true"), ("1", "bo", "0.55", "true"), ("2", "", "", "")]
+
+
+def test_csv_export_keeps_spreadsheets_from_running_texts_as_formulas(store: Store) -> None:
+    import csv
+    import io
+    claim = ledger.add_claim(store, ledger.NewClaim(text="=HYPERLINK(\"https://evil.example\",\"x\")",
+                                                    source=Source(title="@SUM(A1)"), ext_id="-2+3"), "+ana", NOW)
+    ledger.add_forecast(store, claim.id, 0.5, "\tbo", NOW, "-1 for now")
+    ledger.add_claim(store, ledger.NewClaim(text="a - b = c", source=Source(url="https://x.example/-1")), "ana", NOW)
+    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
+    assert [(r["text"], r["source"], r["id"], r["forecaster"], r["note"]) for r in rows] == [
+        ("'=HYPERLINK(\"https://evil.example\",\"x\")", "'@SUM(A1)", "'-2+3", "'\tbo", "'-1 for now"),
+        ("a - b = c", "", "", "", "")]
 
 
 def test_bundled_claims_file_is_valid_and_drawn_from_the_source_report() -> None:

@@ -124,11 +124,20 @@ CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created"
                "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text that a spreadsheet would run as a formula gets a leading ' (OWASP's advice on CSV injection)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
     """One row per forecast (a claim without forecasts gets one row with those columns empty).
 
     `counts` says whether the forecast is scored (its forecaster's last before the event) and
-    `brier` gives its score, on resolved claims that are not void.
+    `brier` gives its score, on resolved claims that are not void. Texts starting with = + - @, a tab or
+    a carriage return are written with a leading ', so that spreadsheets show them rather than run them.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -142,11 +151,12 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
         scored = c.outcome is not None and scores.outcome_code(c.outcome.value) is not None
         for f in c.forecasts or [None]:
             if f is None:
-                writer.writerow(head + [""] * 6)
+                writer.writerow([_cell(v) for v in head + [""] * 6])
                 continue
             brier = counted.get((f.by, f.at))
             counts = "yes" if brier is not None else ("no" if scored else "")
-            writer.writerow(head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)])
+            row = head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)]
+            writer.writerow([_cell(v) for v in row])
     return out.getvalue()
 
 
