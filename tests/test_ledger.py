@@ -126,6 +126,28 @@ def test_import_merges_new_forecasts_into_known_claims(store: Store) -> None:
 
 
 @pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["claims"][0]["outcome"].update(value="false"),
+     "claims[0] (#1): the outcome is false on 2024-06-16 in the file but true on 2024-06-16 here"),
+    (lambda d: d["claims"][0]["outcome"].update(event_date="2024-06-15"),
+     "claims[0] (#1): the outcome is true on 2024-06-15 in the file but true on 2024-06-16 here"),
+    (lambda d: d["claims"][0]["forecasts"][1].update(p=0.2),
+     "claims[0] (#1): bo's forecast of 2024-05-23T10:00:00+00:00 is 0.2 in the file but 0.55 here"),
+])
+def test_import_contradicting_stored_claims_imports_nothing_and_names_each_conflict(store: Store, mutate,
+                                                                                   expected: str) -> None:
+    ledger.import_claims(store, sample_doc(), "ana", NOW)
+    before = snapshot(store)
+    doc = sample_doc()
+    mutate(doc)
+    doc["claims"][0]["forecasts"].append({"by": "cy", "p": 0.9, "at": "2024-05-24T10:00:00+00:00"})  # new: not added
+    doc["claims"].append({"text": "A new claim"})  # not added either
+    with pytest.raises(InputError, match="1 conflict with the claims stored here, nothing imported") as e:
+        ledger.import_claims(store, doc, "ana", LATER)
+    assert str(e.value).splitlines()[1:] == [f"  {expected}"]
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("mutate, expected", [
     (lambda d: d["claims"][0]["forecasts"][0].update(p=1.5), "claims[0].forecasts[0].p"),
     (lambda d: d["claims"][1].pop("text"), "claims[1]: 'text' is a required property"),
     (lambda d: d["claims"][1].update(review_date="2024-99-01"), "claims[1].review_date"),

@@ -244,6 +244,7 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
 
     A claim already in the store (same external id; without one, the same text) is not added again:
     forecasts it lacks are added, and its outcome if it has none. So importing twice changes nothing.
+    A file that contradicts the store (see _conflicts) is refused whole, each conflict named.
     """
     found = interchange.problems(doc)
     if found:
@@ -261,7 +262,8 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
         for c in existing:
             if not c.ext_id:
                 by_text.setdefault(_text_key(c.text), []).append(c)
-        for claim in incoming:
+        conflicts: list[str] = []
+        for i, claim in enumerate(incoming):
             if claim.ext_id:
                 known = by_ext.get(claim.ext_id)
             else:  # the same number and text first (our own export), else the first unmatched same text
@@ -277,13 +279,36 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 if stored.ext_id:
                     by_ext[stored.ext_id] = stored
                 continue
+            conflicts += [f"claims[{i}] (#{known.id}): {c}" for c in _conflicts(known, claim)]
             merged = _merge(known, claim)
             if merged == known:
                 unchanged += 1
                 continue
             change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
             updated.append(store.update_claim(merged, change))
+        if conflicts:  # nothing is written: the transaction ends with this error
+            raise InputError(f"{source_name}: {len(conflicts)} conflict{'s' * (len(conflicts) > 1)} with the claims "
+                             "stored here, nothing imported\n" + "\n".join(f"  {c}" for c in conflicts))
     return ImportResult(added, updated, unchanged)
+
+
+def _conflicts(known: Claim, incoming: Claim) -> list[str]:
+    """What the file says otherwise than the store about the same claim: another outcome (value or event
+    date), or another probability for a forecast by the same person at the same time."""
+    found = []
+    old, new = known.outcome, incoming.outcome
+    if old and new and (old.value, old.event_date) != (new.value, new.event_date):
+        found.append(f"the outcome is {_outcome_words(new)} in the file but {_outcome_words(old)} here")
+    stored = {(f.by, f.at): f.p for f in known.forecasts}
+    for f in incoming.forecasts:
+        p = stored.get((f.by, f.at))
+        if p is not None and p != f.p:
+            found.append(f"{f.by}'s forecast of {f.at.isoformat()} is {f.p:g} in the file but {p:g} here")
+    return found
+
+
+def _outcome_words(outcome: Outcome) -> str:
+    return outcome.value.value + (f" on {outcome.event_date}" if outcome.event_date else "")
 
 
 def _merge(known: Claim, incoming: Claim) -> Claim:
