@@ -513,3 +513,18 @@ def test_a_read_only_data_directory_can_be_read_and_refuses_changes_in_one_line(
     finally:
         workdir.chmod(0o755)
     assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "x", "--p", "abc"], ["add", " "], ["add", "x", "--due", "someday"], ["add", "x", "--tags", "a/b"],
+    ["forecast", "1", "abc"], ["forecast", "one", "50%"], ["resolve", "1", "maybe"],
+    ["resolve", "1", "true", "--evidence", "notaurl"], ["resolve", "1", "true", "--date", "2099-01-01"],
+    ["evidence", "1", "--label", "1", "agrees"], ["history", "x"], ["show", "0"],
+    ["feeds", "add", "notaurl"], ["feeds", "remove", "x"], ["import", "missing.json"],
+], ids=" ".join)
+def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = run_cli(*args, data=data)
+    assert result.returncode == 2
+    assert "error" in one_line(result.stderr)
+    assert not data.exists()

@@ -113,19 +113,23 @@ class NewClaim:
     p: float | None = None
     ext_id: str | None = None
 
+    def __post_init__(self) -> None:
+        """Checked when made, so a front end knows the input is good before it opens the store."""
+        text = " ".join(self.text.split())
+        if not text:
+            raise InputError("a claim needs its text: what is claimed or forecast")
+        if len(text) > 4000:
+            raise InputError("a claim's text is limited to 4000 characters")
+        if self.ext_id is not None and not 0 < len(self.ext_id) <= 200:
+            raise InputError("an external id has 1 to 200 characters")
+        s = self.source
+        if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
+            raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
+        object.__setattr__(self, "text", text)
+
 
 def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
-    text = " ".join(new.text.split())
-    if not text:
-        raise InputError("a claim needs its text: what is claimed or forecast")
-    if len(text) > 4000:
-        raise InputError("a claim's text is limited to 4000 characters")
-    if new.ext_id is not None and not 0 < len(new.ext_id) <= 200:
-        raise InputError("an external id has 1 to 200 characters")
-    s = new.source
-    if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
-        raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
-    claim = Claim(id=0, text=text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
+    claim = Claim(id=0, text=new.text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
                   source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
     with store.transaction():
         if new.ext_id is not None:  # import and export match claims on it, so it names one claim
@@ -146,13 +150,18 @@ def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, no
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
 
 
-def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
-            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: date | None) -> None:
+    """What resolve() checks of its input before it reads the store."""
     if event_date and today and event_date > today:
         raise InputError(f"the event date {event_date} is in the future; record the outcome once it has happened")
     for url in evidence:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"{url!r} is not an evidence link: give an http:// or https:// URL")
+
+
+def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
+            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+    check_outcome(event_date, evidence, today)
     with store.transaction():
         claim = store.get_claim(number)
         if claim.outcome:
