@@ -231,8 +231,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def _scope(args: argparse.Namespace) -> accuracy.Scope:
-    return accuracy.Scope(tag=args.tag.lower().removeprefix("#") if args.tag else None, forecaster=args.by,
-                          source_words=tuple(args.source.split()) if args.source else ())
+    tags = parse_tags(args.tag) if args.tag is not None else (None,)
+    if len(tags) != 1:
+        raise InputError(f"--tag takes one tag, not {args.tag!r}")
+    return accuracy.Scope(tag=tags[0], forecaster=args.by, source_words=tuple(args.source.split()) if args.source else ())
 
 
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
