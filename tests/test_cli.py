@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,7 +23,7 @@ import pytest
 
 from claimwatch.cli import build_parser
 from claimwatch.interchange import bundled_claims_path
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["claims"]
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
@@ -531,3 +532,21 @@ def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args:
     assert result.returncode == 2
     assert "error" in one_line(result.stderr)
     assert not data.exists()
+
+
+def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = readme.split("## A session", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    steps: list[tuple[list[str], list[str]]] = []  # each command, and the output shown under it
+    for line in block.replace("\\\n", " ").splitlines():
+        if line.startswith("$ "):
+            steps.append((shlex.split(line[2:]), []))
+        else:
+            steps[-1][1].append(line)
+    assert len(steps) >= 8
+    data = tmp_path / "data"
+    for command, shown in steps:
+        assert command[0] == "claimwatch"
+        result = ok(run_cli(*command[1:], data=data, cwd=tmp_path))
+        if shown:
+            assert result.stdout.splitlines() == shown
