@@ -230,3 +230,10 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
     assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
     assert service.store.feeds() == []
+
+
+def test_a_source_link_is_checked_as_on_the_command_line(service: ChatService) -> None:
+    before = service.store.find_claims()
+    for command in ("/add New | source http://a b", "/add New | source https://", "/edit 1 source HTTP://x y"):
+        assert "is not a web address" in text(say(service, ANALYST, command))
+    assert service.store.find_claims() == before

@@ -12,6 +12,7 @@ import pytest
 from claimwatch import interchange, ledger
 from claimwatch.errors import InputError, NotFound
 from claimwatch.model import Forecast, OutcomeValue, Source, claim_to_dict
+from claimwatch.parsing import parse_url
 from claimwatch.store import Store
 
 from conftest import NOW, ROOT, UTC_TZ
@@ -147,7 +148,34 @@ def test_import_contradicting_stored_claims_imports_nothing_and_names_each_confl
     assert snapshot(store) == before
 
 
+def test_links_are_checked_alike_wherever_they_come_from(store: Store) -> None:
+    for bad in ("https://", "http://a b", "HTTP://x\n.org", "ftp://x", "javascript:alert(1)", "notaurl"):
+        with pytest.raises(InputError, match="is not a web address"):
+            parse_url(bad)
+        if bad.lower().startswith("http"):  # meant as a link, so not taken as a title
+            with pytest.raises(InputError, match="is not a web address"):
+                ledger.source_from_text(bad)
+        doc = sample_doc()
+        doc["claims"][0]["outcome"]["evidence"] = [bad]
+        with pytest.raises(InputError, match=r"claims\[0\]\.outcome\.evidence\[0\]: .* is not a web address"):
+            ledger.import_claims(store, doc, "ana", NOW)
+    assert store.is_empty()
+    claim = store.get_claim(ledger.add_claim(store, ledger.NewClaim(
+        text="t", source=ledger.source_from_text("HTTPS://Example.org/r?q=1")), "ana", NOW).id)
+    assert claim.source == Source(url="HTTPS://Example.org/r?q=1")
+    assert ledger.source_from_text("javascript:alert(1)") == Source(title="javascript:alert(1)")  # a title: text
+    with pytest.raises(InputError, match="'http://a b' is not a web address"):
+        ledger.resolve(store, claim.id, OutcomeValue.TRUE, "ana", NOW, evidence=("http://a b",))
+    assert store.get_claim(claim.id).outcome is None
+
+
 @pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["claims"][0]["source"].update(url="javascript:alert(1)"),
+     "claims[0].source.url: 'javascript:alert(1)' is not a web address"),
+    (lambda d: d["claims"][0]["outcome"].update(event_date="2099-01-01"),
+     "claims[0].outcome.event_date: 2099-01-01 is in the future"),
+    (lambda d: d["claims"][0].update(p=float("nan")), "claims[0].p: nan is not a probability"),
+    (lambda d: d["claims"][0]["forecasts"][1].update(p=float("nan")), "claims[0].forecasts[1].p: nan is not a"),
     (lambda d: d["claims"][0]["forecasts"][0].update(p=1.5), "claims[0].forecasts[0].p"),
     (lambda d: d["claims"][1].pop("text"), "claims[1]: 'text' is a required property"),
     (lambda d: d["claims"][1].update(review_date="2024-99-01"), "claims[1].review_date"),

@@ -16,7 +16,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.store import Store, open_store
 
 
@@ -62,7 +62,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
         kind=ledger.parse_kind(args.kind),
         source=Source(
             title=source.title,
-            url=args.source_url or source.url,
+            url=parse_url(args.source_url) if args.source_url else source.url,
             author=args.author or "",
             published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
             quote=args.quote or "",
@@ -202,7 +202,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, ctx.today)
     print(f"{args.file}: {result.summary()}")
 
 

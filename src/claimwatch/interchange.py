@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -20,7 +21,7 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_tags, parse_url, parse_watch_terms
 
 FORMAT_VERSION = 1
 
@@ -56,8 +57,21 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
-def problems(doc: Any) -> list[str]:
-    """Every problem in a claims document, each naming the claim's position and field; [] if valid."""
+def _event_date(text: str | None, today: date | None) -> date | None:
+    day = date.fromisoformat(text) if text else None
+    if day and today and day > today:
+        raise ValueError(f"{text} is in the future; an outcome is recorded once it has happened")
+    return day
+
+
+def _finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a probability")
+
+
+def problems(doc: Any, today: date | None = None) -> list[str]:
+    """Every problem in a claims document, each naming the claim's position and field; [] if valid.
+    With `today`, an outcome's event date after it is one."""
     import jsonschema  # here, not at the top: it takes longer to load than most commands take to run
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -79,11 +93,16 @@ def problems(doc: Any) -> list[str]:
             ("created", lambda: c.get("created") and parse_datetime(c["created"])),
             ("tags", lambda: parse_tags(c.get("tags") or [])),
             ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
-            ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
+            ("outcome.event_date", lambda: _event_date(outcome.get("event_date"), today)),
             ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
+            ("source.url", lambda: (c.get("source") or {}).get("url") and parse_url(c["source"]["url"])),
+            ("p", lambda: _finite(c.get("p"))),
         ]
-        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"]))
-                   for j, f in enumerate(c.get("forecasts") if isinstance(c.get("forecasts"), list) else [])]
+        forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
+        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
+        evidence = outcome.get("evidence") if isinstance(outcome.get("evidence"), list) else []
+        checks += [(f"outcome.evidence[{j}]", lambda u=u: parse_url(u)) for j, u in enumerate(evidence)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):

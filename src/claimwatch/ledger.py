@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
 from claimwatch.gcpause import gc_paused
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.model import (
     Change,
     Claim,
@@ -155,8 +155,7 @@ def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: dat
     if event_date and today and event_date > today:
         raise InputError(f"the event date {event_date} is in the future; record the outcome once it has happened")
     for url in evidence:
-        if not url.startswith(("http://", "https://")):
-            raise InputError(f"{url!r} is not an evidence link: give an http:// or https:// URL")
+        parse_url(url)
 
 
 def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
@@ -188,9 +187,10 @@ _CLEAR = ("none", "-")
 
 
 def source_from_text(text: str) -> Source:
-    """A source given as one string: its URL, or its title."""
-    text = " ".join(text.split())
-    return Source(url=text) if text.startswith(("http://", "https://")) else Source(title=text)
+    """A source given as one string: its URL (which must then be a good one), or its title."""
+    if text.strip().lower().startswith(("http:", "https:")):
+        return Source(url=parse_url(text))
+    return Source(title=" ".join(text.split()))
 
 
 def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: datetime, tz: ZoneInfo) -> Claim:
@@ -248,14 +248,15 @@ def _text_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file",
+                  today: date | None = None) -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
     forecasts it lacks are added, and its outcome if it has none. So importing twice changes nothing.
     A file that contradicts the store (see _conflicts) is refused whole, each conflict named.
     """
-    found = interchange.problems(doc)
+    found = interchange.problems(doc, today or now.date())
     if found:
         raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
                          + "\n".join(f"  {p}" for p in found))
