@@ -223,6 +223,8 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     with store.transaction():
         claim = store.get_claim(number)
         edited = claim.with_changes(**changes)
+        if edited == claim:
+            raise InputError(f"#{number}'s {field} is that already; nothing changed")
         (key,) = changes  # the dataclass field and its dict key share a name
         change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]})
         return store.update_claim(edited, change)
