@@ -189,7 +189,7 @@ _CLEAR = ("none", "-")
 def source_from_text(text: str) -> Source:
     """A source given as one string: its URL (which must then be a good one), or its title."""
     if text.strip().lower().startswith(("http:", "https:")):
-        return Source(url=parse_url(text))
+        return Source(url=parse_url(text.strip()))
     return Source(title=" ".join(text.split()))
 
 

@@ -250,13 +250,12 @@ def parse_tags(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 def parse_url(text: str) -> str:
     """A link a claim keeps (its source, an outcome's evidence): http or https (in any case) with a host,
-    and no spaces or control characters. Returned as given, trimmed."""
-    url = text.strip()
+    and no spaces or control characters anywhere. Returned as given."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(text)
         ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
     except ValueError:  # a malformed [IPv6] host or port
         ok = False
-    if not ok or any(c.isspace() or not c.isprintable() for c in url):
+    if not ok or any(c.isspace() or not c.isprintable() for c in text):
         raise InputError(f"{text!r} is not a web address: give an http:// or https:// URL, without spaces")
-    return url
+    return text
