@@ -25,10 +25,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 def run_cli(*args: str, data: Path, env: dict[str, str] | None = None, input: str | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m claimwatch ARGS` in a subprocess, as a user would run it."""
+            cwd: Path | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """`python -m claimwatch ARGS` in a subprocess, as a user would run it (under `prefix`, a command such
+    as setpriv, if given)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
     full_env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PYTHONIOENCODING": "utf-8"}
     full_env |= env or {}
-    return subprocess.run([sys.executable, "-m", "claimwatch", *args], capture_output=True, text=True,
+    return subprocess.run([*prefix, sys.executable, "-m", "claimwatch", *args], capture_output=True, text=True,
                           env=full_env, input=input, cwd=cwd or data.parent, timeout=120)

@@ -230,3 +230,28 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
     assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
     assert service.store.feeds() == []
+
+
+def test_a_source_link_is_checked_as_on_the_command_line(service: ChatService) -> None:
+    before = service.store.find_claims()
+    for command in ("/add New | source http://a b", "/add New | source https://", "/edit 1 source HTTP://x y"):
+        assert "is not a web address" in text(say(service, ANALYST, command))
+    assert service.store.find_claims() == before
+
+
+def test_an_edit_that_changes_nothing_records_nothing_and_history_reads_as_text(service: ChatService) -> None:
+    assert "source is that already" in text(say(service, ANALYST, "/edit 1 source none"))
+    assert "p is that already" in text(say(service, ANALYST, "/edit 1 p none"))
+    assert [c.action for c in service.store.history(1)] == ["add"]
+    say(service, ANALYST, "/edit 1 tags none")
+    say(service, ANALYST, "/edit 1 p 70%")
+    say(service, ANALYST, "/edit 1 source https://r.example/1")
+    lines = text(say(service, ANALYST, "/history 1")).splitlines()[-3:]
+    assert [line.split("</b> ", 1)[1] for line in lines] == [
+        "tags none (was tags energy)", "p 70% (was p none)", "source https://r.example/1 (was source none)"]
+
+
+def test_subscribe_names_a_word_that_is_not_a_kind_of_alert(service: ChatService) -> None:
+    assert "'bogus' is not a kind of alert: use evidence" in text(say(service, SUBSCRIBER, "/subscribe all bogus"))
+    assert "one target at a time" in text(say(service, SUBSCRIBER, "/subscribe all #energy"))
+    assert service.store.subscriptions() == []

@@ -11,7 +11,9 @@ import argparse
 import csv
 import io
 import json
+import os
 import re
+import shlex
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,7 +23,7 @@ import pytest
 
 from claimwatch.cli import build_parser
 from claimwatch.interchange import bundled_claims_path
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["claims"]
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
@@ -74,7 +76,7 @@ def utc_today() -> date:
 @dataclass(frozen=True)
 class Populated:
     data: Path
-    siberia: int  # open, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
+    siberia: int  # open, external id ext-1, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
     future: int  # open, due 2099-12-31, #energy
     undated: int  # open, no review date, #misc
     resolved: int  # example claim 2 (#energy, mentions Power of Siberia), resolved true
@@ -86,7 +88,7 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
     data = tmp_path_factory.mktemp("populated") / "data"
     ok(run_cli("list", data=data))
     siberia = added_number(run_cli("add", "Siberia pipeline talks resume, Gazprom says", "--due", "2020-01-01",
-                                   "--tags", "energy", "--p", "0.6", data=data))
+                                   "--tags", "energy", "--p", "0.6", "--id", "ext-1", data=data))
     future = added_number(run_cli("add", "Energy ministers meet again", "--due", "2099-12-31", "--tags", "energy",
                                   data=data))
     undated = added_number(run_cli("add", "A statement with no review date", "--tags", "misc", data=data))
@@ -256,11 +258,22 @@ BAD_INPUT = [
     pytest.param(["add", ""], ["needs its text"], id="add-empty-text"),
     pytest.param(["add", "x", "--watch", "-only"], ["--watch", "expected one argument"], id="add-watch-dash-arg"),
     pytest.param(["add", "x", "--watch=-only"], ["watch terms", "only exclusions"], id="add-watch-only-exclusions"),
+    pytest.param(["add", "again", "--id", "ext-1"], ["'ext-1'", "#{open}"], id="add-external-id-in-use"),
     pytest.param(["resolve", "{open}", "maybe"], ["'maybe' is not an outcome"], id="resolve-bad-outcome"),
     pytest.param(["resolve", "{open}", "true", "--date", "2099-01-01"], ["2099-01-01", "in the future"],
                  id="resolve-future-event"),
     pytest.param(["resolve", "{open}", "true", "--evidence", "notaurl"], ["'notaurl'", "URL"],
                  id="resolve-evidence-not-url"),
+    pytest.param(["resolve", "{open}", "true", "--evidence", "https://"], ["'https://'", "URL"],
+                 id="resolve-evidence-without-host"),
+    pytest.param(["resolve", "{open}", "true", "--evidence", "http://a b"], ["'http://a b'", "URL"],
+                 id="resolve-evidence-with-space"),
+    pytest.param(["resolve", "{open}", "true", "--evidence", "ftp://x"], ["'ftp://x'", "URL"],
+                 id="resolve-evidence-ftp"),
+    pytest.param(["add", "x", "--source-url", "notaurl"], ["'notaurl'", "URL"], id="add-source-url-not-url"),
+    pytest.param(["add", "x", "--source-url", "javascript:alert(1)"], ["'javascript:alert(1)'", "URL"],
+                 id="add-source-url-javascript"),
+    pytest.param(["add", "x", "--source", "https://a b"], ["'https://a b'", "URL"], id="add-source-url-with-space"),
     pytest.param(["resolve", "{resolved}", "false"], ["#{resolved} is already resolved (true)"],
                  id="resolve-resolved-claim"),
     pytest.param(["reopen", "{open}"], ["#{open} is open already"], id="reopen-open-claim"),
@@ -269,7 +282,16 @@ BAD_INPUT = [
     pytest.param(["history", "999"], ["no claim #999"], id="history-missing-claim"),
     pytest.param(["import", "{tmp}/missing.json"], ["missing.json", "no such file"], id="import-missing-file"),
     pytest.param(["import", "{tmp}/notes.txt"], ["notes.txt", "not valid JSON"], id="import-not-json"),
+    pytest.param(["stats", "--tag", "#"], ["'#' is not a tag"], id="stats-tag-without-a-word"),
+    pytest.param(["stats", "--tag", ""], ["--tag takes one tag, not ''"], id="stats-empty-tag"),
+    pytest.param(["report", "--tag", "energy china"], ["--tag takes one tag"], id="report-two-tags"),
     pytest.param(["export", "--format", "xml"], ["--format", "'xml'", "invalid choice"], id="export-bad-format"),
+    pytest.param(["export", "-o", "{data}/claims-0000.json"], ["claims-0000.json", "in the data directory"],
+                 id="export-over-a-data-file"),
+    pytest.param(["export", "--format", "csv", "-o", "{tmp}/data/../data/new.csv"], ["new.csv", "in the data directory"],
+                 id="export-into-the-data-directory"),
+    pytest.param(["report", "-o", "{data}/people.json"], ["people.json", "in the data directory"],
+                 id="report-over-a-data-file"),
     pytest.param(["forecast"], ["required", "id", "probability"], id="argparse-missing-arguments"),
     pytest.param(["frobnicate"], ["invalid choice", "'frobnicate'"], id="argparse-unknown-command"),
     pytest.param([], ["required", "COMMAND"], id="argparse-no-command"),
@@ -281,7 +303,7 @@ BAD_INPUT = [
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(populated: Populated, workdir: Path, tmp_path: Path,
                                                              args: list[str], says: list[str]) -> None:
     (tmp_path / "notes.txt").write_text("these are notes, not JSON\n", encoding="utf-8")
-    fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path}
+    fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path, "data": workdir}
     before = snapshot(workdir)
     result = run_cli(*[a.format(**fill) for a in args], data=workdir)
     assert result.returncode == 2, result
@@ -471,3 +493,70 @@ def test_corrupt_data_file_exits_1_naming_it_and_leaves_it_untouched(workdir: Pa
     assert str(path) in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
+
+
+def test_a_damaged_data_file_reported_as_left_untouched_takes_no_writes(workdir: Path) -> None:
+    path = workdir / "claims-0000.json"
+    data = json.loads(path.read_text("utf-8"))
+    del data["claims"]["1"]["text"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    before = snapshot(workdir)
+    assert "it was left untouched" in run_cli("list", "all", data=workdir).stderr
+    for args in (["add", "probe"], ["forecast", "3", "50%"], ["resolve", "4", "true"]):
+        result = run_cli(*args, data=workdir)
+        assert result.returncode == 1, result
+        assert str(path) in one_line(result.stderr)
+        assert snapshot(workdir) == before
+
+
+# root may write anywhere; without these capabilities it is held to file permissions, as any user is
+AS_A_PLAIN_USER = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner") if os.geteuid() == 0 else ()
+
+
+def test_a_read_only_data_directory_can_be_read_and_refuses_changes_in_one_line(workdir: Path) -> None:
+    (workdir / ".lock").unlink(missing_ok=True)
+    before = snapshot(workdir)
+    for path in (*workdir.iterdir(), workdir):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        for args in (["list", "all"], ["show", "2"], ["due"], ["history", "2"], ["stats"], ["export"]):
+            ok(run_cli(*args, data=workdir, prefix=AS_A_PLAIN_USER))
+        result = run_cli("add", "probe", data=workdir, prefix=AS_A_PLAIN_USER)
+        assert result.returncode == 1
+        assert "reading works, changing needs write access" in one_line(result.stderr)
+    finally:
+        workdir.chmod(0o755)
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("args", [
+    ["add", "x", "--p", "abc"], ["add", " "], ["add", "x", "--due", "someday"], ["add", "x", "--tags", "a/b"],
+    ["forecast", "1", "abc"], ["forecast", "one", "50%"], ["resolve", "1", "maybe"],
+    ["resolve", "1", "true", "--evidence", "notaurl"], ["resolve", "1", "true", "--date", "2099-01-01"],
+    ["evidence", "1", "--label", "1", "agrees"], ["history", "x"], ["show", "0"],
+    ["feeds", "add", "notaurl"], ["feeds", "remove", "x"], ["import", "missing.json"],
+], ids=" ".join)
+def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = run_cli(*args, data=data)
+    assert result.returncode == 2
+    assert "error" in one_line(result.stderr)
+    assert not data.exists()
+
+
+def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    block = readme.split("## A session", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    steps: list[tuple[list[str], list[str]]] = []  # each command, and the output shown under it
+    for line in block.replace("\\\n", " ").splitlines():
+        if line.startswith("$ "):
+            steps.append((shlex.split(line[2:]), []))
+        else:
+            steps[-1][1].append(line)
+    assert len(steps) >= 8
+    data = tmp_path / "data"
+    for command, shown in steps:
+        assert command[0] == "claimwatch"
+        result = ok(run_cli(*command[1:], data=data, cwd=tmp_path))
+        if shown:
+            assert result.stdout.splitlines() == shown

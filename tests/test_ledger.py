@@ -11,7 +11,8 @@ import pytest
 
 from claimwatch import interchange, ledger
 from claimwatch.errors import InputError, NotFound
-from claimwatch.model import Forecast, OutcomeValue, claim_to_dict
+from claimwatch.model import Forecast, OutcomeValue, Source, claim_to_dict
+from claimwatch.parsing import parse_url
 from claimwatch.store import Store
 
 from conftest import NOW, ROOT, UTC_TZ
@@ -126,6 +127,55 @@ def test_import_merges_new_forecasts_into_known_claims(store: Store) -> None:
 
 
 @pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["claims"][0]["outcome"].update(value="false"),
+     "claims[0] (#1): the outcome is false on 2024-06-16 in the file but true on 2024-06-16 here"),
+    (lambda d: d["claims"][0]["outcome"].update(event_date="2024-06-15"),
+     "claims[0] (#1): the outcome is true on 2024-06-15 in the file but true on 2024-06-16 here"),
+    (lambda d: d["claims"][0]["forecasts"][1].update(p=0.2),
+     "claims[0] (#1): bo's forecast of 2024-05-23T10:00:00+00:00 is 0.2 in the file but 0.55 here"),
+])
+def test_import_contradicting_stored_claims_imports_nothing_and_names_each_conflict(store: Store, mutate,
+                                                                                   expected: str) -> None:
+    ledger.import_claims(store, sample_doc(), "ana", NOW)
+    before = snapshot(store)
+    doc = sample_doc()
+    mutate(doc)
+    doc["claims"][0]["forecasts"].append({"by": "cy", "p": 0.9, "at": "2024-05-24T10:00:00+00:00"})  # new: not added
+    doc["claims"].append({"text": "A new claim"})  # not added either
+    with pytest.raises(InputError, match="1 conflict with the claims stored here, nothing imported") as e:
+        ledger.import_claims(store, doc, "ana", LATER)
+    assert str(e.value).splitlines()[1:] == [f"  {expected}"]
+    assert snapshot(store) == before
+
+
+def test_links_are_checked_alike_wherever_they_come_from(store: Store) -> None:
+    for bad in ("https://", "http://a b", "HTTP://x\n.org", "ftp://x", "javascript:alert(1)", "notaurl"):
+        with pytest.raises(InputError, match="is not a web address"):
+            parse_url(bad)
+        if bad.lower().startswith("http"):  # meant as a link, so not taken as a title
+            with pytest.raises(InputError, match="is not a web address"):
+                ledger.source_from_text(bad)
+        doc = sample_doc()
+        doc["claims"][0]["outcome"]["evidence"] = [bad]
+        with pytest.raises(InputError, match=r"claims\[0\]\.outcome\.evidence\[0\]: .* is not a web address"):
+            ledger.import_claims(store, doc, "ana", NOW)
+    assert store.is_empty()
+    claim = store.get_claim(ledger.add_claim(store, ledger.NewClaim(
+        text="t", source=ledger.source_from_text("HTTPS://Example.org/r?q=1")), "ana", NOW).id)
+    assert claim.source == Source(url="HTTPS://Example.org/r?q=1")
+    assert ledger.source_from_text("javascript:alert(1)") == Source(title="javascript:alert(1)")  # a title: text
+    with pytest.raises(InputError, match="'http://a b' is not a web address"):
+        ledger.resolve(store, claim.id, OutcomeValue.TRUE, "ana", NOW, evidence=("http://a b",))
+    assert store.get_claim(claim.id).outcome is None
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda d: d["claims"][0]["source"].update(url="javascript:alert(1)"),
+     "claims[0].source.url: 'javascript:alert(1)' is not a web address"),
+    (lambda d: d["claims"][0]["outcome"].update(event_date="2099-01-01"),
+     "claims[0].outcome.event_date: 2099-01-01 is in the future"),
+    (lambda d: d["claims"][0].update(p=float("nan")), "claims[0].p: nan is not a probability"),
+    (lambda d: d["claims"][0]["forecasts"][1].update(p=float("nan")), "claims[0].forecasts[1].p: nan is not a"),
     (lambda d: d["claims"][0]["forecasts"][0].update(p=1.5), "claims[0].forecasts[0].p"),
     (lambda d: d["claims"][1].pop("text"), "claims[1]: 'text' is a required property"),
     (lambda d: d["claims"][1].update(review_date="2024-99-01"), "claims[1].review_date"),
@@ -181,6 +231,19 @@ def test_csv_export_has_a_row_per_forecast(store: Store) -> None:
     rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
     assert [(r["number"], r["forecaster"], r["p"], r["outcome"]) for r in rows] == [
         ("1", "ana", "0.7", "true"), ("1", "bo", "0.55", "true"), ("2", "", "", "")]
+
+
+def test_csv_export_keeps_spreadsheets_from_running_texts_as_formulas(store: Store) -> None:
+    import csv
+    import io
+    claim = ledger.add_claim(store, ledger.NewClaim(text="=HYPERLINK(\"https://evil.example\",\"x\")",
+                                                    source=Source(title="@SUM(A1)"), ext_id="-2+3"), "+ana", NOW)
+    ledger.add_forecast(store, claim.id, 0.5, "\tbo", NOW, "-1 for now")
+    ledger.add_claim(store, ledger.NewClaim(text="a - b = c", source=Source(url="https://x.example/-1")), "ana", NOW)
+    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
+    assert [(r["text"], r["source"], r["id"], r["forecaster"], r["note"]) for r in rows] == [
+        ("'=HYPERLINK(\"https://evil.example\",\"x\")", "'@SUM(A1)", "'-2+3", "'\tbo", "'-1 for now"),
+        ("a - b = c", "", "", "", "")]
 
 
 def test_bundled_claims_file_is_valid_and_drawn_from_the_source_report() -> None:

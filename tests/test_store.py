@@ -152,6 +152,17 @@ def test_corrupt_meta_file_stops_opening(tmp_path: Path) -> None:
     assert (tmp_path / "meta.json").read_bytes() == b"\x00\x01"
 
 
+@pytest.mark.parametrize("meta, says", [(b'{"meta": {"1": {"schema": "x"}}}', "schema version 'x' is not a number"),
+                                        (b'{"meta": {}}', "it holds no schema version"),
+                                        (b'{"meta": {"1": {}}}', "it holds no schema version")])
+def test_a_meta_file_without_a_schema_version_is_reported_as_such(tmp_path: Path, meta: bytes, says: str) -> None:
+    add(open_store(tmp_path))
+    (tmp_path / "meta.json").write_bytes(meta)
+    with pytest.raises(StoreError, match=f"meta.json is not readable claimwatch data \\({says}\\)"):
+        open_store(tmp_path)
+    assert (tmp_path / "meta.json").read_bytes() == meta
+
+
 def test_foreign_directory_is_not_taken_over(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text("{}")
     with pytest.raises(StoreError, match="meta.json"):
@@ -263,3 +274,41 @@ def test_feeds_and_their_seen_entries_round_trip(store: Store) -> None:
     assert store.feeds() == [] and store.seen(1) == {}
     with pytest.raises(NotFound):
         store.feed(1)
+
+
+def _damage(path: Path, table: str, doc_id: str, key: str) -> bytes:
+    """Drop one field of one document of a data file, as a hand edit might; the file's new bytes."""
+    import orjson
+
+    data = orjson.loads(path.read_bytes())
+    del data[table][doc_id][key]
+    path.write_bytes(orjson.dumps(data))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("table, key", [("claims", "text"), ("audit", "change")])
+def test_a_file_with_a_document_that_cannot_be_read_is_not_written(tmp_path: Path, table: str, key: str) -> None:
+    store = open_store(tmp_path)
+    add(store, "first")
+    add(store, "second")
+    damaged = _damage(tmp_path / "claims-0000.json", table, "1", key)
+    store = open_store(tmp_path)
+    for write in (lambda: add(store, "probe"), lambda: ledger.add_forecast(store, 2, 0.5, "ana", NOW)):
+        with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
+            write()
+        assert (tmp_path / "claims-0000.json").read_bytes() == damaged
+
+
+def test_a_write_refused_for_a_damaged_file_writes_no_other_file_of_its_transaction(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.subscribe(5, "all", NOW)
+    add(store, "first")
+    damaged = _damage(tmp_path / "people.json", "subscriptions", "1", "since")
+    claims_before = (tmp_path / "claims-0000.json").read_bytes()
+    store = open_store(tmp_path)
+    with pytest.raises(StoreError, match="people.json"), store.transaction():
+        ledger.add_forecast(store, 1, 0.5, "ana", NOW)
+        store.subscribe(6, "all", NOW)
+    assert (tmp_path / "people.json").read_bytes() == damaged
+    assert (tmp_path / "claims-0000.json").read_bytes() == claims_before
+    assert store.get_claim(1).forecasts == ()

@@ -512,6 +512,9 @@ class ChatService:
         kinds = tuple(k for k in ALERT_KINDS if k in words)
         rest = [w for w in words if w not in ALERT_KINDS]
         if len(rest) > 1:
+            extra = rest[1]
+            if not (extra == "all" or extra.startswith("#") or extra.isdecimal()):
+                raise InputError(f"{extra!r} is not a kind of alert: use {', '.join(ALERT_KINDS)}")
             raise InputError(f"follow one target at a time; the kinds of alert are {', '.join(ALERT_KINDS)}")
         target = self._target(rest[0] if rest else "")
         changed = self.store.subscribe(ctx.msg.chat_id, target, ctx.now, kinds or ALERT_KINDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.store import Store, open_store
 
 
@@ -29,8 +30,14 @@ class _Parser(argparse.ArgumentParser):
 @dataclass
 class Context:
     config: Config
-    store: Store
     now: datetime
+    open_store: Callable[[], Store]
+
+    @functools.cached_property
+    def store(self) -> Store:
+        """The store, opened (a new one made and given the examples) when the command first uses it: a
+        command reads all its arguments first, so bad input leaves no data directory behind."""
+        return self.open_store()
 
     @property
     def today(self) -> date:
@@ -55,7 +62,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
         kind=ledger.parse_kind(args.kind),
         source=Source(
             title=source.title,
-            url=args.source_url or source.url,
+            url=parse_url(args.source_url) if args.source_url else source.url,
             author=args.author or "",
             published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
             quote=args.quote or "",
@@ -108,6 +115,7 @@ def cmd_resolve(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
     value = ledger.parse_outcome(args.outcome)
     event_date = parse_date(args.date, ctx.now, ctx.config.tz) if args.date else None
+    ledger.check_outcome(event_date, tuple(args.evidence), ctx.today)
     claim = ledger.resolve(ctx.store, number, value, args.by or ctx.config.user, ctx.now, note=" ".join(args.note),
                            event_date=event_date, evidence=tuple(args.evidence), today=ctx.today)
     print(f"#{claim.id} resolved: {value.value}")
@@ -168,12 +176,14 @@ def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    ctx.store.get_claim(number)
     if args.label:
-        item, stance = args.label
+        item, stance_text = args.label
         if not item.isdecimal():
             raise InputError(f"{item!r} is not an evidence number: use the number shown in brackets")
-        ctx.store.label_evidence(number, int(item), ledger.parse_stance(stance), args.by or ctx.config.user, ctx.now)
+        stance = ledger.parse_stance(stance_text)
+    ctx.store.get_claim(number)
+    if args.label:
+        ctx.store.label_evidence(number, int(item), stance, args.by or ctx.config.user, ctx.now)
     items = ctx.store.evidence_for(number)
     if args.json:
         _print_json([evidence_to_dict(e) | {"id": e.id} for e in items])
@@ -182,7 +192,8 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
-    changes = ctx.store.history(ledger.parse_claim_number(args.id))
+    number = ledger.parse_claim_number(args.id)
+    changes = ctx.store.history(number)
     if args.json:
         _print_json([change_to_dict(c) for c in changes])
     else:
@@ -191,7 +202,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, ctx.today)
     print(f"{args.file}: {result.summary()}")
 
 
@@ -202,7 +213,15 @@ def _write(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _check_output(path: str, config: Config) -> None:
+    """An output file must not land in the data directory, where it could replace a data file."""
+    if Path(path).resolve().is_relative_to(config.data_dir.resolve()):
+        raise InputError(f"{path} is in the data directory {config.data_dir}; write it somewhere else")
+
+
 def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
+    if args.output:
+        _check_output(args.output, ctx.config)
     text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
     if args.output:
         _write(args.output, text)
@@ -212,12 +231,15 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def _scope(args: argparse.Namespace) -> accuracy.Scope:
-    return accuracy.Scope(tag=args.tag.lower().removeprefix("#") if args.tag else None, forecaster=args.by,
-                          source_words=tuple(args.source.split()) if args.source else ())
+    tags = parse_tags(args.tag) if args.tag is not None else (None,)
+    if len(tags) != 1:
+        raise InputError(f"--tag takes one tag, not {args.tag!r}")
+    return accuracy.Scope(tag=tags[0], forecaster=args.by, source_words=tuple(args.source.split()) if args.source else ())
 
 
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
-    result = ledger.accuracy_review(ctx.store, ctx.config.tz, _scope(args))
+    scope = _scope(args)
+    result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
     if args.json:
         _print_json(result)
     else:
@@ -227,6 +249,7 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
 def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch.report import MAX_CLAIMS_LISTED, render_report  # matplotlib loads only for the report
 
+    _check_output(args.output, ctx.config)
     scope = _scope(args)
     result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
     resolved = ledger.resolved_claims(ctx.store, scope)
@@ -347,6 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_store(config: Config, now: datetime, seed: bool) -> Store:
+    store = open_store(config.data_dir)
+    if store.migrated_backup:
+        print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
+              f"{store.migrated_backup}", file=sys.stderr)
+    seeded = ledger.seed_examples(store, now) if seed else 0
+    if seeded:
+        print(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+              f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
+    return store
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
@@ -357,16 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         read_env_file()
         config = load_config()
         now = datetime.now(UTC)
-        store = open_store(config.data_dir)
-        if store.migrated_backup:
-            print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
-                  f"{store.migrated_backup}", file=sys.stderr)
-        if args.command != "import":  # a new user sees real claims at once; importers bring their own
-            seeded = ledger.seed_examples(store, now)
-            if seeded:
-                print(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-                      f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
-        return args.func(args, Context(config, store, now)) or 0
+        seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
+        return args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1

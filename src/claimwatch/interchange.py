@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -20,7 +21,7 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_tags, parse_url, parse_watch_terms
 
 FORMAT_VERSION = 1
 
@@ -56,8 +57,21 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
-def problems(doc: Any) -> list[str]:
-    """Every problem in a claims document, each naming the claim's position and field; [] if valid."""
+def _event_date(text: str | None, today: date | None) -> date | None:
+    day = date.fromisoformat(text) if text else None
+    if day and today and day > today:
+        raise ValueError(f"{text} is in the future; an outcome is recorded once it has happened")
+    return day
+
+
+def _finite(value: Any) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a probability")
+
+
+def problems(doc: Any, today: date | None = None) -> list[str]:
+    """Every problem in a claims document, each naming the claim's position and field; [] if valid.
+    With `today`, an outcome's event date after it is one."""
     import jsonschema  # here, not at the top: it takes longer to load than most commands take to run
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -79,11 +93,16 @@ def problems(doc: Any) -> list[str]:
             ("created", lambda: c.get("created") and parse_datetime(c["created"])),
             ("tags", lambda: parse_tags(c.get("tags") or [])),
             ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
-            ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
+            ("outcome.event_date", lambda: _event_date(outcome.get("event_date"), today)),
             ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
+            ("source.url", lambda: (c.get("source") or {}).get("url") and parse_url(c["source"]["url"])),
+            ("p", lambda: _finite(c.get("p"))),
         ]
-        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"]))
-                   for j, f in enumerate(c.get("forecasts") if isinstance(c.get("forecasts"), list) else [])]
+        forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
+        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
+        evidence = outcome.get("evidence") if isinstance(outcome.get("evidence"), list) else []
+        checks += [(f"outcome.evidence[{j}]", lambda u=u: parse_url(u)) for j, u in enumerate(evidence)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):
@@ -124,11 +143,20 @@ CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created"
                "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A text that a spreadsheet would run as a formula gets a leading ' (OWASP's advice on CSV injection)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
     """One row per forecast (a claim without forecasts gets one row with those columns empty).
 
     `counts` says whether the forecast is scored (its forecaster's last before the event) and
-    `brier` gives its score, on resolved claims that are not void.
+    `brier` gives its score, on resolved claims that are not void. Texts starting with = + - @, a tab or
+    a carriage return are written with a leading ', so that spreadsheets show them rather than run them.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -142,11 +170,12 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
         scored = c.outcome is not None and scores.outcome_code(c.outcome.value) is not None
         for f in c.forecasts or [None]:
             if f is None:
-                writer.writerow(head + [""] * 6)
+                writer.writerow([_cell(v) for v in head + [""] * 6])
                 continue
             brier = counted.get((f.by, f.at))
             counts = "yes" if brier is not None else ("no" if scored else "")
-            writer.writerow(head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)])
+            row = head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)]
+            writer.writerow([_cell(v) for v in row])
     return out.getvalue()
 
 

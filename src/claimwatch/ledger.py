@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
 from claimwatch.gcpause import gc_paused
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.model import (
     Change,
     Claim,
@@ -113,21 +113,30 @@ class NewClaim:
     p: float | None = None
     ext_id: str | None = None
 
+    def __post_init__(self) -> None:
+        """Checked when made, so a front end knows the input is good before it opens the store."""
+        text = " ".join(self.text.split())
+        if not text:
+            raise InputError("a claim needs its text: what is claimed or forecast")
+        if len(text) > 4000:
+            raise InputError("a claim's text is limited to 4000 characters")
+        if self.ext_id is not None and not 0 < len(self.ext_id) <= 200:
+            raise InputError("an external id has 1 to 200 characters")
+        s = self.source
+        if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
+            raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
+        object.__setattr__(self, "text", text)
+
 
 def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
-    text = " ".join(new.text.split())
-    if not text:
-        raise InputError("a claim needs its text: what is claimed or forecast")
-    if len(text) > 4000:
-        raise InputError("a claim's text is limited to 4000 characters")
-    if new.ext_id is not None and not 0 < len(new.ext_id) <= 200:
-        raise InputError("an external id has 1 to 200 characters")
-    s = new.source
-    if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
-        raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
-    claim = Claim(id=0, text=text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
+    claim = Claim(id=0, text=new.text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
                   source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
-    return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
+    with store.transaction():
+        if new.ext_id is not None:  # import and export match claims on it, so it names one claim
+            same = next((n for n, doc in store.claim_dicts() if doc["id"] == new.ext_id), None)
+            if same is not None:
+                raise InputError(f"the external id {new.ext_id!r} is #{same}'s already; give another")
+        return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
 
 
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
@@ -141,13 +150,17 @@ def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, no
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
 
 
-def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
-            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: date | None) -> None:
+    """What resolve() checks of its input before it reads the store."""
     if event_date and today and event_date > today:
         raise InputError(f"the event date {event_date} is in the future; record the outcome once it has happened")
     for url in evidence:
-        if not url.startswith(("http://", "https://")):
-            raise InputError(f"{url!r} is not an evidence link: give an http:// or https:// URL")
+        parse_url(url)
+
+
+def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
+            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+    check_outcome(event_date, evidence, today)
     with store.transaction():
         claim = store.get_claim(number)
         if claim.outcome:
@@ -174,9 +187,10 @@ _CLEAR = ("none", "-")
 
 
 def source_from_text(text: str) -> Source:
-    """A source given as one string: its URL, or its title."""
-    text = " ".join(text.split())
-    return Source(url=text) if text.startswith(("http://", "https://")) else Source(title=text)
+    """A source given as one string: its URL (which must then be a good one), or its title."""
+    if text.strip().lower().startswith(("http:", "https:")):
+        return Source(url=parse_url(text.strip()))
+    return Source(title=" ".join(text.split()))
 
 
 def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: datetime, tz: ZoneInfo) -> Claim:
@@ -209,6 +223,8 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     with store.transaction():
         claim = store.get_claim(number)
         edited = claim.with_changes(**changes)
+        if edited == claim:
+            raise InputError(f"#{number}'s {field} is that already; nothing changed")
         (key,) = changes  # the dataclass field and its dict key share a name
         change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]})
         return store.update_claim(edited, change)
@@ -234,13 +250,15 @@ def _text_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file",
+                  today: date | None = None) -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
     forecasts it lacks are added, and its outcome if it has none. So importing twice changes nothing.
+    A file that contradicts the store (see _conflicts) is refused whole, each conflict named.
     """
-    found = interchange.problems(doc)
+    found = interchange.problems(doc, today or now.date())
     if found:
         raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
                          + "\n".join(f"  {p}" for p in found))
@@ -256,7 +274,8 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
         for c in existing:
             if not c.ext_id:
                 by_text.setdefault(_text_key(c.text), []).append(c)
-        for claim in incoming:
+        conflicts: list[str] = []
+        for i, claim in enumerate(incoming):
             if claim.ext_id:
                 known = by_ext.get(claim.ext_id)
             else:  # the same number and text first (our own export), else the first unmatched same text
@@ -272,13 +291,36 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 if stored.ext_id:
                     by_ext[stored.ext_id] = stored
                 continue
+            conflicts += [f"claims[{i}] (#{known.id}): {c}" for c in _conflicts(known, claim)]
             merged = _merge(known, claim)
             if merged == known:
                 unchanged += 1
                 continue
             change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
             updated.append(store.update_claim(merged, change))
+        if conflicts:  # nothing is written: the transaction ends with this error
+            raise InputError(f"{source_name}: {len(conflicts)} conflict{'s' * (len(conflicts) > 1)} with the claims "
+                             "stored here, nothing imported\n" + "\n".join(f"  {c}" for c in conflicts))
     return ImportResult(added, updated, unchanged)
+
+
+def _conflicts(known: Claim, incoming: Claim) -> list[str]:
+    """What the file says otherwise than the store about the same claim: another outcome (value or event
+    date), or another probability for a forecast by the same person at the same time."""
+    found = []
+    old, new = known.outcome, incoming.outcome
+    if old and new and (old.value, old.event_date) != (new.value, new.event_date):
+        found.append(f"the outcome is {_outcome_words(new)} in the file but {_outcome_words(old)} here")
+    stored = {(f.by, f.at): f.p for f in known.forecasts}
+    for f in incoming.forecasts:
+        p = stored.get((f.by, f.at))
+        if p is not None and p != f.p:
+            found.append(f"{f.by}'s forecast of {f.at.isoformat()} is {f.p:g} in the file but {p:g} here")
+    return found
+
+
+def _outcome_words(outcome: Outcome) -> str:
+    return outcome.value.value + (f" on {outcome.event_date}" if outcome.event_date else "")
 
 
 def _merge(known: Claim, incoming: Claim) -> Claim:

@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from claimwatch.errors import InputError
@@ -245,3 +246,16 @@ def parse_tags(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         if tag not in tags:
             tags.append(tag)
     return tuple(tags)
+
+
+def parse_url(text: str) -> str:
+    """A link a claim keeps (its source, an outcome's evidence): http or https (in any case) with a host,
+    and no spaces or control characters anywhere. Returned as given."""
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a malformed [IPv6] host or port
+        ok = False
+    if not ok or any(c.isspace() or not c.isprintable() for c in text):
+        raise InputError(f"{text!r} is not a web address: give an http:// or https:// URL, without spaces")
+    return text

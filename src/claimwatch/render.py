@@ -130,7 +130,18 @@ def _describe(value: dict[str, Any] | None) -> str:
         return value["value"] + (f" — {value['note']}" if value.get("note") else "")
     if "text" in value and "kind" in value:  # a whole claim
         return value["text"]
-    return ", ".join(f"{k} {v}" for k, v in value.items())
+    return ", ".join(f"{k} {_field(k, v)}" for k, v in value.items())
+
+
+def _field(key: str, value: Any) -> str:
+    """A field's value as people read it: tags as a list, a source by its parts, 'none' for nothing."""
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    elif isinstance(value, dict):
+        value = ", ".join(str(v) for v in value.values() if v)
+    elif key == "p" and isinstance(value, float):
+        value = percent(value)
+    return "none" if value is None or value == "" else str(value)
 
 
 def change_line(change: Change, tz: ZoneInfo, m: Markup = PLAIN) -> str:

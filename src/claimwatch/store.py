@@ -10,7 +10,7 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
                            chat id) and `subscriptions`
     feeds.json             table `feeds` (doc id = feed id): address, schedule and health
     seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
-    .lock                  the writers' lock
+    .lock                  the writers' lock (readers take none: reading needs no write access)
 
 Why it is built this way:
 - Durable: every write goes to a temp file that is fsynced, renamed over the old file, and the
@@ -22,7 +22,8 @@ Why it is built this way:
   change to a claim rewrites one small file, together with its audit entry, in one atomic step.
   Evidence, which is large and hot, lives in files of its own. A transaction batches every change
   made inside it into one write per file.
-- A file that cannot be read raises StoreError naming it; it is never replaced by an empty one.
+- A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
+  write that would carry its unreadable documents over: a write first checks every document of a file.
 """
 
 from __future__ import annotations
@@ -122,9 +123,23 @@ class FileBackend:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._lock_fd: int | None = None
-        with self.lock():  # a temp file left by a killed writer is garbage: writers hold the lock
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the temp files killed writers left, unless a writer is at work or the directory may not be
+        changed: opening must neither wait for the lock nor need write access, so that reading never does."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             for leftover in self.root.glob(".*.tmp"):
                 leftover.unlink(missing_ok=True)
+        except OSError:
+            pass  # a writer holds the lock (its temp file is not garbage), or the file is not ours to remove
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
@@ -189,7 +204,11 @@ class FileBackend:
     def lock(self) -> Iterator[None]:
         with self._thread_lock:
             if self._depth == 0:
-                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as e:
+                    raise StoreError(f"cannot change the data in {self.root}: its writers' lock .lock cannot be "
+                                     f"opened ({e.strerror}); reading works, changing needs write access") from None
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._lock_fd = fd
             self._depth += 1
@@ -302,6 +321,7 @@ class Store:
         self._claims: dict[str, tuple[dict[str, Any], dict[int, Claim]]] = {}
         self._depth = 0
         self._thread_lock = threading.RLock()
+        self._sound: dict[str, Signature] = {}  # file versions checked whole before a write changed them
         self.migrated_backup: str | None = None
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
@@ -354,16 +374,34 @@ class Store:
         # they came from (a repeat finds the messages by their keys and adds none).
         order = ("outbox", "claims-", "evidence-", "people", "feeds", "seen", "meta")
         try:
+            for name in self._dirty:  # before anything is written: all of the transaction or none of it
+                self._check_sound(name)
             while self._dirty:
                 name = min(self._dirty, key=lambda n: next(i for i, p in enumerate(order + ("",)) if n.startswith(p)))
                 data = self._dirty[name]
-                self._cache[name] = (self.backend.write(name, data), data)
+                signature = self.backend.write(name, data)
+                self._cache[name] = (signature, data)
+                self._sound[name] = signature  # checked before; what this store adds is whole
                 del self._dirty[name]
         except BaseException:
             for name in self._dirty:
                 self._cache.pop(name, None)
             self._dirty.clear()
             raise
+
+    def _check_sound(self, name: str) -> None:
+        """A file is rewritten only if all of it can be read: a write would carry over, and so hide, the
+        documents that cannot be read, and replace the file the user was told was left untouched."""
+        signature = self.backend.signature(name)
+        if signature is None or self._sound.get(name) == signature:
+            return
+        _, data = self.backend.read(name)  # as it is on disk, not as this transaction changed it
+        checks = next((c for prefix, c in _DOCUMENT_CHECKS.items() if name.startswith(prefix)), {})
+        with self._reading(name):
+            for table, docs in (data or {}).items():
+                for doc_id, doc in docs.items():
+                    checks.get(table, lambda doc, number: None)(doc, int(doc_id))
+        self._sound[name] = signature
 
     @contextmanager
     def _reading(self, name: str) -> Iterator[None]:
@@ -383,15 +421,15 @@ class Store:
     # --- schema --------------------------------------------------------------------------------
 
     def _open(self, schema_version: int, migrations: dict[int, Migration]) -> None:
+        if self._stored_schema() == schema_version:
+            return  # nothing to set up, so no lock: reading works in a data directory one may not change
         with self.transaction():
-            meta = self._db("meta").table("meta")
-            doc = meta.get(doc_id=1)
-            if doc is None:
+            version = self._stored_schema()
+            if version is None:
                 if self.backend.names():
                     raise StoreError("the data directory holds files but no meta.json; is it a claimwatch directory?")
-                meta.insert(Document({"schema": schema_version}, doc_id=1))
+                self._db("meta").table("meta").insert(Document({"schema": schema_version}, doc_id=1))
                 return
-            version = doc["schema"]
             if version > schema_version:
                 raise StoreError(f"the data was written by a newer claimwatch (schema {version}, "
                                  f"this one reads {schema_version}); upgrade claimwatch")
@@ -402,11 +440,23 @@ class Store:
                     if step not in migrations:
                         raise StoreError(f"no migration from schema {step} to {step + 1}")
                     migrations[step](self)
-                    meta.update({"schema": step + 1}, doc_ids=[1])
+                    self._db("meta").table("meta").update({"schema": step + 1}, doc_ids=[1])
+
+    def _stored_schema(self) -> int | None:
+        """The schema version meta.json holds; None when there is no meta.json."""
+        if self.backend.signature("meta") is None:
+            return None
+        with self._reading("meta"):
+            doc = self._db("meta").table("meta").get(doc_id=1)
+        version = doc.get("schema") if doc else None
+        if type(version) is not int or version < 1:
+            why = "it holds no schema version" if version is None else f"schema version {version!r} is not a number"
+            raise _unreadable(self.backend.where("meta"), why)
+        return version
 
     @property
-    def schema_version(self) -> int:
-        return self._db("meta").table("meta").get(doc_id=1)["schema"]
+    def schema_version(self) -> int | None:
+        return self._stored_schema()
 
     # --- claims --------------------------------------------------------------------------------
 
@@ -732,8 +782,7 @@ class Store:
         """A chat's subscriptions, or everyone's."""
         with self._reading("people"):
             docs = self._people("subscriptions").search(lambda d: chat_id is None or d["chat"] == chat_id)
-            return [Subscription(d["chat"], d["target"], parse_datetime(d["since"]),
-                                 tuple(d.get("kinds", ALERT_KINDS))) for d in docs]
+            return [_subscription(d) for d in docs]
 
     def subscribe(self, chat_id: int, target: str, at: datetime, kinds: tuple[str, ...] = ALERT_KINDS) -> bool:
         """Follow a target for these kinds of alert; False if the chat followed it so already."""
@@ -835,6 +884,34 @@ def _chat(doc: dict[str, Any], chat_id: int) -> Chat:
                 parse_datetime(changed) if changed else None, doc.get("digest", "off"),
                 clock_time.fromisoformat(doc.get("digest_at", "09:00")), doc.get("tz", ""),
                 tuple(doc.get("muted", ())))
+
+
+def _subscription(doc: dict[str, Any]) -> Subscription:
+    return Subscription(doc["chat"], doc["target"], parse_datetime(doc["since"]), tuple(doc.get("kinds", ALERT_KINDS)))
+
+
+def _check_claim(doc: dict[str, Any], number: int) -> None:
+    claim_from_dict(doc, number)
+    doc["id"], doc["outcome"], doc["review_date"], doc["tags"], doc["text"], doc["source"]["title"]  # listing reads these
+
+
+def _check_alert(doc: dict[str, Any], number: int) -> None:
+    doc["kind"], doc["claim"], doc["created"]
+
+
+# How each table of each kind of file is read, document by document (file name prefix -> table -> check):
+# what a write checks in a file before it rewrites it. A check raises when a document cannot be read.
+_DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
+    "claims-": {"claims": _check_claim, "audit": lambda d, n: _change(d), "alerts": _check_alert},
+    "evidence-": {"evidence": lambda d, n: (evidence_from_dict(d, n), d["claim"]), "audit": lambda d, n: _change(d),
+                  "alerts": _check_alert},
+    "people": {"users": lambda d, n: _user(d, n), "chats": lambda d, n: _chat(d, n),
+               "subscriptions": lambda d, n: _subscription(d),
+               "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"])},
+    "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
+    "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
+    "outbox": {"messages": lambda d, n: (d["key"], d["status"], d["chat"], d["created"])},
+}
 
 
 def _audit_doc(change: Change) -> dict[str, Any]:
