@@ -217,7 +217,10 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert "/addfeed is for admins" in text(say(service, ANALYST, "/addfeed https://news.example/rss News"))
     assert "Watching feed 1: News" in text(say(service, ADMIN, "/addfeed https://news.example/rss News"))
     assert "watched already" in text(say(service, ADMIN, "/addfeed https://news.example/rss"))
-    assert "http(s) address" in text(say(service, ADMIN, "/addfeed ftp://x"))
+    for bad in ("ftp://x", "https://", "https:// spaced.example/rss"):
+        assert "is not a web address" in text(say(service, ADMIN, f"/addfeed {bad}")), bad
+    assert "Watching feed 2" in text(say(service, ADMIN, "/addfeed HTTPS://Wire.example/rss Wire"))  # any case
+    assert len(service.store.feeds()) == 2
     assert "News &lt;https://news.example/rss&gt; — not checked yet" in text(say(service, SUBSCRIBER, "/feeds"))
     service.store.add_evidence([Evidence(0, 1, "https://news.example/1", "<Pipeline> news", NOW, feed="News",
                                          matched=("pipeline",))])
@@ -229,7 +232,7 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert "/label is for analysts" in text(say(service, SUBSCRIBER, "/label 1 1 supports"))
     assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
     assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
-    assert service.store.feeds() == []
+    assert [f.name for f in service.store.feeds()] == ["Wire"]
 
 
 def test_a_source_link_is_checked_as_on_the_command_line(service: ChatService) -> None:

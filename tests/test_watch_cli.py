@@ -27,6 +27,8 @@ def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
         assert run_cli("feeds", "add", server.url + "/rss", "Local", "news", data=data, env=env).returncode == 0
+        spaced = run_cli("feeds", "add", "https://exa mple.org/rss", data=data, env=env)
+        assert spaced.returncode == 2 and "is not a web address" in spaced.stderr
         duplicate = run_cli("feeds", "add", server.url + "/rss", data=data, env=env)
         assert duplicate.returncode == 2 and "watched already, as feed 1" in duplicate.stderr
 
@@ -73,6 +75,9 @@ def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
     refused = run_cli("feeds", "import-opml", str(broken), data=data)
     assert refused.returncode == 2 and "no feeds could be read from the file" in refused.stderr
     exported = run_cli("feeds", "export-opml", data=data).stdout
+    inside = run_cli("feeds", "export-opml", str(data / "feeds.json"), data=data)
+    assert inside.returncode == 2 and "is in the data directory" in inside.stderr
+    assert run_cli("feeds", "list", "--json", data=data).returncode == 0  # feeds.json was not overwritten
     assert 'xmlUrl="https://a.example/rss?x=1&amp;y=2"' in exported
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -449,9 +449,10 @@ class ChatService:
         return [Reply("Feeds:\n" + "\n".join(esc(render.feed_line(f, self.settings.tz)) for f in feeds))]
 
     def cmd_addfeed(self, ctx: _Context) -> list[Reply]:
-        url, _, name = ctx.args.partition(" ")
-        if not url.startswith(("http://", "https://")) or len(url) > 2000:
+        url, _, name = ctx.args.strip().partition(" ")
+        if not url or len(url) > 2000:
             raise InputError("give the feed's http(s) address, and a name if you like")
+        url = parse_url(url)
         feed = self.store.add_feed(Feed(0, url, " ".join(name.split()) or url, ctx.now, ctx.who))
         return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
 

@@ -131,10 +131,10 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch import opml  # listparser loads only for OPML
 
     if args.action == "add":
-        if not args.url or not args.url.startswith(("http://", "https://")):
+        if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
-        feed = ctx.store.add_feed(Feed(0, args.url, " ".join(args.name) or args.url, ctx.now,
-                                       args.by or ctx.config.user))
+        url = parse_url(args.url)
+        feed = ctx.store.add_feed(Feed(0, url, " ".join(args.name) or url, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
     elif args.action == "list":
         feeds = ctx.store.feeds()
@@ -159,6 +159,8 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         for problem in result.problems:
             print(f"  not imported: {problem}", file=sys.stderr)
     elif args.action == "export-opml":
+        if args.url:
+            _check_output(args.url, ctx.config)
         text = opml.write_opml([opml.OpmlFeed(f.url, f.name) for f in ctx.store.feeds()])
         _write(args.url, text) if args.url else sys.stdout.write(text)
 

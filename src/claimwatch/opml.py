@@ -16,6 +16,7 @@ from xml.sax.saxutils import quoteattr
 import listparser
 
 from claimwatch.errors import InputError
+from claimwatch.parsing import parse_url
 
 _DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
 
@@ -59,9 +60,12 @@ def read_opml(body: bytes) -> OpmlImport:
     for feed in result.feeds:
         url = (feed.get("url") or "").strip()
         title = (feed.get("title") or "").strip()
-        if not url.startswith(("http://", "https://")):
+        try:
+            url = parse_url(url)
+        except InputError:
             problems.append(f"skipped {title or url!r}: {url!r} is not an http(s) feed address")
-        elif url not in seen:
+            continue
+        if url not in seen:
             seen.add(url)
             feeds.append(OpmlFeed(url, title or url))
     if not feeds:
