@@ -79,6 +79,34 @@ def test_compressed_bodies_are_decoded(server: FeedServer, encoding: str, compre
     assert fetch(server.url + "/feed").body == FEED
 
 
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding, body", [
+    ("deflate", raw_deflate(FEED)),  # no zlib header: some servers send deflate so
+    ("gzip, identity", gzip.compress(FEED)), (" GZIP ", gzip.compress(FEED)), ("identity", FEED),
+])
+def test_content_codings_as_servers_write_them(server: FeedServer, encoding: str, body: bytes) -> None:
+    server.routes["/feed"] = respond(body, headers={"Content-Encoding": encoding})
+    assert fetch(server.url + "/feed").body == FEED
+
+
+@pytest.mark.parametrize("encoding, body, error", [
+    ("deflate", b"\xff\xff\xff\xffnot deflate", "the deflate body is corrupt"),
+    ("gzip", b"\x1f\x8bnot gzip at all", "the gzip body is corrupt"),
+    ("br", b"\xff\xff not brotli", "the br body is corrupt"),
+    ("gzip, br", b"x", "several content codings"),
+    ("zstd", b"x", "a Content-Encoding we did not ask for"),
+])
+def test_a_body_that_cannot_be_decoded_is_that_feeds_error(server: FeedServer, encoding: str, body: bytes,
+                                                            error: str) -> None:
+    server.routes["/feed"] = respond(body, headers={"Content-Encoding": encoding})
+    result = fetch(server.url + "/feed")
+    assert result.body is None and error in result.error
+
+
 def test_a_gzip_bomb_is_caught(server: FeedServer) -> None:
     bomb = gzip.compress(b"\0" * (MAX_BODY + 2**20))  # about 11 KB that would grow to 11 MiB
     server.routes["/feed"] = respond(bomb, headers={"Content-Encoding": "gzip"})

@@ -117,25 +117,14 @@ class _PublicOnly(httpcore.AsyncNetworkBackend):
 def _decoder(content_encoding: str) -> Callable[[bytes, int], bytes]:
     """A function that decodes the next piece of a body, giving at most `limit` bytes of output (a
     piece that would give more is cut short: the caller then knows the body is over its cap)."""
-    coding = content_encoding.strip().lower()
-    if coding in ("", "identity"):
+    codings = [c for c in (part.strip().lower() for part in content_encoding.split(",")) if c not in ("", "identity")]
+    if not codings:
         return lambda data, limit: data
-    if coding in ("gzip", "x-gzip", "deflate"):
-        # zlib.MAX_WBITS | 32 reads a gzip or a zlib header; some servers send deflate without one
-        state = {"z": zlib.decompressobj(zlib.MAX_WBITS | 32), "started": False}
-
-        def inflate(data: bytes, limit: int) -> bytes:
-            try:
-                out = state["z"].decompress(data, limit)
-            except zlib.error:
-                if state["started"] or coding != "deflate":
-                    raise Refused(f"the {coding} body is corrupt") from None
-                state["z"] = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate
-                out = state["z"].decompress(data, limit)
-            state["started"] = True
-            return out
-        return inflate
-    if coding == "br":
+    if len(codings) > 1:
+        raise Refused(f"the body has several content codings ({content_encoding[:40]!r}); one is read")
+    if codings[0] in ("gzip", "x-gzip", "deflate"):
+        return _Inflate(codings[0])
+    if codings[0] == "br":
         unbrotli = brotli.Decompressor()
 
         def unbrotli_piece(data: bytes, limit: int) -> bytes:
@@ -145,6 +134,28 @@ def _decoder(content_encoding: str) -> Callable[[bytes, int], bytes]:
                 raise Refused("the br body is corrupt") from None
         return unbrotli_piece
     raise Refused(f"the server used a Content-Encoding we did not ask for: {content_encoding[:40]!r}")
+
+
+class _Inflate:
+    """gzip, or deflate with or without its zlib header (servers send both): told apart by the first
+    two bytes, as browsers do."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding, self.head = coding, b""
+        self.z: Any = None
+
+    def __call__(self, data: bytes, limit: int) -> bytes:
+        if self.z is None:
+            self.head += data
+            if len(self.head) < 2:
+                return b""
+            data, self.head = self.head, b""
+            wrapped = data[:2] == b"\x1f\x8b" or (data[0] & 0x0F == 8 and int.from_bytes(data[:2], "big") % 31 == 0)
+            self.z = zlib.decompressobj(zlib.MAX_WBITS | 32 if wrapped or self.coding != "deflate" else -zlib.MAX_WBITS)
+        try:
+            return self.z.decompress(data, limit)
+        except zlib.error:
+            raise Refused(f"the {self.coding} body is corrupt") from None
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
