@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from claimwatch.feedparse import parse_feed, plain_text
+from claimwatch.feedparse import _sha, parse_feed, plain_text
 
 FETCHED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -119,6 +119,24 @@ def test_an_entry_with_only_a_title_keeps_its_key_from_poll_to_poll(date: str) -
     first = parse_feed("f1", body, {}, FETCHED).entries[0]
     later = parse_feed("f1", body, {}, FETCHED + timedelta(minutes=15)).entries[0]
     assert first.key == later.key
+
+
+def test_entries_alike_but_for_their_summary_are_both_kept() -> None:
+    body = rss(item("Update", date="Mon, 06 May 2024 10:00:00 GMT", description="first")
+               + item("Update", date="Mon, 06 May 2024 10:00:00 GMT", description="second"))
+    entries = parse_feed("f1", body.encode(), {}, FETCHED).entries
+    assert [e.summary for e in entries] == ["first", "second"] and entries[0].key != entries[1].key
+
+
+def test_an_entry_keeps_the_key_it_had_before_as_an_alias() -> None:
+    """Its own guid's key once another entry shares the guid; the key of the rules before 2026-11 for an
+    entry with only a title and a date (title and the normalised date)."""
+    alone = parse_feed("f1", rss(item("a", guid="G", link="https://s.example/a")).encode(), {}, FETCHED).entries[0]
+    shared = parse_feed("f1", rss(item("b", guid="G", link="https://s.example/b")
+                                  + item("a", guid="G", link="https://s.example/a")).encode(), {}, FETCHED).entries[1]
+    assert shared.key != alone.key and alone.key in shared.aliases
+    dated = parse_feed("f1", rss(item("t", date="Mon, 06 May 2024 10:00:00 GMT")).encode(), {}, FETCHED).entries[0]
+    assert _sha("f1", "t\x002024-05-06T10:00:00+00:00") in dated.aliases
 
 
 def test_an_edit_changes_the_content_hash_not_the_key() -> None:

@@ -152,6 +152,22 @@ def test_a_feed_removed_while_it_is_fetched_stays_removed(world) -> None:
     assert store.seen(en.id) == {} and reports["ru"] == "new entries"
 
 
+def test_a_new_feed_given_the_number_of_one_removed_meanwhile_gets_nothing_of_it(world, tmp_path: Path) -> None:
+    server, store = world
+    [zh] = [f for f in store.feeds() if f.name == "zh"]
+
+    def replaced_meanwhile(request: web.Request) -> web.Response:  # by another process on the same data
+        other = open_store(tmp_path / "data")
+        other.remove_feed(zh.id)
+        assert other.add_feed(Feed(0, f"{server.url}/later", "later", NOW, "ana")).id == zh.id  # the number again
+        return web.Response(body=ZH.encode("gb2312"), headers={"Content-Type": "text/xml; charset=gb2312"})
+    server.routes["/zh"] = replaced_meanwhile
+    reports = {r.feed.name: r.outcome for r in cycle(store, NOW)}
+    assert reports["zh"] == "removed"
+    later = store.feed(zh.id)
+    assert (later.name, later.last_success, store.seen(zh.id)) == ("later", None, {})
+
+
 def test_items_that_were_in_the_feed_for_long_stay_seen_through_an_empty_poll(world) -> None:
     server, store = world
     items = [(f"old{i}", f"Power of Siberia 2 gas item {i}", "text") for i in range(5)]
@@ -179,6 +195,23 @@ def test_items_that_left_the_feed_are_remembered_for_30_days_after_they_left(wor
     server.routes["/en"] = respond(rss(old, *fillers[:1]).encode())  # back in, 15 days after it left
     back = {r.feed.name: r for r in cycle(store, NOW + timedelta(days=41), every_feed=True)}["en"]
     assert back.new == 0
+
+
+def test_an_entry_stays_seen_when_another_comes_with_the_same_guid(world) -> None:
+    server, store = world
+    def item(n: int) -> str:
+        return (f"<item><guid>https://site.example/</guid><title>Power of Siberia 2 gas story {n}</title>"
+                f"<link>https://site.example/{n}</link></item>")
+    def feed(*numbers: int) -> bytes:
+        return f"<rss version=\"2.0\"><channel><title>x</title>{''.join(item(n) for n in numbers)}</channel></rss>".encode()
+    server.routes["/en"] = respond(feed(1))
+    cycle(store, NOW)
+    server.routes["/en"] = respond(feed(2, 1))  # the CMS gives its second story the same guid
+    report = {r.feed.name: r for r in cycle(store, NOW + timedelta(hours=1), every_feed=True)}["en"]
+    assert (report.new, [e.title for e in report.evidence]) == (1, ["Power of Siberia 2 gas story 2"])
+    server.routes["/en"] = respond(feed(3, 2, 1))
+    report = {r.feed.name: r for r in cycle(store, NOW + timedelta(hours=2), every_feed=True)}["en"]
+    assert (report.new, [e.title for e in report.evidence]) == (1, ["Power of Siberia 2 gas story 3"])
 
 
 def test_a_permanent_move_to_a_disabled_feeds_address_revives_the_address(world) -> None:

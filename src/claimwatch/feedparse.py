@@ -29,6 +29,9 @@ class Entry:
     title: str  # plain text
     summary: str  # plain text: HTML stripped, entities unescaped
     published: datetime  # UTC; the fetch time when the feed gives none or an absurd one; never later than the fetch
+    # Keys this entry may have been seen under before: its key while its guid was its own, or under
+    # the rules before keys took the date as written. Trusted only with the same content hash.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,34 @@ def _when(entry: Any, fetched_at: datetime) -> datetime:
     return min(when, fetched_at)  # a date in the future is a publisher's mistake
 
 
-def _identities(raw_entries: list[Any]) -> list[str]:
-    """What identifies each entry within its feed: its guid, else its link, else its title and the date
-    as the feed writes it (not the normalised one: a missing or future date would change every poll).
-    An identity shared by several entries (a CMS giving every item the site's address as guid) is
-    made unique with the link and title, for every entry that shares it, whatever their order."""
-    identities = []
-    for raw in raw_entries:
-        guid, link = (raw.get("id") or "").strip(), (raw.get("link") or "").strip()
-        written = raw.get("published") or raw.get("updated") or raw.get("created") or ""
-        identities.append(guid or link or f"{raw.get('title', '')}\x00{written}")
-    shared = {i for i, n in Counter(identities).items() if n > 1}
-    return [f"{i}\x00{(raw.get('link') or '').strip()}\x00{raw.get('title', '')}" if i in shared else i
-            for i, raw in zip(identities, raw_entries, strict=True)]
+@dataclass(frozen=True)
+class _Draft:
+    guid: str
+    link: str
+    title: str
+    summary: str
+    written: str  # the date as the feed writes it
+    published: datetime
+
+
+def _keys(feed_id: str, drafts: list[_Draft]) -> list[tuple[str, tuple[str, ...]]]:
+    """Each entry's key and aliases. The key hashes what identifies the entry within its feed: its guid,
+    else its link, else its title and the date as the feed writes it (not the normalised one: a missing
+    or future date would change every poll). An identity shared by several entries (a CMS giving every
+    item the site's address as guid) is made unique with the link and title, then the summary, for
+    every entry that shares it, whatever their order."""
+    first = [d.guid or d.link or f"{d.title}\x00{d.written}" for d in drafts]
+    identities = list(first)
+    for more in (lambda d: f"{d.link}\x00{d.title}", lambda d: d.summary):
+        shared = {i for i, n in Counter(identities).items() if n > 1}
+        identities = [f"{i}\x00{more(d)}" if i in shared else i for i, d in zip(identities, drafts, strict=True)]
+    keyed = []
+    for identity, alone, d in zip(identities, first, drafts, strict=True):
+        aliases = [alone] if identity != alone else []
+        if not d.guid and not d.link and d.written:  # keyed by the normalised date until 2026-11
+            aliases.append(f"{d.title}\x00{d.published.isoformat()}")
+        keyed.append((_sha(feed_id, identity), tuple(_sha(feed_id, a) for a in aliases)))
+    return keyed
 
 
 def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
@@ -109,17 +127,17 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     if not data.get("version") and not data.entries:
         reason = complaint or "no RSS or Atom feed found in the response"
         return ParsedFeed("", "", None, (), f"not a feed: {reason}")
+    drafts = [_Draft((raw.get("id") or "").strip(), (raw.get("link") or "").strip(), plain_text(raw.get("title", "")),
+                     plain_text(raw.get("summary", "") or ""),
+                     raw.get("published") or raw.get("updated") or raw.get("created") or "", _when(raw, fetched_at))
+              for raw in data.entries]
     entries: list[Entry] = []
     seen: set[str] = set()
-    for raw, identity in zip(data.entries, _identities(data.entries), strict=True):
-        key = _sha(feed_id, identity)
+    for d, (key, aliases) in zip(drafts, _keys(feed_id, drafts), strict=True):
         if key in seen:
             continue  # the very same entry twice
         seen.add(key)
-        title = plain_text(raw.get("title", ""))
-        summary = plain_text(raw.get("summary", "") or "")
-        guid, link = (raw.get("id") or "").strip(), (raw.get("link") or "").strip()
-        entries.append(Entry(key, _sha(title, summary), guid, link, title, summary, _when(raw, fetched_at)))
+        entries.append(Entry(key, _sha(d.title, d.summary), d.guid, d.link, d.title, d.summary, d.published, aliases))
     ttl = data.feed.get("ttl")
     return ParsedFeed(plain_text(data.feed.get("title", "")), data.feed.get("link", ""),
                       int(ttl) if str(ttl or "").isdecimal() and len(str(ttl)) <= 6 else None, tuple(entries),

@@ -86,10 +86,10 @@ class Watcher:
         being fetched stays removed, and a change made meanwhile (a rename) is kept."""
         matcher = self.matcher()
         with self.store.transaction():
-            current = {f.id: f for f in self.store.feeds()}
+            current = {f.id: f for f in self.store.feeds()}  # a number can be reused: the address must match
             return self._keep_evidence([self._one(current[feed.id], result, doc, matcher, now)
-                                        if feed.id in current else FeedReport(feed, "removed")
-                                        for feed, result, doc in checked])
+                                        if feed.id in current and current[feed.id].url == feed.url
+                                        else FeedReport(feed, "removed") for feed, result, doc in checked])
 
     def _keep_evidence(self, reports: list[FeedReport]) -> list[FeedReport]:
         """Store every feed's matches at once (one insert per file, not one per feed); a first poll's
@@ -157,6 +157,9 @@ class Watcher:
         edited = 0
         for entry in doc.entries:
             known = seen.get(entry.key)
+            alias = next((a for a in entry.aliases if known is None and seen.get(a, ("",))[0] == entry.content_hash), None)
+            if alias is not None:  # seen under the key it had before: the same entry, not a new one
+                known = seen.pop(alias)
             if known is None:
                 new.append(entry)
             elif known[0] != entry.content_hash:  # an edit: remembered, not alerted again
