@@ -40,11 +40,19 @@ def test_what_cannot_be_read_is_reported() -> None:
     (b'<opml version="2.0"><body><outline text="x" xmlUrl="file:///etc/passwd"/></body></opml>', "file:///etc/passwd"),
     ('<?xml version="1.0" encoding="utf-8"?><opml><body>Новости</body></opml>'.encode("cp1251"), "not valid utf-8"),
     (b'<?xml version="1.0" encoding="klingon"?><opml/>', "an encoding Python does not know: klingon"),
+    (b"https://169.254.169.254/latest/meta-data/", "it is not OPML"),  # never fetched as an address
 ])
 def test_a_file_with_no_readable_feed_imports_nothing_and_says_why(body: bytes, says: str) -> None:
     with pytest.raises(InputError, match="no feeds could be read from the file|OPML file") as error:
         read_opml(body)
     assert says in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_bad_byte_spoils_only_what_it_is_in() -> None:
+    body = ('\n  <?xml version="1.0" encoding="windows-1251"?><opml version="2.0"><body>'
+            '<outline text="Новости" xmlUrl="https://a.example/rss"/></body></opml>').encode("cp1251")
+    result = read_opml(body.replace("Новости".encode("cp1251"), b"\x98\xc1"))  # 0x98 is no cp1251 character
+    assert [f.url for f in result.feeds] == ["https://a.example/rss"] and "not valid windows-1251" in result.problems[0]
 
 
 @pytest.mark.parametrize("encoding", ["windows-1251", "utf-16"])

@@ -161,9 +161,9 @@ def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
 
 
 def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(tmp_path: Path) -> None:
-    from claimwatch import jobs
+    from claimwatch import delivery, jobs
     from claimwatch.config import load_config
-    from claimwatch.model import Evidence, Feed
+    from claimwatch.model import CONSOLE_CHAT, Evidence, Feed
     from claimwatch.store import open_store
     from claimwatch.watcher import FeedReport
 
@@ -174,5 +174,12 @@ def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(t
     report = FeedReport(Feed(1, "https://n.example/rss", "Wire", NOW, "t"), "new entries", 2, 0, found)
     printed: list[str] = []
     jobs._report([report], load_config({"CLAIMWATCH_DATA": str(data)}), printed.append, every_line=False,
-                 shown_elsewhere=jobs._console_follows(store))
+                 shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence"))
     assert [line.split(":")[1] for line in printed] == [" claim #3"]  # #2 comes through the console's delivery
+    store.deactivate_chat(CONSOLE_CHAT, "chat not found", NOW)  # as a bot before 2026-11 did to it
+    printed.clear()
+    jobs._report([report], load_config({"CLAIMWATCH_DATA": str(data)}), printed.append, every_line=False,
+                 shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence"))
+    assert len(printed) == 2  # an inactive console hears nothing through delivery: both are printed here
+    run_cli("console", data=data, input="/help\n")  # using the console makes it reachable again
+    assert open_store(data).chat(CONSOLE_CHAT).active

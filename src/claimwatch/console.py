@@ -56,7 +56,9 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
         pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
         incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,
                             user_name, "private", pressed=pressed)
-        output, buttons = render_replies(service.handle(incoming, clock()), folder)
+        now = clock()
+        service.seen(incoming, now)  # the console chat is reachable: alerts for it are kept for `claimwatch watch`
+        output, buttons = render_replies(service.handle(incoming, now), folder)
         if output:
             print(output, file=stdout, flush=True)
     return 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -287,6 +288,13 @@ def _zone(name: str) -> ZoneInfo | None:
         log.warning("time zone %r of a chat is not known here; using the default (change it with /settings tz)",
                     name)
         return None
+
+
+def hears(store: Store, chat_id: int, kind: str) -> Callable[[int], bool]:
+    """Whether a chat hears `kind` alerts about a claim (by number), as the fan-out decides: it follows
+    the claim for that kind, is active, and has not muted it."""
+    audience = _Audience(store)
+    return lambda number: chat_id in audience.chats(store.get_claim(number), kind)
 
 
 class _Audience:

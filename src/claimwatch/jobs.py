@@ -37,12 +37,6 @@ def _report(reports: list[FeedReport], config: Config, say: Callable[[str], None
                     say(f"alert: claim #{item.claim}: {evidence_line(item, config.tz)}")
 
 
-def _console_follows(store: Store) -> Callable[[int], bool]:
-    """Whether the console chat hears of a claim's new evidence through its subscriptions."""
-    subscriptions = [s for s in store.subscriptions(CONSOLE_CHAT) if "evidence" in s.kinds]
-    return lambda claim: any(s.covers(claim, store.get_claim(claim).tags) for s in subscriptions)
-
-
 async def _cycle(watcher: Watcher, clock: Callable[[], datetime], every_feed: bool) -> list[FeedReport]:
     return await watcher.cycle(clock(), every_feed=every_feed)
 
@@ -86,7 +80,7 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
 
         async def tick() -> None:
             reports = await _cycle(watcher, clock, False)
-            _report(reports, config, say, every_line=False, shown_elsewhere=_console_follows(store))
+            _report(reports, config, say, every_line=False, shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence"))
 
         async def deliver() -> None:
             await asyncio.to_thread(console_delivery, store, config, clock, say)

@@ -3,7 +3,8 @@
 Real-world OPML is often not well-formed XML (unescaped `&`, stray quotes): listparser reads what
 it can, and what could not be read is reported, never silently dropped. A file from which no feed
 at all could be read is an InputError: nothing is imported. listparser reads bytes as UTF-8 only,
-so the file is decoded here, by its byte order mark or the encoding its XML declaration names.
+so the file is decoded here, by its byte order mark or the encoding its XML declaration names, and
+given to listparser as UTF-8 bytes (never as text: text that looks like a URL, it would fetch).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import listparser
 from claimwatch.errors import InputError
 from claimwatch.parsing import parse_url
 
-_DECLARED = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class OpmlImport:
     problems: tuple[str, ...]  # one line each: what could not be read
 
 
-def _decoded(body: bytes) -> str:
+def _as_utf8(body: bytes, problems: list[str]) -> bytes:
     for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
                        (codecs.BOM_UTF16_BE, "utf-16")):
         if body.startswith(bom):
@@ -42,16 +43,18 @@ def _decoded(body: bytes) -> str:
         declared = _DECLARED.match(body)
         codec = declared.group(1).decode("ascii") if declared else "utf-8"
     try:
-        return body.decode(codec)
+        text = body.decode(codec)
     except LookupError:
         raise InputError(f"the OPML file names an encoding Python does not know: {codec}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"the OPML file is not valid {codec} text") from None
+    except UnicodeDecodeError:  # read what can be read
+        text = body.decode(codec, errors="replace")
+        problems.append(f"the file is not valid {codec} text: characters that could not be read show as \ufffd")
+    return text.encode("utf-8")
 
 
 def read_opml(body: bytes) -> OpmlImport:
-    result = listparser.parse(_decoded(body))
     problems: list[str] = []
+    result = listparser.parse(_as_utf8(body, problems))
     if result.get("bozo"):
         problems.append(f"the file is not well-formed OPML ({result.get('bozo_exception')}); "
                         "what could be read was read, some feeds may be missing")
