@@ -14,7 +14,7 @@ CLAIMS = [
     (5, ("Straße",)),
     (6, ("+Arctic", "+shipping")),  # required terms only
     (7, ()),  # no watch terms: never matches
-    (8, ("OPEC", "Huawei")),
+    (8, ("OPEC", "Huawei", "Nord Stream 2")),
 ]
 
 
@@ -46,6 +46,8 @@ def matcher() -> Matcher:
     ("据Reuters报道，OPEC决定减产", "", [Match(8, ("OPEC",))]),  # Latin words inline in Chinese text
     ("华为Huawei发布新机", "", [Match(8, ("Huawei",))]),
     ("华为HuaweiMate发布", "", []),  # still whole words
+    ("Nord Stream管道2号", "", []),  # a phrase does not span Chinese text
+    ("𠮷野家Huawei", "", [Match(8, ("Huawei",))]),  # CJK extension B ends a word too
 ])
 def test_match_table(matcher: Matcher, title: str, summary: str, expected: list[Match]) -> None:
     assert matcher.match(title, summary) == expected

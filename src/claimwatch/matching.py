@@ -20,12 +20,15 @@ from claimwatch.parsing import parse_watch_terms
 
 log = logging.getLogger(__name__)
 
-# Han, Hiragana, Katakana (and their punctuation and half-width forms): scripts written without spaces
-_UNSPACED_CHARS = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+# Han (with its extensions), Hiragana, Katakana, their punctuation and half-width forms: scripts
+# written without spaces
+_UNSPACED_CHARS = ("\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+                   "\U00020000-\U0003134f")
 _UNSPACED = re.compile(f"[{_UNSPACED_CHARS}]")
-# A word: letters and digits of spaced scripts. Unspaced characters end a word, so "Trump" is a word
-# in "美国总统Trump表示", as Chinese text writes Latin names inline.
-_WORD = re.compile(f"[^\\W{_UNSPACED_CHARS}]+")
+# A word is letters and digits of spaced scripts; a run of unspaced characters ends it and stands between
+# words as a gap no phrase spans: "Trump" is a word in "美国总统Trump表示", and "Apple Watch" does not
+# match "Apple公司表示，不会推出Watch".
+_TOKEN = re.compile(f"[^\\W{_UNSPACED_CHARS}]+|[{_UNSPACED_CHARS}]+")
 
 
 def normalize(text: str) -> str:
@@ -34,7 +37,8 @@ def normalize(text: str) -> str:
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text))
+    """The words of a folded text, with "" for each run of unspaced characters between them."""
+    return tuple("" if _UNSPACED.match(token) else token for token in _TOKEN.findall(text))
 
 
 @dataclass(frozen=True)
