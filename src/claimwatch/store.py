@@ -23,7 +23,8 @@ Why it is built this way:
   Evidence, which is large and hot, lives in files of its own. A transaction batches every change
   made inside it into one write per file.
 - A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
-  write that would carry its unreadable documents over: a write first checks every document of a file.
+  write that would carry its unreadable documents over: a write first checks every document of a file
+  (whole the first time, then those that differ from the version this store last checked or wrote).
 """
 
 from __future__ import annotations
@@ -321,7 +322,9 @@ class Store:
         self._claims: dict[str, tuple[dict[str, Any], dict[int, Claim]]] = {}
         self._depth = 0
         self._thread_lock = threading.RLock()
-        self._sound: dict[str, Signature] = {}  # file versions checked whole before a write changed them
+        # Per file, the version last checked whole (or written here) with its data: a later version of the file
+        # has only its documents that differ from that data checked before a write.
+        self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
         self.migrated_backup: str | None = None
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
@@ -360,6 +363,7 @@ class Store:
                 if self._depth == 1:  # forget half-made changes: the files still hold the truth
                     for name in self._dirty:
                         self._cache.pop(name, None)
+                        self._sound.pop(name, None)  # TinyDB changed its data in place
                     self._dirty.clear()
                 raise
             finally:
@@ -381,27 +385,34 @@ class Store:
                 data = self._dirty[name]
                 signature = self.backend.write(name, data)
                 self._cache[name] = (signature, data)
-                self._sound[name] = signature  # checked before; what this store adds is whole
+                self._sound[name] = (signature, data)  # checked before; what this store adds is whole
                 del self._dirty[name]
         except BaseException:
             for name in self._dirty:
                 self._cache.pop(name, None)
+                self._sound.pop(name, None)
             self._dirty.clear()
             raise
 
     def _check_sound(self, name: str) -> None:
         """A file is rewritten only if all of it can be read: a write would carry over, and so hide, the
-        documents that cannot be read, and replace the file the user was told was left untouched."""
+        documents that cannot be read, and replace the file the user was told was left untouched.
+
+        What is checked is the data this transaction read and changed, which it is about to write (not the
+        file read again), and of it only the documents that differ from the version of the file this store
+        last checked or wrote: after another process changed a file, its changes; the first time, all."""
         signature = self.backend.signature(name)
-        if signature is None or self._sound.get(name) == signature:
+        sound = self._sound.get(name)
+        if signature is None or sound is not None and sound[0] == signature:
             return
-        _, data = self.backend.read(name)  # as it is on disk, not as this transaction changed it
+        known = sound[1] if sound is not None else {}
         checks = next((c for prefix, c in _DOCUMENT_CHECKS.items() if name.startswith(prefix)), {})
         with self._reading(name):
-            for table, docs in (data or {}).items():
-                for doc_id, doc in docs.items():
-                    checks.get(table, lambda doc, number: None)(doc, int(doc_id))
-        self._sound[name] = signature
+            for table, check in checks.items():
+                checked = known.get(table, {})
+                for doc_id, doc in self._dirty[name].get(table, {}).items():
+                    if checked.get(doc_id) != doc:
+                        check(doc, int(doc_id))
 
     @contextmanager
     def _reading(self, name: str) -> Iterator[None]:
