@@ -503,3 +503,20 @@ def test_a_digest_in_the_other_process_is_not_queued_again_after_it_went_out(tmp
 
     bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_digests(watch, NOW, UTC_TZ))
     assert bot.outbox() == []
+
+
+def test_console_messages_nobody_prints_are_forgotten_after_a_week_like_dropped_ones(store: Store) -> None:
+    from claimwatch.model import CONSOLE_CHAT
+    number = claim(store, "Gas deal signed")
+    store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console` subscribed once; `claimwatch watch` never runs
+    store.subscribe(7, "all", NOW)
+    for day in range(9):
+        at = NOW + timedelta(days=day)
+        evidence(store, number, f"day{day}", at)
+        delivery.fan_out(store, at, UTC_TZ)
+        for message in delivery.next_batch(store, at):  # what the bot sends: chat 7's, never the console's
+            delivery.sent(store, message)
+        delivery.forget_dropped(store, at)  # the bot's daily job
+    assert pending(store).keys() == {CONSOLE_CHAT}
+    assert [m["created"] for m in pending(store)[CONSOLE_CHAT]] == [
+        delivery.iso_utc(NOW + timedelta(days=d)) for d in range(1, 9)]  # at most a week's worth waits

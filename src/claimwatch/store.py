@@ -657,12 +657,14 @@ class Store:
             return len(self._db("outbox").table("messages").remove(
                 lambda d: d["chat"] == chat_id and d["claim"] == number and d["status"] == "pending"))
 
-    def prune_outbox(self, before: datetime) -> int:
-        """Forget messages dropped before `before`."""
+    def prune_outbox(self, before: datetime, pending_for: tuple[int, ...] = ()) -> int:
+        """Forget messages dropped before `before`, and those still pending since then for the chats
+        `pending_for`; how many were forgotten."""
         cutoff = iso_utc(before)
         with self.transaction():
             return len(self._db("outbox").table("messages").remove(
-                lambda d: d["status"] != "pending" and (d.get("sent_at") or d["created"]) < cutoff))
+                lambda d: (d["status"] != "pending" or d["chat"] in pending_for)
+                and (d.get("sent_at") or d["created"]) < cutoff))
 
     def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int:
         """The bot was blocked or removed there: mark the chat inactive (its subscriptions rest until it
