@@ -25,12 +25,14 @@ Why it is built this way:
 - A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
   write that would carry its unreadable documents over: a write first checks every document of a file
   (whole the first time, then those that differ from the version this store last checked or wrote).
+  The outbox, claimwatch's own queue, is the exception: a message that cannot be read is logged and left out.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import shutil
 import threading
@@ -72,6 +74,8 @@ from claimwatch.model import (
     feed_from_dict,
     feed_to_dict,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
@@ -337,6 +341,8 @@ class Store:
         else:
             signature, read = self.backend.read(name)
             data = read if read is not None else {}
+            if name == "outbox":
+                _skip_unreadable_messages(data, self.backend.where(name))
             self._cache[name] = (signature, data)
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
@@ -912,6 +918,28 @@ def _check_alert(doc: dict[str, Any], number: int) -> None:
     doc["kind"], doc["claim"], doc["created"]
 
 
+def _check_message(doc: dict[str, Any], number: int) -> None:
+    """What delivery reads of an outbox message."""
+    doc["claim"], doc["title"]  # read when alerts are grouped by claim
+    if not (isinstance(doc["key"], str) and type(doc["chat"]) is int and doc["kind"] in ALERT_KINDS
+            and doc["status"] in ("pending", "dropped") and isinstance(doc["line"], str)
+            and isinstance(doc["created"], str) and isinstance(doc["next_try"], str) and type(doc["attempts"]) is int):
+        raise ValueError("not an outbox message")
+
+
+def _skip_unreadable_messages(data: dict[str, Any], where: str) -> None:
+    """The outbox is claimwatch's own queue, not user data: a message in it that cannot be read is logged and
+    left out (so the next write of the outbox drops it), rather than stopping delivery for every chat."""
+    messages = data.get("messages", {})
+    for doc_id, doc in list(messages.items()):
+        try:
+            _check_message(doc, int(doc_id))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            log.warning("%s: outbox message %s cannot be read (%s: %s), so it is left out: %r",
+                        where, doc_id, type(e).__name__, e, doc)
+            del messages[doc_id]
+
+
 # How each table of each kind of file is read, document by document (file name prefix -> table -> check):
 # what a write checks in a file before it rewrites it. A check raises when a document cannot be read.
 _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
@@ -923,7 +951,7 @@ _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
                "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"])},
     "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
     "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
-    "outbox": {"messages": lambda d, n: (d["key"], d["status"], d["chat"], d["created"])},
+    "outbox": {"messages": _check_message},  # on reading, messages that fail this are left out
 }
 
 
