@@ -503,3 +503,41 @@ def test_a_digest_in_the_other_process_is_not_queued_again_after_it_went_out(tmp
 
     bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.queue_digests(watch, NOW, UTC_TZ))
     assert bot.outbox() == []
+
+
+def test_console_messages_nobody_prints_are_forgotten_after_a_week_like_dropped_ones(store: Store) -> None:
+    from claimwatch.model import CONSOLE_CHAT
+    number = claim(store, "Gas deal signed")
+    store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console` subscribed once; `claimwatch watch` never runs
+    store.subscribe(7, "all", NOW)
+    for day in range(9):
+        at = NOW + timedelta(days=day)
+        evidence(store, number, f"day{day}", at)
+        delivery.fan_out(store, at, UTC_TZ)
+        for message in delivery.next_batch(store, at):  # what the bot sends: chat 7's, never the console's
+            delivery.sent(store, message)
+        delivery.forget_dropped(store, at)  # the bot's daily job
+    assert pending(store).keys() == {CONSOLE_CHAT}
+    assert [m["created"] for m in pending(store)[CONSOLE_CHAT]] == [
+        delivery.iso_utc(NOW + timedelta(days=d)) for d in range(1, 9)]  # at most a week's worth waits
+
+
+def test_an_outbox_message_that_cannot_be_read_is_left_out_and_delivery_goes_on(tmp_path: Path, caplog) -> None:
+    import json
+    store = open_store(tmp_path)
+    number = claim(store, "Gas deal signed")
+    store.subscribe(42, "all", NOW)
+    evidence(store, number, "signed")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    path = tmp_path / "outbox.json"
+    data = json.loads(path.read_text())
+    data["messages"]["99"] = {"key": "7/x", "chat": 7, "status": "dropped", "error": "", "sent_at": "2026-03-01T00:00:00Z"}
+    path.write_text(json.dumps(data))  # a hand edit: a dropped message without its `created`
+
+    store = open_store(tmp_path)  # as the bot after a restart
+    (message,) = delivery.next_batch(store, NOW)
+    delivery.sent(store, message)  # Telegram accepted it: recorded, not sent again every 2 s
+    assert delivery.next_batch(store, NOW) == []
+    assert json.loads(path.read_text())["messages"] == {}  # the damaged one left out when the outbox was written
+    assert [r.getMessage().split(" (")[0] for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: outbox message 99 cannot be read"]

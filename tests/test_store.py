@@ -312,3 +312,39 @@ def test_a_write_refused_for_a_damaged_file_writes_no_other_file_of_its_transact
     assert (tmp_path / "people.json").read_bytes() == damaged
     assert (tmp_path / "claims-0000.json").read_bytes() == claims_before
     assert store.get_claim(1).forecasts == ()
+
+
+class CountingBackend(FileBackend):
+    """A data directory that counts how often each file is read whole."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: dict[str, int] = {}
+
+    def read(self, name: str):
+        self.reads[name] = self.reads.get(name, 0) + 1
+        return super().read(name)
+
+
+def test_a_write_after_another_process_changed_the_file_reads_it_once(tmp_path: Path) -> None:
+    mine, other = Store(CountingBackend(tmp_path)), open_store(tmp_path)
+    add(mine, "first")
+    add(mine, "second")
+    for p in (0.2, 0.3):
+        ledger.add_forecast(other, 2, p, "bo", NOW)  # as another process would
+        before = mine.backend.reads.get("claims-0000", 0)
+        ledger.add_forecast(mine, 1, p, "ana", NOW)
+        assert mine.backend.reads["claims-0000"] == before + 1  # the new version, read once to change it
+    assert [f.p for f in open_store(tmp_path).get_claim(2).forecasts] == [0.2, 0.3]
+
+
+@pytest.mark.parametrize("table, key", [("claims", "text"), ("audit", "change")])
+def test_a_document_damaged_after_this_store_wrote_the_file_still_stops_its_next_write(
+        tmp_path: Path, table: str, key: str) -> None:
+    store = open_store(tmp_path)
+    add(store, "first")
+    add(store, "second")
+    damaged = _damage(tmp_path / "claims-0000.json", table, "1", key)
+    with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
+        ledger.add_forecast(store, 2, 0.5, "ana", NOW)
+    assert (tmp_path / "claims-0000.json").read_bytes() == damaged

@@ -204,7 +204,9 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, ctx.today)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    for warning in result.warnings:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")
 
 

@@ -52,7 +52,10 @@ log = logging.getLogger(__name__)
 MESSAGE_BUDGET = 3500  # UTF-16 units of one outbox message, so it goes as one Telegram message (4096)
 TITLE_BUDGET = 300  # UTF-16 units of a claim's text heading its part of a grouped message
 DIGEST_ITEMS = 15  # per section of a digest, at most
-KEEP_DROPPED = timedelta(days=7)  # messages Telegram refused, or for a chat gone, are kept this long to look into
+# Messages Telegram refused, or for a chat gone, are kept this long to look into. The console chat's messages
+# wait this long for `claimwatch watch` to print them (the bot leaves them), then are forgotten too: a console
+# that once subscribed would otherwise grow the outbox, which every send rewrites, without end.
+KEEP_DROPPED = timedelta(days=7)
 MAX_BACKOFF = timedelta(hours=1)
 SOON = timedelta(days=7)  # "reviews due soon" in a digest
 BUTTON_CLAIMS = 6  # claims in one message that get their own buttons
@@ -267,7 +270,8 @@ def migrated(store: Store, old: int, new: int, now: datetime) -> None:
 
 
 def forget_dropped(store: Store, now: datetime) -> int:
-    return store.prune_outbox(now - KEEP_DROPPED)
+    """Forget messages dropped, and the console chat's messages queued, more than KEEP_DROPPED ago."""
+    return store.prune_outbox(now - KEEP_DROPPED, pending_for=(CONSOLE_CHAT,))
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import parse_tags, parse_watch_terms, web_address
 
 FORMAT_VERSION = 1
 
@@ -57,21 +57,14 @@ def _where(path: Any) -> str:
     return out or "(top level)"
 
 
-def _event_date(text: str | None, today: date | None) -> date | None:
-    day = date.fromisoformat(text) if text else None
-    if day and today and day > today:
-        raise ValueError(f"{text} is in the future; an outcome is recorded once it has happened")
-    return day
-
-
 def _finite(value: Any) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not a probability")
 
 
-def problems(doc: Any, today: date | None = None) -> list[str]:
+def problems(doc: Any) -> list[str]:
     """Every problem in a claims document, each naming the claim's position and field; [] if valid.
-    With `today`, an outcome's event date after it is one."""
+    What depends on the store (links and event dates of what an import adds) ledger.import_claims checks."""
     import jsonschema  # here, not at the top: it takes longer to load than most commands take to run
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -93,16 +86,13 @@ def problems(doc: Any, today: date | None = None) -> list[str]:
             ("created", lambda: c.get("created") and parse_datetime(c["created"])),
             ("tags", lambda: parse_tags(c.get("tags") or [])),
             ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
-            ("outcome.event_date", lambda: _event_date(outcome.get("event_date"), today)),
+            ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
             ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
-            ("source.url", lambda: (c.get("source") or {}).get("url") and parse_url(c["source"]["url"])),
             ("p", lambda: _finite(c.get("p"))),
         ]
         forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
         checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
-        evidence = outcome.get("evidence") if isinstance(outcome.get("evidence"), list) else []
-        checks += [(f"outcome.evidence[{j}]", lambda u=u: parse_url(u)) for j, u in enumerate(evidence)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):
@@ -187,14 +177,16 @@ def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
     """schema.org ClaimReview JSON-LD for each resolved, not void, claim.
 
     Google's fact-check markup requires claimReviewed, reviewRating (with alternateName) and url; the
-    url is the outcome's first evidence link, else the source's URL, else a claimwatch URN.
+    url is the outcome's first evidence link, else the source's URL, else a claimwatch URN (links that are
+    not web addresses, which imports keep as written, are skipped).
     """
     reviews = []
     for c in claims:
         if c.outcome is None or c.outcome.value not in RATINGS:
             continue
         value, name = RATINGS[c.outcome.value]
-        url = next(iter(c.outcome.evidence), None) or c.source.url or f"urn:claimwatch:claim:{c.ext_id or c.id}"
+        url = (next((u for u in c.outcome.evidence if web_address(u)), None) or web_address(c.source.url)
+               or f"urn:claimwatch:claim:{c.ext_id or c.id}")
         item: dict[str, Any] = {"@type": "Claim"}
         if c.source.author or c.source.title:
             item["author"] = {"@type": "Person" if c.source.author else "Organization",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -187,8 +187,9 @@ _CLEAR = ("none", "-")
 
 
 def source_from_text(text: str) -> Source:
-    """A source given as one string: its URL (which must then be a good one), or its title."""
-    if text.strip().lower().startswith(("http:", "https:")):
+    """A source given as one string: its URL when it starts with http:// or https:// (it must then be a good
+    one), else its title ("HTTP: the protocol" is a title)."""
+    if text.strip().lower().startswith(("http://", "https://")):
         return Source(url=parse_url(text.strip()))
     return Source(title=" ".join(text.split()))
 
@@ -241,6 +242,7 @@ class ImportResult:
     added: list[Claim]
     updated: list[Claim]
     unchanged: int
+    warnings: list[str] = field(default_factory=list)  # links kept as written that are not web addresses
 
     def summary(self) -> str:
         return f"{len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged"
@@ -250,15 +252,22 @@ def _text_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file",
-                  today: date | None = None) -> ImportResult:
+# The latest date anywhere on Earth (UTC+14): an event date up to it has happened somewhere, so a file
+# written in a time zone ahead of the importer's is not refused for an outcome resolved "today" there.
+_EARTH_AHEAD = timezone(timedelta(hours=14))
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
     forecasts it lacks are added, and its outcome if it has none. So importing twice changes nothing.
     A file that contradicts the store (see _conflicts) is refused whole, each conflict named.
+    What the import adds (see _added_problems) is checked as typed input is, with one exception: a link
+    that is not a web address is kept as written, with a warning, since claimwatch once kept such links
+    itself and its own export must always import again (shown as text, never as a link).
     """
-    found = interchange.problems(doc, today or now.date())
+    found = interchange.problems(doc)
     if found:
         raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
                          + "\n".join(f"  {p}" for p in found))
@@ -275,6 +284,8 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
             if not c.ext_id:
                 by_text.setdefault(_text_key(c.text), []).append(c)
         conflicts: list[str] = []
+        found, warnings = [], []
+        latest = now.astimezone(_EARTH_AHEAD).date()
         for i, claim in enumerate(incoming):
             if claim.ext_id:
                 known = by_ext.get(claim.ext_id)
@@ -284,6 +295,10 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 known = numbered if numbered in same else (same[0] if same else None)
                 if known is not None:
                     same.remove(known)  # each stored claim answers for one claim of the file
+            new_outcome = claim.outcome if known is None or known.outcome is None else None
+            problems, notes = _added_problems(f"claims[{i}]", claim if known is None else None, new_outcome, latest)
+            found += problems
+            warnings += notes
             if known is None:
                 stored = store.insert_claim(claim, Change(0, now, by, "import", None, claim_to_dict(claim)))
                 added.append(stored)
@@ -298,10 +313,32 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 continue
             change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
             updated.append(store.update_claim(merged, change))
-        if conflicts:  # nothing is written: the transaction ends with this error
+        if found:  # nothing is written: the transaction ends with this error
+            raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
+                             + "\n".join(f"  {p}" for p in found))
+        if conflicts:
             raise InputError(f"{source_name}: {len(conflicts)} conflict{'s' * (len(conflicts) > 1)} with the claims "
                              "stored here, nothing imported\n" + "\n".join(f"  {c}" for c in conflicts))
-    return ImportResult(added, updated, unchanged)
+    return ImportResult(added, updated, unchanged, warnings)
+
+
+def _added_problems(where: str, added: Claim | None, outcome: Outcome | None, latest: date) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of what an import adds: a new claim's source link, an outcome it adds (to a new
+    claim or one without) with its event date and evidence. What the store holds already is not checked
+    again: an outcome equal to the stored one is never refused."""
+    problems, warnings = [], []
+    links = [("source.url", added.source.url)] if added and added.source.url else []
+    if outcome:
+        if outcome.event_date and outcome.event_date > latest:
+            problems.append(f"{where}.outcome.event_date: {outcome.event_date} is in the future; "
+                            "an outcome is recorded once it has happened")
+        links += [(f"outcome.evidence[{j}]", url) for j, url in enumerate(outcome.evidence)]
+    for field_, url in links:
+        try:
+            parse_url(url)
+        except InputError as e:
+            warnings.append(f"{where}.{field_}: {e}; kept as written, shown as text")
+    return problems, warnings
 
 
 def _conflicts(known: Claim, incoming: Claim) -> list[str]:
@@ -311,11 +348,14 @@ def _conflicts(known: Claim, incoming: Claim) -> list[str]:
     old, new = known.outcome, incoming.outcome
     if old and new and (old.value, old.event_date) != (new.value, new.event_date):
         found.append(f"the outcome is {_outcome_words(new)} in the file but {_outcome_words(old)} here")
-    stored = {(f.by, f.at): f.p for f in known.forecasts}
+    stored: dict[tuple[str, datetime], list[float]] = {}  # one person may forecast twice at one time
+    for f in known.forecasts:
+        stored.setdefault((f.by, f.at), []).append(f.p)
     for f in incoming.forecasts:
-        p = stored.get((f.by, f.at))
-        if p is not None and p != f.p:
-            found.append(f"{f.by}'s forecast of {f.at.isoformat()} is {f.p:g} in the file but {p:g} here")
+        ps = stored.get((f.by, f.at))
+        if ps and f.p not in ps:
+            here = " and ".join(f"{p:g}" for p in ps)
+            found.append(f"{f.by}'s forecast of {f.at.isoformat()} is {f.p:g} in the file but {here} here")
     return found
 
 

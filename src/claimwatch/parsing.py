@@ -259,3 +259,12 @@ def parse_url(text: str) -> str:
     if not ok or any(c.isspace() or not c.isprintable() for c in text):
         raise InputError(f"{text!r} is not a web address: give an http:// or https:// URL, without spaces")
     return text
+
+
+def web_address(text: str) -> str:
+    """`text` if it is a link parse_url accepts, else "": for showing a stored link (which older versions and
+    imports may have kept as written) as a link only when it is a web address."""
+    try:
+        return parse_url(text) if text else ""
+    except InputError:
+        return ""

@@ -12,6 +12,7 @@ from claimwatch import charts
 from claimwatch.accuracy import MIN_RESOLVED, Scored, score_claim
 from claimwatch.model import Claim, Evidence, claim_to_dict
 from claimwatch.render import percent
+from claimwatch.parsing import web_address
 
 MAX_CLAIMS_LISTED = 1000
 
@@ -126,6 +127,9 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
 
 
 def _link(url: str, label: str) -> str:
+    """A link to a web address; anything else a stored link may hold (kept as written) is shown as text."""
+    if not web_address(url):
+        return escape(label)
     return f'<a href="{escape(url, quote=True)}">{escape(label)}</a>'
 
 

@@ -23,13 +23,16 @@ Why it is built this way:
   Evidence, which is large and hot, lives in files of its own. A transaction batches every change
   made inside it into one write per file.
 - A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
-  write that would carry its unreadable documents over: a write first checks every document of a file.
+  write that would carry its unreadable documents over: a write first checks every document of a file
+  (whole the first time, then those that differ from the version this store last checked or wrote).
+  The outbox, claimwatch's own queue, is the exception: a message that cannot be read is logged and left out.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import logging
 import os
 import shutil
 import threading
@@ -71,6 +74,8 @@ from claimwatch.model import (
     feed_from_dict,
     feed_to_dict,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
@@ -321,7 +326,9 @@ class Store:
         self._claims: dict[str, tuple[dict[str, Any], dict[int, Claim]]] = {}
         self._depth = 0
         self._thread_lock = threading.RLock()
-        self._sound: dict[str, Signature] = {}  # file versions checked whole before a write changed them
+        # Per file, the version last checked whole (or written here) with its data: a later version of the file
+        # has only its documents that differ from that data checked before a write.
+        self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
         self.migrated_backup: str | None = None
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
@@ -334,6 +341,8 @@ class Store:
         else:
             signature, read = self.backend.read(name)
             data = read if read is not None else {}
+            if name == "outbox":
+                _skip_unreadable_messages(data, self.backend.where(name))
             self._cache[name] = (signature, data)
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
@@ -360,6 +369,7 @@ class Store:
                 if self._depth == 1:  # forget half-made changes: the files still hold the truth
                     for name in self._dirty:
                         self._cache.pop(name, None)
+                        self._sound.pop(name, None)  # TinyDB changed its data in place
                     self._dirty.clear()
                 raise
             finally:
@@ -381,27 +391,34 @@ class Store:
                 data = self._dirty[name]
                 signature = self.backend.write(name, data)
                 self._cache[name] = (signature, data)
-                self._sound[name] = signature  # checked before; what this store adds is whole
+                self._sound[name] = (signature, data)  # checked before; what this store adds is whole
                 del self._dirty[name]
         except BaseException:
             for name in self._dirty:
                 self._cache.pop(name, None)
+                self._sound.pop(name, None)
             self._dirty.clear()
             raise
 
     def _check_sound(self, name: str) -> None:
         """A file is rewritten only if all of it can be read: a write would carry over, and so hide, the
-        documents that cannot be read, and replace the file the user was told was left untouched."""
+        documents that cannot be read, and replace the file the user was told was left untouched.
+
+        What is checked is the data this transaction read and changed, which it is about to write (not the
+        file read again), and of it only the documents that differ from the version of the file this store
+        last checked or wrote: after another process changed a file, its changes; the first time, all."""
         signature = self.backend.signature(name)
-        if signature is None or self._sound.get(name) == signature:
+        sound = self._sound.get(name)
+        if signature is None or sound is not None and sound[0] == signature:
             return
-        _, data = self.backend.read(name)  # as it is on disk, not as this transaction changed it
+        known = sound[1] if sound is not None else {}
         checks = next((c for prefix, c in _DOCUMENT_CHECKS.items() if name.startswith(prefix)), {})
         with self._reading(name):
-            for table, docs in (data or {}).items():
-                for doc_id, doc in docs.items():
-                    checks.get(table, lambda doc, number: None)(doc, int(doc_id))
-        self._sound[name] = signature
+            for table, check in checks.items():
+                checked = known.get(table, {})
+                for doc_id, doc in self._dirty[name].get(table, {}).items():
+                    if checked.get(doc_id) != doc:
+                        check(doc, int(doc_id))
 
     @contextmanager
     def _reading(self, name: str) -> Iterator[None]:
@@ -646,12 +663,14 @@ class Store:
             return len(self._db("outbox").table("messages").remove(
                 lambda d: d["chat"] == chat_id and d["claim"] == number and d["status"] == "pending"))
 
-    def prune_outbox(self, before: datetime) -> int:
-        """Forget messages dropped before `before`."""
+    def prune_outbox(self, before: datetime, pending_for: tuple[int, ...] = ()) -> int:
+        """Forget messages dropped before `before`, and those still pending since then for the chats
+        `pending_for`; how many were forgotten."""
         cutoff = iso_utc(before)
         with self.transaction():
             return len(self._db("outbox").table("messages").remove(
-                lambda d: d["status"] != "pending" and (d.get("sent_at") or d["created"]) < cutoff))
+                lambda d: (d["status"] != "pending" or d["chat"] in pending_for)
+                and (d.get("sent_at") or d["created"]) < cutoff))
 
     def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int:
         """The bot was blocked or removed there: mark the chat inactive (its subscriptions rest until it
@@ -899,6 +918,28 @@ def _check_alert(doc: dict[str, Any], number: int) -> None:
     doc["kind"], doc["claim"], doc["created"]
 
 
+def _check_message(doc: dict[str, Any], number: int) -> None:
+    """What delivery reads of an outbox message."""
+    doc["claim"], doc["title"]  # read when alerts are grouped by claim
+    if not (isinstance(doc["key"], str) and type(doc["chat"]) is int and doc["kind"] in ALERT_KINDS
+            and doc["status"] in ("pending", "dropped") and isinstance(doc["line"], str)
+            and isinstance(doc["created"], str) and isinstance(doc["next_try"], str) and type(doc["attempts"]) is int):
+        raise ValueError("not an outbox message")
+
+
+def _skip_unreadable_messages(data: dict[str, Any], where: str) -> None:
+    """The outbox is claimwatch's own queue, not user data: a message in it that cannot be read is logged and
+    left out (so the next write of the outbox drops it), rather than stopping delivery for every chat."""
+    messages = data.get("messages", {})
+    for doc_id, doc in list(messages.items()):
+        try:
+            _check_message(doc, int(doc_id))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            log.warning("%s: outbox message %s cannot be read (%s: %s), so it is left out: %r",
+                        where, doc_id, type(e).__name__, e, doc)
+            del messages[doc_id]
+
+
 # How each table of each kind of file is read, document by document (file name prefix -> table -> check):
 # what a write checks in a file before it rewrites it. A check raises when a document cannot be read.
 _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
@@ -910,7 +951,7 @@ _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
                "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"])},
     "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
     "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
-    "outbox": {"messages": lambda d, n: (d["key"], d["status"], d["chat"], d["created"])},
+    "outbox": {"messages": _check_message},  # on reading, messages that fail this are left out
 }
 
 
