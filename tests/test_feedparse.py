@@ -63,6 +63,13 @@ def test_html_is_stripped_and_entities_unescaped() -> None:
     assert plain_text("<div>one<br>two</div>  <script>x</script>") == "onetwo x"
 
 
+def test_control_characters_never_reach_a_terminal() -> None:
+    body = rss(item("Talks &#x1b;[31mRED&#x1b;[0m end", guid="g", link="https://n.example/&#x1b;[2Ja",
+                    description="x\u007fy"))
+    entry = parse_feed("f1", body.encode(), {}, FETCHED).entries[0]
+    assert (entry.title, entry.summary, entry.link) == ("Talks [31mRED [0m end", "x y", "https://n.example/[2Ja")
+
+
 def test_dates_are_utc_missing_is_the_fetch_time_and_the_future_is_clamped() -> None:
     body = rss(item("dated", guid="1", date="Mon, 06 May 2024 12:00:00 +0300") + item("undated", guid="2")
                + item("future", guid="3", date="Fri, 01 Jan 2100 00:00:00 GMT")

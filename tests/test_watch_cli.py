@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -183,3 +184,23 @@ def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(t
     assert len(printed) == 2  # an inactive console hears nothing through delivery: both are printed here
     run_cli("console", data=data, input="/help\n")  # using the console makes it reachable again
     assert open_store(data).chat(CONSOLE_CHAT).active
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_watch_quietly_parser_processes_included(tmp_path: Path) -> None:
+    from claimwatch.store import open_store
+
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    with FeedServer() as server:
+        server.routes["/rss"] = respond(FEED.encode())
+        run_cli("feeds", "add", server.url + "/rss", "Local", data=data, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], text=True, start_new_session=True,
+                                env={"CLAIMWATCH_DATA": str(data), "PATH": "/usr/bin:/bin", **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:  # a feed parsed: a parser process is up and has done its work
+            assert _eventually(lambda: open_store(data).feeds()[0].last_success is not None)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal goes to the whole process group
+            out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err

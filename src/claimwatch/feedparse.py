@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import io
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,12 +57,16 @@ class _Text(HTMLParser):
         self.parts.append(data)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls: an ESC sequence would drive a terminal
+
+
 def plain_text(html: str) -> str:
-    """HTML as plain text: tags dropped, entities unescaped, white space collapsed."""
+    """HTML as plain text: tags dropped, entities unescaped, control characters and runs of white space
+    made one space."""
     parser = _Text()
     parser.feed(html)
     parser.close()
-    return " ".join("".join(parser.parts).split())
+    return " ".join(_CONTROL.sub(" ", "".join(parser.parts)).split())
 
 
 def _sha(*parts: str) -> str:
@@ -127,7 +132,8 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     if not data.get("version") and not data.entries:
         reason = complaint or "no RSS or Atom feed found in the response"
         return ParsedFeed("", "", None, (), f"not a feed: {reason}")
-    drafts = [_Draft((raw.get("id") or "").strip(), (raw.get("link") or "").strip(), plain_text(raw.get("title", "")),
+    drafts = [_Draft(_CONTROL.sub("", raw.get("id") or "").strip(), _CONTROL.sub("", raw.get("link") or "").strip(),
+                     plain_text(raw.get("title", "")),
                      plain_text(raw.get("summary", "") or ""),
                      raw.get("published") or raw.get("updated") or raw.get("created") or "", _when(raw, fetched_at))
               for raw in data.entries]

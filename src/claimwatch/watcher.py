@@ -13,6 +13,7 @@ import asyncio
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -183,7 +184,7 @@ async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datet
     for _ in range(2):
         if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
             _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_end_with_parent)
+                                        initializer=_parser_process)
         pool = _pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
@@ -194,9 +195,10 @@ async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datet
     return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
 
 
-def _end_with_parent() -> None:
-    """In a parser process: exit when the parent does, even when it was killed and could not say so
-    (an idle worker would otherwise wait for work forever)."""
+def _parser_process() -> None:
+    """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
+    does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     assert parent is not None
 
