@@ -48,11 +48,24 @@ def test_a_file_with_no_readable_feed_imports_nothing_and_says_why(body: bytes, 
     assert says in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_file_naming_no_encoding_that_is_not_utf8_is_read_as_windows_1252() -> None:
+    body = '<opml version="2.0"><body><outline text="Café" xmlUrl="https://a.example/café"/></body></opml>'
+    result = read_opml(body.encode("cp1252"))
+    assert result.feeds == (OpmlFeed("https://a.example/café", "Café"),) and "read as windows-1252" in result.problems[0]
+
+
+def test_feed_addresses_are_kept_with_scheme_and_host_in_lower_case() -> None:
+    body = b'<opml><body><outline text="A" xmlUrl="HTTPS://News.Example/RSS"/><outline xmlUrl="https://news.example/RSS"/></body></opml>'
+    assert [f.url for f in read_opml(body).feeds] == ["https://news.example/RSS"]
+
+
 def test_a_bad_byte_spoils_only_what_it_is_in() -> None:
     body = ('\n  <?xml version="1.0" encoding="windows-1251"?><opml version="2.0"><body>'
             '<outline text="Новости" xmlUrl="https://a.example/rss"/></body></opml>').encode("cp1251")
-    result = read_opml(body.replace("Новости".encode("cp1251"), b"\x98\xc1"))  # 0x98 is no cp1251 character
+    result = read_opml(body.replace("Новости".encode("cp1251"), b"\x98\xc1")  # 0x98 is no cp1251 character
+                       .replace(b"</body>", b'<outline text="B" xmlUrl="https://b.example/\x98"/></body>'))
     assert [f.url for f in result.feeds] == ["https://a.example/rss"] and "not valid windows-1251" in result.problems[0]
+    assert "skipped 'B': its address could not be read" in result.problems
 
 
 @pytest.mark.parametrize("encoding", ["windows-1251", "utf-16"])

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -452,7 +452,7 @@ class ChatService:
         url, _, name = ctx.args.strip().partition(" ")
         if not url or len(url) > 2000:
             raise InputError("give the feed's http(s) address, and a name if you like")
-        url = parse_url(url)
+        url = feed_url(url)
         feed = self.store.add_feed(Feed(0, url, " ".join(name.split()) or url, ctx.now, ctx.who))
         return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
 
@@ -472,7 +472,7 @@ class ChatService:
             return [Reply("Only admins can add feeds.")]
         result = opml.read_opml(file.content)
         added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
-        problems = "".join(f"\nNot imported: {esc(p)}" for p in result.problems)
+        problems = "".join(f"\n⚠️ {esc(p)}" for p in result.problems)
         return [Reply(f"{esc(file.filename)}: {added} feeds added, {known} watched already.{problems}")]
 
     def cmd_evidence(self, ctx: _Context) -> list[Reply]:

@@ -16,7 +16,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.store import Store, open_store
 
 
@@ -133,7 +133,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
     if args.action == "add":
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
-        url = parse_url(args.url)
+        url = feed_url(args.url)
         feed = ctx.store.add_feed(Feed(0, url, " ".join(args.name) or url, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
     elif args.action == "list":
@@ -157,7 +157,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         added, known = ledger.add_feeds(ctx.store, result.feeds, args.by or ctx.config.user, ctx.now)
         print(f"{args.url}: {added} feeds added, {known} watched already")
         for problem in result.problems:
-            print(f"  not imported: {problem}", file=sys.stderr)
+            print(f"  warning: {problem}", file=sys.stderr)
     elif args.action == "export-opml":
         if args.url:
             _check_output(args.url, ctx.config)

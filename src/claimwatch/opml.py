@@ -17,7 +17,7 @@ from xml.sax.saxutils import quoteattr
 import listparser
 
 from claimwatch.errors import InputError
-from claimwatch.parsing import parse_url
+from claimwatch.parsing import feed_url
 
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
 
@@ -42,14 +42,26 @@ def _as_utf8(body: bytes, problems: list[str]) -> bytes:
     else:
         declared = _DECLARED.match(body)
         codec = declared.group(1).decode("ascii") if declared else "utf-8"
+        if not declared and not _is_utf8(body):  # XML says UTF-8; old tools wrote their system's code page
+            codec = "windows-1252"
+            problems.append("the file names no encoding and is not UTF-8: it was read as windows-1252")
     try:
         text = body.decode(codec)
     except LookupError:
         raise InputError(f"the OPML file names an encoding Python does not know: {codec}") from None
     except UnicodeDecodeError:  # read what can be read
         text = body.decode(codec, errors="replace")
-        problems.append(f"the file is not valid {codec} text: characters that could not be read show as \ufffd")
+        problems.append(f"the file is not valid {codec} text: names with characters that could not be read "
+                        "show \ufffd, and addresses with them were skipped")
     return text.encode("utf-8")
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_opml(body: bytes) -> OpmlImport:
@@ -64,9 +76,12 @@ def read_opml(body: bytes) -> OpmlImport:
         url = (feed.get("url") or "").strip()
         title = (feed.get("title") or "").strip()
         try:
-            url = parse_url(url)
+            url = feed_url(url)
         except InputError:
             problems.append(f"skipped {title or url!r}: {url!r} is not an http(s) feed address")
+            continue
+        if "\ufffd" in url:
+            problems.append(f"skipped {title or url!r}: its address could not be read")
             continue
         if url not in seen:
             seen.add(url)

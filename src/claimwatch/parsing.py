@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from claimwatch.errors import InputError
@@ -268,3 +268,11 @@ def web_address(text: str) -> str:
         return parse_url(text) if text else ""
     except InputError:
         return ""
+
+
+def feed_url(text: str) -> str:
+    """A feed's address: a web address (parse_url) with its scheme and host in lower case, so one feed
+    is not watched twice as HTTPS://Example.org/rss and https://example.org/rss."""
+    parts = urlsplit(parse_url(text))
+    host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=host[0] + host[1] + host[2].lower()))
