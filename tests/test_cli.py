@@ -560,3 +560,45 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
         result = ok(run_cli(*command[1:], data=data, cwd=tmp_path))
         if shown:
             assert result.stdout.splitlines() == shown
+
+
+# --- 6. where the output goes, and the .env file ---------------------------------------------------
+
+
+def _run_into(stdout_path: str, *args: str, data: Path, input: str | None = None):
+    """Like run_cli, with standard output written to `stdout_path` (such as /dev/full)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PYTHONIOENCODING": "utf-8"}
+    with open(stdout_path, "w") as out:
+        return subprocess.run([sys.executable, "-m", "claimwatch", *args], stdout=out, stderr=subprocess.PIPE,
+                              text=True, env=env, input=input, cwd=data.parent, timeout=120)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args, input", [(["export"], None), (["list"], None), (["console"], "/export json\n"),
+                                         (["show", "1"], None)], ids=["export", "list", "console", "show"])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(populated: Populated, tmp_path: Path,
+                                                                   args: list[str], input: str | None) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(populated.data, data)
+    result = _run_into("/dev/full", *args, data=data, input=input)
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "claimwatch: cannot write the output: No space left on device"
+
+
+def test_a_reader_that_leaves_early_ends_the_output_quietly(populated: Populated) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")} | {
+        "CLAIMWATCH_DATA": str(populated.data), "CLAIMWATCH_USER": "tester"}
+    for args in (["list", "all"], ["export"]):
+        writer = subprocess.Popen([sys.executable, "-m", "claimwatch", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env)
+        writer.stdout.close()  # before it writes: as `| head -1` does once it has its line
+        _, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0
+        assert err == b""

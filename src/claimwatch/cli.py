@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -269,7 +270,7 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
     service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
-    return run_console(service, ctx.config.user, lambda: datetime.now(UTC))
+    return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout)
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -386,8 +387,64 @@ def _open_store(config: Config, now: datetime, seed: bool) -> Store:
     return store
 
 
+class _OutputFailed(Exception):
+    """Standard output could not be written (a full disk, a closed terminal): not a bug, so no traceback."""
+
+
+class _CheckedOutput:
+    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputFailed(e.strerror or str(e)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputFailed(e.strerror or str(e)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _drop_output(stream: Any) -> None:
+    """Send what is still buffered for standard output to /dev/null, so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to drop
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
+    try:
+        return _run(args)
+    except BrokenPipeError:  # the reader left (`claimwatch list | head -1`): nothing more to say
+        _drop_output(stdout)
+        return 0
+    except _OutputFailed as e:
+        _drop_output(stdout)
+        print(f"claimwatch: cannot write the output: {e}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
         from claimwatch.telegram_bot import main as bot_main
 
@@ -397,12 +454,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config()
         now = datetime.now(UTC)
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
-        return args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        sys.stdout.flush()  # a failure to write the output shows here, not at exit
+        return code
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
     except ClaimwatchError as e:
         print(f"claimwatch {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
