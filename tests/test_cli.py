@@ -602,3 +602,18 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly(populated: Populated
         _, err = writer.communicate(timeout=60)
         assert writer.returncode == 0
         assert err == b""
+
+
+@pytest.mark.parametrize("body, says", [(b"\xff\xfe=1\n", ["byte 1 (0xff)", "UTF-8"]),
+                                        (b"CLAIMWATCH_TZ=UTC\nX=a\x00b\n", ["line 2", "NUL"])], ids=["latin", "nul"])
+def test_a_bad_env_file_exits_2_naming_it(workdir: Path, body: bytes, says: list[str]) -> None:
+    (workdir.parent / ".env").write_bytes(body)
+    before = snapshot(workdir)
+    result = run_cli("list", data=workdir)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith("claimwatch list: error: .env: ")
+    for phrase in says:
+        assert phrase in line
+    assert result.stdout == ""
+    assert snapshot(workdir) == before

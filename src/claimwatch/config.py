@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,9 +31,23 @@ class Config:
 
 
 def read_env_file(path: str = ".env") -> None:
-    """Load `.env` if present; variables already set win."""
-    if os.path.isfile(path):
-        load_dotenv(path, override=False)
+    """Load `.env` if present; variables already set win. A file that is not UTF-8 text stops with one line."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as f:
+            body = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it: {e.strerror}") from None
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: byte {e.start + 1} (0x{body[e.start]:02x}) is not UTF-8 text; "
+                          "save the file as UTF-8") from None
+    line = next((n for n, chars in enumerate(text.splitlines(), 1) if "\0" in chars), 0)
+    if line:
+        raise ConfigError(f"{path}: line {line} holds a NUL byte, which no setting can hold; remove it")
+    load_dotenv(stream=io.StringIO(text), override=False)
 
 
 def load_config(env: Mapping[str, str] = os.environ) -> Config:
