@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import Config, load_config, read_env_file
+from claimwatch.config import Config, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
@@ -220,7 +220,7 @@ def _write(path: str, text: str) -> None:
 
 def _check_output(path: str, config: Config) -> None:
     """An output file must not land in the data directory, where it could replace a data file."""
-    if Path(path).resolve().is_relative_to(config.data_dir.resolve()):
+    if in_data_dir(Path(path), config.data_dir):
         raise InputError(f"{path} is in the data directory {config.data_dir}; write it somewhere else")
 
 
@@ -270,7 +270,8 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
     service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
-    return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout)
+    return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout,
+                       data_dir=ctx.config.data_dir)
 
 
 # --- the parser --------------------------------------------------------------------------------

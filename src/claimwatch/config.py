@@ -30,6 +30,11 @@ class Config:
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
 
 
+def in_data_dir(path: Path, data_dir: Path) -> bool:
+    """Whether `path` lies in the data directory, where a file written could replace a data file."""
+    return path.resolve().is_relative_to(data_dir.resolve())
+
+
 def read_env_file(path: str = ".env") -> None:
     """Load `.env` if present; variables already set win. A file that is not UTF-8 text stops with one line."""
     if not os.path.isfile(path):
