@@ -258,3 +258,12 @@ def test_subscribe_names_a_word_that_is_not_a_kind_of_alert(service: ChatService
     assert "'bogus' is not a kind of alert: use evidence" in text(say(service, SUBSCRIBER, "/subscribe all bogus"))
     assert "one target at a time" in text(say(service, SUBSCRIBER, "/subscribe all #energy"))
     assert service.store.subscriptions() == []
+
+
+def test_a_claims_text_cannot_be_cleared(service: ChatService) -> None:
+    for value in ("none", "None", "-"):
+        assert "text cannot be cleared" in text(say(service, ANALYST, f"/edit 1 text {value}"))
+    assert service.store.get_claim(1).text == "Claim 1"
+    assert [c.action for c in service.store.history(1)] == ["add"]
+    say(service, ANALYST, "/edit 1 text none of the ministers came")  # a text that starts with the word is fine
+    assert service.store.get_claim(1).text == "none of the ministers came"

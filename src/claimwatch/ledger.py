@@ -204,6 +204,8 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
         text = " ".join(value.split())
         if not text:
             raise InputError("give the new text: /edit <id> text <new text>")
+        if text.lower() in _CLEAR:
+            raise InputError(f"a claim's text cannot be cleared; give the new text instead of {text!r}")
         if len(text) > 4000:
             raise InputError("a claim's text is limited to 4000 characters")
         changes = {"text": text}
