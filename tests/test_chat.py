@@ -267,3 +267,9 @@ def test_a_claims_text_cannot_be_cleared(service: ChatService) -> None:
     assert [c.action for c in service.store.history(1)] == ["add"]
     say(service, ANALYST, "/edit 1 text none of the ministers came")  # a text that starts with the word is fine
     assert service.store.get_claim(1).text == "none of the ministers came"
+
+
+def test_a_claims_text_may_not_hold_control_characters(service: ChatService) -> None:
+    assert "cannot hold control characters (\\x1b)" in text(say(service, ANALYST, "/add ctl \x1b[31mred"))
+    assert "cannot hold control characters (\\x07)" in text(say(service, ANALYST, "/edit 1 text ring \x07"))
+    assert [c.text for c in service.store.find_claims()] == ["Claim 1", "Claim 2", "Claim 3"]

@@ -292,6 +292,21 @@ BAD_INPUT = [
                  id="export-into-the-data-directory"),
     pytest.param(["report", "-o", "{data}/people.json"], ["people.json", "in the data directory"],
                  id="report-over-a-data-file"),
+    pytest.param(["forecast", "{open}", "50", "--by", "   "], ["--by cannot be blank"], id="by-blank"),
+    pytest.param(["forecast", "{open}", "50", "--by", "a\nb"], ["--by cannot hold control characters (\\n)"],
+                 id="by-two-lines"),
+    pytest.param(["forecast", "{open}", "50", "--by", "a" * 5000], ["--by is limited to 100 characters, not 5000",
+                                                                    "'" + "a" * 79 + "…'"], id="by-5000-characters"),
+    pytest.param(["stats", "--by", ""], ["--by cannot be blank"], id="stats-by-blank"),
+    pytest.param(["add", "k", "--id", "  "], ["external id cannot be blank"], id="add-blank-external-id"),
+    pytest.param(["add", "k", "--id", "x\ty"], ["external id cannot hold control characters (\\t)"],
+                 id="add-external-id-with-a-tab"),
+    pytest.param(["add", "ctl \x1b[31mred"], ["text cannot hold control characters (\\x1b): 'ctl \\x1b[31mred'"],
+                 id="add-text-with-escape-sequence"),
+    pytest.param(["add", "x", "--quote", "a\x7fb"], ["quote cannot hold control characters (\\x7f)"],
+                 id="add-quote-with-delete"),
+    pytest.param(["add", "x" * 5000], ["text is limited to 4000 characters, not 5000: '" + "x" * 79 + "…'"],
+                 id="add-text-too-long"),
     pytest.param(["forecast"], ["required", "id", "probability"], id="argparse-missing-arguments"),
     pytest.param(["frobnicate"], ["invalid choice", "'frobnicate'"], id="argparse-unknown-command"),
     pytest.param([], ["required", "COMMAND"], id="argparse-no-command"),
@@ -327,6 +342,13 @@ def test_a_bad_setting_exits_2_naming_it(workdir: Path, variable: str, value: st
     assert value in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
+
+
+def test_a_bad_user_name_setting_exits_2_naming_it(workdir: Path) -> None:
+    result = run_cli("list", data=workdir, env={"CLAIMWATCH_USER": "a\nb"})
+    assert result.returncode == 2
+    assert one_line(result.stderr) == "claimwatch list: error: CLAIMWATCH_USER: the name cannot hold control " \
+                                      "characters (\\n): 'a\\nb'"
 
 
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:

@@ -17,7 +17,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import parse_date, parse_name, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.store import Store, open_store
 
 
@@ -453,6 +453,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         read_env_file()
         config = load_config()
+        if getattr(args, "by", None) is not None:
+            args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
         code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0

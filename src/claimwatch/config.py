@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-from claimwatch.errors import ConfigError
+from claimwatch.errors import ConfigError, InputError
+from claimwatch.parsing import parse_name
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
         tz=tz,
-        user=env.get("CLAIMWATCH_USER", "").strip() or _login_name(),
+        user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
         api_url=api_url,
         admins=_admins(env.get("CLAIMWATCH_ADMINS", "")),
@@ -98,6 +99,15 @@ def _admins(text: str) -> frozenset[int]:
     if bad:
         raise ConfigError(f"CLAIMWATCH_ADMINS: {bad[0]!r} is not a Telegram user id; give numbers separated by commas")
     return frozenset(int(part) for part in ids)
+
+
+def _user(text: str) -> str:
+    if not text.strip():
+        return _login_name()
+    try:
+        return parse_name(text, "the name")
+    except InputError as e:
+        raise ConfigError(f"CLAIMWATCH_USER: {e}") from None
 
 
 def _login_name() -> str:

@@ -15,7 +15,16 @@ from zoneinfo import ZoneInfo
 from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
 from claimwatch.gcpause import gc_paused
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import (
+    clip,
+    control_character,
+    parse_date,
+    parse_external_id,
+    parse_probability,
+    parse_tags,
+    parse_url,
+    parse_watch_terms,
+)
 from claimwatch.model import (
     Change,
     Claim,
@@ -115,17 +124,32 @@ class NewClaim:
 
     def __post_init__(self) -> None:
         """Checked when made, so a front end knows the input is good before it opens the store."""
-        text = " ".join(self.text.split())
-        if not text:
+        if not " ".join(self.text.split()):
             raise InputError("a claim needs its text: what is claimed or forecast")
-        if len(text) > 4000:
-            raise InputError("a claim's text is limited to 4000 characters")
-        if self.ext_id is not None and not 0 < len(self.ext_id) <= 200:
-            raise InputError("an external id has 1 to 200 characters")
         s = self.source
         if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
             raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
-        object.__setattr__(self, "text", text)
+        for what, value in (("title", s.title), ("author", s.author), ("quote", s.quote)):
+            bad = control_character(value, allow_whitespace=True)
+            if bad:
+                raise InputError(f"a source's {what} cannot hold control characters ({bad}): {clip(value)!r}")
+        object.__setattr__(self, "text", claim_text(self.text))
+        if self.ext_id is not None:
+            object.__setattr__(self, "ext_id", parse_external_id(self.ext_id))
+
+
+def claim_text(text: str) -> str:
+    """A claim's text as typed, its spaces and line breaks made single spaces: not blank, no control characters
+    (an ESC sequence would colour the terminal it is printed on), at most 4000 characters."""
+    text = " ".join(text.split())
+    if not text:
+        raise InputError("a claim's text cannot be blank: say what is claimed or forecast")
+    bad = control_character(text)
+    if bad:
+        raise InputError(f"a claim's text cannot hold control characters ({bad}): {clip(text)!r}")
+    if len(text) > 4000:
+        raise InputError(f"a claim's text is limited to 4000 characters, not {len(text)}: {clip(text)!r}")
+    return text
 
 
 def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
@@ -201,14 +225,11 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     clear = value.lower() in _CLEAR and field != "text"
     changes: dict[str, Any]
     if field == "text":
-        text = " ".join(value.split())
-        if not text:
+        if not value:
             raise InputError("give the new text: /edit <id> text <new text>")
-        if text.lower() in _CLEAR:
-            raise InputError(f"a claim's text cannot be cleared; give the new text instead of {text!r}")
-        if len(text) > 4000:
-            raise InputError("a claim's text is limited to 4000 characters")
-        changes = {"text": text}
+        if value.lower() in _CLEAR:
+            raise InputError(f"a claim's text cannot be cleared; give the new text instead of {value!r}")
+        changes = {"text": claim_text(value)}
     elif field == "due":
         changes = {"review_date": None if clear else parse_date(value, now, tz)}
     elif field == "p":

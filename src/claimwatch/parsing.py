@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -268,3 +269,50 @@ def web_address(text: str) -> str:
         return parse_url(text) if text else ""
     except InputError:
         return ""
+
+
+# --- names, ids, text ------------------------------------------------------------------------
+
+MAX_NAME_LENGTH = 100
+MAX_ID_LENGTH = 200
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters with an ellipsis, for quoting a value in a one-line message."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def control_character(text: str, allow_whitespace: bool = False) -> str | None:
+    """The first control character in `text` (a line break, ESC, NUL, DEL …), shown as an escape; None if none.
+    With `allow_whitespace`, line breaks and tabs are allowed (a quoted passage may have paragraphs)."""
+    for c in text:
+        if unicodedata.category(c) == "Cc" and not (allow_whitespace and c.isspace()):
+            return repr(c)[1:-1]
+    return None
+
+
+def parse_name(text: str, what: str = "a name") -> str:
+    """Who acts, as given with --by or CLAIMWATCH_USER: not blank, one line without control characters, at most
+    MAX_NAME_LENGTH characters. Returned without surrounding spaces."""
+    name = text.strip()
+    if not name:
+        raise InputError(f"{what} cannot be blank")
+    bad = control_character(name)
+    if bad:
+        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(name)!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(f"{what} is limited to {MAX_NAME_LENGTH} characters, not {len(name)}: {clip(name)!r}")
+    return name
+
+
+def parse_external_id(text: str) -> str:
+    """A claim's external id: not blank, no control characters, at most MAX_ID_LENGTH characters; stripped."""
+    ext_id = text.strip()
+    if not ext_id:
+        raise InputError("an external id cannot be blank")
+    bad = control_character(ext_id)
+    if bad:
+        raise InputError(f"an external id cannot hold control characters ({bad}): {clip(ext_id)!r}")
+    if len(ext_id) > MAX_ID_LENGTH:
+        raise InputError(f"an external id is limited to {MAX_ID_LENGTH} characters, not {len(ext_id)}: {clip(ext_id)!r}")
+    return ext_id
