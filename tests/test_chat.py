@@ -231,6 +231,8 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert buttons(say(service, SUBSCRIBER, "/evidence 1")) == {}  # readers see, analysts label
     assert "/label is for analysts" in text(say(service, SUBSCRIBER, "/label 1 1 supports"))
     assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
+    assert "labelled contradicts already; nothing changed" in text(say(service, ANALYST, "/label 1 1 contradicts"))
+    assert [c.action for c in service.store.history(1)].count("label") == 1
     assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
     assert [f.name for f in service.store.feeds()] == ["Wire"]
 
