@@ -639,3 +639,27 @@ def test_a_bad_env_file_exits_2_naming_it(workdir: Path, body: bytes, says: list
         assert phrase in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
+
+
+def test_a_claimreview_export_says_how_many_reviews_it_wrote(populated: Populated, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonld"
+    result = ok(run_cli("export", "--format", "claimreview", "-o", str(out), data=populated.data))
+    written = len(json.loads(out.read_text("utf-8")))
+    assert 0 < written < len(as_json(run_cli("list", "all", "--json", data=populated.data)))
+    assert one_line(result.stderr) == f"exported {written} reviews of resolved claims to {out}"
+
+
+def test_a_bad_import_file_cuts_long_values_and_makes_no_data_directory(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "claims": [{"text": "x" * 5000, "tags": ["y" * 5000],
+                                                         "review_date": "z" * 5000}]}), encoding="utf-8")
+    data = tmp_path / "data"
+    result = run_cli("import", str(bad), data=data)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"claimwatch import: error: {bad}: 3 problems, nothing imported"
+    assert sorted(lines[1:]) == sorted([
+        "  claims[0].text: '" + "x" * 77 + "…' is too long",
+        "  claims[0].tags: '" + "y" * 77 + "…' is not a tag: use letters, digits, '-' or '_', at most 40 characters",
+        "  claims[0].review_date: '" + "z" * 77 + "…' is not an ISO date such as 2024-06-17"])
+    assert not data.exists()

@@ -205,7 +205,8 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    ledger.check_import(doc, args.file)  # before the store is opened: a bad file makes no data directory
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, checked=True)
     for warning in result.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")
@@ -230,7 +231,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
     text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
     if args.output:
         _write(args.output, text)
-        print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
+        if args.format == "claimreview":  # only resolved claims have a review, void ones aside
+            print(f"exported {len(json.loads(text))} reviews of resolved claims to {args.output}", file=sys.stderr)
+        else:
+            print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 

@@ -280,7 +280,17 @@ def _text_key(text: str) -> str:
 _EARTH_AHEAD = timezone(timedelta(hours=14))
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+def check_import(doc: Any, source_name: str = "file") -> None:
+    """What a claims document holds is well formed (see interchange.problems); raise InputError naming every
+    problem if not. Needs no store, so a front end can check a file before it opens (or makes) one."""
+    found = interchange.problems(doc)
+    if found:
+        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
+                         + "\n".join(f"  {p}" for p in found))
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file", *,
+                  checked: bool = False) -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
@@ -290,10 +300,8 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     that is not a web address is kept as written, with a warning, since claimwatch once kept such links
     itself and its own export must always import again (shown as text, never as a link).
     """
-    found = interchange.problems(doc)
-    if found:
-        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                         + "\n".join(f"  {p}" for p in found))
+    if not checked:  # `checked`: check_import(doc) has passed
+        check_import(doc, source_name)
     incoming = interchange.read_claims(doc, now, by)
     added: list[Claim] = []
     updated: list[Claim] = []
