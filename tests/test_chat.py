@@ -275,3 +275,29 @@ def test_a_claims_text_may_not_hold_control_characters(service: ChatService) -> 
     assert "cannot hold control characters (\\x1b)" in text(say(service, ANALYST, "/add ctl \x1b[31mred"))
     assert "cannot hold control characters (\\x07)" in text(say(service, ANALYST, "/edit 1 text ring \x07"))
     assert [c.text for c in service.store.find_claims()] == ["Claim 1", "Claim 2", "Claim 3"]
+
+
+def test_snooze_refuses_a_resolved_claim_as_forecast_does(service: ChatService) -> None:
+    say(service, ANALYST, "/resolve 1 true")
+    for command in ("/snooze 1 7", "/snooze 1"):
+        assert "#1 is resolved (true); reopen it" in text(say(service, ANALYST, command))
+    assert service.store.get_claim(1).review_date is None
+    assert [c.action for c in service.store.history(1)] == ["add", "resolve"]
+
+
+def test_unmute_says_when_a_claim_was_not_muted(service: ChatService) -> None:
+    assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 was not muted here."
+    say(service, SUBSCRIBER, "/mute 3")
+    assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 is no longer muted here."
+
+
+@pytest.mark.parametrize("command, says", [
+    ("/stats #", "'#' is not a tag"), ("/stats #energy #trade", "one #tag at a time"),
+    ("/leaderboard #", "'#' is not a tag"), ("/stats @", "name after @ cannot be blank"),
+    ("/stats @ana @bob", "one @analyst at a time"),
+    ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not open and resolved"),
+])
+def test_stats_and_list_refuse_what_the_command_line_refuses(service: ChatService, command: str, says: str) -> None:
+    replies = say(service, SUBSCRIBER, command)
+    assert len(replies) == 1 and replies[0].attachment is None
+    assert replies[0].text.startswith("⚠️") and says in replies[0].text

@@ -17,7 +17,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import parse_date, parse_name, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import clip, parse_date, parse_name, parse_probability, parse_tags, parse_url, parse_watch_terms
 from claimwatch.store import Store, open_store
 
 
@@ -131,6 +131,9 @@ def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
 def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch import opml  # listparser loads only for OPML
 
+    extra = ([args.url] if args.action == "list" and args.url else []) + (args.name if args.action != "add" else [])
+    if extra:
+        raise InputError(f"feeds {args.action} takes no more words: {clip(' '.join(extra))!r}")
     if args.action == "add":
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")

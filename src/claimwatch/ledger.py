@@ -20,6 +20,7 @@ from claimwatch.parsing import (
     control_character,
     parse_date,
     parse_external_id,
+    parse_name,
     parse_probability,
     parse_tags,
     parse_url,
@@ -94,13 +95,20 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
     due_by: date | None = None
     tag: str | None = None
     rest: list[str] = []
+    chosen: set[str] = set()  # the status words given: one, or open and due (due claims are open)
     for w in words:
         lw = w.lower()
-        if lw in ("open", "resolved", "all"):
-            status = None if lw == "all" else lw
-        elif lw == "due":
-            status, due_by = "open", today
+        if lw in ("open", "resolved", "all", "due"):
+            chosen.add(lw)
+            if len(chosen) > 1 and chosen != {"open", "due"}:
+                raise InputError(f"list one of open, due, resolved or all, not {' and '.join(sorted(chosen))}")
+            if lw == "due":
+                status, due_by = "open", today
+            elif lw != "open" or due_by is None:
+                status = None if lw == "all" else lw
         elif w.startswith("#") and len(w) > 1:
+            if tag is not None and tag != w[1:].casefold():
+                raise InputError(f"list one #tag at a time, not #{tag} and {w}")
             tag = w[1:].casefold()  # as tags are stored
         else:
             rest.append(w)
@@ -431,11 +439,18 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     """`#tag`, `@analyst` and words of a source's title, as typed after `stats`."""
     tag = forecaster = None
     rest = []
-    for w in words:
-        if w.startswith("#") and len(w) > 1:
-            tag = w[1:].casefold()  # as tags are stored
-        elif w.startswith("@") and len(w) > 1:
-            forecaster = w[1:]
+    for w in words:  # as `stats --tag T --by NAME --source WORDS` checks them: one tag, one analyst
+        if w.startswith("#"):
+            if tag is not None:
+                raise InputError(f"one #tag at a time, not #{tag} and {w}")
+            tags = parse_tags(w)  # '#' alone is refused, as `--tag '#'` is
+            if len(tags) != 1:
+                raise InputError(f"one #tag at a time, not {w}")
+            tag = tags[0]
+        elif w.startswith("@"):
+            if forecaster is not None:
+                raise InputError(f"one @analyst at a time, not @{forecaster} and {w}")
+            forecaster = parse_name(w[1:], "the analyst's name after @")
         else:
             rest.append(w)
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
