@@ -295,7 +295,7 @@ def test_unmute_says_when_a_claim_was_not_muted(service: ChatService) -> None:
     ("/stats #", "'#' is not a tag"), ("/stats #energy #trade", "one #tag at a time"),
     ("/leaderboard #", "'#' is not a tag"), ("/stats @", "name after @ cannot be blank"),
     ("/stats @ana @bob", "one @analyst at a time"),
-    ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not open and resolved"),
+    ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not both: open and resolved"),
 ])
 def test_stats_and_list_refuse_what_the_command_line_refuses(service: ChatService, command: str, says: str) -> None:
     replies = say(service, SUBSCRIBER, command)

@@ -308,7 +308,7 @@ BAD_INPUT = [
     pytest.param(["add", "x" * 5000], ["text is limited to 4000 characters, not 5000: '" + "x" * 79 + "…'"],
                  id="add-text-too-long"),
     pytest.param(["list", "#energy", "#trade"], ["list one #tag at a time, not #energy and #trade"], id="list-two-tags"),
-    pytest.param(["list", "open", "resolved"], ["list one of open, due, resolved or all, not open and resolved"],
+    pytest.param(["list", "open", "resolved"], ["list resolved claims or open ones, not both: open and resolved"],
                  id="list-open-and-resolved"),
     pytest.param(["feeds", "remove", "1", "extra"], ["feeds remove takes no more words: 'extra'"],
                  id="feeds-remove-extra-word"),

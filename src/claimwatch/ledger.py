@@ -95,17 +95,15 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
     due_by: date | None = None
     tag: str | None = None
     rest: list[str] = []
-    chosen: set[str] = set()  # the status words given: one, or open and due (due claims are open)
+    chosen: set[str] = set()  # the status words given; "all" narrows to any other, resolved contradicts open and due
     for w in words:
         lw = w.lower()
         if lw in ("open", "resolved", "all", "due"):
             chosen.add(lw)
-            if len(chosen) > 1 and chosen != {"open", "due"}:
-                raise InputError(f"list one of open, due, resolved or all, not {' and '.join(sorted(chosen))}")
-            if lw == "due":
-                status, due_by = "open", today
-            elif lw != "open" or due_by is None:
-                status = None if lw == "all" else lw
+            if "resolved" in chosen and chosen & {"open", "due"}:
+                raise InputError(f"list resolved claims or open ones, not both: {' and '.join(sorted(chosen))}")
+            status = "resolved" if "resolved" in chosen else "open" if chosen & {"open", "due"} else None
+            due_by = today if "due" in chosen else None
         elif w.startswith("#") and len(w) > 1:
             if tag is not None and tag != w[1:].casefold():
                 raise InputError(f"list one #tag at a time, not #{tag} and {w}")
