@@ -292,27 +292,24 @@ def control_character(text: str, allow_whitespace: bool = False) -> str | None:
 
 
 def parse_name(text: str, what: str = "a name") -> str:
-    """Who acts, as given with --by or CLAIMWATCH_USER: not blank, one line without control characters, at most
-    MAX_NAME_LENGTH characters. Returned without surrounding spaces."""
-    name = text.strip()
-    if not name:
-        raise InputError(f"{what} cannot be blank")
-    bad = control_character(name)
-    if bad:
-        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(name)!r}")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InputError(f"{what} is limited to {MAX_NAME_LENGTH} characters, not {len(name)}: {clip(name)!r}")
-    return name
+    """Who acts, as given with --by or CLAIMWATCH_USER (see _one_line)."""
+    return _one_line(text, what, MAX_NAME_LENGTH)
 
 
 def parse_external_id(text: str) -> str:
-    """A claim's external id: not blank, no control characters, at most MAX_ID_LENGTH characters; stripped."""
-    ext_id = text.strip()
-    if not ext_id:
-        raise InputError("an external id cannot be blank")
-    bad = control_character(ext_id)
+    """A claim's external id (see _one_line)."""
+    return _one_line(text, "an external id", MAX_ID_LENGTH)
+
+
+def _one_line(text: str, what: str, limit: int) -> str:
+    """`text` without surrounding spaces: not blank, one line without control characters, at most `limit`
+    characters."""
+    value = text.strip()
+    if not value:
+        raise InputError(f"{what} cannot be blank")
+    bad = control_character(value)
     if bad:
-        raise InputError(f"an external id cannot hold control characters ({bad}): {clip(ext_id)!r}")
-    if len(ext_id) > MAX_ID_LENGTH:
-        raise InputError(f"an external id is limited to {MAX_ID_LENGTH} characters, not {len(ext_id)}: {clip(ext_id)!r}")
-    return ext_id
+        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
+    if len(value) > limit:
+        raise InputError(f"{what} is limited to {limit} characters, not {len(value)}: {clip(value)!r}")
+    return value
