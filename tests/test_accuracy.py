@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from claimwatch import cli, ledger
 from claimwatch.accuracy import MIN_RESOLVED, Scope
+from claimwatch.errors import InputError
 from claimwatch.report import MAX_CLAIMS_LISTED, render_report
 from claimwatch.store import Store, open_store
 
@@ -324,7 +325,9 @@ def test_parse_scope_reads_tag_analyst_and_source_words() -> None:
         tag="energy", forecaster="ana", source_words=("Beijing", "report"))
     assert ledger.parse_scope(["#Energy"]) == Scope(tag="energy")
     assert ledger.parse_scope([]) == Scope()
-    assert ledger.parse_scope(["#", "@"]) == Scope(source_words=("#", "@"))  # a bare sign is a word
+    for bare in (["#"], ["@"]):  # refused, as `stats --tag '#'` and `--by ''` are
+        with pytest.raises(InputError):
+            ledger.parse_scope(bare)
     assert Scope(tag="energy", forecaster="ana", source_words=("Beijing", "report")).describe() == (
         "#energy, @ana, source “Beijing report”")
     assert Scope().describe() == "all claims"

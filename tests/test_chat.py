@@ -231,6 +231,8 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     assert buttons(say(service, SUBSCRIBER, "/evidence 1")) == {}  # readers see, analysts label
     assert "/label is for analysts" in text(say(service, SUBSCRIBER, "/label 1 1 supports"))
     assert "not a stance" in text(say(service, ANALYST, "/label 1 1 maybe"))
+    assert "labelled contradicts already; nothing changed" in text(say(service, ANALYST, "/label 1 1 contradicts"))
+    assert [c.action for c in service.store.history(1)].count("label") == 1
     assert "Stopped watching News" in text(say(service, ADMIN, "/removefeed 1"))
     assert [f.name for f in service.store.feeds()] == ["Wire"]
 
@@ -258,3 +260,44 @@ def test_subscribe_names_a_word_that_is_not_a_kind_of_alert(service: ChatService
     assert "'bogus' is not a kind of alert: use evidence" in text(say(service, SUBSCRIBER, "/subscribe all bogus"))
     assert "one target at a time" in text(say(service, SUBSCRIBER, "/subscribe all #energy"))
     assert service.store.subscriptions() == []
+
+
+def test_a_claims_text_cannot_be_cleared(service: ChatService) -> None:
+    for value in ("none", "None", "-"):
+        assert "text cannot be cleared" in text(say(service, ANALYST, f"/edit 1 text {value}"))
+    assert service.store.get_claim(1).text == "Claim 1"
+    assert [c.action for c in service.store.history(1)] == ["add"]
+    say(service, ANALYST, "/edit 1 text none of the ministers came")  # a text that starts with the word is fine
+    assert service.store.get_claim(1).text == "none of the ministers came"
+
+
+def test_a_claims_text_may_not_hold_control_characters(service: ChatService) -> None:
+    assert "cannot hold control characters (\\x1b)" in text(say(service, ANALYST, "/add ctl \x1b[31mred"))
+    assert "cannot hold control characters (\\x07)" in text(say(service, ANALYST, "/edit 1 text ring \x07"))
+    assert [c.text for c in service.store.find_claims()] == ["Claim 1", "Claim 2", "Claim 3"]
+
+
+def test_snooze_refuses_a_resolved_claim_as_forecast_does(service: ChatService) -> None:
+    say(service, ANALYST, "/resolve 1 true")
+    for command in ("/snooze 1 7", "/snooze 1"):
+        assert "#1 is resolved (true); reopen it" in text(say(service, ANALYST, command))
+    assert service.store.get_claim(1).review_date is None
+    assert [c.action for c in service.store.history(1)] == ["add", "resolve"]
+
+
+def test_unmute_says_when_a_claim_was_not_muted(service: ChatService) -> None:
+    assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 was not muted here."
+    say(service, SUBSCRIBER, "/mute 3")
+    assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 is no longer muted here."
+
+
+@pytest.mark.parametrize("command, says", [
+    ("/stats #", "'#' is not a tag"), ("/stats #energy #trade", "one #tag at a time"),
+    ("/leaderboard #", "'#' is not a tag"), ("/stats @", "name after @ cannot be blank"),
+    ("/stats @ana @bob", "one @analyst at a time"),
+    ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not both: open and resolved"),
+])
+def test_stats_and_list_refuse_what_the_command_line_refuses(service: ChatService, command: str, says: str) -> None:
+    replies = say(service, SUBSCRIBER, command)
+    assert len(replies) == 1 and replies[0].attachment is None
+    assert replies[0].text.startswith("⚠️") and says in replies[0].text

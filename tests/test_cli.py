@@ -292,6 +292,26 @@ BAD_INPUT = [
                  id="export-into-the-data-directory"),
     pytest.param(["report", "-o", "{data}/people.json"], ["people.json", "in the data directory"],
                  id="report-over-a-data-file"),
+    pytest.param(["forecast", "{open}", "50", "--by", "   "], ["--by cannot be blank"], id="by-blank"),
+    pytest.param(["forecast", "{open}", "50", "--by", "a\nb"], ["--by cannot hold control characters (\\n)"],
+                 id="by-two-lines"),
+    pytest.param(["forecast", "{open}", "50", "--by", "a" * 5000], ["--by is limited to 100 characters, not 5000",
+                                                                    "'" + "a" * 79 + "…'"], id="by-5000-characters"),
+    pytest.param(["stats", "--by", ""], ["--by cannot be blank"], id="stats-by-blank"),
+    pytest.param(["add", "k", "--id", "  "], ["external id cannot be blank"], id="add-blank-external-id"),
+    pytest.param(["add", "k", "--id", "x\ty"], ["external id cannot hold control characters (\\t)"],
+                 id="add-external-id-with-a-tab"),
+    pytest.param(["add", "ctl \x1b[31mred"], ["text cannot hold control characters (\\x1b): 'ctl \\x1b[31mred'"],
+                 id="add-text-with-escape-sequence"),
+    pytest.param(["add", "x", "--quote", "a\x7fb"], ["quote cannot hold control characters (\\x7f)"],
+                 id="add-quote-with-delete"),
+    pytest.param(["add", "x" * 5000], ["text is limited to 4000 characters, not 5000: '" + "x" * 79 + "…'"],
+                 id="add-text-too-long"),
+    pytest.param(["list", "#energy", "#trade"], ["list one #tag at a time, not #energy and #trade"], id="list-two-tags"),
+    pytest.param(["list", "open", "resolved"], ["list resolved claims or open ones, not both: open and resolved"],
+                 id="list-open-and-resolved"),
+    pytest.param(["feeds", "remove", "1", "extra"], ["feeds remove takes no more words: 'extra'"],
+                 id="feeds-remove-extra-word"),
     pytest.param(["forecast"], ["required", "id", "probability"], id="argparse-missing-arguments"),
     pytest.param(["frobnicate"], ["invalid choice", "'frobnicate'"], id="argparse-unknown-command"),
     pytest.param([], ["required", "COMMAND"], id="argparse-no-command"),
@@ -327,6 +347,13 @@ def test_a_bad_setting_exits_2_naming_it(workdir: Path, variable: str, value: st
     assert value in line
     assert result.stdout == ""
     assert snapshot(workdir) == before
+
+
+def test_a_bad_user_name_setting_exits_2_naming_it(workdir: Path) -> None:
+    result = run_cli("list", data=workdir, env={"CLAIMWATCH_USER": "a\nb"})
+    assert result.returncode == 2
+    assert one_line(result.stderr) == "claimwatch list: error: CLAIMWATCH_USER: the name cannot hold control " \
+                                      "characters (\\n): 'a\\nb'"
 
 
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:
@@ -560,3 +587,84 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
         result = ok(run_cli(*command[1:], data=data, cwd=tmp_path))
         if shown:
             assert result.stdout.splitlines() == shown
+
+
+# --- 6. where the output goes, and the .env file ---------------------------------------------------
+
+
+def _run_into(stdout_path: str, *args: str, data: Path, input: str | None = None):
+    """Like run_cli, with standard output written to `stdout_path` (such as /dev/full)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PYTHONIOENCODING": "utf-8"}
+    with open(stdout_path, "w") as out:
+        return subprocess.run([sys.executable, "-m", "claimwatch", *args], stdout=out, stderr=subprocess.PIPE,
+                              text=True, env=env, input=input, cwd=data.parent, timeout=120)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args, input", [(["export"], None), (["list"], None), (["console"], "/export json\n"),
+                                         (["show", "1"], None)], ids=["export", "list", "console", "show"])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(populated: Populated, tmp_path: Path,
+                                                                   args: list[str], input: str | None) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(populated.data, data)
+    result = _run_into("/dev/full", *args, data=data, input=input)
+    assert result.returncode == 1
+    assert one_line(result.stderr) == "claimwatch: cannot write the output: No space left on device"
+
+
+def test_a_reader_that_leaves_early_ends_the_output_quietly(populated: Populated) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")} | {
+        "CLAIMWATCH_DATA": str(populated.data), "CLAIMWATCH_USER": "tester"}
+    for args in (["list", "all"], ["export"]):
+        writer = subprocess.Popen([sys.executable, "-m", "claimwatch", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env)
+        writer.stdout.close()  # before it writes: as `| head -1` does once it has its line
+        _, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0
+        assert err == b""
+
+
+@pytest.mark.parametrize("body, says", [(b"\xff\xfe=1\n", ["byte 1 (0xff)", "UTF-8"]),
+                                        (b"CLAIMWATCH_TZ=UTC\nX=a\x00b\n", ["line 2", "NUL"])], ids=["latin", "nul"])
+def test_a_bad_env_file_exits_2_naming_it(workdir: Path, body: bytes, says: list[str]) -> None:
+    (workdir.parent / ".env").write_bytes(body)
+    before = snapshot(workdir)
+    result = run_cli("list", data=workdir)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert line.startswith("claimwatch list: error: .env: ")
+    for phrase in says:
+        assert phrase in line
+    assert result.stdout == ""
+    assert snapshot(workdir) == before
+
+
+def test_a_claimreview_export_says_how_many_reviews_it_wrote(populated: Populated, tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonld"
+    result = ok(run_cli("export", "--format", "claimreview", "-o", str(out), data=populated.data))
+    written = len(json.loads(out.read_text("utf-8")))
+    assert 0 < written < len(as_json(run_cli("list", "all", "--json", data=populated.data)))
+    assert one_line(result.stderr) == f"exported {written} reviews of resolved claims to {out}"
+
+
+def test_a_bad_import_file_cuts_long_values_and_makes_no_data_directory(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "claims": [{"text": "x" * 5000, "tags": ["y" * 5000],
+                                                         "review_date": "z" * 5000}]}), encoding="utf-8")
+    data = tmp_path / "data"
+    result = run_cli("import", str(bad), data=data)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"claimwatch import: error: {bad}: 3 problems, nothing imported"
+    assert sorted(lines[1:]) == sorted([
+        "  claims[0].text: '" + "x" * 77 + "…' is too long",
+        "  claims[0].tags: '" + "y" * 77 + "…' is not a tag: use letters, digits, '-' or '_', at most 40 characters",
+        "  claims[0].review_date: '" + "z" * 77 + "…' is not an ISO date such as 2024-06-17"])
+    assert not data.exists()

@@ -55,3 +55,23 @@ def test_bot_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
         line, = result.stderr.splitlines()
         assert "@BotFather" in line and "claimwatch console" in line
         assert not (tmp_path / "data").exists()
+
+
+def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_cli("console", data=data, cwd=work, input="/export csv\n/export csv\n/stats\n")
+    assert result.returncode == 0, result.stderr
+    csvs = sorted(p.name for p in work.glob("*.csv"))[::-1]  # claimwatch-<day>.csv, claimwatch-<day>-2.csv
+    assert len(csvs) == 2 and csvs[1] == csvs[0].replace(".csv", "-2.csv")
+    assert f"(saved {csvs[0]})" in result.stdout and f"(saved {csvs[1]})" in result.stdout
+    (work / "calibration.png").write_bytes(b"mine")
+    assert "(saved calibration-2.png)" in run_cli("console", data=data, cwd=work, input="/stats\n").stdout
+    assert (work / "calibration.png").read_bytes() == b"mine"
+
+    before = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file() and p.name != ".lock"}
+    inside = run_cli("console", data=data, cwd=data, env={"CLAIMWATCH_DATA": "."}, input="/export\n/stats\n")
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.count("(not saved: . is in the data directory .; run the console from another folder)") == 2
+    assert {p.name: p.read_bytes() for p in data.iterdir() if p.is_file() and p.name != ".lock"} == before

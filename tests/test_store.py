@@ -227,6 +227,17 @@ def test_evidence_is_kept_per_claim_and_labelled_with_history(store: Store) -> N
         store.label_evidence(second.id, stored[0].id, Stance.CONTRADICTS, "bo", NOW)
 
 
+def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> None:
+    claim = add(store, "one")
+    item, = store.add_evidence([Evidence(0, claim.id, "https://n.org/a", "Item", NOW)])
+    store.label_evidence(claim.id, item.id, Stance.SUPPORTS, "bo", NOW)
+    with pytest.raises(InputError, match=rf"evidence \[{item.id}\] on #{claim.id} is labelled supports already"):
+        store.label_evidence(claim.id, item.id, Stance.SUPPORTS, "al", NOW + timedelta(hours=1))
+    assert [c.action for c in store.history(claim.id)] == ["add", "label"]
+    store.label_evidence(claim.id, item.id, Stance.CONTRADICTS, "al", NOW + timedelta(hours=2))
+    assert [c.action for c in store.history(claim.id)] == ["add", "label", "label"]
+
+
 def test_memory_backend_isolates_stored_data() -> None:
     store = Store(MemoryBackend())
     claim = add(store, "kept", tags=("a",))

@@ -562,6 +562,8 @@ class ChatService:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
         self.store.get_claim(number)
         chat = self._this_chat(ctx)
+        if not on and number not in chat.muted:
+            return [Reply(f"#{number} was not muted here.")]
         muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
         with self.store.transaction():  # muted, and its alerts waiting to go out here gone, in one write
             self.store.save_chat(replace(chat, muted=muted))
@@ -584,6 +586,8 @@ class ChatService:
             raise InputError("say which claim, and for how many days")
         number = ledger.parse_claim_number(parts[0])
         claim = self.store.get_claim(number)
+        if claim.outcome:  # as /forecast: a resolved claim is not reviewed again
+            raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
         if len(parts) == 1:
             return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) to:",
                           (tuple(Button(label, f"/snooze {number} {days}") for label, days in SNOOZES),))]

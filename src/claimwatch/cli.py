@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,10 +14,19 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import Config, load_config, read_env_file
+from claimwatch.config import Config, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
-from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import (
+    clip,
+    feed_url,
+    parse_date,
+    parse_name,
+    parse_probability,
+    parse_tags,
+    parse_url,
+    parse_watch_terms,
+)
 from claimwatch.store import Store, open_store
 
 
@@ -130,6 +140,9 @@ def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
 def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch import opml  # listparser loads only for OPML
 
+    extra = ([args.url] if args.action == "list" and args.url else []) + (args.name if args.action != "add" else [])
+    if extra:
+        raise InputError(f"feeds {args.action} takes no more words: {clip(' '.join(extra))!r}")
     if args.action == "add":
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
@@ -204,7 +217,8 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
+    ledger.check_import(doc, args.file)  # before the store is opened: a bad file makes no data directory
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, checked=True)
     for warning in result.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")
@@ -219,7 +233,7 @@ def _write(path: str, text: str) -> None:
 
 def _check_output(path: str, config: Config) -> None:
     """An output file must not land in the data directory, where it could replace a data file."""
-    if Path(path).resolve().is_relative_to(config.data_dir.resolve()):
+    if in_data_dir(Path(path), config.data_dir):
         raise InputError(f"{path} is in the data directory {config.data_dir}; write it somewhere else")
 
 
@@ -229,7 +243,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
     text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
     if args.output:
         _write(args.output, text)
-        print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
+        if args.format == "claimreview":  # only resolved claims have a review, void ones aside
+            print(f"exported {len(json.loads(text))} reviews of resolved claims to {args.output}", file=sys.stderr)
+        else:
+            print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -269,7 +286,8 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
     service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
-    return run_console(service, ctx.config.user, lambda: datetime.now(UTC))
+    return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout,
+                       data_dir=ctx.config.data_dir)
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -386,8 +404,64 @@ def _open_store(config: Config, now: datetime, seed: bool) -> Store:
     return store
 
 
+class _OutputFailed(Exception):
+    """Standard output could not be written (a full disk, a closed terminal): not a bug, so no traceback."""
+
+
+class _CheckedOutput:
+    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputFailed(e.strerror or str(e)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputFailed(e.strerror or str(e)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _drop_output(stream: Any) -> None:
+    """Send what is still buffered for standard output to /dev/null, so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture): nothing to drop
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
+    try:
+        return _run(args)
+    except BrokenPipeError:  # the reader left (`claimwatch list | head -1`): nothing more to say
+        _drop_output(stdout)
+        return 0
+    except _OutputFailed as e:
+        _drop_output(stdout)
+        print(f"claimwatch: cannot write the output: {e}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
         from claimwatch.telegram_bot import main as bot_main
 
@@ -395,14 +469,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         read_env_file()
         config = load_config()
+        if getattr(args, "by", None) is not None:
+            args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
-        return args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        sys.stdout.flush()  # a failure to write the output shows here, not at exit
+        return code
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
     except ClaimwatchError as e:
         print(f"claimwatch {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0

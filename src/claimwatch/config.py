@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-from claimwatch.errors import ConfigError
+from claimwatch.errors import ConfigError, InputError
+from claimwatch.parsing import parse_name
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,29 @@ class Config:
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
 
 
+def in_data_dir(path: Path, data_dir: Path) -> bool:
+    """Whether `path` lies in the data directory, where a file written could replace a data file."""
+    return path.resolve().is_relative_to(data_dir.resolve())
+
+
 def read_env_file(path: str = ".env") -> None:
-    """Load `.env` if present; variables already set win."""
-    if os.path.isfile(path):
-        load_dotenv(path, override=False)
+    """Load `.env` if present; variables already set win. A file that is not UTF-8 text stops with one line."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as f:
+            body = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it: {e.strerror}") from None
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: byte {e.start + 1} (0x{body[e.start]:02x}) is not UTF-8 text; "
+                          "save the file as UTF-8") from None
+    line = next((n for n, chars in enumerate(text.splitlines(), 1) if "\0" in chars), 0)
+    if line:
+        raise ConfigError(f"{path}: line {line} holds a NUL byte, which no setting can hold; remove it")
+    load_dotenv(stream=io.StringIO(text), override=False)
 
 
 def load_config(env: Mapping[str, str] = os.environ) -> Config:
@@ -61,7 +82,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
         tz=tz,
-        user=env.get("CLAIMWATCH_USER", "").strip() or _login_name(),
+        user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
         api_url=api_url,
         admins=_admins(env.get("CLAIMWATCH_ADMINS", "")),
@@ -78,6 +99,15 @@ def _admins(text: str) -> frozenset[int]:
     if bad:
         raise ConfigError(f"CLAIMWATCH_ADMINS: {bad[0]!r} is not a Telegram user id; give numbers separated by commas")
     return frozenset(int(part) for part in ids)
+
+
+def _user(text: str) -> str:
+    if not text.strip():
+        return _login_name()
+    try:
+        return parse_name(text, "the name")
+    except InputError as e:
+        raise ConfigError(f"CLAIMWATCH_USER: {e}") from None
 
 
 def _login_name() -> str:

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
@@ -21,7 +22,7 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import parse_tags, parse_watch_terms, web_address
+from claimwatch.parsing import clip, parse_tags, parse_watch_terms, web_address
 
 FORMAT_VERSION = 1
 
@@ -71,6 +72,8 @@ def problems(doc: Any) -> list[str]:
     by_field: dict[str, str] = {}  # the first problem of each field is enough to fix it
     for error in validator.iter_errors(doc):
         message = error.message
+        if not isinstance(error.instance, str) and len(repr(error.instance)) > 80:  # strings: _clip_quoted
+            message = message.replace(repr(error.instance), clip(repr(error.instance)))
         if error.validator == "pattern":  # a regex means nothing to users; say what is expected
             message = f"{error.instance!r} is not {error.schema.get('description', 'in the expected form')}"
         by_field.setdefault(_where(error.absolute_path), message)
@@ -108,7 +111,15 @@ def problems(doc: Any) -> list[str]:
             if ext_id in seen_ids:
                 by_field[f"claims[{i}].id"] = f"{ext_id!r} is used by claims[{seen_ids[ext_id]}] too"
             seen_ids.setdefault(ext_id, i)
-    return [f"{where}: {message}" for where, message in by_field.items()]
+    return [f"{where}: {_clip_quoted(message)}" for where, message in by_field.items()]
+
+
+_QUOTED = re.compile(r"""(['"])(?:(?!\1)[^\\]|\\.){79,}\1""")  # a quoted value of 80 characters or more
+
+
+def _clip_quoted(message: str) -> str:
+    """`message` with each long quoted value in it cut to 80 characters."""
+    return _QUOTED.sub(lambda m: clip(m.group(0), 79) + m.group(1), message)
 
 
 def read_claims(doc: Any, now: datetime, by: str) -> list[Claim]:

@@ -15,7 +15,17 @@ from zoneinfo import ZoneInfo
 from claimwatch import accuracy, interchange
 from claimwatch.errors import InputError
 from claimwatch.gcpause import gc_paused
-from claimwatch.parsing import parse_date, parse_probability, parse_tags, parse_url, parse_watch_terms
+from claimwatch.parsing import (
+    clip,
+    control_character,
+    parse_date,
+    parse_external_id,
+    parse_name,
+    parse_probability,
+    parse_tags,
+    parse_url,
+    parse_watch_terms,
+)
 from claimwatch.model import (
     Change,
     Claim,
@@ -85,13 +95,18 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
     due_by: date | None = None
     tag: str | None = None
     rest: list[str] = []
+    chosen: set[str] = set()  # the status words given; "all" narrows to any other, resolved contradicts open and due
     for w in words:
         lw = w.lower()
-        if lw in ("open", "resolved", "all"):
-            status = None if lw == "all" else lw
-        elif lw == "due":
-            status, due_by = "open", today
+        if lw in ("open", "resolved", "all", "due"):
+            chosen.add(lw)
+            if "resolved" in chosen and chosen & {"open", "due"}:
+                raise InputError(f"list resolved claims or open ones, not both: {' and '.join(sorted(chosen))}")
+            status = "resolved" if "resolved" in chosen else "open" if chosen & {"open", "due"} else None
+            due_by = today if "due" in chosen else None
         elif w.startswith("#") and len(w) > 1:
+            if tag is not None and tag != w[1:].casefold():
+                raise InputError(f"list one #tag at a time, not #{tag} and {w}")
             tag = w[1:].casefold()  # as tags are stored
         else:
             rest.append(w)
@@ -115,17 +130,32 @@ class NewClaim:
 
     def __post_init__(self) -> None:
         """Checked when made, so a front end knows the input is good before it opens the store."""
-        text = " ".join(self.text.split())
-        if not text:
+        if not " ".join(self.text.split()):
             raise InputError("a claim needs its text: what is claimed or forecast")
-        if len(text) > 4000:
-            raise InputError("a claim's text is limited to 4000 characters")
-        if self.ext_id is not None and not 0 < len(self.ext_id) <= 200:
-            raise InputError("an external id has 1 to 200 characters")
         s = self.source
         if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
             raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
-        object.__setattr__(self, "text", text)
+        for what, value in (("title", s.title), ("author", s.author), ("quote", s.quote)):
+            bad = control_character(value, allow_whitespace=True)
+            if bad:
+                raise InputError(f"a source's {what} cannot hold control characters ({bad}): {clip(value)!r}")
+        object.__setattr__(self, "text", claim_text(self.text))
+        if self.ext_id is not None:
+            object.__setattr__(self, "ext_id", parse_external_id(self.ext_id))
+
+
+def claim_text(text: str) -> str:
+    """A claim's text as typed, its spaces and line breaks made single spaces: not blank, no control characters
+    (an ESC sequence would colour the terminal it is printed on), at most 4000 characters."""
+    text = " ".join(text.split())
+    if not text:
+        raise InputError("a claim's text cannot be blank: say what is claimed or forecast")
+    bad = control_character(text)
+    if bad:
+        raise InputError(f"a claim's text cannot hold control characters ({bad}): {clip(text)!r}")
+    if len(text) > 4000:
+        raise InputError(f"a claim's text is limited to 4000 characters, not {len(text)}: {clip(text)!r}")
+    return text
 
 
 def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
@@ -201,12 +231,11 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     clear = value.lower() in _CLEAR and field != "text"
     changes: dict[str, Any]
     if field == "text":
-        text = " ".join(value.split())
-        if not text:
+        if not value:
             raise InputError("give the new text: /edit <id> text <new text>")
-        if len(text) > 4000:
-            raise InputError("a claim's text is limited to 4000 characters")
-        changes = {"text": text}
+        if value.lower() in _CLEAR:
+            raise InputError(f"a claim's text cannot be cleared; give the new text instead of {value!r}")
+        changes = {"text": claim_text(value)}
     elif field == "due":
         changes = {"review_date": None if clear else parse_date(value, now, tz)}
     elif field == "p":
@@ -257,7 +286,17 @@ def _text_key(text: str) -> str:
 _EARTH_AHEAD = timezone(timedelta(hours=14))
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+def check_import(doc: Any, source_name: str = "file") -> None:
+    """What a claims document holds is well formed (see interchange.problems); raise InputError naming every
+    problem if not. Needs no store, so a front end can check a file before it opens (or makes) one."""
+    found = interchange.problems(doc)
+    if found:
+        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
+                         + "\n".join(f"  {p}" for p in found))
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file", *,
+                  checked: bool = False) -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
@@ -267,10 +306,8 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     that is not a web address is kept as written, with a warning, since claimwatch once kept such links
     itself and its own export must always import again (shown as text, never as a link).
     """
-    found = interchange.problems(doc)
-    if found:
-        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                         + "\n".join(f"  {p}" for p in found))
+    if not checked:  # `checked`: check_import(doc) has passed
+        check_import(doc, source_name)
     incoming = interchange.read_claims(doc, now, by)
     added: list[Claim] = []
     updated: list[Claim] = []
@@ -400,11 +437,18 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     """`#tag`, `@analyst` and words of a source's title, as typed after `stats`."""
     tag = forecaster = None
     rest = []
-    for w in words:
-        if w.startswith("#") and len(w) > 1:
-            tag = w[1:].casefold()  # as tags are stored
-        elif w.startswith("@") and len(w) > 1:
-            forecaster = w[1:]
+    for w in words:  # as `stats --tag T --by NAME --source WORDS` checks them: one tag, one analyst
+        if w.startswith("#"):
+            if tag is not None:
+                raise InputError(f"one #tag at a time, not #{tag} and {w}")
+            tags = parse_tags(w)  # '#' alone is refused, as `--tag '#'` is
+            if len(tags) != 1:
+                raise InputError(f"one #tag at a time, not {w}")
+            tag = tags[0]
+        elif w.startswith("@"):
+            if forecaster is not None:
+                raise InputError(f"one @analyst at a time, not @{forecaster} and {w}")
+            forecaster = parse_name(w[1:], "the analyst's name after @")
         else:
             rest.append(w)
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -276,3 +277,47 @@ def feed_url(text: str) -> str:
     parts = urlsplit(parse_url(text))
     host = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=host[0] + host[1] + host[2].lower()))
+
+
+# --- names, ids, text ------------------------------------------------------------------------
+
+MAX_NAME_LENGTH = 100
+MAX_ID_LENGTH = 200
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters with an ellipsis, for quoting a value in a one-line message."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def control_character(text: str, allow_whitespace: bool = False) -> str | None:
+    """The first control character in `text` (a line break, ESC, NUL, DEL …), shown as an escape; None if none.
+    With `allow_whitespace`, line breaks and tabs are allowed (a quoted passage may have paragraphs)."""
+    for c in text:
+        if unicodedata.category(c) == "Cc" and not (allow_whitespace and c.isspace()):
+            return repr(c)[1:-1]
+    return None
+
+
+def parse_name(text: str, what: str = "a name") -> str:
+    """Who acts, as given with --by or CLAIMWATCH_USER (see _one_line)."""
+    return _one_line(text, what, MAX_NAME_LENGTH)
+
+
+def parse_external_id(text: str) -> str:
+    """A claim's external id (see _one_line)."""
+    return _one_line(text, "an external id", MAX_ID_LENGTH)
+
+
+def _one_line(text: str, what: str, limit: int) -> str:
+    """`text` without surrounding spaces: not blank, one line without control characters, at most `limit`
+    characters."""
+    value = text.strip()
+    if not value:
+        raise InputError(f"{what} cannot be blank")
+    bad = control_character(value)
+    if bad:
+        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
+    if len(value) > limit:
+        raise InputError(f"{what} is limited to {limit} characters, not {len(value)}: {clip(value)!r}")
+    return value

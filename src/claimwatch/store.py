@@ -723,6 +723,9 @@ class Store:
             doc = db.table("evidence").get(doc_id=evidence_id)
             if doc is None or doc["claim"] != number:
                 raise NotFound(f"claim #{number} has no evidence {evidence_id}")
+            if doc["stance"] == stance.value:  # as /edit: a label that changes nothing records nothing
+                raise InputError(f"evidence [{evidence_id}] on #{number} is labelled {stance.value} already; "
+                                 "nothing changed")
             db.table("evidence").update({"stance": stance.value}, doc_ids=[evidence_id])
             db.table("audit").insert(_audit_doc(Change(
                 number, at, by, "label", {"evidence": evidence_id, "stance": doc["stance"]},

@@ -337,10 +337,10 @@ def _setup_logging(token: str) -> None:
 
 def main() -> int:
     """`python bot.py` and `claimwatch run`."""
-    read_env_file()
-    # PTB 22 warns on every flood-control error unless its future timedelta behaviour is chosen
-    os.environ.setdefault("PTB_TIMEDELTA", "true")
     try:
+        read_env_file()
+        # PTB 22 warns on every flood-control error unless its future timedelta behaviour is chosen
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
         config = load_config()
     except ClaimwatchError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
