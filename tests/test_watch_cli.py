@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,23 +143,36 @@ def _eventually(condition, seconds: float = 20) -> bool:
     return condition()
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _watching_a_parsed_feed(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """`claimwatch watch` in a process group of its own, once it has fetched and parsed a feed (so its
+    parser processes are up)."""
+    from claimwatch.store import open_store
+
     data = tmp_path / "data"
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
         run_cli("feeds", "add", server.url + "/rss", "Local", data=data, env=env)
-        proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], text=True,
+        proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], text=True, start_new_session=True,
                                 env={"CLAIMWATCH_DATA": str(data), "PATH": "/usr/bin:/bin", **env},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            assert _eventually(lambda: len(_children(proc.pid)) >= 2)  # parser processes (and their helper) started
-            assert _eventually(lambda: bool(server.seen))
-            children = _children(proc.pid)
+            assert _eventually(lambda: open_store(data).feeds()[0].last_success is not None)
+            yield proc
         finally:
-            proc.kill()
-            proc.wait(timeout=20)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
+    with _watching_a_parsed_feed(tmp_path) as proc:
+        children = _children(proc.pid)
+        assert len(children) >= 2  # a parser process and multiprocessing's resource tracker
+        proc.kill()
+        proc.wait(timeout=20)
     assert _eventually(lambda: not any(_alive(pid) for pid in children)), [p for p in children if _alive(p)]
 
 
@@ -188,19 +203,7 @@ def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(t
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_ctrl_c_stops_watch_quietly_parser_processes_included(tmp_path: Path) -> None:
-    from claimwatch.store import open_store
-
-    data = tmp_path / "data"
-    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
-    with FeedServer() as server:
-        server.routes["/rss"] = respond(FEED.encode())
-        run_cli("feeds", "add", server.url + "/rss", "Local", data=data, env=env)
-        proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], text=True, start_new_session=True,
-                                env={"CLAIMWATCH_DATA": str(data), "PATH": "/usr/bin:/bin", **env},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:  # a feed parsed: a parser process is up and has done its work
-            assert _eventually(lambda: open_store(data).feeds()[0].last_success is not None)
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal goes to the whole process group
-            out, err = proc.communicate(timeout=30)
+    with _watching_a_parsed_feed(tmp_path) as proc:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal goes to the whole process group
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
