@@ -319,3 +319,15 @@ def test_a_parser_process_that_dies_is_replaced(world) -> None:
     assert [(r.feed.name, r.outcome, r.new) for r in reports] == [
         ("en", "new entries", 1), ("ru", "nothing new", 0), ("zh", "nothing new", 0)]
     assert "Power of Siberia 2 gas pricing agreed" in {e.title for e in store.evidence_for(1)}
+
+
+def test_a_move_to_a_watched_address_written_in_other_case_merges(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    with FeedServer() as server:
+        named = server.url.replace("127.0.0.1", "localhost")
+        store.add_feed(Feed(0, f"{named}/new", "new", NOW, "ana"))
+        store.add_feed(Feed(0, f"{server.url}/old", "old", NOW, "ana"))
+        server.routes["/old"] = respond(status=301, headers={"Location": f"{named.replace('localhost', 'LocalHost')}/new"})
+        server.routes["/new"] = respond(EN.encode())
+        assert [r.outcome for r in cycle(store, NOW)] == ["new entries", "moved"]
+    assert [f.url for f in store.feeds()] == [f"{named}/new"]

@@ -10,6 +10,7 @@ store transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -21,10 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from claimwatch import polling
+from claimwatch.errors import InputError
 from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.matching import Matcher
 from claimwatch.model import Evidence, Feed
+from claimwatch.parsing import feed_url
 from claimwatch.store import ClaimFilter, Store
 
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
@@ -141,7 +144,10 @@ class Watcher:
 
     def _move(self, feed: Feed, url: str) -> Feed | None:
         """Follow a permanent redirect: the new address, or None when another feed watches it already
-        (merged into that one). A disabled feed at that address gives way: the address works now."""
+        (merged into that one). A disabled feed at that address gives way: the address works now. The
+        address is kept as feed addresses are (scheme and host in lower case), so the check finds it."""
+        with contextlib.suppress(InputError):  # fetched already, so a web address; kept as sent if odd
+            url = feed_url(url)
         for other in self.store.feeds():
             if other.url == url and other.id != feed.id:
                 if other.enabled:
