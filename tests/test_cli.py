@@ -295,7 +295,7 @@ BAD_INPUT = [
     pytest.param(["forecast", "{open}", "50", "--by", "   "], ["--by cannot be blank"], id="by-blank"),
     pytest.param(["forecast", "{open}", "50", "--by", "a\nb"], ["--by cannot hold control characters (\\n)"],
                  id="by-two-lines"),
-    pytest.param(["forecast", "{open}", "50", "--by", "a" * 5000], ["--by is limited to 100 characters, not 5000",
+    pytest.param(["forecast", "{open}", "50", "--by", "a" * 5000], ["--by is limited to 200 characters, not 5000",
                                                                     "'" + "a" * 79 + "…'"], id="by-5000-characters"),
     pytest.param(["stats", "--by", ""], ["--by cannot be blank"], id="stats-by-blank"),
     pytest.param(["add", "k", "--id", "  "], ["external id cannot be blank"], id="add-blank-external-id"),
@@ -354,6 +354,12 @@ def test_a_bad_user_name_setting_exits_2_naming_it(workdir: Path) -> None:
     assert result.returncode == 2
     assert one_line(result.stderr) == "claimwatch list: error: CLAIMWATCH_USER: the name cannot hold control " \
                                       "characters (\\n): 'a\\nb'"
+
+
+def test_a_name_as_long_as_the_bot_records_one_is_taken(workdir: Path) -> None:
+    telegram = f"{'A' * 64} {'B' * 64} (1234567890)"  # a full name without @username, as the bot keeps it
+    assert run_cli("forecast", "3", "40%", "--by", telegram, data=workdir).returncode == 0
+    assert run_cli("stats", "--by", telegram, data=workdir).returncode == 0
 
 
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:

@@ -207,3 +207,18 @@ def test_ctrl_c_stops_watch_quietly_parser_processes_included(tmp_path: Path) ->
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal goes to the whole process group
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_path: Path) -> None:
+    from claimwatch.model import Feed
+    from claimwatch.store import open_store
+
+    data = tmp_path / "data"
+    run_cli("list", data=data)
+    open_store(data).add_feed(Feed(0, "https://News.Example.org/rss", "News", NOW, "ana"))  # as stored before
+    again = run_cli("feeds", "add", "https://news.example.org/rss", data=data)
+    assert again.returncode == 2 and "watched already, as feed 1" in again.stderr
+    opml = tmp_path / "feeds.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="N" xmlUrl="HTTPS://NEWS.EXAMPLE.ORG/rss"/></body></opml>')
+    assert "0 feeds added, 1 watched already" in run_cli("feeds", "import-opml", str(opml), data=data).stdout
+    assert len(open_store(data).feeds()) == 1

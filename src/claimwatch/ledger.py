@@ -18,6 +18,7 @@ from claimwatch.gcpause import gc_paused
 from claimwatch.parsing import (
     clip,
     control_character,
+    feed_key,
     parse_date,
     parse_external_id,
     parse_name,
@@ -70,14 +71,14 @@ def parse_stance(text: str) -> Stance:
 
 def add_feeds(store: Store, feeds: Sequence[Any], by: str, now: datetime) -> tuple[int, int]:
     """Watch feeds (url and title each) in one write; (added, watched already)."""
-    known = {f.url for f in store.feeds()}
+    known = {feed_key(f.url) for f in store.feeds()}
     added = 0
     with store.transaction():
         for feed in feeds:
-            if feed.url in known:
+            if feed_key(feed.url) in known:
                 continue
             store.add_feed(Feed(0, feed.url, feed.title, now, by))
-            known.add(feed.url)
+            known.add(feed_key(feed.url))
             added += 1
     return added, len(feeds) - added
 

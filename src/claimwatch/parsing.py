@@ -279,9 +279,18 @@ def feed_url(text: str) -> str:
     return urlunsplit(parts._replace(netloc=host[0] + host[1] + host[2].lower()))
 
 
+def feed_key(url: str) -> str:
+    """What two addresses of one feed have in common: addresses stored before feed_url was applied may
+    differ in the case of their scheme or host."""
+    try:
+        return feed_url(url)
+    except InputError:  # stored long ago, before addresses were checked: compared as written
+        return url
+
+
 # --- names, ids, text ------------------------------------------------------------------------
 
-MAX_NAME_LENGTH = 100
+MAX_NAME_LENGTH = 200  # Telegram names are kept as 'first last (id)': up to about 150
 MAX_ID_LENGTH = 200
 
 

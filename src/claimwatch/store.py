@@ -74,6 +74,7 @@ from claimwatch.model import (
     feed_from_dict,
     feed_to_dict,
 )
+from claimwatch.parsing import feed_key
 
 log = logging.getLogger(__name__)
 
@@ -843,7 +844,8 @@ class Store:
         """Store a new feed; an address already watched is an InputError naming that feed."""
         with self.transaction():
             table = self._db("feeds").table("feeds")
-            same = table.search(lambda d: d["url"] == feed.url)
+            key = feed_key(feed.url)
+            same = table.search(lambda d: feed_key(d["url"]) == key)
             if same:
                 raise InputError(f"{feed.url} is watched already, as feed {same[0].doc_id}")
             feed_id = table.insert(feed_to_dict(feed))

@@ -27,7 +27,7 @@ from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.matching import Matcher
 from claimwatch.model import Evidence, Feed
-from claimwatch.parsing import feed_url
+from claimwatch.parsing import feed_key, feed_url
 from claimwatch.store import ClaimFilter, Store
 
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
@@ -149,7 +149,7 @@ class Watcher:
         with contextlib.suppress(InputError):  # fetched already, so a web address; kept as sent if odd
             url = feed_url(url)
         for other in self.store.feeds():
-            if other.url == url and other.id != feed.id:
+            if feed_key(other.url) == feed_key(url) and other.id != feed.id:
                 if other.enabled:
                     self.store.remove_feed(feed.id)
                     return None
