@@ -18,7 +18,6 @@ from claimwatch.gcpause import gc_paused
 from claimwatch.parsing import (
     clip,
     control_character,
-    feed_key,
     parse_date,
     parse_external_id,
     parse_name,
@@ -71,15 +70,8 @@ def parse_stance(text: str) -> Stance:
 
 def add_feeds(store: Store, feeds: Sequence[Any], by: str, now: datetime) -> tuple[int, int]:
     """Watch feeds (url and title each) in one write; (added, watched already)."""
-    known = {feed_key(f.url) for f in store.feeds()}
-    added = 0
-    with store.transaction():
-        for feed in feeds:
-            if feed_key(feed.url) in known:
-                continue
-            store.add_feed(Feed(0, feed.url, feed.title, now, by))
-            known.add(feed_key(feed.url))
-            added += 1
+    stored = store.add_feeds([Feed(0, feed.url, feed.title, now, by) for feed in feeds])
+    added = sum(isinstance(s, Feed) for s in stored)
     return added, len(feeds) - added
 
 

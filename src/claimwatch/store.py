@@ -842,14 +842,26 @@ class Store:
 
     def add_feed(self, feed: Feed) -> Feed:
         """Store a new feed; an address already watched is an InputError naming that feed."""
+        [stored] = self.add_feeds([feed])
+        if isinstance(stored, int):
+            raise InputError(f"{feed.url} is watched already, as feed {stored}")
+        return stored
+
+    def add_feeds(self, feeds: list[Feed]) -> list[Feed | int]:
+        """Store new feeds in one write; for each, the feed as stored, or the number of the feed that
+        watches its address already (stored before, or earlier in `feeds`)."""
         with self.transaction():
             table = self._db("feeds").table("feeds")
-            key = feed_key(feed.url)
-            same = table.search(lambda d: feed_key(d["url"]) == key)
-            if same:
-                raise InputError(f"{feed.url} is watched already, as feed {same[0].doc_id}")
-            feed_id = table.insert(feed_to_dict(feed))
-        return replace(feed, id=feed_id)
+            watched = {feed_key(d["url"]): d.doc_id for d in table.all()}
+            out: list[Feed | int] = []
+            for feed in feeds:
+                key = feed_key(feed.url)
+                if key in watched:
+                    out.append(watched[key])
+                else:
+                    watched[key] = table.insert(feed_to_dict(feed))
+                    out.append(replace(feed, id=watched[key]))
+            return out
 
     def save_feed(self, feed: Feed) -> None:
         with self.transaction():
