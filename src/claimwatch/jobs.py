@@ -80,7 +80,8 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
 
         async def tick() -> None:
             reports = await _cycle(watcher, clock, False)
-            _report(reports, config, say, every_line=False, shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence"))
+            await asyncio.to_thread(lambda: _report(  # it reads the store: off the event loop
+                reports, config, say, every_line=False, shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence")))
 
         async def deliver() -> None:
             await asyncio.to_thread(console_delivery, store, config, clock, say)
