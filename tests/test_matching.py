@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from claimwatch.matching import Match, Matcher, normalize
+
+TABLE = Path(__file__).parent / "data" / "matching_table.tsv"
+
+
+def table_rows() -> list[tuple[str, str, str]]:
+    """The hand-checked matching table: (term, news text, the words that match or "-")."""
+    lines = TABLE.read_text(encoding="utf-8").splitlines()
+    return [tuple(line.split("\t")) for line in lines if line.strip() and not line.startswith("#")]
 
 CLAIMS = [
     (1, ("Power of Siberia 2", "Сила Сибири 2", "西伯利亚力量2号", "+gas", "-football")),
@@ -31,7 +41,7 @@ def matcher() -> Matcher:
     ("西伯利亚力量2号天然气管道谈判", "gas", [Match(1, ("西伯利亚力量2号", "gas"))]),  # CJK: substring
     ("Power of Siberia 2 gas and football", "", []),  # excluded
     ("Power of Siberia 20 gas", "", []),  # whole words only: 20 is not 2
-    ("Powers of Siberia 2 gas", "", []),
+    ("Powers of Siberia 2 gas", "", [Match(1, ("Power of Siberia 2", "gas"))]),  # a plural is a word form
     ("EU debates frozen Russian assets", "", [Match(2, ("frozen Russian assets",))]),
     ("ЕС обсуждает замороженные российские активы", "", [Match(2, ("замороженные российские активы",))]),
     ("欧盟讨论冻结的俄罗斯资产问题", "", [Match(2, ("冻结的俄罗斯资产",))]),
@@ -50,7 +60,35 @@ def matcher() -> Matcher:
     ("Huawei𠮷", "", [Match(8, ("Huawei",))]),  # CJK extension B ends a word too
 ])
 def test_match_table(matcher: Matcher, title: str, summary: str, expected: list[Match]) -> None:
-    assert matcher.match(title, summary) == expected
+    assert [(m.claim, m.terms) for m in matcher.match(title, summary)] == [(m.claim, m.terms) for m in expected]
+
+
+def test_the_table_has_the_rows_it_promises() -> None:
+    rows = table_rows()
+    assert len(rows) >= 150 and all(len(row) == 3 for row in rows)
+    cyrillic = sum(1 for term, _, _ in rows if any("\u0400" <= c <= "\u04ff" for c in term))
+    chinese = sum(1 for term, _, _ in rows if any("\u4e00" <= c <= "\u9fff" for c in term))
+    misses = sum(1 for *_, words in rows if words == "-")
+    assert cyrillic >= 60 and chinese >= 8 and misses >= 50
+
+
+@pytest.mark.parametrize("term, text, words", table_rows())
+def test_word_forms_table(term: str, text: str, words: str) -> None:
+    """A term finds its word forms and nothing else; the evidence quotes the words that matched."""
+    found = Matcher([(1, (term,))]).match(text)
+    assert (found[0].words[0] if found else "-") == words
+
+
+def test_matched_words_are_quoted_per_term_required_ones_too() -> None:
+    matcher = Matcher([(1, ("Минск", "+газ"))])
+    assert matcher.match("Поставки газа в Минске", "") == [Match(1, ("Минск", "газ"), ("Минске", "газа"))]
+
+
+def test_a_phrase_of_words_with_many_forms_stays_one_path() -> None:
+    """Each word of a term is one step, whatever number of forms it has (no path per combination)."""
+    matcher = Matcher([(1, ("замороженные российские активы",)), (2, ("=замороженные российские активы",))])
+    assert [m.claim for m in matcher.match("о замороженных российских активах")] == [1]
+    assert [m.claim for m in matcher.match("замороженные российские активы")] == [1, 2]
 
 
 def test_one_item_can_match_several_claims() -> None:

@@ -1,9 +1,29 @@
 """Matching news items against the watch terms of claims, in English, Russian and Chinese. Pure.
 
-Text and terms are normalised alike: Unicode NFKC, full case folding (so Greek, Cyrillic and ß
-fold too, not just ASCII), and ё read as е. Terms in Latin or Cyrillic script match whole words,
-whatever punctuation stands between them ("Сила Сибири-2" matches "сила сибири 2"); terms with
-Chinese or Japanese characters, which are written without spaces, match as substrings.
+Text and terms are normalised alike: Unicode NFKC, full case folding (so Greek, Cyrillic and ß fold
+too, not just ASCII), ё read as е. Terms in Latin or Cyrillic script match whole words, in order and
+adjacent, whatever punctuation stands between them ("Сила Сибири-2" matches "сила сибири 2"); each
+word of a term matches its word forms:
+
+- a Russian or Ukrainian word matches every form of its paradigm: `Минск` finds «в Минске», «из
+  Минска»; `Сила Сибири 2` finds «по Силе Сибири 2»; `Беларусь` finds «с Беларусью»;
+- an English word matches the words with the same dictionary lemma: `sanction` finds "sanctions",
+  "sanctioned", "sanctioning"; any word matches its possessive ("Putin's");
+- a word of another lemma never matches: `Путин` not «Путинизм», `газ` not «газета», `Putin` not
+  "Putinism", and `Минск` not «минский» (an adjective: write `минск*` or list it);
+- exact, whatever the language: words with a digit (`2`, `G7`), words of one or two letters, and
+  abbreviations written in capitals (`ЕС`, `NATO`), which match only a word that starts with a capital
+  letter in the news too (`WHO` not "who", `ЕС` not «если», which is another word anyway);
+- `word*` matches every word that starts with it (`Беларус*`: беларусь, белорусский no, беларусский
+  yes), `=word` that exact form only (`=Putin`); both may mark any word of a phrase.
+
+Terms with Chinese or Japanese characters, which are written without spaces, match as substrings of
+the text with its white space removed, found in one pass by an Aho–Corasick automaton (pyahocorasick,
+the only module that imports it), and only in texts that contain such characters at all.
+
+Cost: a text is split into words once; each distinct word is looked up once per Matcher in a table
+that gives the term words it can be (usually none), so an entry costs the same whatever the number of
+claims; the walk over phrases starts only at words that begin some term.
 """
 
 from __future__ import annotations
@@ -13,22 +33,31 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
+from typing import NamedTuple
+
+import ahocorasick
 
 from claimwatch.errors import InputError
-from claimwatch.parsing import parse_watch_terms
+from claimwatch.morphology import cyrillic_forms, english_lemma
+from claimwatch.parsing import UNSPACED_CHARS, parse_watch_terms
 
 log = logging.getLogger(__name__)
 
-# Han (with its extensions), Hiragana, Katakana, their punctuation and half-width forms: scripts
-# written without spaces
-_UNSPACED_CHARS = ("\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
-                   "\U00020000-\U0003134f")
-_UNSPACED = re.compile(f"[{_UNSPACED_CHARS}]")
-# A word is letters and digits of spaced scripts; a run of unspaced characters ends it and stands between
-# words as a gap no phrase spans: "Trump" is a word in "美国总统Trump表示", and "Apple Watch" does not
-# match "Apple公司表示，不会推出Watch".
-_TOKEN = re.compile(f"[^\\W{_UNSPACED_CHARS}]+|[{_UNSPACED_CHARS}]+")
+_UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")
+# A word is letters and digits of spaced scripts, with apostrophes inside (Putin's, м'ясо); a run of
+# unspaced characters is a token of its own that no term word matches, so it stands between words as a
+# gap no phrase spans: "Trump" is a word in "美国总统Trump表示", and "Apple Watch" does not match
+# "Apple公司表示，不会推出Watch".
+_TOKEN = re.compile(f"[^\\W{UNSPACED_CHARS}]+(?:['’][^\\W{UNSPACED_CHARS}]+)*|[{UNSPACED_CHARS}]+")
+# a term's word with its marks: =word (exact) or word* (prefix)
+_TERM_WORD = re.compile(f"(=?)([^\\W{UNSPACED_CHARS}]+(?:['’][^\\W{UNSPACED_CHARS}]+)*)(\\*?)")
+_CYRILLIC = re.compile("[\u0400-\u04ff]")
+_LATIN_WORD = re.compile("[a-z'\u00df-\u024f]+")  # folded: ASCII letters and Latin accented ones
+_POSSESSIVE = re.compile("['’]s$")
+_MAX_CACHE = 500_000  # distinct words a Matcher remembers; beyond, it starts again
 
 
 def normalize(text: str) -> str:
@@ -36,15 +65,48 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
 
 
-def _words(text: str) -> tuple[str, ...]:
-    """The words of a folded text, with "" for each run of unspaced characters between them."""
-    return tuple("" if _UNSPACED.match(token) else token for token in _TOKEN.findall(text))
+def fold(word: str) -> str:
+    """A word as matching compares it: case-folded, ё as е, a possessive 's dropped (of an NFKC word)."""
+    return _POSSESSIVE.sub("", word.casefold().replace("ё", "е").replace("’", "'"))
+
+
+# Keys a word of the news offers, and keys a term word asks for: "=минске" (this form), "^nato" (this
+# form, starting with a capital), "~sanction" (an English lemma), "*беларус" (a prefix).
+
+
+def _word_keys(surface: str, prefix_lengths: Sequence[int]) -> set[str]:
+    """Every key a word of the news (as it stands in the NFKC text) can match."""
+    word = fold(surface)
+    keys = {"=" + word}
+    if surface[0].isupper():
+        keys.add("^" + word)
+    if _LATIN_WORD.fullmatch(word):
+        keys.add("~" + english_lemma(word))
+    keys.update("*" + word[:n] for n in prefix_lengths if n <= len(word))
+    return keys
+
+
+def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
+    """The keys a word of a term matches (any one of them)."""
+    word = fold(surface)
+    if star:
+        return frozenset({"*" + word})
+    if not mark and len(surface) >= 2 and surface.isupper():  # an abbreviation: NATO, ЕС, США, G7
+        return frozenset({"^" + word})
+    if mark or any(c.isdigit() for c in word) or len(word) <= 2:
+        return frozenset({"=" + word})
+    if _CYRILLIC.search(word):
+        return frozenset("=" + form for form in cyrillic_forms(word))
+    if _LATIN_WORD.fullmatch(word):
+        return frozenset({"~" + english_lemma(word)})
+    return frozenset({"=" + word})
 
 
 @dataclass(frozen=True)
 class Match:
     claim: int
     terms: tuple[str, ...]  # the watch terms that matched (required ones without their +)
+    words: tuple[str, ...] = field(default=())  # for each term, the words of the item that matched it
 
 
 @dataclass(frozen=True)
@@ -55,17 +117,47 @@ class _Rule:
     excluded: tuple[str, ...]
 
 
+class _Node:
+    """A step in the phrase trie: what the next word may be (by word class), and the terms that end here."""
+
+    __slots__ = ("next", "terms")
+
+    def __init__(self) -> None:
+        self.next: dict[int, _Node] = {}
+        self.terms: list[str] = []
+
+
+class _Word(NamedTuple):
+    """A word of the news: its classes, the trie nodes it starts, the one-word terms it is, and whether
+    a longer term starts with it."""
+
+    classes: tuple[int, ...]
+    roots: tuple[_Node, ...]
+    terms: tuple[str, ...]
+    longer: bool
+
+
+_STARTS = attrgetter("roots")
+
+
 class Matcher:
-    """The watch terms of many claims, compiled once; `match` finds the claims an item bears on."""
+    """The watch terms of many claims, compiled once; `match` finds the claims an item bears on.
+
+    Each distinct term word (with its marks) is a word class: the set of keys it matches. A word of the
+    news belongs to the classes whose keys it offers; phrases are paths of classes in a trie."""
 
     def __init__(self, watched: Iterable[tuple[int, Sequence[str]]]) -> None:
         """`watched`: (claim number, its stored watch terms) for each open claim."""
         self._rules = 0
-        self._phrases: dict[tuple[str, ...], set[str]] = defaultdict(set)  # word sequence -> terms
+        self._root = _Node()
+        self._classes: dict[frozenset[str], int] = {}
+        self._classes_of_key: dict[str, list[int]] = defaultdict(list)
         self._pieces: dict[str, set[str]] = defaultdict(set)  # unspaced text -> terms
-        self._piece_lengths: set[int] = set()
-        self._longest = 1
+        self._automaton: ahocorasick.Automaton | None = None
+        self._seen: dict[str, _Word] = {}  # a word of the news, as the trie sees it
+        self._pairs: dict[tuple[str, str], tuple[_Node, ...]] = {}  # two words of the news -> where they lead
         self._rules_of: dict[str, list[_Rule]] = defaultdict(list)  # term -> rules it can start a match of
+        indexed: set[str] = set()
         for claim, stored in watched:
             if not stored:
                 continue
@@ -78,49 +170,121 @@ class Matcher:
             rule = _Rule(claim, terms.alternatives, terms.required, terms.excluded)
             self._rules += 1
             for term in (*terms.alternatives, *terms.required, *terms.excluded):
-                self._index(term)
+                if term not in indexed:
+                    indexed.add(term)
+                    self._index(term)
             for term in set(terms.alternatives or terms.required):  # what a match cannot do without
                 self._rules_of[term].append(rule)
+        self._prefix_lengths = sorted({len(k) - 1 for k in self._classes_of_key if k[0] == "*"})
+        if self._pieces:
+            self._automaton = ahocorasick.Automaton()
+            for piece, terms in self._pieces.items():
+                self._automaton.add_word(piece, (piece, tuple(terms)))
+            self._automaton.make_automaton()
 
     def _index(self, term: str) -> None:
+        """Add a term to the trie (or the automaton)."""
         folded = normalize(term)
         if _UNSPACED.search(folded):
-            piece = "".join(folded.split())
-            self._pieces[piece].add(term)
-            self._piece_lengths.add(len(piece))
+            self._pieces["".join(folded.split())].add(term)
             return
-        words = _words(folded)
-        if words:
-            self._phrases[words].add(term)
-            self._longest = max(self._longest, len(words))
+        node = self._root
+        for m in _TERM_WORD.finditer(unicodedata.normalize("NFKC", term)):
+            node = node.next.setdefault(self._class(_term_word_keys(*m.groups())), _Node())
+        if node is not self._root:
+            node.terms.append(term)
+
+    def _class(self, keys: frozenset[str]) -> int:
+        number = self._classes.get(keys)
+        if number is None:
+            number = self._classes[keys] = len(self._classes)
+            for key in keys:
+                self._classes_of_key[key].append(number)
+        return number
 
     def __len__(self) -> int:
         return self._rules
 
-    def found_terms(self, *texts: str) -> set[str]:
-        """Every watch term (as written) that occurs in any of `texts`."""
-        found: set[str] = set()
-        for text in texts:
-            folded = normalize(text)
-            words = _words(folded)
-            for size in range(1, min(self._longest, len(words)) + 1):
-                for i in range(len(words) - size + 1):
-                    terms = self._phrases.get(words[i:i + size])
-                    if terms:
-                        found |= terms
-            if self._pieces:
-                unspaced = "".join(folded.split())
-                for i in range(len(unspaced)):  # every substring of a length some term has
-                    for length in self._piece_lengths:
-                        terms = self._pieces.get(unspaced[i:i + length])
-                        if terms:
-                            found |= terms
-        return found
+    def _word(self, surface: str) -> _Word:
+        """A word of the news as the trie sees it (usually it starts nothing and belongs to no class)."""
+        if len(self._seen) >= _MAX_CACHE:
+            self._seen.clear()
+            self._pairs.clear()
+        if _UNSPACED.match(surface):
+            classes: tuple[int, ...] = ()
+        else:
+            classes = tuple({c for k in _word_keys(surface, self._prefix_lengths)
+                             for c in self._classes_of_key.get(k, ())})
+        roots = tuple(n for c in classes if (n := self._root.next.get(c)))
+        word = self._seen[surface] = _Word(classes, roots, tuple(t for n in roots for t in n.terms),
+                                           any(n.next for n in roots))
+        return word
+
+    def _find(self, texts: Sequence[str]) -> tuple[list[str], dict[str, tuple[int, int, int] | tuple[int, str]]]:
+        """The texts after NFKC, and where each term occurs first: (text, first word, end word) or, for
+        a Chinese or Japanese term, (text, the piece found)."""
+        hits: dict[str, tuple[int, int, int] | tuple[int, str]] = {}
+        nfkcs = [unicodedata.normalize("NFKC", text) for text in texts]
+        for at, nfkc in enumerate(nfkcs):
+            if self._classes:
+                surfaces = _TOKEN.findall(nfkc)
+                words = list(map(self._seen.get, surfaces))  # the loops that touch every word run in C
+                if None in words:
+                    words = [w if w is not None else self._word(s) for w, s in zip(words, surfaces)]
+                last = len(words) - 1
+                for start in compress(range(len(words)), map(_STARTS, words)):
+                    word = words[start]
+                    for term in word.terms:
+                        if term not in hits:
+                            hits[term] = (at, start, start + 1)
+                    if word.longer and start < last:
+                        pair = (surfaces[start], surfaces[start + 1])
+                        second = self._pairs.get(pair)
+                        if second is None:
+                            second = self._pairs[pair] = tuple(
+                                n for node in word.roots if node.next for c in words[start + 1].classes
+                                if (n := node.next.get(c)))
+                        for node in second:
+                            self._walk(words, at, start, start + 2, node, hits)
+            if self._automaton is not None and _UNSPACED.search(nfkc):
+                for _, (piece, terms) in self._automaton.iter("".join(normalize(nfkc).split())):
+                    for term in terms:
+                        hits.setdefault(term, (at, piece))
+        return nfkcs, hits
+
+    def _walk(self, words: list[_Word], at: int, start: int, end: int, node: _Node,
+              hits: dict[str, tuple[int, int, int] | tuple[int, str]]) -> None:
+        """The terms that match words[start:end] (ending at `node`) and the longer ones going on from there."""
+        for term in node.terms:
+            if term not in hits:
+                hits[term] = (at, start, end)
+        if node.next and end < len(words):
+            for c in words[end].classes:
+                child = node.next.get(c)
+                if child is not None:
+                    self._walk(words, at, start, end + 1, child, hits)
+
+    @staticmethod
+    def _quote(nfkcs: list[str], where: tuple[int, int, int] | tuple[int, str]) -> str:
+        """The words of a text that matched a term, as the text has them (with their punctuation)."""
+        if len(where) == 2:
+            return where[1]  # type: ignore[return-value]
+        at, start, end = where  # type: ignore[misc]
+        spans = [m.span() for m in _TOKEN.finditer(nfkcs[at])]
+        return nfkcs[at][spans[start][0]:spans[end - 1][1]]
+
+    def found_terms(self, *texts: str) -> dict[str, str]:
+        """Every watch term (as written) that occurs in any of `texts`, with the words that matched it:
+        the first occurrence, as the text has it (after NFKC)."""
+        nfkcs, hits = self._find(texts)
+        return {term: self._quote(nfkcs, where) for term, where in hits.items()}
 
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The claims whose watch terms an item (its title and summary, as plain text) satisfies:
         any alternative, every required term, no excluded term."""
-        found = self.found_terms(title, summary)
+        nfkcs, found = self._find((title, summary))
+        if not found:
+            return []
         candidates = {id(rule): rule for term in found for rule in self._rules_of.get(term, ())}
         matches = []
         for rule in sorted(candidates.values(), key=lambda r: r.claim):
@@ -129,5 +293,6 @@ class Matcher:
                 continue
             if not all(t in found for t in rule.required) or any(t in found for t in rule.excluded):
                 continue
-            matches.append(Match(rule.claim, tuple(hits) + rule.required))
+            terms = tuple(hits) + rule.required
+            matches.append(Match(rule.claim, terms, tuple(self._quote(nfkcs, found[t]) for t in terms)))
         return matches

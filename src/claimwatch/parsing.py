@@ -137,9 +137,17 @@ def _natural(phrase: str, text: str, now: datetime, tz: ZoneInfo, prefer_day: st
 
 # --- watch terms -----------------------------------------------------------------------------
 
-_WATCH_HELP = 'separate terms with commas; "quote" a phrase that contains a comma; +term is required, -term excludes'
+_WATCH_HELP = ('separate terms with commas; "quote" a phrase that contains a comma; +term is required, '
+               '-term excludes; word* matches words starting with it, =word only that exact form')
 MAX_TERM_LENGTH = 100
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # what matching compares: punctuation never matches
+# Han (with its extensions), Hiragana, Katakana, their punctuation and half-width forms: scripts written
+# without spaces, whose terms match anywhere in a text (matching.py)
+UNSPACED_CHARS = ("\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+                  "\U00020000-\U0003134f")
+_UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")
+MIN_PREFIX = 3  # letters before a *: "ru*" would match half the news
+_PREFIX = re.compile(r"(\w*)\*")
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,11 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
         if len(term) > MAX_TERM_LENGTH:
             raise InputError(f"watch term {term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
         if not _LETTER_OR_DIGIT.search(term):
+            if set(term) <= set("*= "):
+                raise InputError(f"watch term {term!r} marks no word: put * after a word's first letters "
+                                 "(Беларус*) and = before a word (=Putin)")
             raise InputError(f"watch term {term!r} has no letters or digits, so it could never match")
+        _check_markers(term)
         key = term.casefold()
         if key in seen:
             if seen[key] != sign:
@@ -192,6 +204,29 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
             raise InputError(f"watch terms need at least one term to look for, not only exclusions: {_WATCH_HELP}")
         raise InputError(f"no watch terms given: {_WATCH_HELP}")
     return WatchTerms(tuple(groups[""]), tuple(groups["+"]), tuple(groups["-"]))
+
+
+def _check_markers(term: str) -> None:
+    """`word*` (any word starting with it) and `=word` (that form only) mark single words of a term."""
+    if ("*" in term or "=" in term) and _UNSPACED.search(term):
+        raise InputError(f"watch term {term!r}: * and = apply to words in Latin or Cyrillic script; Chinese "
+                         "and Japanese terms match anywhere in a text already")
+    for m in _PREFIX.finditer(term):
+        end = m.end()
+        if end < len(term) and (term[end].isalnum() or term[end] in "*="):
+            raise InputError(f"watch term {term!r}: * may only end a word, as in Беларус*")
+        if len(m.group(1)) < MIN_PREFIX or not _LETTER_OR_DIGIT.search(m.group(1)):
+            raise InputError(f"watch term {term!r}: * needs at least {MIN_PREFIX} letters before it, as in sanction*")
+    for i, ch in enumerate(term):
+        if ch != "=":
+            continue
+        if i and (term[i - 1].isalnum() or term[i - 1] == "="):
+            raise InputError(f"watch term {term!r}: = may only begin a word, as in =Putin")
+        word = re.match(r"\w+(\*)?", term[i + 1:])
+        if word is None or not _LETTER_OR_DIGIT.search(word.group()):
+            raise InputError(f"watch term {term!r}: = must stand right before a word, as in =Минск")
+        if word.group(1):
+            raise InputError(f"watch term {term!r}: a word is either exact (=word) or a prefix (word*), not both")
 
 
 def _split_terms(text: str) -> list[tuple[str, str]]:
