@@ -254,10 +254,13 @@ class ChatService:
             else:
                 raise InputError(f"unknown part {key!r}: use due, p, tags, watch, source or kind")
         claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now)  # type: ignore[arg-type]
-        return [self._added(claim)]
+        return [self._added(claim, ctx.now)]
 
-    def _added(self, claim: Claim) -> Reply:
-        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}",
+    def _added(self, claim: Claim, now: datetime) -> Reply:
+        """The reply to a claim recorded; a claim with watch terms is matched against the recent news at once."""
+        found = ledger.match_recent_news(self.store, [claim], now) if claim.watch else 0
+        note = f"\n{ledger.recent_news_note(found, claim.id)}." if found else ""
+        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{note}",
                      ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
 
     def _conversation_step(self, ctx: _Context) -> list[Reply]:
@@ -299,9 +302,13 @@ class ChatService:
                     else:
                         raise InputError("start with 'tags' or 'watch', e.g. tags energy | watch Power of Siberia 2")
             draft.step = "confirm"
+            tried = ""
+            if draft.watch:  # what the terms would find, so they can be tuned before saving
+                count = len(ledger.try_watch_terms(self.store, ", ".join(draft.watch), ctx.now))
+                tried = f" ({ledger.recent_news_note(count)}: <code>/trywatch {esc(', '.join(draft.watch))}</code>)"
             summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
                        f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
-                       f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}"]
+                       f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}{tried}"]
             return [Reply("Save this claim?\n" + "\n".join(summary),
                           ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
         if draft.step == "confirm":
@@ -311,7 +318,7 @@ class ChatService:
             claim = ledger.add_claim(self.store, ledger.NewClaim(
                 text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
                 ctx.who, ctx.now)
-            return [self._added(claim)]
+            return [self._added(claim, ctx.now)]
         raise AssertionError(draft.step)
 
     def cmd_cancel(self, ctx: _Context) -> list[Reply]:
@@ -403,7 +410,17 @@ class ChatService:
             raise InputError(f"say which claim, which field ({', '.join(ledger.EDITABLE)}) and the new value")
         number = ledger.parse_claim_number(parts[0])
         claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz)
-        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.")]
+        found = 0
+        if parts[1].lower() == "watch" and claim.watch:  # the new terms may find what the old ones did not
+            found = ledger.match_recent_news(self.store, [claim], ctx.now)
+        note = f"\n{ledger.recent_news_note(found, claim.id)}." if found else ""
+        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.{note}")]
+
+    def cmd_trywatch(self, ctx: _Context) -> list[Reply]:
+        if not ctx.args.strip():
+            raise InputError("give the watch terms to try, e.g. /trywatch Минск, Belarus*, 明斯克")
+        found = ledger.try_watch_terms(self.store, ctx.args, ctx.now)
+        return [Reply(render.tried_terms(found, ledger.RECENT_DAYS, self.settings.tz, HTML))]
 
     def cmd_due(self, ctx: _Context) -> list[Reply]:
         claims = ledger.due(self.store, ctx.today)
@@ -709,6 +726,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("leaderboard", None, "/leaderboard [#tag]", "analysts by Brier score", ChatService.cmd_leaderboard),
     Command("export", None, "/export [json|csv|claimreview]", "every claim as a file", ChatService.cmd_export),
     Command("evidence", None, "/evidence <id>", "news found for a claim", ChatService.cmd_evidence),
+    Command("trywatch", None, "/trywatch <watch terms>", "the recent news some watch terms would find",
+            ChatService.cmd_trywatch),
     Command("label", Role.ANALYST, "/label <id> <evidence> <supports|contradicts|irrelevant>",
             "label a news item", ChatService.cmd_label),
     Command("feeds", None, "/feeds", "the news feeds watched, and their health", ChatService.cmd_feeds),

@@ -85,6 +85,8 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     )
     claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
     print(f"added #{claim.id}: {claim.text}")
+    if claim.watch and (found := ledger.match_recent_news(ctx.store, [claim], ctx.now)):
+        print(ledger.recent_news_note(found, claim.id))
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -184,6 +186,14 @@ def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     def say(line: str) -> None:
         print(line, flush=True)  # a running watcher's output is read as it comes, often through a pipe
 
+    if args.try_terms is not None:
+        if not args.try_terms.strip():
+            raise InputError("give the watch terms to try, e.g. --try 'Минск, Belarus*, 明斯克'")
+        if args.show < 1:
+            raise InputError(f"--show needs a number of 1 or more, not {args.show}")
+        found = ledger.try_watch_terms(ctx.store, args.try_terms, ctx.now)
+        print(render.tried_terms(found, ledger.RECENT_DAYS, ctx.config.tz, shown=args.show))
+        return 0
     if args.once:
         return jobs.watch_once(ctx.store, ctx.config, lambda: datetime.now(UTC), say)
     return jobs.watch_forever(ctx.store, ctx.config, lambda: datetime.now(UTC), say)
@@ -222,6 +232,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     for warning in result.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")
+    if found := ledger.match_recent_news(ctx.store, result.added, ctx.now):
+        print(f"{args.file}: {ledger.recent_news_note(found)}")
 
 
 def _write(path: str, text: str) -> None:
@@ -375,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("watch", cmd_watch, "check the feeds for news on open claims, on their schedule, printing alerts")
     p.add_argument("--once", action="store_true", help="one cycle over every feed, then a line per feed")
+    p.add_argument("--try", dest="try_terms", metavar="TERMS",
+                   help="show the news of the last 14 days that watch terms would match (nothing is stored)")
+    p.add_argument("--show", type=int, default=20, metavar="N", help="with --try: list the newest N matches (20)")
 
     p = command("evidence", cmd_evidence, "the news items found for a claim; label them", json_output=True, by=True)
     p.add_argument("id", help="the claim's number")

@@ -31,7 +31,9 @@ from claimwatch.model import (
     Claim,
     Feed,
     Forecast,
+    Evidence,
     Kind,
+    NewsItem,
     Outcome,
     OutcomeValue,
     Source,
@@ -40,7 +42,8 @@ from claimwatch.model import (
     forecast_to_dict,
     outcome_to_dict,
 )
-from claimwatch.store import ClaimFilter, Store
+from claimwatch.matching import Match, Matcher
+from claimwatch.store import RECENT_DAYS, ClaimFilter, Store
 
 _OUTCOME_WORDS = {"true": "true", "yes": "true", "false": "false", "no": "false", "partial": "partial",
                   "void": "void"}
@@ -251,6 +254,48 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
         (key,) = changes  # the dataclass field and its dict key share a name
         change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]})
         return store.update_claim(edited, change)
+
+
+# --- recent news -------------------------------------------------------------------------------
+
+
+def match_recent_news(store: Store, claims: Sequence[Claim], now: datetime) -> int:
+    """Match claims just added or with new watch terms against the news of the last RECENT_DAYS: what
+    matches is kept as evidence marked backfill, alerted to nobody. An item that is evidence for the
+    claim already is not added again, so editing the terms back and forth adds nothing twice.
+    Returns how many items were added."""
+    matcher = Matcher((c.id, c.watch) for c in claims if c.watch and c.outcome is None)
+    if not len(matcher):
+        return 0
+    with store.transaction():
+        found: list[Evidence] = []
+        known: dict[int, set[tuple[str, str]]] = {}
+        for item in store.recent_news(now):
+            for m in matcher.match(item.title, item.summary):
+                have = known.get(m.claim)
+                if have is None:
+                    have = known[m.claim] = {(e.url, e.title) for e in store.evidence_for(m.claim)}
+                if (item.link, item.title) in have:
+                    continue
+                have.add((item.link, item.title))
+                found.append(Evidence(0, m.claim, item.link, item.title, now, feed=item.feed, published=item.published,
+                                      matched=m.terms, words=m.words, backfill=True))
+        store.add_evidence(found)
+    return len(found)
+
+
+def recent_news_note(found: int, number: int | None = None) -> str:
+    """What a reply says about the recent news a claim was matched against."""
+    where = f"; /evidence {number}" if number is not None and found else ""
+    return (f"{found} news item{'s' * (found != 1)} from the last {RECENT_DAYS} days "
+            f"match{'es' * (found == 1)}{where}")
+
+
+def try_watch_terms(store: Store, terms: str, now: datetime) -> list[tuple[NewsItem, Match]]:
+    """The news of the last RECENT_DAYS that watch terms would match, newest first (nothing is stored)."""
+    parsed = parse_watch_terms(terms)
+    matcher = Matcher([(0, parsed.terms())])
+    return [(item, found[0]) for item in store.recent_news(now) if (found := matcher.match(item.title, item.summary))]
 
 
 def due(store: Store, today: date) -> list[Claim]:

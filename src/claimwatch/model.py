@@ -109,6 +109,25 @@ class Evidence:
     published: datetime | None = None
     matched: tuple[str, ...] = ()  # the watch terms that matched
     stance: Stance = Stance.UNLABELLED
+    words: tuple[str, ...] = ()  # for each matched term, the words of the item that matched it ("Минске")
+    backfill: bool = False  # found in news that came before the claim or its terms: alerted to nobody
+
+    def reasons(self) -> tuple[str, ...]:
+        """Why it matched, per term: "Минске ← Минск", or the term alone where the item has it as written."""
+        words = self.words if len(self.words) == len(self.matched) else ("",) * len(self.matched)
+        return tuple(f"{w} ← {t}" if w and w.casefold() != t.lstrip("=").replace("*", "").casefold() else t
+                     for w, t in zip(words, self.matched))
+
+
+@dataclass(frozen=True)
+class NewsItem:
+    """An entry the watcher fetched, kept for a while so new claims can be matched against recent news."""
+
+    feed: str  # the feed's name
+    link: str
+    title: str
+    summary: str
+    published: datetime  # as the feed dates it, else when it was fetched
 
 
 @dataclass(frozen=True)
@@ -249,6 +268,8 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
         "found_at": iso(e.found_at),
         "matched": list(e.matched),
         "stance": e.stance.value,
+        "words": list(e.words),
+        "backfill": e.backfill,
     }
 
 
@@ -263,7 +284,18 @@ def evidence_from_dict(d: dict[str, Any], id: int = 0) -> Evidence:
         found_at=parse_datetime(d["found_at"]),
         matched=tuple(d.get("matched") or ()),
         stance=Stance(d.get("stance") or Stance.UNLABELLED),
+        words=tuple(d.get("words") or ()),
+        backfill=bool(d.get("backfill")),
     )
+
+
+def news_item_to_dict(item: NewsItem) -> dict[str, Any]:
+    return {"feed": item.feed, "link": item.link, "title": item.title, "summary": item.summary,
+            "published": iso(item.published)}
+
+
+def news_item_from_dict(d: dict[str, Any]) -> NewsItem:
+    return NewsItem(d["feed"], d["link"], d["title"], d["summary"], parse_datetime(d["published"]))
 
 
 def change_to_dict(c: Change) -> dict[str, Any]:

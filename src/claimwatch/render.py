@@ -10,10 +10,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from claimwatch.model import Change, Claim, Evidence, Feed
+from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem
+
+if TYPE_CHECKING:
+    from claimwatch.matching import Match
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,22 @@ def feed_line(feed: Feed, tz: ZoneInfo) -> str:
 def evidence_line(item: Evidence, tz: ZoneInfo, m: Markup = PLAIN) -> str:
     when_ = when(item.published or item.found_at, tz)
     return (f"[{item.id}] {when_} {m.esc(item.title)} — {m.esc(item.url)} ({item.stance.value}; "
-            f"{m.esc(item.feed)}; matched {m.esc(', '.join(item.matched))})")
+            f"{m.esc(item.feed)}; matched {m.esc(', '.join(item.reasons()))}{'; earlier news' if item.backfill else ''})")
+
+
+def tried_terms(found: list[tuple[NewsItem, Match]], days: int, tz: ZoneInfo, m: Markup = PLAIN,
+                shown: int = 10) -> str:
+    """What watch terms would match in the recent news: how many, and the newest `shown` of them."""
+    if not found:
+        return f"No news from the last {days} days matches these terms."
+    lines = [f"{len(found)} news item{'s' * (len(found) != 1)} from the last {days} days "
+             f"match{'es' * (len(found) == 1)}"
+             + (f" (the newest {shown}):" if len(found) > shown else ":")]
+    for item, match in found[:shown]:
+        reasons = Evidence(0, 0, item.link, item.title, item.published, matched=match.terms, words=match.words).reasons()
+        lines.append(f"{when(item.published, tz)} {m.esc(item.title)} — {m.esc(item.link)} "
+                     f"({m.esc(item.feed)}; matched {m.esc(', '.join(reasons))})")
+    return "\n".join(lines)
 
 
 def _describe(value: dict[str, Any] | None) -> str:

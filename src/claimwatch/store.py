@@ -10,6 +10,8 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
                            chat id) and `subscriptions`
     feeds.json             table `feeds` (doc id = feed id): address, schedule and health
     seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
+    news.json              table `items`: the news fetched in the last 14 days (title, summary cut
+                           short, link, date, feed), matched against claims as they are added
     .lock                  the writers' lock (readers take none: reading needs no write access)
 
 Why it is built this way:
@@ -40,7 +42,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time as clock_time
+from datetime import UTC, date, datetime, time as clock_time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,6 +75,9 @@ from claimwatch.model import (
     evidence_to_dict,
     feed_from_dict,
     feed_to_dict,
+    NewsItem,
+    news_item_from_dict,
+    news_item_to_dict,
 )
 from claimwatch.parsing import feed_key
 
@@ -80,6 +85,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
+RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
+RECENT_LIMIT = 20_000  # at most this many items of it (about 25 MB at the bounds of watcher.NEWS_BOUNDS)
 
 Signature = tuple[int, int, int]
 Migration = Callable[["Store"], None]
@@ -383,7 +390,7 @@ class Store:
         # its schedule, the schema), so a crash in between repeats work rather than losing it.
         # The outbox comes first: a fan-out writes messages there and then removes the alert events
         # they came from (a repeat finds the messages by their keys and adds none).
-        order = ("outbox", "claims-", "evidence-", "people", "feeds", "seen", "meta")
+        order = ("outbox", "claims-", "evidence-", "news", "people", "feeds", "seen", "meta")
         try:
             for name in self._dirty:  # before anything is written: all of the transaction or none of it
                 self._check_sound(name)
@@ -877,6 +884,33 @@ class Store:
                 seen.remove(doc_ids=[feed_id])
         return feed
 
+    # --- recent news ---------------------------------------------------------------------------
+
+    def add_news(self, items: list[NewsItem], now: datetime) -> None:
+        """Keep fetched entries for RECENT_DAYS (by their date), at most RECENT_LIMIT of them, newest first;
+        older ones go in the same write."""
+        if not items:
+            return
+        with self.transaction():
+            table = self._db("news").table("items")
+            known = {(d["feed"], d["link"], d["title"]) for d in table.all()}  # a cycle repeated after a crash
+            table.insert_multiple(news_item_to_dict(replace(i, published=i.published.astimezone(UTC))) for i in items
+                                  if (i.feed, i.link, i.title) not in known)
+            horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
+            docs = sorted(table.all(), key=lambda d: (d["published"], d.doc_id), reverse=True)
+            old = [d.doc_id for i, d in enumerate(docs) if i >= RECENT_LIMIT or d["published"] < horizon]
+            if old:
+                table.remove(doc_ids=old)
+
+    def recent_news(self, now: datetime) -> list[NewsItem]:
+        """The entries fetched in the last RECENT_DAYS (by their date), newest first."""
+        horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
+        with self._reading("news"):
+            docs = [d for d in self._db("news").table("items").all() if d["published"] >= horizon]
+            return [news_item_from_dict(d) for d in sorted(docs, key=lambda d: d["published"], reverse=True)]
+
+    # --- seen entries ----------------------------------------------------------------------------
+
     def seen(self, feed_id: int) -> dict[str, tuple[str, datetime]]:
         """A feed's seen entries: entry key -> (content hash, when last seen in the feed)."""
         with self._reading("seen"):
@@ -901,7 +935,7 @@ def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
 # process take turns (writes already do, in transaction()). Processes need no turns: a file another
 # process replaces is read whole, in one version or the other.
 for _read in ("get_claim", "find_claims", "claim_dicts", "next_number", "is_empty", "claims_version", "history",
-              "evidence_for", "evidence_between", "alert_events", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
+              "evidence_for", "evidence_between", "alert_events", "recent_news", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
               "schema_version"):
     _method = getattr(Store, _read)
     if isinstance(_method, property):
@@ -968,6 +1002,7 @@ _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
                "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"])},
     "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
     "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
+    "news": {"items": lambda d, n: news_item_from_dict(d)},
     "outbox": {"messages": _check_message},  # on reading, messages that fail this are left out
 }
 

@@ -26,7 +26,7 @@ from claimwatch.errors import InputError
 from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.matching import Matcher
-from claimwatch.model import Evidence, Feed
+from claimwatch.model import Evidence, Feed, NewsItem
 from claimwatch.parsing import feed_key, feed_url
 from claimwatch.store import ClaimFilter, Store
 
@@ -175,9 +175,20 @@ class Watcher:
         if doc.entries:  # an empty document (a publisher's hiccup) forgets nothing
             seen = _pruned(seen, {e.key for e in doc.entries}, len(doc.entries), now)
         self.store.save_seen(feed.id, seen)
-        found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms)
+        self.store.add_news([news_item(feed.name, e) for e in new], now)
+        found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms,
+                          words=m.words, backfill=first)
                  for e in new for m in matcher.match(e.title, e.summary)]
         return len(new), edited, tuple(found), first  # stored by _keep_evidence
+
+
+NEWS_BOUNDS = {"title": 300, "summary": 1000, "link": 2000}  # characters of an entry kept as recent news
+
+
+def news_item(feed: str, entry: Entry) -> NewsItem:
+    """An entry as recent news: its title, summary and link cut to NEWS_BOUNDS."""
+    return NewsItem(feed, entry.link[:NEWS_BOUNDS["link"]], entry.title[:NEWS_BOUNDS["title"]],
+                    entry.summary[:NEWS_BOUNDS["summary"]], entry.published)
 
 
 _pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit

@@ -1,0 +1,179 @@
+"""The recent-news window: claims added or edited later are matched against the news already fetched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from claimwatch import ledger
+from claimwatch.chat import ChatService, ChatSettings, Incoming
+from claimwatch.model import Feed, NewsItem, Role
+from claimwatch.store import RECENT_LIMIT, open_store
+
+from conftest import NOW, UTC_TZ, run_cli
+from feedserver import FeedServer, respond
+from test_watcher import cycle
+
+RUSSIAN = ('<rss version="2.0"><channel><title>Новости</title>'
+           '<item><guid>1</guid><title>Переговоры в Минске перенесли</title><link>https://n.example/1</link>'
+           '<description>Делегации прибудут из Минска позже</description>'
+           '<pubDate>Sun, 01 Mar 2026 10:00:00 GMT</pubDate></item>'
+           '<item><guid>2</guid><title>Экспорт из Беларуси вырос</title><link>https://n.example/2</link>'
+           '<description>Граница с Беларусью открыта</description><pubDate>Sun, 01 Mar 2026 11:00:00 GMT</pubDate></item>'
+           '<item><guid>3</guid><title>Газета о минских заводах</title><link>https://n.example/3</link>'
+           '<description>Ничего о переговорах</description><pubDate>Sun, 01 Mar 2026 12:00:00 GMT</pubDate></item>'
+           '</channel></rss>')
+
+
+def polled_store(tmp_path: Path):
+    """A data directory whose one feed was polled before any claim watched it."""
+    store = open_store(tmp_path / "data")
+    with FeedServer() as server:
+        server.routes["/ru"] = respond(RUSSIAN.encode())
+        store.add_feed(Feed(0, f"{server.url}/ru", "Новости", NOW, "ana"))
+        (report,) = cycle(store, NOW)
+    assert report.new == 3 and not report.evidence
+    return store
+
+
+def test_a_claim_added_after_the_poll_gets_the_matching_news_as_backfill_without_alerts(tmp_path: Path) -> None:
+    store = polled_store(tmp_path)
+    claim = ledger.add_claim(store, ledger.NewClaim(text="Talks move to Minsk", watch=("Минск",)), "ana", NOW)
+    assert ledger.match_recent_news(store, [claim], NOW) == 1
+    (item,) = store.evidence_for(claim.id)
+    assert (item.title, item.backfill, item.reasons()) == ("Переговоры в Минске перенесли", True, ("Минске ← Минск",))
+    assert store.alert_events() == []  # backfill alerts nobody
+    assert ledger.match_recent_news(store, [claim], NOW) == 0  # once
+
+
+def test_editing_the_watch_terms_adds_the_new_matches_once(tmp_path: Path) -> None:
+    store = polled_store(tmp_path)
+    claim = ledger.add_claim(store, ledger.NewClaim(text="Belarus", watch=("Минск",)), "ana", NOW)
+    ledger.match_recent_news(store, [claim], NOW)
+    edited = ledger.edit_claim(store, claim.id, "watch", "Минск, Беларусь", "ana", NOW, UTC_TZ)
+    assert ledger.match_recent_news(store, [edited], NOW) == 1  # Беларуси; Минске is evidence already
+    back = ledger.edit_claim(store, claim.id, "watch", "Минск", "ana", NOW, UTC_TZ)
+    again = ledger.edit_claim(store, claim.id, "watch", "Минск, Беларусь", "ana", NOW, UTC_TZ)
+    assert ledger.match_recent_news(store, [back], NOW) == 0 and ledger.match_recent_news(store, [again], NOW) == 0
+    assert sorted(e.title for e in store.evidence_for(claim.id)) == ["Переговоры в Минске перенесли",
+                                                                      "Экспорт из Беларуси вырос"]
+
+
+def test_news_older_than_14_days_is_pruned_and_the_window_is_bounded(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    old = NewsItem("Wire", "https://n.example/old", "Old news of Minsk", "", NOW - timedelta(days=20))
+    fresh = NewsItem("Wire", "https://n.example/new", "New news of Minsk", "", NOW - timedelta(days=10))
+    store.add_news([old, fresh], NOW - timedelta(days=15))
+    assert len(store.recent_news(NOW - timedelta(days=15))) == 2  # both within 14 days on that day
+    store.add_news([NewsItem("Wire", "https://n.example/x", "x", "", NOW)], NOW)
+    # pruned from the file, not just left out when read: seen from 15 days ago, the old item is gone
+    assert [i.title for i in open_store(tmp_path / "data").recent_news(NOW - timedelta(days=15))] == [
+        "x", "New news of Minsk"]
+    many = [NewsItem("Wire", f"https://n.example/{i}", f"item {i}", "", NOW - timedelta(seconds=i))
+            for i in range(RECENT_LIMIT + 5)]
+    store.add_news(many, NOW)
+    kept = store.recent_news(NOW)
+    assert len(kept) == RECENT_LIMIT and kept[0].title == "x" and kept[-1].title == f"item {RECENT_LIMIT - 2}"
+
+
+def test_the_same_news_fetched_again_is_kept_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "data")
+    item = NewsItem("Wire", "https://n.example/1", "Minsk", "", NOW)
+    store.add_news([item], NOW)
+    store.add_news([item], NOW)  # a cycle repeated after a crash before its seen entries were written
+    assert store.recent_news(NOW) == [item]
+
+
+# A writer that keeps adding news and prints each batch's number once the write returned.
+NEWS_WRITER = """
+import sys
+from datetime import UTC, datetime, timedelta
+from claimwatch.model import NewsItem
+from claimwatch.store import open_store
+store = open_store(sys.argv[1])
+now = datetime(2026, 3, 2, tzinfo=UTC)
+print("ready", flush=True)
+for batch in range(100_000):
+    store.add_news([NewsItem("Wire", f"https://n.example/{batch}/{i}", f"batch {batch} item {i}", "x" * 500,
+                             now - timedelta(seconds=batch)) for i in range(50)], now)
+    print(batch, flush=True)
+"""
+
+
+def test_the_window_survives_a_kill_during_its_write(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    open_store(data)
+    proc = subprocess.Popen([sys.executable, "-c", NEWS_WRITER, str(data)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    time.sleep(0.8)
+    os.kill(proc.pid, signal.SIGKILL)
+    out, _ = proc.communicate()
+    acked = [int(line) for line in out.splitlines(keepends=True) if line.endswith("\n")]
+    assert acked, "the writer wrote nothing before it was killed"
+    titles = {i.title for i in open_store(data).recent_news(NOW)}
+    assert all(f"batch {b} item 49" in titles for b in acked)  # every acknowledged batch, whole
+
+
+def test_trywatch_add_edit_and_evidence_in_chat(tmp_path: Path) -> None:
+    store = polled_store(tmp_path)
+    store.set_role(2, Role.ANALYST, "ana", "test", NOW)
+    chat = ChatService(store, ChatSettings(UTC_TZ, frozenset({1}), "invite", "claimwatch_test_bot"))
+
+    def say(text: str) -> str:
+        return "\n".join(r.text for r in chat.handle(Incoming(2, 2, text, "ana", "private"), NOW))
+
+    tried = say("/trywatch Минск, Беларус*")
+    assert "2 news items from the last 14 days match" in tried
+    assert "Минске ← Минск" in tried and "Беларуси ← Беларус*" in tried and "Газета" not in tried
+    assert "1 news item from the last 14 days matches" in say("/trywatch =Минске")
+    assert "No news from the last 14 days matches" in say("/trywatch Лукашенко")
+    assert "marks no word" in say("/trywatch *") and "marks no word" in say("/trywatch =")
+    assert "give the watch terms to try" in say("/trywatch")
+    assert "1 news item from the last 14 days matches; /evidence 1" in say("/add Talks move to Minsk | watch Минск")
+    assert "1 news item from the last 14 days matches; /evidence 1" in say("/edit 1 watch Минск, Беларусь")
+    evidence = say("/evidence 1")
+    assert "Беларуси ← Беларусь" in evidence and "Минске ← Минск" in evidence and "earlier news" in evidence
+    assert store.alert_events() == []
+
+
+def test_the_guided_add_says_what_its_watch_terms_would_find(tmp_path: Path) -> None:
+    store = polled_store(tmp_path)
+    store.set_role(2, Role.ANALYST, "ana", "test", NOW)
+    chat = ChatService(store, ChatSettings(UTC_TZ, frozenset({1}), "invite", "claimwatch_test_bot"))
+    for step in ("/add", "Talks move to Minsk", "skip", "skip"):
+        chat.handle(Incoming(2, 2, step, "ana", "private"), NOW)
+    (confirm,) = chat.handle(Incoming(2, 2, "watch Минск", "ana", "private"), NOW)
+    assert "1 news item from the last 14 days matches: <code>/trywatch Минск</code>" in confirm.text
+
+
+def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    yesterday = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)  # the CLI runs on the real clock
+    with FeedServer() as server:
+        server.routes["/ru"] = respond(RUSSIAN.replace("Sun, 01 Mar 2026", yesterday[:16]).encode())
+        assert run_cli("feeds", "add", server.url + "/ru", "Новости", data=data, env=env).returncode == 0
+        assert "3 new" in run_cli("watch", "--once", data=data, env=env).stdout
+    tried = run_cli("watch", "--try", "Минск, -перенесли", data=data)
+    assert tried.returncode == 0 and "No news from the last 14 days matches" in tried.stdout
+    tried = run_cli("watch", "--try", "Беларусь", data=data)
+    assert "1 news item from the last 14 days matches:" in tried.stdout and "Беларуси ← Беларусь" in tried.stdout
+    bad = run_cli("watch", "--try", "бел*рус", data=data)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "* may only end a word" in bad.stderr
+    empty = run_cli("watch", "--try", " ", data=data)
+    assert empty.returncode == 2 and "give the watch terms to try" in empty.stderr
+    added = run_cli("add", "Talks move to Minsk", "--watch", "Минск", data=data)
+    assert "1 news item from the last 14 days matches; /evidence 19" in added.stdout
+    (item,) = json.loads(run_cli("evidence", "19", "--json", data=data).stdout)
+    assert item["words"] == ["Минске"] and item["backfill"] is True
+    doc = tmp_path / "claims.json"
+    doc.write_text(json.dumps({"version": 1, "claims": [{"text": "Belarus exports grow", "watch": ["Беларусь"]}]}))
+    imported = run_cli("import", str(doc), data=data)
+    assert "1 news item from the last 14 days matches" in imported.stdout
