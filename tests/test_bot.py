@@ -20,7 +20,7 @@ from telegram.ext import TypeHandler
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings, menu
 from claimwatch.config import Config
-from claimwatch.model import Role, Source
+from claimwatch.model import NewsItem, Role, Source
 from claimwatch.render import utf16_len
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import build_application
@@ -102,7 +102,7 @@ COMMANDS = [
     ("/history 2", None), ("/subscribe all", None), ("/subscriptions", None), ("/unsubscribe all", None),
     ("/add A claim from chat", Role.ANALYST), ("/forecast 3 40% a note", Role.ANALYST),
     ("/resolve 4 true done", Role.ANALYST), ("/reopen 4", Role.ANALYST), ("/edit 5 due 2027-01-31", Role.ANALYST),
-    ("/cancel", None), ("/invite subscriber", Role.ADMIN), ("/grant 555 subscriber", Role.ADMIN),
+    ("/trywatch Минск, Belarus*", None), ("/cancel", None), ("/invite subscriber", Role.ADMIN), ("/grant 555 subscriber", Role.ADMIN),
     ("/revoke 555", Role.ADMIN), ("/users", Role.ADMIN),
 ]
 
@@ -174,6 +174,17 @@ def test_guided_add_in_chat(bot: Harness) -> None:
     assert "Recorded <b>#19</b>" in bot.press(ANALYST, confirm, "Save").text
     claim = bot.store.get_claim(19)
     assert (claim.p, claim.watch) == (0.875, ("China-Europe Railway Express", "中欧班列"))
+
+
+def test_trywatch_add_and_evidence_show_the_words_that_matched(bot: Harness) -> None:
+    bot.store.add_news([NewsItem("Лента <новости>", "https://n.example/1", "Переговоры в Минске & Бресте", "",
+                                 NOW - timedelta(days=2))], NOW)
+    tried = bot.say(SUBSCRIBER, "/trywatch Минск")
+    assert "1 news item from the last 14 days matches" in tried.text
+    assert "Переговоры в Минске &amp; Бресте" in tried.text and "Лента &lt;новости&gt;; matched Минске ← Минск" in tried.text
+    added = bot.say(ANALYST, "/add Talks move to Minsk | watch Минск")
+    assert "1 news item from the last 14 days matches; /evidence 19" in added.text
+    assert "Минске ← Минск" in bot.say(SUBSCRIBER, "/evidence 19").text
 
 
 def test_invite_link_used_twice(bot: Harness) -> None:

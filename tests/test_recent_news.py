@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from claimwatch import ledger
+from claimwatch import ledger, render
 from claimwatch.chat import ChatService, ChatSettings, Incoming
-from claimwatch.model import Feed, NewsItem, Role
+from claimwatch.model import Feed, NewsItem, Role, evidence_from_dict
 from claimwatch.store import RECENT_LIMIT, open_store
 
 from conftest import NOW, UTC_TZ, run_cli
@@ -177,3 +177,39 @@ def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path) -> None:
     doc.write_text(json.dumps({"version": 1, "claims": [{"text": "Belarus exports grow", "watch": ["Беларусь"]}]}))
     imported = run_cli("import", str(doc), data=data)
     assert "1 news item from the last 14 days matches" in imported.stdout
+
+
+def test_watch_once_finds_the_case_forms_of_base_form_terms_and_alerts_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    first = RUSSIAN.replace("Sun, 01 Mar 2026", format_datetime(datetime.now(UTC), usegmt=True)[:16])
+    later = first.replace("</channel>", '<item><guid>4</guid><title>Лукашенко прилетел в Беларусь</title>'
+                                        '<link>https://n.example/4</link><description>Встреча с Лукашенко в аэропорту '
+                                        'Минска</description></item>'
+                                        '<item><guid>5</guid><title>Новые санкции против Беларуси</title>'
+                                        '<link>https://n.example/5</link></item></channel>')
+    assert run_cli("add", "Belarus talks", "--watch", "Минск, Беларусь", data=data).returncode == 0
+    console = run_cli("console", data=data, input="/subscribe all\n")
+    assert console.returncode == 0
+    with FeedServer() as server:
+        server.routes["/ru"] = respond(first.encode())
+        assert run_cli("feeds", "add", server.url + "/ru", "Новости", data=data, env=env).returncode == 0
+        polled = run_cli("watch", "--once", data=data, env=env)
+        assert "3 new, 0 edited, 2 matches (first poll: kept without alerts)" in polled.stdout
+        server.routes["/ru"] = respond(later.encode())
+        again = run_cli("watch", "--once", data=data, env=env)
+    assert "2 new, 0 edited, 2 matches" in again.stdout, again.stdout
+    assert "Беларусь ← Беларусь" not in again.stdout  # the term alone where the item has it as written
+    assert "Беларуси ← Беларусь" in again.stdout  # an alert says which words matched
+    evidence = run_cli("evidence", "19", data=data).stdout
+    for words in ("Минске ← Минск", "Беларуси ← Беларусь", "matched Минска ← Минск, Беларусь)"):
+        assert words in evidence, evidence
+
+
+def test_evidence_stored_before_words_were_kept_reads_and_shows_its_terms() -> None:
+    """Data from before this version: evidence rows without words or a backfill mark."""
+    old = {"claim": 1, "url": "https://n.example/1", "title": "Talks", "feed": "Wire", "published": None,
+           "found_at": NOW.isoformat(), "matched": ["Power of Siberia 2", "gas"], "stance": "unlabelled"}
+    item = evidence_from_dict(old, 3)
+    assert (item.words, item.backfill, item.reasons()) == ((), False, ("Power of Siberia 2", "gas"))
+    assert render.evidence_line(item, UTC_TZ).endswith("(unlabelled; Wire; matched Power of Siberia 2, gas)")

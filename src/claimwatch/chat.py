@@ -290,7 +290,9 @@ class ChatService:
             draft.p = None if skip else parse_probability(answer)
             draft.step = "terms"
             return [Reply("Tags and watch terms? e.g. <code>tags energy, russia | watch Power of Siberia 2, "
-                          "Сила Сибири 2</code> (or skip).", ((Button("Skip", "skip"),),))]
+                          "Сила Сибири 2</code> (or skip). Terms match every word form (Минск finds «в Минске»); "
+                          "<code>word*</code> matches words starting with it, <code>=word</code> that form only.",
+                          ((Button("Skip", "skip"),),))]
         if draft.step == "terms":
             if not skip:
                 for part in answer.split("|"):

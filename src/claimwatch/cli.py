@@ -328,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--due", metavar="DATE", help="review date: 2025-06-30, 'in 3 months', 'end of June', ...")
     p.add_argument("--p", metavar="PROBABILITY", help="the probability the source gives: 70%%, 0.7 or 'likely'")
     p.add_argument("--tags", help="comma- or space-separated tags")
-    p.add_argument("--watch", metavar="TERMS", help='news watch terms: alternatives, "phrases", +required, -excluded')
+    p.add_argument("--watch", metavar="TERMS", help='news watch terms, matched in every word form: alternatives, "phrases", +required, -excluded, '
+                        'word* (any word starting with it), =word (that form only): "Минск, Belarus*, 明斯克"')
     p.add_argument("--source", help="the source's title, or its URL")
     p.add_argument("--source-url", help="the source's URL when --source gives its title")
     p.add_argument("--author", help="the source's author")
