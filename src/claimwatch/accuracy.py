@@ -304,3 +304,18 @@ def leaderboard_text(result: dict[str, Any]) -> str:
         else:
             lines.append(f"{i}. {name}: Brier {_num(f['brier'])}, n = {f['n']}, Δ team {delta}")
     return "\n".join(lines)
+
+
+def track_record_text(result: dict[str, Any], who: str) -> str:
+    """One analyst's record beside the team's, from a review scoped to them (plain text)."""
+    mine = result["by_forecaster"].get(who)
+    if mine is None:
+        return (f"{who}: no resolved claim with a forecast of yours yet. Scores appear once claims you forecast "
+                "are resolved (true, false or partial).")
+    delta = f"{mine['vs_team']:+.3f}" if mine["vs_team"] is not None else "—"
+    return "\n".join([
+        f"Track record of {who}: {judged(mine)}; log score {_num(mine['log_score'], 2)}, time-weighted Brier "
+        f"{_num(mine['time_weighted_brier'])}.",
+        f"The team's consensus on the same claims: {judged(result['team'])}; your difference from it: {delta} "
+        "(negative: better than the team).",
+    ])

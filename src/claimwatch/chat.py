@@ -446,6 +446,38 @@ class ChatService:
         return [Reply(esc(accuracy.summary_text(result))),
                 Reply(caption, attachment=Attachment("calibration.png", chart, photo=True))]
 
+    def cmd_me(self, ctx: _Context) -> list[Reply]:
+        from claimwatch.charts import calibration_png  # matplotlib loads only when a chart is drawn
+
+        if ctx.args.strip():
+            raise InputError("/me takes no arguments: it is your own record (/stats @name for another's)")
+        result = ledger.accuracy_review(self.store, self.settings.tz, accuracy.Scope(forecaster=ctx.who))
+        replies = [Reply(esc(accuracy.track_record_text(result, ctx.who)))]
+        if ctx.who in result["by_forecaster"]:
+            chart = calibration_png(result["calibration"], f"Calibration of {ctx.who}")
+            replies.append(Reply(f"Calibration of {esc(ctx.who)}: how often what you forecast at each level happened.",
+                                 attachment=Attachment("calibration.png", chart, photo=True)))
+        return replies
+
+    def cmd_mine(self, ctx: _Context) -> list[Reply]:
+        rows = ledger.own_forecasts(self.store, ctx.who)
+        if not rows:
+            return [Reply("You have no open forecasts. /todo lists the open claims you have not forecast.")]
+        return [Reply(f"Your open forecasts ({len(rows)}), due soonest first:\n"
+                      + render.own_forecast_list(rows[:PAGE_SIZE], ctx.today, "", HTML)
+                      + (f"\n… and {len(rows) - PAGE_SIZE} more (claimwatch mine lists them all)." if len(rows) > PAGE_SIZE
+                         else ""))]
+
+    def cmd_todo(self, ctx: _Context) -> list[Reply]:
+        claims = ledger.not_yet_forecast(self.store, ctx.who)
+        if not claims:
+            return [Reply("You have forecast every open claim.")]
+        shown = claims[:PAGE_SIZE]
+        rows = tuple((Button(f"Forecast #{c.id}", f"/forecast {c.id}"),) for c in shown)
+        more = f"\n… and {len(claims) - PAGE_SIZE} more (claimwatch todo lists them all)." if len(claims) > PAGE_SIZE else ""
+        return [Reply(f"Open claims you have not forecast ({len(claims)}), due soonest first:\n"
+                      + render.claim_list(shown, ctx.today, m=HTML) + more, rows)]
+
     def cmd_leaderboard(self, ctx: _Context) -> list[Reply]:
         result = ledger.accuracy_review(self.store, self.settings.tz, ledger.parse_scope(ctx.args.split()))
         return [Reply(esc(accuracy.leaderboard_text(result)))]
@@ -725,6 +757,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             ChatService.cmd_edit),
     Command("stats", None, "/stats [#tag|@analyst|source words]", "forecast accuracy, with a calibration chart",
             ChatService.cmd_stats),
+    Command("mine", None, "/mine", "your open forecasts, with the team's median", ChatService.cmd_mine),
+    Command("todo", None, "/todo", "open claims you have not forecast yet", ChatService.cmd_todo),
+    Command("me", None, "/me", "your track record beside the team's", ChatService.cmd_me),
     Command("leaderboard", None, "/leaderboard [#tag]", "analysts by Brier score", ChatService.cmd_leaderboard),
     Command("export", None, "/export [json|csv|claimreview]", "every claim as a file", ChatService.cmd_export),
     Command("evidence", None, "/evidence <id>", "news found for a claim", ChatService.cmd_evidence),

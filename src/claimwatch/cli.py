@@ -279,6 +279,33 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
         print(accuracy.summary_text(result) + "\n\n" + accuracy.leaderboard_text(result))
 
 
+def cmd_mine(args: argparse.Namespace, ctx: Context) -> None:
+    rows = ledger.own_forecasts(ctx.store, args.by or ctx.config.user)
+    if args.json:
+        _print_json([_claim_json(r.claim) | {"my_p": r.p, "team_median": r.team, "forecasters": r.forecasters}
+                     for r in rows])
+    else:
+        print(render.own_forecast_list(rows, ctx.today, "no open forecasts of yours (claimwatch todo lists the rest)"))
+
+
+def cmd_todo(args: argparse.Namespace, ctx: Context) -> None:
+    claims = ledger.not_yet_forecast(ctx.store, args.by or ctx.config.user)
+    if args.json:
+        _print_json([_claim_json(c) for c in claims])
+    else:
+        print(render.claim_list(claims, ctx.today, "you have forecast every open claim"))
+
+
+def cmd_me(args: argparse.Namespace, ctx: Context) -> None:
+    who = args.by or ctx.config.user
+    result = ledger.accuracy_review(ctx.store, ctx.config.tz, accuracy.Scope(forecaster=who))
+    if args.json:
+        _print_json({"by": who, "record": result["by_forecaster"].get(who), "team": result["team"],
+                     "calibration": result["calibration"]})
+    else:
+        print(accuracy.track_record_text(result, who))
+
+
 def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch.report import MAX_CLAIMS_LISTED, render_report  # matplotlib loads only for the report
 
@@ -375,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("stats", cmd_stats, "forecast accuracy: Brier and log scores, calibration, per analyst, tag, source",
                 json_output=True)
     scope_options(p)
+
+    command("mine", cmd_mine, "your open forecasts, due soonest first, with the team's median", json_output=True, by=True)
+    command("todo", cmd_todo, "open claims you have not forecast, due soonest first", json_output=True, by=True)
+    command("me", cmd_me, "your track record (Brier, log score) beside the team's consensus", json_output=True, by=True)
 
     p = command("report", cmd_report, "write the accuracy report: one self-contained HTML file with charts")
     p.add_argument("-o", "--output", metavar="FILE", default="report.html", help="where (default report.html)")

@@ -6,6 +6,7 @@ everything before it writes, so bad input changes nothing.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -296,6 +297,39 @@ def try_watch_terms(store: Store, terms: str, now: datetime) -> list[tuple[NewsI
     parsed = parse_watch_terms(terms)
     matcher = Matcher([(0, parsed.terms())])
     return [(item, found[0]) for item in store.recent_news(now) if (found := matcher.match(item.title, item.summary))]
+
+
+# --- one analyst's views ---------------------------------------------------------------------------
+
+
+def _due_first(claim: Claim) -> tuple[bool, date, int]:
+    """Due soonest first; claims without a review date last."""
+    return claim.review_date is None, claim.review_date or date.max, claim.id
+
+
+@dataclass(frozen=True)
+class OwnForecast:
+    claim: Claim
+    p: float  # the analyst's current forecast
+    team: float  # the median of everyone's current forecasts on the claim
+    forecasters: int
+
+
+def own_forecasts(store: Store, who: str) -> list[OwnForecast]:
+    """The open claims `who` has forecast, due soonest first, with their current p and the team's median."""
+    mine = []
+    for claim in store.find_claims(ClaimFilter(status="open")):
+        current = claim.current_forecasts()
+        if who in current:
+            mine.append(OwnForecast(claim, current[who].p, statistics.median(f.p for f in current.values()),
+                                    len(current)))
+    return sorted(mine, key=lambda o: _due_first(o.claim))
+
+
+def not_yet_forecast(store: Store, who: str) -> list[Claim]:
+    """The open claims `who` has not forecast, due soonest first."""
+    return sorted((c for c in store.find_claims(ClaimFilter(status="open")) if who not in c.current_forecasts()),
+                  key=_due_first)
 
 
 def due(store: Store, today: date) -> list[Claim]:

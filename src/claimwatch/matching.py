@@ -237,7 +237,7 @@ class Matcher:
                     for term in word.terms:
                         if term not in hits:
                             hits[term] = (at, start, start + 1)
-                    if word.longer and start < last:
+                    if word.longer and start < last and words[start + 1].classes:
                         pair = (surfaces[start], surfaces[start + 1])
                         second = self._pairs.get(pair)
                         if second is None:

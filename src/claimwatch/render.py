@@ -70,6 +70,12 @@ def claim_list(claims: list[Claim], today: date, empty: str = "no claims", m: Ma
     return "\n".join(claim_line(c, today, m) for c in claims) if claims else empty
 
 
+def own_forecast_list(rows: list[Any], today: date, empty: str, m: Markup = PLAIN) -> str:
+    """ledger.OwnForecast rows: each claim with your forecast and the team's median."""
+    return "\n".join(f"{claim_line(r.claim, today, m)} · you {percent(r.p)}, team median {percent(r.team)} "
+                     f"({r.forecasters} forecaster{'s' * (r.forecasters != 1)})" for r in rows) if rows else empty
+
+
 def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo, m: Markup = PLAIN) -> str:
     e = m.esc
     lines = [m.bold(f"#{claim.id}") + f" {claim.kind.value}, {claim.status}, {review(claim, today)}"
