@@ -100,7 +100,7 @@ def test_start_registers_commands_and_seeds_the_examples(bot: Harness) -> None:
 COMMANDS = [
     ("/start", None), ("/help", None), ("/list energy", None), ("/show 2", None), ("/due", None),
     ("/history 2", None), ("/subscribe all", None), ("/subscriptions", None), ("/unsubscribe all", None),
-    ("/add A claim from chat", Role.ANALYST), ("/forecast 3 40% a note", Role.ANALYST),
+    ("/add A claim from chat", Role.ANALYST), ("/delete 19 a test", Role.ANALYST), ("/restore 19", Role.ANALYST), ("/forecast 3 40% a note", Role.ANALYST),
     ("/resolve 4 true done", Role.ANALYST), ("/reopen 4", Role.ANALYST), ("/edit 5 due 2027-01-31", Role.ANALYST),
     ("/trywatch Минск, Belarus*", None), ("/mine", None), ("/todo", None), ("/me", None), ("/cancel", None), ("/invite subscriber", Role.ADMIN), ("/grant 555 subscriber", Role.ADMIN),
     ("/revoke 555", Role.ADMIN), ("/users", Role.ADMIN),

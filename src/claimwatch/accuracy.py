@@ -63,6 +63,8 @@ def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored
     end = cutoff(outcome, tz)
     before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event
     for f in claim["forecasts"]:
+        if f.get("withdrawn"):  # withdrawn by its author: in the history, never scored
+            continue
         at = parse_datetime(f["at"])
         if at < end:
             before.setdefault(f["by"], []).append(_Made(f["p"], at))

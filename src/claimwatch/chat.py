@@ -376,9 +376,35 @@ class ChatService:
             buttons = [Button(f"{p}%", f"/forecast {number} {p}%") for p in FORECAST_BUTTONS]
             return [Reply(f"Your forecast for #{number}: {esc(claim.text)}",
                           (tuple(buttons[:6]), tuple(buttons[6:])))]
+        if parts[1].lower() == "withdraw":
+            claim = ledger.withdraw_forecast(self.store, number, ctx.who, ctx.now)
+            now_p = claim.current_forecasts().get(ctx.who)
+            return [Reply(f"#{number}: your latest forecast is withdrawn (kept in /history {number}, never scored)"
+                          + (f"; your forecast is {render.percent(now_p.p)} again." if now_p else ".")) ]
         p = parse_probability(parts[1])
         claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "")
         return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
+
+    def _may_delete(self, ctx: _Context, number: int) -> None:
+        """A claim is deleted or restored by the analyst who recorded it, or an admin."""
+        claim = self.store.get_claim(number)
+        if ctx.role != Role.ADMIN and claim.created_by != ctx.who:
+            raise InputError(f"#{number} was recorded by {claim.created_by}: only they or an admin may delete "
+                             "or restore it")
+
+    def cmd_delete(self, ctx: _Context) -> list[Reply]:
+        number_text, _, reason = ctx.args.strip().partition(" ")
+        number = ledger.parse_claim_number(number_text)
+        self._may_delete(ctx, number)
+        ledger.delete_claim(self.store, number, ctx.who, ctx.now, reason)
+        return [Reply(f"#{number} is deleted: out of lists, reminders, digests and stats, kept with its history. "
+                      f"/restore {number} brings it back.", ((Button("Restore", f"/restore {number}"),),))]
+
+    def cmd_restore(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.strip())
+        self._may_delete(ctx, number)
+        claim = ledger.restore_claim(self.store, number, ctx.who, ctx.now)
+        return [Reply(f"#{number} is back: {esc(claim.text)}", edit=ctx.msg.pressed)]
 
     def cmd_resolve(self, ctx: _Context) -> list[Reply]:
         parts = ctx.args.split(None, 2)
@@ -747,11 +773,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             ChatService.cmd_settings),
     Command("add", Role.ANALYST, "/add <text> | due <date> | p <probability> | tags <a, b> | watch <t1, t2> | "
             "source <title or url>", "record a claim (alone: step by step)", ChatService.cmd_add),
-    Command("forecast", Role.ANALYST, "/forecast <id> <probability> [note]", "your forecast",
+    Command("forecast", Role.ANALYST, "/forecast <id> <probability|withdraw> [note]", "your forecast",
             ChatService.cmd_forecast),
     Command("resolve", Role.ANALYST, "/resolve <id> <true|false|partial|void> [note]", "record the outcome",
             ChatService.cmd_resolve),
     Command("snooze", Role.ANALYST, "/snooze <id> [days]", "move a claim's review date on", ChatService.cmd_snooze),
+    Command("delete", Role.ANALYST, "/delete <id> [reason]", "delete a claim you recorded (it can be restored)",
+            ChatService.cmd_delete),
+    Command("restore", Role.ANALYST, "/restore <id>", "bring a deleted claim back", ChatService.cmd_restore),
     Command("reopen", Role.ANALYST, "/reopen <id> [note]", "open a resolved claim again", ChatService.cmd_reopen),
     Command("edit", Role.ANALYST, "/edit <id> <due|p|tags|watch|text|source> <value>", "change a claim",
             ChatService.cmd_edit),

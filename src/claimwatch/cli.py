@@ -117,8 +117,15 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_forecast(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    p = parse_probability(args.probability)
     by = args.by or ctx.config.user
+    if args.probability.lower() == "withdraw":
+        if args.note:
+            raise InputError("withdraw takes no note: claimwatch forecast ID withdraw")
+        current = ledger.withdraw_forecast(ctx.store, number, by, ctx.now).current_forecasts().get(by)
+        print(f"#{number}: {by}'s latest forecast is withdrawn (kept in the history, never scored)"
+              + (f"; {by}'s forecast is {render.percent(current.p)} again" if current else ""))
+        return
+    p = parse_probability(args.probability)
     claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(args.note))
     print(f"#{claim.id}: {by} forecasts {render.percent(p)}")
 
@@ -137,6 +144,32 @@ def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
     claim = ledger.reopen(ctx.store, number, args.by or ctx.config.user, ctx.now, " ".join(args.note))
     print(f"#{claim.id} is open again")
+
+
+def cmd_delete(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    ledger.delete_claim(ctx.store, number, args.by or ctx.config.user, ctx.now, " ".join(args.reason))
+    print(f"#{number} is deleted (claimwatch restore {number} brings it back)")
+
+
+def cmd_restore(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim = ledger.restore_claim(ctx.store, number, args.by or ctx.config.user, ctx.now)
+    print(f"#{number} is back: {claim.text}")
+
+
+def cmd_purge(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim = ctx.store.get_claim(number)
+    if not claim.archived:
+        raise InputError(f"#{number} is not deleted: delete it first (claimwatch delete {number}), then purge it")
+    if not args.yes:
+        answer = input(f"Remove #{number} ({claim.text[:60]}) for good, with its history and evidence? "
+                       f"Type {number} to confirm: ") if sys.stdin.isatty() else ""
+        if answer.strip() != str(number):
+            raise InputError(f"#{number} was not purged: confirm by typing its number, or pass --yes")
+    gone = ledger.purge_claim(ctx.store, number)
+    print(f"#{number} is purged, with its history and {gone} evidence item{'s' * (gone != 1)}")
 
 
 def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
@@ -374,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("forecast", cmd_forecast, "add your forecast to a claim", by=True)
     p.add_argument("id", help="the claim's number")
-    p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'")
+    p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'; or withdraw, to withdraw your latest forecast")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
 
     p = command("resolve", cmd_resolve, "record a claim's outcome", by=True)
@@ -387,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("reopen", cmd_reopen, "open a resolved claim again (the old outcome stays in its history)", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
+
+    p = command("delete", cmd_delete, "delete a claim: out of lists, reminders, digests and stats, until restored",
+                by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("reason", nargs="*", help="why (kept in its history)")
+    p = command("restore", cmd_restore, "bring a deleted claim back", by=True)
+    p.add_argument("id", help="the claim's number")
+    p = command("purge", cmd_purge, "remove a deleted claim for good, with its history and evidence (asks first)")
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True)
     p.add_argument("id", help="the claim's number")

@@ -92,6 +92,8 @@ def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
         messages = []
         for event in events:
             claim = store.get_claim(event["claim"])
+            if claim.archived:  # deleted meanwhile: announced to nobody
+                continue
             item = None
             if event["kind"] == "evidence":
                 found = evidence.setdefault(claim.id, {e.id: e for e in store.evidence_for(claim.id)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from claimwatch.parsing import (
     parse_watch_terms,
 )
 from claimwatch.model import (
+    Archived,
     Change,
     Claim,
     Feed,
@@ -87,7 +88,11 @@ def parse_claim_number(text: str) -> int:
 
 
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
-    """`open`, `due`, `resolved`, `all`, `#tag` and free words, as typed after `list`."""
+    """`open`, `due`, `resolved`, `all`, `deleted`, `#tag` and free words, as typed after `list`."""
+    if any(w.lower() == "deleted" for w in words):  # the deleted claims, any status: to find one to restore
+        rest = [w for w in words if w.lower() != "deleted"]
+        return replace(parse_list_filter(rest, today), archived=True, status=None) if rest else ClaimFilter(
+            status=None, archived=True)
     status: str | None = "open"
     due_by: date | None = None
     tag: str | None = None
@@ -160,21 +165,74 @@ def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
                   source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
     with store.transaction():
         if new.ext_id is not None:  # import and export match claims on it, so it names one claim
-            same = next((n for n, doc in store.claim_dicts() if doc["id"] == new.ext_id), None)
+            same = next((n for n, doc in store.claim_dicts(ClaimFilter(archived=None)) if doc["id"] == new.ext_id), None)
             if same is not None:
                 raise InputError(f"the external id {new.ext_id!r} is #{same}'s already; give another")
         return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
 
 
+def _live_claim(store: Store, number: int) -> Claim:
+    """A claim to change: a deleted one must be restored first."""
+    claim = store.get_claim(number)
+    if claim.archived:
+        raise InputError(f"#{number} is deleted; restore it first (restore {number})")
+    return claim
+
+
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
     with store.transaction():
-        claim = store.get_claim(number)
+        claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
         forecast = Forecast(by=by, p=p, at=now, note=note.strip())
         previous = claim.current_forecasts().get(by)
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
+
+
+def withdraw_forecast(store: Store, number: int, by: str, now: datetime) -> Claim:
+    """Withdraw `by`'s latest forecast on a claim: it stays in the history and is never scored; the one
+    before it, if any, is their current view again."""
+    with store.transaction():
+        claim = _live_claim(store, number)
+        mine = [i for i, f in enumerate(claim.forecasts) if f.by == by and f.withdrawn_at is None]
+        if not mine:
+            raise InputError(f"you have no forecast on #{number} to withdraw")
+        last = max(mine, key=lambda i: (claim.forecasts[i].at, i))  # the last recorded of the latest
+        withdrawn = replace(claim.forecasts[last], withdrawn_at=now)
+        forecasts = claim.forecasts[:last] + (withdrawn,) + claim.forecasts[last + 1:]
+        change = Change(number, now, by, "withdraw", None, forecast_to_dict(withdrawn))
+        return store.update_claim(claim.with_changes(forecasts=forecasts), change)
+
+
+def delete_claim(store: Store, number: int, by: str, now: datetime, reason: str = "") -> Claim:
+    """Archive a claim: out of lists, reminders, digests, news matching and stats; kept with its history,
+    evidence and forecasts until restored (or purged)."""
+    reason = reason.strip()
+    if control_character(reason):
+        raise InputError("a reason is one line of text without control characters")
+    with store.transaction():
+        claim = _live_claim(store, number)
+        deleted = claim.with_changes(archived=Archived(now, by, reason))
+        return store.update_claim(deleted, Change(number, now, by, "delete", None, {"reason": reason}))
+
+
+def restore_claim(store: Store, number: int, by: str, now: datetime) -> Claim:
+    """Bring a deleted claim back, as it was."""
+    with store.transaction():
+        claim = store.get_claim(number)
+        if not claim.archived:
+            raise InputError(f"#{number} is not deleted; nothing to restore")
+        change = Change(number, now, by, "restore", {"reason": claim.archived.reason}, None)
+        return store.update_claim(claim.with_changes(archived=None), change)
+
+
+def purge_claim(store: Store, number: int) -> int:
+    """Remove a deleted claim for good, with its history and evidence; how many evidence rows went."""
+    with store.transaction():
+        if not store.get_claim(number).archived:
+            raise InputError(f"#{number} is not deleted: delete it first (delete {number}), then purge it")
+        return store.purge_claim(number)
 
 
 def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: date | None) -> None:
@@ -189,7 +247,7 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
             event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
     check_outcome(event_date, evidence, today)
     with store.transaction():
-        claim = store.get_claim(number)
+        claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
         outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
@@ -201,7 +259,7 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
 def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") -> Claim:
     """Open a resolved claim again; its old outcome stays in the history."""
     with store.transaction():
-        claim = store.get_claim(number)
+        claim = _live_claim(store, number)
         if not claim.outcome:
             raise InputError(f"#{number} is open already")
         after = {"note": note.strip()} if note.strip() else None
@@ -248,7 +306,7 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     else:
         raise InputError(f"{field!r} cannot be edited: use one of {', '.join(EDITABLE)}")
     with store.transaction():
-        claim = store.get_claim(number)
+        claim = _live_claim(store, number)
         edited = claim.with_changes(**changes)
         if edited == claim:
             raise InputError(f"#{number}'s {field} is that already; nothing changed")
@@ -385,7 +443,7 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     updated: list[Claim] = []
     unchanged = 0
     with store.transaction():
-        existing = store.find_claims()
+        existing = store.find_claims(ClaimFilter(archived=None))  # a deleted claim is not imported again
         by_ext = {c.ext_id: c for c in existing if c.ext_id}
         by_number = {c.id: c for c in existing}
         by_text: dict[str, list[Claim]] = {}  # claims without an external id, by text; a text may repeat
@@ -495,7 +553,7 @@ EXPORT_FORMATS = ("json", "csv", "claimreview")
 
 def export_claims(store: Store, fmt: str, now: datetime, tz: ZoneInfo) -> str:
     """Every claim as JSON (re-importable), CSV (a row per forecast, with scores) or ClaimReview JSON-LD."""
-    claims = store.find_claims()
+    claims = store.find_claims(ClaimFilter(archived=None if fmt == "json" else False))  # a backup keeps deleted ones
     if fmt == "json":
         return interchange.to_json(claims, now)
     if fmt == "csv":

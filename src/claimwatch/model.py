@@ -51,6 +51,7 @@ class Forecast:
     p: float
     at: datetime
     note: str = ""
+    withdrawn_at: datetime | None = None  # withdrawn by its author: kept in the history, never scored
 
     def __post_init__(self) -> None:
         if not (isinstance(self.p, int | float) and math.isfinite(self.p) and 0 <= self.p <= 1):
@@ -68,6 +69,15 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Archived:
+    """Why and by whom a claim was deleted; `restore` brings it back."""
+
+    at: datetime
+    by: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Claim:
     id: int  # the short number users see as #id; 0 until the store assigns one
     text: str
@@ -82,16 +92,18 @@ class Claim:
     p: float | None = None  # the probability the source itself gives, scored as its track record
     forecasts: tuple[Forecast, ...] = ()  # every forecast ever made, oldest first
     outcome: Outcome | None = None
+    archived: Archived | None = None  # deleted: out of lists, reminders, digests, matching and stats
 
     @property
     def status(self) -> str:
         return "resolved" if self.outcome else "open"
 
     def current_forecasts(self) -> dict[str, Forecast]:
-        """Each forecaster's latest forecast: their current view."""
+        """Each forecaster's latest forecast not withdrawn: their current view."""
         latest: dict[str, Forecast] = {}
         for f in sorted(self.forecasts, key=lambda f: f.at):
-            latest[f.by] = f
+            if f.withdrawn_at is None:
+                latest[f.by] = f
         return latest
 
     def with_changes(self, **changes: Any) -> Claim:
@@ -175,11 +187,13 @@ def source_to_dict(source: Source) -> dict[str, Any]:
 
 
 def forecast_to_dict(f: Forecast) -> dict[str, Any]:
-    return {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note}
+    d = {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note}
+    return d | {"withdrawn": iso(f.withdrawn_at)} if f.withdrawn_at else d
 
 
 def forecast_from_dict(d: dict[str, Any]) -> Forecast:
-    return Forecast(by=d["by"], p=float(d["p"]), at=parse_datetime(d["at"]), note=d.get("note") or "")
+    return Forecast(by=d["by"], p=float(d["p"]), at=parse_datetime(d["at"]), note=d.get("note") or "",
+                    withdrawn_at=parse_datetime(d["withdrawn"]) if d.get("withdrawn") else None)
 
 
 def outcome_to_dict(o: Outcome) -> dict[str, Any]:
@@ -221,6 +235,8 @@ def claim_to_dict(claim: Claim) -> dict[str, Any]:
         "forecasts": [forecast_to_dict(f) for f in claim.forecasts],
         "outcome": outcome_to_dict(claim.outcome) if claim.outcome else None,
     }
+    if claim.archived:  # only when set: what every claim carries stays as it was
+        d["archived"] = {"at": iso(claim.archived.at), "by": claim.archived.by, "reason": claim.archived.reason}
     return d
 
 
@@ -249,6 +265,8 @@ def claim_from_dict(d: dict[str, Any], number: int | None = None, *, default_cre
         p=None if d.get("p") is None else float(d["p"]),
         forecasts=tuple(forecast_from_dict(f) for f in d.get("forecasts") or ()),
         outcome=outcome_from_dict(d["outcome"]) if d.get("outcome") else None,
+        archived=Archived(parse_datetime(a["at"]), a.get("by") or "", a.get("reason") or "")
+        if (a := d.get("archived")) else None,
     )
 
 

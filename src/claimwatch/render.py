@@ -78,7 +78,8 @@ def own_forecast_list(rows: list[Any], today: date, empty: str, m: Markup = PLAI
 
 def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo, m: Markup = PLAIN) -> str:
     e = m.esc
-    lines = [m.bold(f"#{claim.id}") + f" {claim.kind.value}, {claim.status}, {review(claim, today)}"
+    lines = [m.bold(f"#{claim.id}") + f" {claim.kind.value}, {claim.status}{', deleted' if claim.archived else ''}, "
+             f"{review(claim, today)}"
              + (f"  [{e(claim.ext_id)}]" if claim.ext_id else ""), e(claim.text)]
     s = claim.source
     if s.title or s.url or s.author:
@@ -93,11 +94,18 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
     if claim.p is not None:
         lines.append(f"Source's probability: {percent(claim.p)}")
     lines.append(f"Recorded {when(claim.created_at, tz)} by {e(claim.created_by)}")
+    if claim.archived:
+        a = claim.archived
+        lines.append(f"Deleted {when(a.at, tz)} by {e(a.by)}" + (f" — {e(a.reason)}" if a.reason else "")
+                     + f"; restore {claim.id} brings it back")
     current = claim.current_forecasts()
     if current:
         lines.append("Forecasts (latest of each forecaster):")
         for f in sorted(current.values(), key=lambda f: f.at):
             lines.append(f"  {e(f.by)}: {percent(f.p)} on {when(f.at, tz)}" + (f" — {e(f.note)}" if f.note else ""))
+    withdrawn = sum(1 for f in claim.forecasts if f.withdrawn_at)
+    if withdrawn:
+        lines.append(f"  ({withdrawn} withdrawn forecast{'s' * (withdrawn != 1)}, not scored: see the history)")
     o = claim.outcome
     if o:
         happened = f", happened {o.event_date}" if o.event_date else ""
@@ -149,7 +157,8 @@ def _describe(value: dict[str, Any] | None) -> str:
     if not value:
         return ""
     if "p" in value and "by" in value:  # a forecast
-        return percent(value["p"]) + (f" — {value['note']}" if value.get("note") else "")
+        return (percent(value["p"]) + (f" — {value['note']}" if value.get("note") else "")
+                + (f" (of {value['at'][:16].replace('T', ' ')}, withdrawn)" if value.get("withdrawn") else ""))
     if "value" in value:  # an outcome
         return value["value"] + (f" — {value['note']}" if value.get("note") else "")
     if "text" in value and "kind" in value:  # a whole claim

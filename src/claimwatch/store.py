@@ -299,8 +299,11 @@ class ClaimFilter:
     due_by: date | None = None  # open claims whose review date is on or before this day
     tag: str | None = None
     words: tuple[str, ...] = ()  # each must occur in the text, source title or tags (ignoring case)
+    archived: bool | None = False  # deleted claims: left out (False), only them (True), or both (None)
 
     def matches(self, doc: dict[str, Any]) -> bool:
+        if self.archived is not None and bool(doc.get("archived")) != self.archived:
+            return False
         if self.status == "open" and doc["outcome"] is not None:
             return False
         if self.status == "resolved" and doc["outcome"] is None:
@@ -509,8 +512,8 @@ class Store:
             return self._claim(self._made(name), doc, number)
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
-        """Claims matching `where`, by number."""
-        test = where.matches if where else (lambda doc: True)
+        """Claims matching `where` (by default every claim not deleted), by number."""
+        test = (where or ClaimFilter()).matches
         found: list[Claim] = []
         for name in self._claim_files():
             with self._reading(name), gc_paused():
@@ -521,7 +524,7 @@ class Store:
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]:
         """(number, claim in its dict form) for claims matching `where`, without making Claim objects:
         for reading thousands at once, as scoring does. The dicts are the store's own: do not change them."""
-        test = where.matches if where else (lambda doc: True)
+        test = (where or ClaimFilter()).matches
         found: list[tuple[int, dict[str, Any]]] = []
         for name in self._claim_files():
             with self._reading(name):
@@ -533,7 +536,7 @@ class Store:
         return tuple((name, self.backend.signature(name)) for name in self._claim_files())
 
     def is_empty(self) -> bool:
-        """No claim was ever stored (claims are never deleted)."""
+        """No claim was ever stored (a purged claim's file stays, so a data directory is never taken for new)."""
         return not self._claim_files()
 
     def next_number(self) -> int:
@@ -563,6 +566,22 @@ class Store:
             db.table("claims").update(_claim_doc(claim), doc_ids=[claim.id])
             db.table("audit").insert(_audit_doc(change))
         return claim
+
+    def purge_claim(self, number: int) -> int:
+        """Remove a claim for good: with its audit trail, evidence and alert events, and the messages about it
+        still waiting in the outbox, in one write. Returns how many evidence rows went with it."""
+        with self.transaction():
+            self.get_claim(number)
+            claims = self._db(f"claims-{_shard(number):04d}")
+            claims.table("claims").remove(doc_ids=[number])
+            for table in ("audit", "alerts"):
+                claims.table(table).remove(lambda d: d["claim"] == number)
+            evidence = self._db(f"evidence-{_shard(number):04d}")
+            gone = evidence.table("evidence").remove(lambda d: d["claim"] == number)
+            for table in ("audit", "alerts"):
+                evidence.table(table).remove(lambda d: d["claim"] == number)
+            self._db("outbox").table("messages").remove(lambda d: d["claim"] == number and d["status"] == "pending")
+        return len(gone)
 
     def _exists(self, number: int) -> bool:
         return self._db(f"claims-{_shard(number):04d}").table("claims").contains(doc_id=number)
@@ -1022,6 +1041,7 @@ def _change(doc: dict[str, Any]) -> Change:
 def _claim_doc(claim: Claim) -> dict[str, Any]:
     doc = claim_to_dict(claim)
     doc.pop("number", None)  # the doc id is the number
+    doc.setdefault("archived", None)  # always there: an update of a restored claim must clear it
     return doc
 
 
