@@ -291,7 +291,7 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
         if args.format == "claimreview":  # only resolved claims have a review, void ones aside
             print(f"exported {len(json.loads(text))} reviews of resolved claims to {args.output}", file=sys.stderr)
         else:
-            print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
+            print(f"exported {len(ledger.exported_claims(ctx.store, args.format))} claims to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 

@@ -551,9 +551,14 @@ def seed_examples(store: Store, now: datetime) -> int:
 EXPORT_FORMATS = ("json", "csv", "claimreview")
 
 
+def exported_claims(store: Store, fmt: str) -> list[Claim]:
+    """What an export holds: a JSON backup keeps deleted claims (marked so), CSV and ClaimReview leave them out."""
+    return store.find_claims(ClaimFilter(archived=None if fmt == "json" else False))
+
+
 def export_claims(store: Store, fmt: str, now: datetime, tz: ZoneInfo) -> str:
     """Every claim as JSON (re-importable), CSV (a row per forecast, with scores) or ClaimReview JSON-LD."""
-    claims = store.find_claims(ClaimFilter(archived=None if fmt == "json" else False))  # a backup keeps deleted ones
+    claims = exported_claims(store, fmt)
     if fmt == "json":
         return interchange.to_json(claims, now)
     if fmt == "csv":
