@@ -166,6 +166,24 @@ def test_outcome_is_announced_with_each_forecasters_brier(store: Store) -> None:
     assert "bob 40% → 0.360" in message.text
 
 
+def test_each_outcome_event_is_announced_once_as_it_was_when_it_happened(store: Store) -> None:
+    number = claim(store, "Power of Siberia 2 contract signed", tags=("energy",))
+    ledger.add_forecast(store, number, 0.3, "ann", NOW)
+    store.subscribe(1, "all", NOW, ("outcome",))
+    later = NOW + timedelta(hours=1)
+    ledger.resolve(store, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=1), note="first call")
+    ledger.reopen(store, number, "ann", NOW + timedelta(minutes=2), note="resolved too early")
+    ledger.add_forecast(store, number, 0.8, "ann", NOW + timedelta(minutes=3))
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW + timedelta(minutes=4), note="second call")
+    assert delivery.fan_out(store, later, UTC_TZ) == 3
+    [message] = delivery.next_batch(store, later)
+    lines = message.text.splitlines()[1:]
+    assert lines == ["Outcome recorded: <b>false</b> — first call", "Brier: ann 30% → 0.090",
+                     "Reopened: was <b>false</b> — resolved too early",
+                     "Outcome recorded: <b>true</b> — second call", "Brier: ann 80% → 0.040"]
+    assert delivery.fan_out(store, later, UTC_TZ) == 0
+
+
 def test_reminders_once_a_day_and_once_after_three_days_down(store: Store) -> None:
     tz = ZoneInfo("Europe/Berlin")
     due = claim(store, "Due claim", review=date(2026, 3, 1))
@@ -473,8 +491,9 @@ def test_a_fan_out_in_the_other_process_neither_repeats_a_sent_alert_nor_loses_a
         ledger.resolve(bot, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=5))  # a new alert event
 
     bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.fan_out(watch, NOW, UTC_TZ))
-    [message] = bot.outbox("pending")
-    assert message["event"] == f"outcome:{number}:2026-03-02T09:35:00+00:00" and bot.alert_events() == []
+    assert [m["event"] for m in bot.outbox("pending")] == [f"reopen:{number}:2026-03-02T09:30:00+00:00",
+                                                          f"outcome:{number}:2026-03-02T09:35:00+00:00"]
+    assert bot.alert_events() == []
 
 
 def test_reminders_in_the_other_process_are_not_queued_again_after_they_went_out(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from claimwatch.model import (
     Evidence,
     Subscription,
     iso_utc,
+    outcome_from_dict,
     parse_datetime,
 )
 from claimwatch.render import HTML, shorten, utf16_len
@@ -98,11 +99,16 @@ def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
                 item = found.get(event["evidence"])
                 if item is None:
                     continue
-            name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
+            reopened = event.get("reopened") is not None
+            name = f"evidence:{claim.id}:{item.id}" if item else \
+                f"{'reopen' if reopened else 'outcome'}:{claim.id}:{event['created']}"
             for chat in audience.chats(claim, event["kind"]):
                 line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
-                    else outcome_text(claim)
-                messages.append(_message(chat, name, event["kind"], claim, line, now))
+                    else outcome_text(claim, event)
+                message = _message(chat, name, event["kind"], claim, line, now)
+                if reopened:
+                    message["label"] = "Reopened"
+                messages.append(message)
         return store.queue_messages(messages, done_events=[e["ref"] for e in events])
 
 
@@ -209,9 +215,19 @@ def _section(title: str, lines: list[str], budget: int) -> str:
     return "\n".join([head, *shown, *more])
 
 
-def outcome_text(claim: Claim) -> str:
-    """The outcome, its note and evidence, and how each forecaster's last forecast scored (Brier)."""
-    outcome = claim.outcome
+def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
+    """What the outcome event says: the outcome, its note and evidence, and how each forecaster's last forecast
+    scored (Brier), as they were when it was recorded; or the outcome a reopening set aside, and why. An event
+    written before events carried their snapshot is told from the claim as it is now."""
+    if event is not None and event.get("reopened") is not None:
+        old = outcome_from_dict(event["reopened"])
+        return f"was <b>{old.value.value}</b>" + (f" — {HTML.esc(event['note'])}" if event.get("note") else "")
+    if event is not None and event.get("outcome") is not None:
+        outcome = outcome_from_dict(event["outcome"])
+        source_p, forecasts = event.get("source_p"), dict(event.get("forecasts") or {})
+    else:
+        outcome = claim.outcome
+        source_p, forecasts = claim.p, {who: f.p for who, f in claim.current_forecasts().items()}
     if outcome is None:
         return "reopened since"
     parts = [f"<b>{outcome.value.value}</b>" + (f" (event {outcome.event_date})" if outcome.event_date else "")
@@ -219,8 +235,7 @@ def outcome_text(claim: Claim) -> str:
     if outcome.evidence:
         parts.append("Evidence: " + ", ".join(HTML.esc(url) for url in outcome.evidence))
     o = scores.outcome_code(outcome.value)
-    latest = ([("the source", claim.p)] if claim.p is not None else []) + [
-        (who, f.p) for who, f in claim.current_forecasts().items()]
+    latest = ([("the source", source_p)] if source_p is not None else []) + list(forecasts.items())
     if latest and o is not None:
         parts.append("Brier: " + "; ".join(f"{HTML.esc(who)} {render.percent(p)} → {scores.brier(p, o):.3f}"
                                            for who, p in latest))
@@ -360,7 +375,7 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
 
 def _block(number: int, items: list[dict[str, Any]]) -> str:
     """One claim's part of a grouped message."""
-    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{r.get('label') or LABELS[r['kind']]}: {r['line']}" for r in items)
 
 
 def _title(items: list[dict[str, Any]]) -> str:

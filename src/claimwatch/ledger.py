@@ -190,7 +190,10 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
         outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
-        store.add_alert("outcome", number, now)  # announced to subscribers; same file, same write
+        # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
+        # the time it is fanned out the claim may have been reopened and resolved otherwise.
+        store.add_alert("outcome", number, now, outcome=outcome_to_dict(outcome), source_p=claim.p,
+                        forecasts={who: f.p for who, f in claim.current_forecasts().items()})
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 
@@ -202,6 +205,8 @@ def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") ->
             raise InputError(f"#{number} is open already")
         after = {"note": note.strip()} if note.strip() else None
         change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
+        store.add_alert("outcome", number, now, outcome=None, reopened=outcome_to_dict(claim.outcome),
+                        note=note.strip())
         return store.update_claim(claim.with_changes(outcome=None), change)
 
 
