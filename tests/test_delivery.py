@@ -216,12 +216,23 @@ def test_snooze_and_move_from_a_reminder(store: Store) -> None:
         return service.handle(Incoming(7, 7, command, "ann", pressed=True), NOW)[0].text
 
     assert "Move the review" in press(f"/snooze {number}")
-    assert "next review 2026-03-09" in press(f"/snooze {number} 7")
+    assert "next review 2026-03-09 (7 days from today)" in press(f"/snooze {number} 7")
     assert store.get_claim(number).review_date == date(2026, 3, 9)
-    assert "next review 2026-04-01" in press(f"/snooze {number} 30")
+    # Now due later than today: a snooze counts from the review date.
+    assert "next review 2026-04-08 (30 days from its review date, 2026-03-09)" in press(f"/snooze {number} 30")
     assert "days" in press(f"/snooze {number} soon")
-    assert store.get_claim(number).review_date == date(2026, 4, 1)
+    assert store.get_claim(number).review_date == date(2026, 4, 8)
     assert [c.action for c in store.history(number)][-2:] == ["edit", "edit"]
+
+
+def test_snoozing_never_moves_a_review_date_earlier(store: Store) -> None:
+    number = claim(store, "Due in a year", review=date(2027, 6, 2))
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
+    choice = service.handle(Incoming(7, 7, f"/snooze {number}", "ann"), NOW)[0]
+    assert "counting from its review date, 2027-06-02" in choice.text
+    assert [b.label for b in choice.buttons[0]][1] == "a week (2027-06-09)"
+    assert "next review 2027-06-09" in service.handle(Incoming(7, 7, f"/snooze {number} 7", "ann"), NOW)[0].text
+    assert store.get_claim(number).review_date == date(2027, 6, 9)
 
 
 def test_digest_at_the_chats_local_time_and_an_empty_one_is_not_sent(store: Store) -> None:

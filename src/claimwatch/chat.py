@@ -588,14 +588,19 @@ class ChatService:
         claim = self.store.get_claim(number)
         if claim.outcome:  # as /forecast: a resolved claim is not reviewed again
             raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
+        # Snoozing puts a review off, never brings it forward: it counts from the review date when that is later.
+        start = max(ctx.today, claim.review_date or ctx.today)
+        since = "today" if start == ctx.today else f"its review date, {start}"
         if len(parts) == 1:
-            return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) to:",
-                          (tuple(Button(label, f"/snooze {number} {days}") for label, days in SNOOZES),))]
+            return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) on, "
+                          f"counting from {since}, by:",
+                          (tuple(Button(f"{label} ({start + timedelta(days=days)})", f"/snooze {number} {days}")
+                                 for label, days in SNOOZES),))]
         if not parts[1].isdecimal() or not 1 <= int(parts[1]) <= 3660:
             raise InputError("give the number of days, from 1 to 3660; or /edit <id> due <date>")
-        day = ctx.today + timedelta(days=int(parts[1]))
+        day = start + timedelta(days=int(parts[1]))
         ledger.edit_claim(self.store, number, "due", day.isoformat(), ctx.who, ctx.now, self.settings.tz)
-        return [Reply(f"#{number}: next review {day}.", edit=ctx.msg.pressed)]
+        return [Reply(f"#{number}: next review {day} ({parts[1]} days from {since}).", edit=ctx.msg.pressed)]
 
     def cmd_settings(self, ctx: _Context) -> list[Reply]:
         chat = self._this_chat(ctx)
