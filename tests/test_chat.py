@@ -92,6 +92,15 @@ def test_forecast_buttons_record_the_pressed_probability(service: ChatService) -
     assert [(f.by, f.p) for f in service.store.get_claim(2).forecasts] == [("user2", 0.7)]
 
 
+def test_forecast_takes_estimative_phrases_of_several_words_and_a_note(service: ChatService) -> None:
+    assert "87.5%" in text(say(service, ANALYST, "/forecast 2 very likely"))
+    assert "97%" in text(say(service, ANALYST, "/forecast 2 almost certain  talks\nresumed"))
+    assert "87.5%" in text(say(service, ANALYST, "/forecast 2 highly likely"))
+    assert "70%" in text(say(service, ANALYST, "/forecast 2 0,7"))
+    assert [(f.p, f.note) for f in service.store.get_claim(2).forecasts] == [
+        (0.875, ""), (0.97, "talks\nresumed"), (0.875, ""), (0.7, "")]
+
+
 def test_add_with_parts_records_every_field(service: ChatService) -> None:
     replies = say(service, ANALYST, "/add Pipeline deal signed | due 2026-12-31 | p likely | tags energy, russia | "
                                     "watch Power of Siberia 2, +gas | source https://example.org/r | kind forecast")

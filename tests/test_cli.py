@@ -362,6 +362,15 @@ def test_a_name_as_long_as_the_bot_records_one_is_taken(workdir: Path) -> None:
     assert run_cli("stats", "--by", telegram, data=workdir).returncode == 0
 
 
+def test_forecast_reads_an_unquoted_phrase_and_a_note_after_an_option(workdir: Path) -> None:
+    assert "87.5%" in ok(run_cli("forecast", "3", "very", "likely", data=workdir)).stdout
+    ok(run_cli("forecast", "3", "0.45", "--by", "carol", "coin flip-ish", data=workdir))
+    forecasts = as_json(run_cli("show", "3", "--json", data=workdir))["forecasts"]
+    assert [(f["by"], f["p"], f["note"]) for f in forecasts[-2:]] == [("tester", 0.875, ""), ("carol", 0.45, "coin flip-ish")]
+    refused = run_cli("add", "Gas deal", "--p", "very", "likely", data=workdir)
+    assert refused.returncode == 2 and "--p 'very likely'" in one_line(refused.stderr)
+
+
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:
     result = run_cli("forecast", "3", data=workdir)
     assert result.returncode == 2

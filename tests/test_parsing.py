@@ -20,6 +20,7 @@ from claimwatch.parsing import (
     ESTIMATIVE_WORDS,
     MAX_TERM_LENGTH,
     WatchTerms,
+    leading_probability,
     parse_date,
     parse_probability,
     parse_tags,
@@ -94,6 +95,9 @@ def assert_input_error(parse: Callable[..., Any], *args: Any, mentions: tuple[st
         case("Very  Likely", 0.875, id="phrase-double-space-and-case"),
         case("ALMOST\tCERTAIN", 0.97, id="phrase-tab-and-upper"),
         case("roughly even chance", 0.5, id="phrase-roughly-even-chance"),
+        case("0,7", 0.7, id="decimal-comma"),
+        case("12,5%", 0.125, id="decimal-comma-percent"),
+        case("highly likely", 0.875, id="highly-likely"),
     ],
 )
 def test_parse_probability_reads(text: str, expected: float) -> None:
@@ -112,6 +116,7 @@ ICD_203_RANGES: dict[str, tuple[int, int]] = {
     "almost no chance": (1, 5),
     "remote": (1, 5),
     "very unlikely": (5, 20),
+    "highly unlikely": (5, 20),
     "highly improbable": (5, 20),
     "unlikely": (20, 45),
     "improbable": (20, 45),
@@ -121,6 +126,7 @@ ICD_203_RANGES: dict[str, tuple[int, int]] = {
     "likely": (55, 80),
     "probable": (55, 80),
     "very likely": (80, 95),
+    "highly likely": (80, 95),
     "highly probable": (80, 95),
     "almost certain": (95, 99),
     "almost certainly": (95, 99),
@@ -160,7 +166,8 @@ _OUT_OF_RANGE = "is outside 0-100%"
         case("% 50", _NOT_A_PROBABILITY, id="percent-before-number"),
         case("5 0", _NOT_A_PROBABILITY, id="space-inside-number"),
         case("1_0", _NOT_A_PROBABILITY, id="underscore-digit-separator"),
-        case("0,5", _NOT_A_PROBABILITY, id="decimal-comma"),
+        case("0,5,1", _NOT_A_PROBABILITY, id="two-decimal-commas"),
+        case("1,000", _NOT_A_PROBABILITY, id="thousands-comma-is-ambiguous"),
         case("likely.", _NOT_A_PROBABILITY, id="phrase-with-punctuation"),
         case("very very likely", _NOT_A_PROBABILITY, id="unknown-phrase"),
     ],
@@ -168,6 +175,22 @@ _OUT_OF_RANGE = "is outside 0-100%"
 def test_parse_probability_rejects(text: str, reason: str) -> None:
     message = assert_input_error(parse_probability, text, mentions=(reason, "15%", "0.15", "'likely'"))
     assert repr(text.strip()) in message  # echoes what was typed
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    (["very", "likely"], (0.875, 2)),
+    (["almost", "certain", "because", "talks"], (0.97, 2)),
+    (["roughly", "even", "chance"], (0.5, 3)),
+    (["likely", "enough"], (0.675, 1)),
+    (["70", "%", "why"], (0.7, 2)),
+    (["very likely", "why"], (0.875, 1)),  # quoted as one argument on the command line
+])
+def test_leading_probability_takes_the_longest_phrase(words: list[str], expected: tuple[float, int]) -> None:
+    assert leading_probability(words) == expected
+
+
+def test_leading_probability_names_the_word_that_is_not_one() -> None:
+    assert_input_error(leading_probability, ["very", "maybe"], mentions=("'very' is not a probability",))
 
 
 # --- parse_date ------------------------------------------------------------------------------

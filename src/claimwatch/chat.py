@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import feed_url, leading_probability, parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -367,8 +367,10 @@ class ChatService:
             buttons = [Button(f"{p}%", f"/forecast {number} {p}%") for p in FORECAST_BUTTONS]
             return [Reply(f"Your forecast for #{number}: {esc(claim.text)}",
                           (tuple(buttons[:6]), tuple(buttons[6:])))]
-        p = parse_probability(parts[1])
-        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "")
+        rest = ctx.args.split(None, 1)[1]
+        p, used = leading_probability(rest.split())  # "very likely" is two words
+        note = rest.split(None, used)[used] if len(rest.split(None, used)) > used else ""
+        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, note)
         return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
 
     def cmd_resolve(self, ctx: _Context) -> list[Reply]:

@@ -22,6 +22,7 @@ from claimwatch.parsing import (
     feed_url,
     parse_date,
     parse_name,
+    leading_probability,
     parse_probability,
     parse_tags,
     parse_url,
@@ -115,9 +116,10 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_forecast(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    p = parse_probability(args.probability)
+    words = [args.probability, *args.note]
+    p, used = leading_probability(words)  # unquoted "very likely" is two arguments
     by = args.by or ctx.config.user
-    claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(args.note))
+    claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(words[used:]))
     print(f"#{claim.id}: {by} forecasts {render.percent(p)}")
 
 
@@ -336,17 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="the claim's number")
     p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
+    p.set_defaults(rest="note")
 
     p = command("resolve", cmd_resolve, "record a claim's outcome", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("outcome", help="true, false, partial or void (yes/no work too)")
     p.add_argument("note", nargs="*", default=[], help="a note (optional)")
+    p.set_defaults(rest="note")
     p.add_argument("--date", metavar="DATE", help="when the event happened, if not today")
     p.add_argument("--evidence", metavar="URL", action="append", default=[], help="a link to evidence (repeatable)")
 
     p = command("reopen", cmd_reopen, "open a resolved claim again (the old outcome stays in its history)", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
+    p.set_defaults(rest="note")
 
     p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True)
     p.add_argument("id", help="the claim's number")
@@ -444,8 +449,23 @@ def _drop_output(stream: Any) -> None:
         pass
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments; words after an option go on a command's note (`forecast 19 45% --by carol coin flip`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    rest = getattr(args, "rest", None)
+    if any(w.startswith("-") for w in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra and rest is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (an option's value of several words goes in "
+                     "quotes: --p 'very likely', --due 'end of June')")
+    if extra:
+        setattr(args, rest, [*getattr(args, rest), *extra])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     stdout = sys.stdout
     sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
     try:

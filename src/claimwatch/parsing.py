@@ -9,6 +9,7 @@ import calendar
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ ESTIMATIVE_WORDS: dict[str, float] = {
     "almost no chance": 0.03,  # 1-5%
     "remote": 0.03,
     "very unlikely": 0.125,  # 5-20%
+    "highly unlikely": 0.125,
     "highly improbable": 0.125,
     "unlikely": 0.325,  # 20-45%
     "improbable": 0.325,
@@ -31,6 +33,7 @@ ESTIMATIVE_WORDS: dict[str, float] = {
     "likely": 0.675,  # 55-80%
     "probable": 0.675,
     "very likely": 0.875,  # 80-95%
+    "highly likely": 0.875,
     "highly probable": 0.875,
     "almost certain": 0.97,  # 95-99%
     "almost certainly": 0.97,
@@ -39,6 +42,9 @@ ESTIMATIVE_WORDS: dict[str, float] = {
 
 _PROBABILITY_HELP = "use a percentage (15%), a fraction (0.15), a number up to 100, or a phrase such as 'likely'"
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")  # 1,000 is a thousand to some and 1.0 to others: neither
+_LONGEST_PHRASE = max(len(phrase.split()) for phrase in ESTIMATIVE_WORDS)
 
 
 def parse_probability(text: str) -> float:
@@ -51,6 +57,8 @@ def parse_probability(text: str) -> float:
         return ESTIMATIVE_WORDS[s]
     percent = s.endswith("%")
     number = s.removesuffix("%").strip()
+    if _DECIMAL_COMMA.fullmatch(number) and not _THOUSANDS.fullmatch(number):  # 0,7 as much of Europe writes 0.7
+        number = number.replace(",", ".")
     if not _NUMBER.fullmatch(number):
         raise InputError(f"{text.strip()!r} is not a probability: {_PROBABILITY_HELP}")
     value = float(number)
@@ -59,6 +67,18 @@ def parse_probability(text: str) -> float:
     if not (math.isfinite(value) and 0 <= value <= 1):
         raise InputError(f"{text.strip()!r} is outside 0-100%: {_PROBABILITY_HELP}")
     return round(value, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def leading_probability(words: Sequence[str]) -> tuple[float, int]:
+    """The probability the first of `words` give, and how many it took: the longest run that reads as one, so
+    `very likely because ...` is 87.5% followed by a note, as `70 % because ...` is 70%."""
+    for n in range(min(_LONGEST_PHRASE, len(words)), 0, -1):
+        try:
+            return parse_probability(" ".join(words[:n])), n
+        except InputError:
+            if n == 1:
+                raise
+    raise InputError(f"give a probability: {_PROBABILITY_HELP}")
 
 
 # --- dates -----------------------------------------------------------------------------------
