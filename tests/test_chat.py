@@ -125,6 +125,33 @@ def test_guided_add_walks_through_each_step(service: ChatService) -> None:
                                                                          ("arctic",))
 
 
+def test_guided_add_takes_bare_tags_and_refuses_a_phrase_as_tags(service: ChatService) -> None:
+    for answer in ("/add", "EU extends sanctions", "skip", "skip"):
+        say(service, ANALYST, answer)
+    refused = text(say(service, ANALYST, "Power of Siberia 2"))
+    assert "'Power of Siberia 2' is not a tag" in refused and "watch" in refused
+    summary = text(say(service, ANALYST, "sanctions, #EU | watch EU sanctions"))
+    assert "tags: sanctions, eu" in summary and "watch: EU sanctions" in summary
+    assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
+    assert service.store.get_claim(4).tags == ("sanctions", "eu")
+
+
+def test_a_command_while_a_draft_waits_keeps_it_and_says_so(service: ChatService) -> None:
+    for answer in ("/add", "EU extends sanctions", "skip", "skip", "sanctions, eu"):
+        say(service, ANALYST, answer)
+    replies = say(service, ANALYST, "/list")
+    assert "Claim 1" in replies[0].text
+    assert replies[-1].text.startswith("Your /add draft is kept. Save this claim?")
+    assert [b.label for row in replies[-1].buttons for b in row] == ["Save", "Cancel"]
+    assert "draft is kept" in text(say(service, ANALYST, "/show 99"))  # an error too
+    assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
+    say(service, ANALYST, "/add")
+    say(service, ANALYST, "Arctic route opens")
+    replies = say(service, ANALYST, "/add")
+    assert "earlier draft (Arctic route opens) was dropped" in replies[0].text and "What is claimed" in replies[1].text
+    assert len(service.store.find_claims()) == 4
+
+
 def test_guided_add_can_be_cancelled_and_times_out(service: ChatService) -> None:
     say(service, ANALYST, "/add")
     assert "Cancelled" in text(say(service, ANALYST, "/cancel"))

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import feed_url, leading_probability, parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import clip, feed_url, leading_probability, parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -125,6 +125,30 @@ class Command:
     run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
 
 
+def _tags_and_watch(answer: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The guided /add's answer for tags and watch terms: `energy, eu | watch EU sanctions`; a part that does not
+    start with 'tags' or 'watch' gives the tags (so `sanctions, eu` alone is two tags)."""
+    tags: tuple[str, ...] | None = None
+    watch: tuple[str, ...] | None = None
+    for part in answer.split("|"):
+        word, _, value = part.strip().partition(" ")
+        if word.lower() == "watch":
+            if watch is not None:
+                raise InputError("give the watch terms once, e.g. energy, russia | watch Power of Siberia 2")
+            watch = parse_watch_terms(value).terms()
+            continue
+        if tags is not None:
+            raise InputError("give the tags once, then '| watch' and the terms, e.g. energy | watch Power of Siberia 2")
+        if word.lower() != "tags":
+            value = part
+            several = next((item.strip() for item in value.split(",") if len(item.split()) > 1), None)
+            if several:  # "Power of Siberia 2" is a watch term, not four tags
+                raise InputError(f"{clip(several)!r} is not a tag (tags are single words: energy, russia); "
+                                 "start watch terms with 'watch': energy | watch Power of Siberia 2")
+        tags = parse_tags(value)
+    return tags or (), watch or ()
+
+
 def _split(text: str) -> tuple[str, str]:
     """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
     head, *rest = text.strip().split(None, 1)
@@ -157,6 +181,7 @@ class ChatService:
                 and msg.file is None:
             return []  # people talking in a group, not to the bot
         ctx = _Context(msg, role, now, today, args)
+        key = (msg.chat_id, msg.user_id)
         try:
             if name == "start" and args:
                 return self._start_with_invite(ctx)
@@ -171,10 +196,24 @@ class ChatService:
                 return [Reply(f"I don't know /{esc(name)}. /help lists what you can do.")]
             if command.role and not (role and role.allows(command.role)):
                 return [Reply(f"/{name} is for {command.role.value}s. /help lists what you can do.")]
-            return command.run(self, ctx)
+            dropped = self._drafts.pop(key, None) if name == "add" and not args else None
+            replies = command.run(self, ctx)
+            if dropped is not None:
+                replies.insert(0, Reply(f"Your earlier draft ({esc(clip(dropped.text) or 'no text yet')}) "
+                                        "was dropped; nothing of it was saved."))
+            return replies + self._draft_kept(ctx, name)
         except InputError as e:
             usage = COMMANDS[name].usage if name in COMMANDS else ""
-            return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))]
+            return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))] \
+                + self._draft_kept(ctx, name)
+
+    def _draft_kept(self, ctx: _Context, name: str) -> list[Reply]:
+        """A command sent while a guided /add waits leaves the draft as it was, and says so, asking again."""
+        draft = self._drafts.get((ctx.msg.chat_id, ctx.msg.user_id))
+        if not name or name in ("add", "cancel") or draft is None or ctx.now - draft.started > CONVERSATION_TIMEOUT:
+            return []
+        question = self._question(draft)
+        return [Reply("Your /add draft is kept. " + question.text, question.buttons)]
 
     def role_of(self, user_id: int) -> Role | None:
         if user_id in self.settings.admins:
@@ -230,8 +269,8 @@ class ChatService:
 
     def cmd_add(self, ctx: _Context) -> list[Reply]:
         if not ctx.args:
-            self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
-            return [Reply("New claim. What is claimed or forecast? Send the text (or /cancel).")]
+            draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
+            return [self._question(draft)]
         text, *parts = [p.strip() for p in ctx.args.split("|")]
         fields: dict[str, object] = {}
         for part in parts:
@@ -273,37 +312,6 @@ class ChatService:
             return [Reply("Only analysts can add claims.")]
         answer = ctx.args.strip()
         skip = answer.lower() in ("skip", "-", "none")
-        if draft.step == "text":
-            if not answer:
-                raise InputError("send the claim's text")
-            draft.text, draft.step = answer, "due"
-            return [Reply("Review date? e.g. 2026-06-30, 'in 3 months', 'end of June' (or skip).",
-                          ((Button("Skip", "skip"),),))]
-        if draft.step == "due":
-            draft.review_date = None if skip else parse_date(answer, ctx.now, self.settings.tz)
-            draft.step = "p"
-            return [Reply("Probability the source gives? e.g. 70%, 0.7, 'likely' (or skip).", ((Button("Skip", "skip"),),))]
-        if draft.step == "p":
-            draft.p = None if skip else parse_probability(answer)
-            draft.step = "terms"
-            return [Reply("Tags and watch terms? e.g. <code>tags energy, russia | watch Power of Siberia 2, "
-                          "Сила Сибири 2</code> (or skip).", ((Button("Skip", "skip"),),))]
-        if draft.step == "terms":
-            if not skip:
-                for part in answer.split("|"):
-                    k, _, v = part.strip().partition(" ")
-                    if k.lower() == "tags":
-                        draft.tags = parse_tags(v)
-                    elif k.lower() == "watch":
-                        draft.watch = parse_watch_terms(v).terms()
-                    else:
-                        raise InputError("start with 'tags' or 'watch', e.g. tags energy | watch Power of Siberia 2")
-            draft.step = "confirm"
-            summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
-                       f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
-                       f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}"]
-            return [Reply("Save this claim?\n" + "\n".join(summary),
-                          ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
         if draft.step == "confirm":
             if answer.lower() not in ("save", "yes"):
                 return [Reply("Press Save, or /cancel.", ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
@@ -312,7 +320,39 @@ class ChatService:
                 text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
                 ctx.who, ctx.now)
             return [self._added(claim)]
-        raise AssertionError(draft.step)
+        if draft.step == "text":
+            if not answer:
+                raise InputError("send the claim's text")
+            draft.text, draft.step = answer, "due"
+        elif draft.step == "due":
+            draft.review_date = None if skip else parse_date(answer, ctx.now, self.settings.tz)
+            draft.step = "p"
+        elif draft.step == "p":
+            draft.p = None if skip else parse_probability(answer)
+            draft.step = "terms"
+        elif draft.step == "terms":
+            if not skip:
+                draft.tags, draft.watch = _tags_and_watch(answer)
+            draft.step = "confirm"
+        return [self._question(draft)]
+
+    @staticmethod
+    def _question(draft: _Draft) -> Reply:
+        """What a guided /add asks at its step."""
+        skip = ((Button("Skip", "skip"),),)
+        if draft.step == "text":
+            return Reply("New claim. What is claimed or forecast? Send the text (or /cancel).")
+        if draft.step == "due":
+            return Reply("Review date? e.g. 2026-06-30, 'in 3 months', 'end of June' (or skip).", skip)
+        if draft.step == "p":
+            return Reply("Probability the source gives? e.g. 70%, 0.7, 'likely' (or skip).", skip)
+        if draft.step == "terms":
+            return Reply("Tags and watch terms? e.g. <code>energy, russia | watch Power of Siberia 2, "
+                         "Сила Сибири 2</code> (tags first; or skip).", skip)
+        summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
+                   f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
+                   f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}"]
+        return Reply("Save this claim?\n" + "\n".join(summary), ((Button("Save", "save"), Button("Cancel", "/cancel")),))
 
     def cmd_cancel(self, ctx: _Context) -> list[Reply]:
         if self._drafts.pop((ctx.msg.chat_id, ctx.msg.user_id), None) is None:
