@@ -208,6 +208,26 @@ def test_reminders_once_a_day_and_once_after_three_days_down(store: Store) -> No
     assert [b.command for b in message.buttons[0]] == [f"/resolve {due}", f"/snooze {due} 7", f"/snooze {due}"]
 
 
+def test_a_reminder_missed_yesterday_says_the_real_date_not_today(store: Store) -> None:
+    due = claim(store, "Due yesterday", review=date(2026, 3, 1))
+    store.subscribe(1, "all", NOW, ("due",))
+    assert delivery.queue_reminders(store, NOW.replace(hour=7), UTC_TZ, NINE) == 1  # started before 09:00
+    [message] = delivery.next_batch(store, NOW)
+    assert "Review due: review 2026-03-01 (overdue)" in message.text and "(today)" not in message.text
+    assert [m["key"] for m in store.outbox()] == [f"1/due:{due}:2026-03-01"]
+
+
+def test_a_new_subscriber_hears_nothing_of_what_happened_before_it_subscribed(store: Store) -> None:
+    old, new = claim(store, "Resolved long ago"), claim(store, "Resolved later")
+    ledger.resolve(store, old, OutcomeValue.TRUE, "ann", NOW)
+    evidence(store, old, "old-news", at=NOW)
+    store.subscribe(1, "all", NOW + timedelta(minutes=1))
+    ledger.resolve(store, new, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=2))
+    delivery.fan_out(store, NOW + timedelta(minutes=3), UTC_TZ)
+    assert [(m["chat"], m["claim"]) for m in store.outbox("pending")] == [(1, new)]
+    assert store.alert_events() == []
+
+
 def test_snooze_and_move_from_a_reminder(store: Store) -> None:
     number = claim(store, "Due claim", review=date(2026, 3, 1))
     service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))

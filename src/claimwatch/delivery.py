@@ -102,7 +102,7 @@ def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
             reopened = event.get("reopened") is not None
             name = f"evidence:{claim.id}:{item.id}" if item else \
                 f"{'reopen' if reopened else 'outcome'}:{claim.id}:{event['created']}"
-            for chat in audience.chats(claim, event["kind"]):
+            for chat in audience.chats(claim, event["kind"], since=parse_datetime(event["created"])):
                 line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
                     else outcome_text(claim, event)
                 message = _message(chat, name, event["kind"], claim, line, now)
@@ -123,7 +123,8 @@ def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) 
             return 0
         audience = _Audience(store)
         claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
-        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
+        # Said as of the day it goes out: a round missed yesterday, sent this morning, calls yesterday overdue.
+        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, local.date()), now)
                     for claim in claims for chat in audience.chats(claim, "due")]
         return store.queue_messages(messages, state={"reminded": day.isoformat()})
 
@@ -323,8 +324,11 @@ class _Audience:
         self.chats_by_id = {c.id: c for c in store.chats()}
         self.subscriptions = store.subscriptions()
 
-    def chats(self, claim: Claim, kind: str) -> list[int]:
-        found = dict.fromkeys(s.chat for s in self.subscriptions if kind in s.kinds and s.covers(claim.id, claim.tags))
+    def chats(self, claim: Claim, kind: str, since: datetime | None = None) -> list[int]:
+        """The chats to tell; with `since` (when the event happened), only those that followed the claim by then,
+        so a new subscriber is not told the news that came before it."""
+        found = dict.fromkeys(s.chat for s in self.subscriptions if kind in s.kinds and s.covers(claim.id, claim.tags)
+                              and (since is None or s.since <= since))
         return [c for c in found if (chat := self.chats_by_id.get(c)) is None
                 or chat.active and claim.id not in chat.muted]
 
