@@ -327,11 +327,21 @@ def test_unmute_says_when_a_claim_was_not_muted(service: ChatService) -> None:
     assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 is no longer muted here."
 
 
+def test_stats_with_nothing_to_chart_sends_no_chart(service: ChatService) -> None:
+    replies = say(service, SUBSCRIBER, "/stats #energy")
+    assert [r.attachment for r in replies] == [None] and "no resolved claims" in replies[0].text
+    say(service, ANALYST, "/forecast 1 70%")
+    say(service, ANALYST, "/resolve 1 true", at=NOW + timedelta(minutes=1))
+    assert say(service, SUBSCRIBER, "/stats #energy")[-1].attachment.filename == "calibration.png"
+
+
 @pytest.mark.parametrize("command, says", [
     ("/stats #", "'#' is not a tag"), ("/stats #energy #trade", "one #tag at a time"),
     ("/leaderboard #", "'#' is not a tag"), ("/stats @", "name after @ cannot be blank"),
     ("/stats @ana @bob", "one @analyst at a time"),
     ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not both: open and resolved"),
+    ("/stats @nobody", "'nobody' has made no forecast here"), ("/stats #energie", "did you mean #energy?"),
+    ("/list @nobody", "'nobody' has made no forecast here"),
 ])
 def test_stats_and_list_refuse_what_the_command_line_refuses(service: ChatService, command: str, says: str) -> None:
     replies = say(service, SUBSCRIBER, command)

@@ -236,7 +236,34 @@ def _examples_tagged(tag: str) -> set[int]:
 ])
 def test_list_filters_select_the_right_claims(populated: Populated, args: list[str], expected) -> None:
     claims = as_json(run_cli(*args, "--json", data=populated.data))
-    assert numbers(claims) == sorted(expected(populated))
+    assert sorted(numbers(claims)) == sorted(expected(populated))
+    if "due" not in args:
+        assert numbers(claims) == sorted(numbers(claims))
+
+
+def test_list_due_sorts_as_due_does(populated: Populated) -> None:
+    listed = numbers(as_json(run_cli("list", "due", "--json", data=populated.data)))
+    assert listed == numbers(as_json(run_cli("due", "--json", data=populated.data)))
+    assert listed != sorted(listed)  # the example claims are not due in the order of their numbers
+
+
+def test_list_an_analysts_claims(populated: Populated) -> None:
+    assert numbers(as_json(run_cli("list", "@alice", "--json", data=populated.data))) == [populated.siberia]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stats", "--by", "nobody"], "'nobody' has made no forecast here (known: @alice, @bob)"),
+    (["stats", "--by", "Alice"], "'Alice' has made no forecast here; did you mean @alice?"),
+    (["stats", "--tag", "nosuch"], "no claim has the tag #nosuch (known: #"),
+    (["stats", "--tag", "energ"], "no claim has the tag #energ; did you mean #energy?"),
+    (["report", "--by", "alicia", "-o", "r.html"], "did you mean @alice?"),
+    (["list", "@alicia"], "'alicia' has made no forecast here; did you mean @alice?"),
+    (["list", "#misk"], "no claim has the tag #misk; did you mean #misc?"),
+])
+def test_an_unknown_analyst_or_tag_is_named_with_the_close_ones(populated: Populated, args: list[str], says: str) -> None:
+    result = run_cli(*args, data=populated.data)
+    assert result.returncode == 2 and says in one_line(result.stderr) and result.stdout == ""
+    assert not (populated.data.parent / "r.html").exists()
 
 
 def test_list_filter_expectations_are_not_trivial(populated: Populated) -> None:

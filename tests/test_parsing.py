@@ -587,3 +587,26 @@ def _doc(outcome: str | None, review_date: str | None, text: str = "gas pipeline
 )
 def test_due_with_words_lists_only_open_due_claims_with_those_words(doc: dict[str, Any], listed: bool) -> None:
     assert parse_list_filter(["due", "gas"], TODAY).matches(doc) is listed
+
+
+@pytest.mark.parametrize(
+    ("word", "text", "listed"),
+    [
+        case("EU", "EU extends sanctions", True, id="whole-word"),
+        case("EU", "China stays neutral", False, id="not-inside-a-word"),
+        case("eu", "The EU's new package", True, id="case-and-apostrophe"),
+        case("siberia", "Power-of-Siberia-2 stalls", True, id="between-hyphens"),
+        case("Сибири", "Сила Сибири 2", True, id="cyrillic-word"),
+        case("Сибир", "Сила Сибири 2", False, id="cyrillic-part-of-a-word"),
+        case("西伯利亚", "西伯利亚力量2号管道", True, id="chinese-anywhere"),
+    ],
+)
+def test_list_words_match_whole_words(word: str, text: str, listed: bool) -> None:
+    assert parse_list_filter([word], TODAY).matches(_doc(None, None, text=text)) is listed
+
+
+def test_list_at_analyst_keeps_the_claims_they_forecast() -> None:
+    where = parse_list_filter(["@alice"], TODAY)
+    assert where == ClaimFilter(status=None, forecaster="alice")
+    assert where.matches(_doc(None, None) | {"forecasts": [{"by": "alice"}]})
+    assert not where.matches(_doc(None, None) | {"forecasts": [{"by": "bob"}]})

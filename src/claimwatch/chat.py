@@ -364,7 +364,7 @@ class ChatService:
         page = 1
         if words and words[-1].startswith("p:") and words[-1][2:].isdecimal():
             page = max(1, int(words.pop()[2:]))
-        claims = self.store.find_claims(ledger.parse_list_filter(words, ctx.today))
+        claims = ledger.list_claims(self.store, words, ctx.today)
         pages = max(1, -(-len(claims) // PAGE_SIZE))
         page = min(page, pages)
         shown = claims[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -464,6 +464,8 @@ class ChatService:
 
         scope = ledger.parse_scope(ctx.args.split())
         result = ledger.accuracy_review(self.store, self.settings.tz, scope)
+        if not result["n_forecasts"]:  # an empty chart says nothing
+            return [Reply(esc(accuracy.summary_text(result)))]
         chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
         caption = f"Calibration ({esc(scope.describe())}): how often what was forecast at each level happened."
         return [Reply(esc(accuracy.summary_text(result))),
@@ -727,7 +729,7 @@ def _describe_target(target: str) -> str:
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("start", None, "/start", "", ChatService.cmd_start),
     Command("help", None, "/help", "what you can do here", ChatService.cmd_help),
-    Command("list", None, "/list [open|due|resolved|all|#tag|words]", "list claims", ChatService.cmd_list),
+    Command("list", None, "/list [open|due|resolved|all|#tag|@analyst|words]", "list claims", ChatService.cmd_list),
     Command("show", None, "/show <id>", "a claim with its forecasts, outcome and evidence", ChatService.cmd_show),
     Command("due", None, "/due", "open claims due for review", ChatService.cmd_due),
     Command("history", None, "/history <id>", "who changed what on a claim", ChatService.cmd_history),

@@ -89,7 +89,8 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
-    claims = ctx.store.find_claims(ledger.parse_list_filter(args.filter, ctx.today))
+    ledger.parse_list_filter(args.filter, ctx.today)  # bad words make no data directory
+    claims = ledger.list_claims(ctx.store, args.filter, ctx.today)
     if args.json:
         _print_json([_claim_json(c) for c in claims])
     else:

@@ -6,6 +6,7 @@ everything before it writes, so bad input changes nothing.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -82,11 +83,25 @@ def parse_claim_number(text: str) -> int:
     return int(s)
 
 
+def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
+    """The claims `list` shows for what was typed after it (see parse_list_filter): by number, or as `due` sorts
+    them when asked for due ones. A tag no claim has, or an analyst who never forecast, is an error naming it."""
+    where = parse_list_filter(words, today)
+    if where.forecaster is not None:
+        check_analyst(store, where.forecaster)
+    if where.tag is not None:
+        check_tag(store, where.tag)
+    claims = store.find_claims(where)
+    return sorted(claims, key=lambda c: (c.review_date, c.id)) if where.due_by else claims
+
+
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
-    """`open`, `due`, `resolved`, `all`, `#tag` and free words, as typed after `list`."""
+    """`open`, `due`, `resolved`, `all`, `#tag`, `@analyst` (claims they forecast) and free words, as typed
+    after `list`."""
     status: str | None = "open"
     due_by: date | None = None
     tag: str | None = None
+    forecaster: str | None = None
     rest: list[str] = []
     chosen: set[str] = set()  # the status words given; "all" narrows to any other, resolved contradicts open and due
     for w in words:
@@ -101,11 +116,15 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
             if tag is not None and tag != w[1:].casefold():
                 raise InputError(f"list one #tag at a time, not #{tag} and {w}")
             tag = w[1:].casefold()  # as tags are stored
+        elif w.startswith("@") and len(w) > 1:
+            if forecaster is not None and forecaster != w[1:]:
+                raise InputError(f"list one @analyst at a time, not @{forecaster} and {w}")
+            forecaster = parse_name(w[1:], "the analyst's name after @")
         else:
             rest.append(w)
-    if rest and status == "open" and not any(w.lower() == "open" for w in words):
-        status = None  # searching by words looks at every claim unless told otherwise
-    return ClaimFilter(status=status, due_by=due_by, tag=tag, words=tuple(rest))
+    if (rest or forecaster) and status == "open" and not any(w.lower() == "open" for w in words):
+        status = None  # searching by words, or an analyst's claims, looks at every claim unless told otherwise
+    return ClaimFilter(status=status, due_by=due_by, tag=tag, words=tuple(rest), forecaster=forecaster)
 
 
 @dataclass(frozen=True)
@@ -452,8 +471,46 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
 
 
+def check_scope(store: Store, scope: accuracy.Scope) -> None:
+    """A scope's analyst has forecast and its tag is on a claim; else an InputError naming it, with the close ones,
+    rather than an empty review that reads as "nothing resolved yet"."""
+    if scope.forecaster is not None:
+        check_analyst(store, scope.forecaster)
+    if scope.tag is not None:
+        check_tag(store, scope.tag)
+
+
+def check_analyst(store: Store, name: str) -> None:
+    """`name` has forecast on some claim; else an InputError suggesting the analysts with close names."""
+    known = {f["by"] for _, doc in store.claim_dicts() for f in doc["forecasts"]}
+    if name not in known:
+        raise InputError(f"{name!r} has made no forecast here{_suggest(name, known, '@')}")
+
+
+def check_tag(store: Store, tag: str) -> None:
+    """Some claim has `tag`; else an InputError suggesting close tags."""
+    known = {t for _, doc in store.claim_dicts() for t in doc["tags"]}
+    if tag not in known:
+        raise InputError(f"no claim has the tag #{tag}{_suggest(tag, known, '#')}")
+
+
+def _suggest(name: str, known: set[str], mark: str) -> str:
+    """'; did you mean @alice, @alicia?' for the known names close to `name` (its case aside, or starting alike)."""
+    folded = {k.casefold(): k for k in known}
+    close = [folded[k] for k in difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)]
+    close += [k for k in sorted(known) if k not in close and len(name) >= 2
+              and k.casefold().startswith(name.casefold())][:3 - len(close)]
+    if close:
+        return "; did you mean " + ", ".join(f"{mark}{clip(k, 40)}" for k in close) + "?"
+    if not known:
+        return f" (there are no {'analysts with forecasts' if mark == '@' else 'tags'} yet)"
+    some = sorted(known)[:8]
+    return f" (known: {', '.join(f'{mark}{clip(k, 40)}' for k in some)}{', …' if len(known) > len(some) else ''})"
+
+
 def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()) -> dict[str, Any]:
-    """The review's figures for `scope` (see accuracy.review)."""
+    """The review's figures for `scope` (see accuracy.review); an unknown analyst or tag in it is an error."""
+    check_scope(store, scope)
     claims = store.claim_dicts(ClaimFilter(status="resolved"))
     with gc_paused():
         return accuracy.review(claims, tz, scope)
