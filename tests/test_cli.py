@@ -465,6 +465,17 @@ def test_import_with_problems_names_them_and_imports_nothing(workdir: Path, tmp_
     assert snapshot(workdir) == before
 
 
+def test_import_into_a_new_data_directory_names_every_problem_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"claims": [
+        {"text": "Resolved in the future", "outcome": {"value": "true", "event_date": "2099-01-01"}},
+        {"text": "Bad probability", "p": 1.5}]}), encoding="utf-8")
+    result = run_cli("import", str(bad), data=tmp_path / "data")
+    assert result.returncode == 2 and not (tmp_path / "data").exists()
+    assert [line.split(":")[0].strip() for line in result.stderr.splitlines()[1:]] == [
+        "claims[0].outcome.event_date", "claims[1].p"]
+
+
 def test_import_with_problems_lists_every_problem_at_once(workdir: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     _write_doc_with_problems(bad)

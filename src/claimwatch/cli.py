@@ -220,8 +220,9 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    ledger.check_import(doc, args.file)  # before the store is opened: a bad file makes no data directory
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, checked=True)
+    if not ctx.config.data_dir.exists():  # checked before the store is made: a bad file makes no data directory
+        ledger.check_import(doc, args.file, ctx.now)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
     for warning in result.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")

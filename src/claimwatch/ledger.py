@@ -7,6 +7,7 @@ everything before it writes, so bad input changes nothing.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -303,17 +304,42 @@ def _text_key(text: str) -> str:
 _EARTH_AHEAD = timezone(timedelta(hours=14))
 
 
-def check_import(doc: Any, source_name: str = "file") -> None:
-    """What a claims document holds is well formed (see interchange.problems); raise InputError naming every
-    problem if not. Needs no store, so a front end can check a file before it opens (or makes) one."""
+def check_import(doc: Any, source_name: str, now: datetime) -> None:
+    """Check a claims document for an import into an empty store (see interchange.problems; every outcome's event
+    date too, since each is added); raise InputError naming every problem if not. Needs no store, so a front end
+    can check a file before it makes one."""
     found = interchange.problems(doc)
+    bad = _positions(found)
+    if not found or bad is not None:  # the claims can be read: look at the outcomes each adds
+        latest = now.astimezone(_EARTH_AHEAD).date()
+        for i, claim in interchange.read_claims(doc, now, "check", skip=bad or frozenset()):
+            found += _added_problems(f"claims[{i}]", None, claim.outcome, latest)[0]
     if found:
-        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                         + "\n".join(f"  {p}" for p in found))
+        raise InputError(_refusal(source_name, sorted(found, key=_place), []))
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file", *,
-                  checked: bool = False) -> ImportResult:
+def _positions(found: list[str]) -> frozenset[int] | None:
+    """The positions of the claims that `found` (problems of a document) are about; None when the document
+    itself is wrong (no list of claims), so no claim of it can be read."""
+    positions = set()
+    for problem in found:
+        match = re.match(r"claims\[(\d+)\]", problem)
+        if match is None:
+            if not problem.startswith("version:"):
+                return None
+            continue
+        positions.add(int(match.group(1)))
+    return frozenset(positions)
+
+
+def _refusal(source_name: str, problems: list[str], conflicts: list[str]) -> str:
+    """Why an import imported nothing: every problem and every conflict with the store, each on a line."""
+    what = [f"{len(problems)} problem{'s' * (len(problems) != 1)}"] * bool(problems) + \
+        [f"{len(conflicts)} conflict{'s' * (len(conflicts) != 1)} with the claims stored here"] * bool(conflicts)
+    return f"{source_name}: {' and '.join(what)}, nothing imported\n" + "\n".join(f"  {p}" for p in problems + conflicts)
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
@@ -322,10 +348,13 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     What the import adds (see _added_problems) is checked as typed input is, with one exception: a link
     that is not a web address is kept as written, with a warning, since claimwatch once kept such links
     itself and its own export must always import again (shown as text, never as a link).
+    Every problem and conflict is named in one refusal, so a file is fixed in one round.
     """
-    if not checked:  # `checked`: check_import(doc) has passed
-        check_import(doc, source_name)
-    incoming = interchange.read_claims(doc, now, by)
+    found = interchange.problems(doc)
+    bad = _positions(found)
+    if bad is None:
+        raise InputError(_refusal(source_name, found, []))
+    incoming = interchange.read_claims(doc, now, by, skip=bad)
     added: list[Claim] = []
     updated: list[Claim] = []
     unchanged = 0
@@ -338,9 +367,9 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
             if not c.ext_id:
                 by_text.setdefault(_text_key(c.text), []).append(c)
         conflicts: list[str] = []
-        found, warnings = [], []
+        warnings: list[str] = []
         latest = now.astimezone(_EARTH_AHEAD).date()
-        for i, claim in enumerate(incoming):
+        for i, claim in incoming:
             if claim.ext_id:
                 known = by_ext.get(claim.ext_id)
             else:  # the same number and text first (our own export), else the first unmatched same text
@@ -367,13 +396,15 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 continue
             change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
             updated.append(store.update_claim(merged, change))
-        if found:  # nothing is written: the transaction ends with this error
-            raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                             + "\n".join(f"  {p}" for p in found))
-        if conflicts:
-            raise InputError(f"{source_name}: {len(conflicts)} conflict{'s' * (len(conflicts) > 1)} with the claims "
-                             "stored here, nothing imported\n" + "\n".join(f"  {c}" for c in conflicts))
+        if found or conflicts:  # nothing is written: the transaction ends with this error
+            raise InputError(_refusal(source_name, sorted(found, key=_place), conflicts))
     return ImportResult(added, updated, unchanged, warnings)
+
+
+def _place(problem: str) -> int:
+    """Problems in the order of the file, by claim (sorting keeps the order they were found in within one)."""
+    match = re.match(r"claims\[(\d+)\]", problem)
+    return int(match.group(1)) if match else -1
 
 
 def _added_problems(where: str, added: Claim | None, outcome: Outcome | None, latest: date) -> tuple[list[str], list[str]]:
