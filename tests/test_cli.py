@@ -176,7 +176,8 @@ def test_new_user_session_end_to_end(tmp_path: Path) -> None:
 
     resolved = ok(run_cli("resolve", str(n), "yes", "done", "--date", "2020-02-01", "--evidence", "https://e.org/1",
                           data=data))
-    assert resolved.stdout == f"#{n} resolved: true\n"
+    assert resolved.stdout == (f"#{n} resolved: true\n2 forecasts (alice) were made after the event (2020-02-01), "
+                               "so they are not scored (hindsight).\n")
     outcome = as_json(run_cli("show", str(n), "--json", data=data))["outcome"]
     assert outcome["value"] == "true"
     assert outcome["event_date"] == "2020-02-01"

@@ -431,7 +431,9 @@ class ChatService:
                             Button("Cancel", f"/show {number}")),), edit=True)]
         claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, note="" if confirmed else note,
                                today=ctx.today)
-        return [Reply(f"#{number} resolved: <b>{value.value}</b>.", edit=ctx.msg.pressed)]
+        late = render.hindsight(claim, self.settings.tz)
+        return [Reply(f"#{number} resolved: <b>{value.value}</b>." + (f"\n{esc(late)}" if late else ""),
+                      edit=ctx.msg.pressed)]
 
     def cmd_reopen(self, ctx: _Context) -> list[Reply]:
         number_text, _, note = ctx.args.partition(" ")

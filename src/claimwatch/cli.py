@@ -132,6 +132,9 @@ def cmd_resolve(args: argparse.Namespace, ctx: Context) -> None:
     claim = ledger.resolve(ctx.store, number, value, args.by or ctx.config.user, ctx.now, note=" ".join(args.note),
                            event_date=event_date, evidence=tuple(args.evidence), today=ctx.today)
     print(f"#{claim.id} resolved: {value.value}")
+    late = render.hindsight(claim, ctx.config.tz)
+    if late:
+        print(late)
 
 
 def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
