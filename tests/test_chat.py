@@ -111,6 +111,14 @@ def test_add_with_parts_records_every_field(service: ChatService) -> None:
         "https://example.org/r", "forecast")
 
 
+def test_a_review_date_in_the_past_is_recorded_with_a_warning(service: ChatService) -> None:
+    replies = text(say(service, ANALYST, "/add Summit held | due 31/12/2025"))
+    assert "Recorded <b>#4</b>" in replies and "the review date 2025-12-31 is in the past" in replies
+    assert "in the past" not in text(say(service, ANALYST, "/add Summit next year | due Q2 2027"))
+    assert "in the past" in text(say(service, ANALYST, "/edit 5 due 2026-03-01"))
+    assert str(service.store.get_claim(5).review_date) == "2026-03-01"
+
+
 def test_guided_add_walks_through_each_step(service: ChatService) -> None:
     assert "What is claimed" in text(say(service, ANALYST, "/add"))
     assert "Review date?" in text(say(service, ANALYST, "Arctic route opens"))

@@ -399,6 +399,12 @@ def test_forecast_reads_an_unquoted_phrase_and_a_note_after_an_option(workdir: P
     assert refused.returncode == 2 and "--p 'very likely'" in one_line(refused.stderr)
 
 
+def test_add_with_a_past_review_date_warns_and_records_it(workdir: Path) -> None:
+    result = ok(run_cli("add", "Back-filled claim", "--due", "31/12/2025", data=workdir))
+    assert "claimwatch add: warning: the review date 2025-12-31 is in the past, so" in result.stderr
+    assert "warning" not in ok(run_cli("add", "Later claim", "--due", "end of Q2 2099", data=workdir)).stderr
+
+
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:
     result = run_cli("forecast", "3", data=workdir)
     assert result.returncode == 2

@@ -293,10 +293,11 @@ class ChatService:
             else:
                 raise InputError(f"unknown part {key!r}: use due, p, tags, watch, source or kind")
         claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now)  # type: ignore[arg-type]
-        return [self._added(claim)]
+        return [self._added(claim, ctx.today)]
 
-    def _added(self, claim: Claim) -> Reply:
-        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}",
+    def _added(self, claim: Claim, today: date) -> Reply:
+        past = render.past_review(claim, today)
+        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}" + (f"\n⚠️ Note: {esc(past)}." if past else ""),
                      ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
 
     def _conversation_step(self, ctx: _Context) -> list[Reply]:
@@ -319,7 +320,7 @@ class ChatService:
             claim = ledger.add_claim(self.store, ledger.NewClaim(
                 text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
                 ctx.who, ctx.now)
-            return [self._added(claim)]
+            return [self._added(claim, ctx.today)]
         if draft.step == "text":
             if not answer:
                 raise InputError("send the claim's text")
@@ -447,7 +448,8 @@ class ChatService:
             raise InputError(f"say which claim, which field ({', '.join(ledger.EDITABLE)}) and the new value")
         number = ledger.parse_claim_number(parts[0])
         claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz)
-        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.")]
+        past = render.past_review(claim, ctx.today) if parts[1].lower() == "due" else ""
+        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}." + (f"\n⚠️ Note: {esc(past)}." if past else ""))]
 
     def cmd_due(self, ctx: _Context) -> list[Reply]:
         claims = ledger.due(self.store, ctx.today)

@@ -86,6 +86,9 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     )
     claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
     print(f"added #{claim.id}: {claim.text}")
+    past = render.past_review(claim, ctx.today)
+    if past:
+        print(f"claimwatch add: warning: {past}", file=sys.stderr)
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:

@@ -106,6 +106,13 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
     return "\n".join(lines)
 
 
+def past_review(claim: Claim, today: date) -> str:
+    """A warning (not an error: a back-filled claim may be due already) when an open claim's review date has passed."""
+    if claim.outcome is None and claim.review_date is not None and claim.review_date < today:
+        return f"the review date {claim.review_date} is in the past, so #{claim.id} is due for review now"
+    return ""
+
+
 def hindsight(claim: Claim, tz: ZoneInfo) -> str:
     """'2 forecasts (ann, bo) were made after the event, so they are not scored.', or '' when none were."""
     late = accuracy.late_forecasts(claim_to_dict(claim), tz)
