@@ -15,6 +15,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -112,28 +114,26 @@ def workdir(populated: Populated, tmp_path: Path) -> Path:
 def test_new_user_session_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "data"
 
-    # The first command imports the bundled example claims, and says so.
+    # A first look shows the bundled example claims, and makes no data directory.
     first = ok(run_cli("list", data=data))
-    m = re.search(r"imported (\d+) example claims from claims\.json", first.stderr)
-    assert m, first.stderr
-    seeded = int(m.group(1))
-    assert 12 <= seeded <= 20
-    assert seeded == len(EXAMPLES)
-    assert len([line for line in first.stdout.splitlines() if line.startswith("#")]) == seeded
+    assert f"no data directory at {data} yet, so these are the example claims" in first.stderr
+    seeded = len([line for line in first.stdout.splitlines() if line.startswith("#")])
+    assert 12 <= seeded <= 20 and seeded == len(EXAMPLES)
+    assert not data.exists()
 
-    # A second command does not import again.
-    second = run_cli("list", "--json", data=data)
-    claims = as_json(second)
-    assert second.stderr == ""
-    assert len(claims) == seeded
-    assert sorted(numbers(claims)) == list(range(1, seeded + 1))
-    assert any("Power of Siberia" in c["text"] for c in claims)
-
-    # Record a claim with every field.
+    # The first command that records something makes it, importing the examples, and says so.
     added = ok(run_cli("add", "Gazprom", "will", "sign", "the", "Power of Siberia 2 contract",
                        "--due", "2020-01-01", "--p", "70%", "--tags", "energy, russia",
                        "--watch", 'Power of Siberia 2, "Сила Сибири 2", +gas, -football',
                        "--source", "https://example.org/r", "--quote", "talks are advancing", data=data))
+    assert f"new data directory {data}: imported {seeded} example claims from claims.json" in added.stderr
+
+    # A second command does not import again.
+    second = run_cli("list", "all", "--json", data=data)
+    claims = as_json(second)
+    assert second.stderr == ""
+    assert sorted(numbers(claims)) == list(range(1, seeded + 2))
+    assert any("Power of Siberia" in c["text"] for c in claims)
     n = added_number(added)
     assert n == seeded + 1
     assert f"#{n}" in added.stdout
@@ -629,6 +629,45 @@ def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args:
     assert result.returncode == 2
     assert "error" in one_line(result.stderr)
     assert not data.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["forecast", "99", "50%"], ["resolve", "99", "true"], ["reopen", "1"], ["feeds", "remove", "7"],
+    ["evidence", "99", "--label", "1", "supports"],
+], ids=" ".join)
+def test_a_command_that_fails_on_a_new_data_directory_leaves_none(tmp_path: Path, args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = run_cli(*args, data=data)
+    assert result.returncode == 2 and "error" in one_line(result.stderr) and "new data directory" not in result.stderr
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["list"], ["due"], ["show", "2"], ["history", "2"], ["stats"], ["export"], ["evidence", "2"], ["feeds", "list"],
+], ids=" ".join)
+def test_a_reading_command_on_a_new_data_directory_shows_the_examples_and_makes_none(tmp_path: Path,
+                                                                                   args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = ok(run_cli(*args, data=data))
+    assert not data.exists()
+
+
+def test_the_default_data_directory_is_the_users_data_directory_and_help_names_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    env |= {"XDG_DATA_HOME": str(tmp_path / "share"), "HOME": str(tmp_path / "home"), "CLAIMWATCH_USER": "tester",
+            "COLUMNS": "1000"}  # the path on one line of --help
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "claimwatch", *args], capture_output=True, text=True, env=env,
+                              cwd=work, timeout=120)
+
+    expected = tmp_path / "share" / "claimwatch"
+    assert f"$CLAIMWATCH_DATA (now {expected})" in " ".join(cli("--help").stdout.split())
+    assert cli("forecast", "3", "40%").returncode == 0
+    assert (expected / "meta.json").exists() and list(work.iterdir()) == []
+    assert "40%" in cli("show", "3").stdout
 
 
 def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import Config, in_data_dir, load_config, read_env_file
+from claimwatch.config import Config, default_data_dir, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
@@ -305,7 +306,7 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="claimwatch", description="Track claims and forecasts, and who forecasts well.",
-                     epilog="Data lives in $CLAIMWATCH_DATA (default ./claimwatch-data); dates are read in "
+                     epilog=f"Data lives in $CLAIMWATCH_DATA (now {_data_dir_for_help()}); dates are read in "
                             "$CLAIMWATCH_TZ (default UTC).")
     parser.add_argument("--version", action="version", version=f"claimwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -405,15 +406,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(config: Config, now: datetime, seed: bool) -> Store:
+def _data_dir_for_help() -> str:
+    """The data directory a command would use, as --help shows it (the default if the environment is unusable)."""
+    try:
+        read_env_file()
+        return str(load_config().data_dir)
+    except ClaimwatchError:
+        return str(default_data_dir())
+
+
+# Commands that only read: on a data directory that does not exist they show the example claims from memory
+# and make nothing, so a look around (or a typo in CLAIMWATCH_DATA) leaves no ledger behind.
+_READING = ("list", "due", "show", "history", "stats", "report", "export")
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    return args.command in _READING or (args.command == "evidence" and not args.label) or \
+        (args.command == "feeds" and args.action in ("list", "export-opml"))
+
+
+def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str]) -> Store:
+    """The store of the data directory; for a reading command on one that does not exist, the examples in memory.
+    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory)."""
+    if reading and not config.data_dir.exists():
+        store = open_store(None)
+        if seed and ledger.seed_examples(store, now):
+            notes.append(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
+                         "the first command that records something makes it")
+        return store
     store = open_store(config.data_dir)
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)
     seeded = ledger.seed_examples(store, now) if seed else 0
     if seeded:
-        print(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-              f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
+        notes.append(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+                     f"claims from {interchange.bundled_claims_path().name}")
     return store
 
 
@@ -494,6 +522,7 @@ def _run(args: argparse.Namespace) -> int:
         from claimwatch.telegram_bot import main as bot_main
 
         return bot_main()
+    made = None  # the data directory, when this command makes it
     try:
         read_env_file()
         config = load_config()
@@ -501,12 +530,25 @@ def _run(args: argparse.Namespace) -> int:
             args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
-        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        made = None if config.data_dir.exists() else config.data_dir
+        reading = _reads_only(args)
+        notes: list[str] = []
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
+        for note in notes:
+            print(note, file=sys.stderr)
         return code
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
+        _forget_new_data_dir(made)
         return 1
     except ClaimwatchError as e:
         print(f"claimwatch {args.command}: error: {e}", file=sys.stderr)
+        _forget_new_data_dir(made)
         return 2
+
+
+def _forget_new_data_dir(made: Path | None) -> None:
+    """A command that failed leaves no data directory behind: one it made (with the examples) is removed again."""
+    if made is not None and made.is_dir():
+        shutil.rmtree(made, ignore_errors=True)

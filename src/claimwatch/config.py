@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
+from platformdirs import user_data_dir
 
 from claimwatch.errors import ConfigError, InputError
 from claimwatch.parsing import parse_name
@@ -29,6 +30,12 @@ class Config:
     poll_seconds: int = 600  # how often a healthy feed is checked
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
+
+
+def default_data_dir() -> Path:
+    """Where the data lives without CLAIMWATCH_DATA: the platform's user data directory (~/.local/share/claimwatch
+    on Linux), the same wherever a command runs, so no folder gets a ledger of its own by accident."""
+    return Path(user_data_dir("claimwatch", appauthor=False))
 
 
 def in_data_dir(path: Path, data_dir: Path) -> bool:
@@ -80,7 +87,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     except ValueError:
         raise ConfigError(f"CLAIMWATCH_REMIND_AT={remind!r}: give a time of day as HH:MM, e.g. 09:00") from None
     return Config(
-        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
+        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
         tz=tz,
         user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
