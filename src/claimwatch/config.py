@@ -18,6 +18,9 @@ from claimwatch.errors import ConfigError, InputError
 from claimwatch.parsing import parse_name
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -30,6 +33,7 @@ class Config:
     poll_seconds: int = 600  # how often a healthy feed is checked
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
+    log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
 
 
 def default_data_dir() -> Path:
@@ -86,6 +90,9 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         remind_at = time.fromisoformat(remind.zfill(5))
     except ValueError:
         raise ConfigError(f"CLAIMWATCH_REMIND_AT={remind!r}: give a time of day as HH:MM, e.g. 09:00") from None
+    log_level = env.get("CLAIMWATCH_LOG_LEVEL", "").strip().lower() or "info"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"CLAIMWATCH_LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
         tz=tz,
@@ -97,6 +104,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         poll_seconds=int(poll),
         allow_private_feeds=private in ("1", "true", "yes"),
         remind_at=remind_at,
+        log_level=log_level,
     )
 
 
