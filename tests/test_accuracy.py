@@ -230,6 +230,7 @@ def test_review_of_a_small_store_by_hand(fixed: Store) -> None:
     # Briers: A ana 0.2² = 0.04, A bo 0.6² = 0.36, B ana 0.09, C bo 0, F cy 0, G cy 1.
     assert r["n_claims"] == 5  # A, B, C, F, G
     assert r["n_forecasts"] == 6
+    assert r["n_late_forecasts"] == 3  # A ana at the cutoff and after it, B ana after the outcome
     assert r["brier"] == pytest.approx(1.49 / 6)
     assert r["too_few"] is False and r["min_resolved"] == MIN_RESOLVED == 5  # 5 claims with analysts
     # log scores, p clipped to [0.01, 0.99]: ln .8, ln .4, ln .7, ln .5 (partial: ½ ln .5 + ½ ln .5), ln .99, ln .01
@@ -341,7 +342,8 @@ def test_tag_scope_keeps_only_that_tags_claims(fixed: Store) -> None:
     assert (r["team"]["n"], r["team"]["brier"]) == (2, pytest.approx(0.125))
     assert (r["source"]["n"], r["source"]["brier"]) == (1, pytest.approx(0.09))
     assert r["scope"] == "#energy"
-    assert review(fixed, scope=Scope(tag="nosuchtag"))["n_claims"] == 0
+    with pytest.raises(InputError, match="no claim has the tag #nosuchtag"):  # not an empty review
+        review(fixed, scope=Scope(tag="nosuchtag"))
 
 
 def test_forecaster_scope_keeps_their_claims_with_the_team_and_source_on_them(fixed: Store) -> None:
@@ -356,8 +358,8 @@ def test_forecaster_scope_keeps_their_claims_with_the_team_and_source_on_them(fi
 
     ana = review(fixed, scope=Scope(forecaster="ana"))  # A and B
     assert (ana["team"]["n"], ana["team"]["brier"]) == (2, pytest.approx(0.125))
-    nobody = review(fixed, scope=Scope(forecaster="zed"))
-    assert (nobody["n_claims"], nobody["n_forecasts"], nobody["team"]["n"], nobody["source"]["n"]) == (0, 0, 0, 0)
+    with pytest.raises(InputError, match="'zed' has made no forecast here"):  # not an empty review
+        review(fixed, scope=Scope(forecaster="zed"))
 
 
 @pytest.mark.parametrize("words, claims", [
@@ -665,6 +667,22 @@ def test_csv_says_no_for_a_late_forecast_even_when_nothing_on_the_claim_counts()
     rows = list(csv.DictReader(io.StringIO(ledger.export_claims(store, "csv", NOW, UTC_TZ))))
     assert [(r["text"], r["status"], r["counts"], r["brier"]) for r in rows] == [
         ("with a source p", "resolved", "no", ""), ("without one", "resolved", "no", "")]
+
+
+def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(tmp_path: Path) -> None:
+    """A team back-filling past claims sees why nothing is scored: in resolve's reply, show, stats and the report."""
+    data = tmp_path / "data"
+    number = ledger.add_claim(open_store(data), ledger.NewClaim(text="Summit held in June"), "ann", NOW).id
+    for who, p in (("ann", "70%"), ("bo", "60%")):
+        assert run_cli("forecast", str(number), p, "--by", who, data=data).returncode == 0
+    resolved = run_cli("resolve", str(number), "true", "--date", "2024-06-30", data=data)
+    late = "2 forecasts (ann, bo) were made after the event (2024-06-30), so they are not scored (hindsight)."
+    assert resolved.stdout.splitlines() == [f"#{number} resolved: true", late]
+    assert late in run_cli("show", str(number), data=data).stdout
+    assert "2 forecasts on resolved claims were made after the event, so not scored" in run_cli("stats", data=data).stdout
+    assert "1 forecast on resolved claims was made after the event" in run_cli("stats", "--by", "bo", data=data).stdout
+    assert run_cli("report", "-o", str(tmp_path / "r.html"), data=data).returncode == 0
+    assert "2 forecasts on resolved claims were " in (tmp_path / "r.html").read_text("utf-8")
 
 
 def test_report_never_leaves_claims_out_of_its_list_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -252,11 +252,16 @@ def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Ha
 # --- python bot.py as a user runs it ------------------------------------------------------------
 
 
-def start_bot(api: FakeBotAPI, data: Path) -> subprocess.Popen[str]:
+def bot_env(token: str, url: str, data: Path) -> dict[str, str]:
+    """The environment `python bot.py` runs in: this one without claimwatch's and Telegram's settings, and these."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMWATCH_", "TELEGRAM_"))}
-    env |= {"TELEGRAM_BOT_TOKEN": api.TOKEN, "TELEGRAM_API_URL": api.url, "CLAIMWATCH_DATA": str(data),
-            "CLAIMWATCH_ADMINS": str(ADMIN)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=env, cwd=data.parent, text=True,
+    return env | {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": url, "CLAIMWATCH_DATA": str(data),
+                  "CLAIMWATCH_ADMINS": str(ADMIN)}
+
+
+def start_bot(api: FakeBotAPI, data: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=bot_env(api.TOKEN, api.url, data),
+                            cwd=data.parent, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the start-up line
@@ -274,6 +279,19 @@ def stop_bot(proc: subprocess.Popen[str], api: FakeBotAPI) -> str:
     return out
 
 
+@pytest.mark.parametrize("url, says", [
+    (None, "Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN"),
+    ("http://127.0.0.1:9", "cannot reach the Telegram Bot API at http://127.0.0.1:9 ("),
+], ids=["rejected-token", "no-network"])
+def test_a_bot_that_cannot_start_says_why_in_one_line(tmp_path: Path, url: str | None, says: str) -> None:
+    with FakeBotAPI() as api:
+        result = subprocess.run([sys.executable, str(ROOT / "bot.py")], capture_output=True, text=True, timeout=60,
+                                env=bot_env("123456:WRONG", url or api.url, tmp_path / "data"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and says in result.stderr, result.stderr
+    assert "WRONG" not in result.stderr
+
+
 def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with FakeBotAPI() as api:
@@ -285,8 +303,10 @@ def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
             harness.say(ADMIN, "/subscribe 19")
             harness.say(ADMIN, "/resolve 19 partial some of it")
             history = harness.say(ADMIN, "/history 19").text
+            time.sleep(4)  # the deliver job runs every 2 s: it logs nothing unless something happens
         finally:
-            stop_bot(proc, api)
+            out = stop_bot(proc, api)
+        assert "apscheduler" not in out and "Running job" not in out and "HTTP Request" not in out, out
         for action in ("add", "forecast", "resolve"):
             assert f"<b>{action}</b>" in history
 

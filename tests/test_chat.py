@@ -92,6 +92,15 @@ def test_forecast_buttons_record_the_pressed_probability(service: ChatService) -
     assert [(f.by, f.p) for f in service.store.get_claim(2).forecasts] == [("user2", 0.7)]
 
 
+def test_forecast_takes_estimative_phrases_of_several_words_and_a_note(service: ChatService) -> None:
+    assert "87.5%" in text(say(service, ANALYST, "/forecast 2 very likely"))
+    assert "97%" in text(say(service, ANALYST, "/forecast 2 almost certain  talks\nresumed"))
+    assert "87.5%" in text(say(service, ANALYST, "/forecast 2 highly likely"))
+    assert "70%" in text(say(service, ANALYST, "/forecast 2 0,7"))
+    assert [(f.p, f.note) for f in service.store.get_claim(2).forecasts] == [
+        (0.875, ""), (0.97, "talks\nresumed"), (0.875, ""), (0.7, "")]
+
+
 def test_add_with_parts_records_every_field(service: ChatService) -> None:
     replies = say(service, ANALYST, "/add Pipeline deal signed | due 2026-12-31 | p likely | tags energy, russia | "
                                     "watch Power of Siberia 2, +gas | source https://example.org/r | kind forecast")
@@ -100,6 +109,14 @@ def test_add_with_parts_records_every_field(service: ChatService) -> None:
     assert (claim.text, str(claim.review_date), claim.p, claim.tags, claim.watch, claim.source.url, claim.kind.value) == (
         "Pipeline deal signed", "2026-12-31", 0.675, ("energy", "russia"), ("Power of Siberia 2", "+gas"),
         "https://example.org/r", "forecast")
+
+
+def test_a_review_date_in_the_past_is_recorded_with_a_warning(service: ChatService) -> None:
+    replies = text(say(service, ANALYST, "/add Summit held | due 31/12/2025"))
+    assert "Recorded <b>#4</b>" in replies and "the review date 2025-12-31 is in the past" in replies
+    assert "in the past" not in text(say(service, ANALYST, "/add Summit next year | due Q2 2027"))
+    assert "in the past" in text(say(service, ANALYST, "/edit 5 due 2026-03-01"))
+    assert str(service.store.get_claim(5).review_date) == "2026-03-01"
 
 
 def test_guided_add_walks_through_each_step(service: ChatService) -> None:
@@ -114,6 +131,33 @@ def test_guided_add_walks_through_each_step(service: ChatService) -> None:
     claim = service.store.get_claim(4)
     assert (claim.text, str(claim.review_date), claim.p, claim.tags) == ("Arctic route opens", "2026-06-30", None,
                                                                          ("arctic",))
+
+
+def test_guided_add_takes_bare_tags_and_refuses_a_phrase_as_tags(service: ChatService) -> None:
+    for answer in ("/add", "EU extends sanctions", "skip", "skip"):
+        say(service, ANALYST, answer)
+    refused = text(say(service, ANALYST, "Power of Siberia 2"))
+    assert "'Power of Siberia 2' is not a tag" in refused and "watch" in refused
+    summary = text(say(service, ANALYST, "sanctions, #EU | watch EU sanctions"))
+    assert "tags: sanctions, eu" in summary and "watch: EU sanctions" in summary
+    assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
+    assert service.store.get_claim(4).tags == ("sanctions", "eu")
+
+
+def test_a_command_while_a_draft_waits_keeps_it_and_says_so(service: ChatService) -> None:
+    for answer in ("/add", "EU extends sanctions", "skip", "skip", "sanctions, eu"):
+        say(service, ANALYST, answer)
+    replies = say(service, ANALYST, "/list")
+    assert "Claim 1" in replies[0].text
+    assert replies[-1].text.startswith("Your /add draft is kept. Save this claim?")
+    assert [b.label for row in replies[-1].buttons for b in row] == ["Save", "Cancel"]
+    assert "draft is kept" in text(say(service, ANALYST, "/show 99"))  # an error too
+    assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
+    say(service, ANALYST, "/add")
+    say(service, ANALYST, "Arctic route opens")
+    replies = say(service, ANALYST, "/add")
+    assert "earlier draft (Arctic route opens) was dropped" in replies[0].text and "What is claimed" in replies[1].text
+    assert len(service.store.find_claims()) == 4
 
 
 def test_guided_add_can_be_cancelled_and_times_out(service: ChatService) -> None:
@@ -291,11 +335,21 @@ def test_unmute_says_when_a_claim_was_not_muted(service: ChatService) -> None:
     assert text(say(service, SUBSCRIBER, "/unmute 3")) == "#3 is no longer muted here."
 
 
+def test_stats_with_nothing_to_chart_sends_no_chart(service: ChatService) -> None:
+    replies = say(service, SUBSCRIBER, "/stats #energy")
+    assert [r.attachment for r in replies] == [None] and "no resolved claims" in replies[0].text
+    say(service, ANALYST, "/forecast 1 70%")
+    say(service, ANALYST, "/resolve 1 true", at=NOW + timedelta(minutes=1))
+    assert say(service, SUBSCRIBER, "/stats #energy")[-1].attachment.filename == "calibration.png"
+
+
 @pytest.mark.parametrize("command, says", [
     ("/stats #", "'#' is not a tag"), ("/stats #energy #trade", "one #tag at a time"),
     ("/leaderboard #", "'#' is not a tag"), ("/stats @", "name after @ cannot be blank"),
     ("/stats @ana @bob", "one @analyst at a time"),
     ("/list #energy #trade", "list one #tag at a time"), ("/list open resolved", "not both: open and resolved"),
+    ("/stats @nobody", "'nobody' has made no forecast here"), ("/stats #energie", "did you mean #energy?"),
+    ("/list @nobody", "'nobody' has made no forecast here"),
 ])
 def test_stats_and_list_refuse_what_the_command_line_refuses(service: ChatService, command: str, says: str) -> None:
     replies = say(service, SUBSCRIBER, command)

@@ -15,6 +15,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -113,28 +115,26 @@ def workdir(populated: Populated, tmp_path: Path) -> Path:
 def test_new_user_session_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "data"
 
-    # The first command imports the bundled example claims, and says so.
+    # A first look shows the bundled example claims, and makes no data directory.
     first = ok(run_cli("list", data=data))
-    m = re.search(r"imported (\d+) example claims from claims\.json", first.stderr)
-    assert m, first.stderr
-    seeded = int(m.group(1))
-    assert 12 <= seeded <= 20
-    assert seeded == len(EXAMPLES)
-    assert len([line for line in first.stdout.splitlines() if line.startswith("#")]) == seeded
+    assert f"no data directory at {data} yet, so these are the example claims" in first.stderr
+    seeded = len([line for line in first.stdout.splitlines() if line.startswith("#")])
+    assert 12 <= seeded <= 20 and seeded == len(EXAMPLES)
+    assert not data.exists()
 
-    # A second command does not import again.
-    second = run_cli("list", "--json", data=data)
-    claims = as_json(second)
-    assert second.stderr == ""
-    assert len(claims) == seeded
-    assert sorted(numbers(claims)) == list(range(1, seeded + 1))
-    assert any("Power of Siberia" in c["text"] for c in claims)
-
-    # Record a claim with every field.
+    # The first command that records something makes it, importing the examples, and says so.
     added = ok(run_cli("add", "Gazprom", "will", "sign", "the", "Power of Siberia 2 contract",
                        "--due", "2020-01-01", "--p", "70%", "--tags", "energy, russia",
                        "--watch", 'Power of Siberia 2, "Сила Сибири 2", +gas, -football',
                        "--source", "https://example.org/r", "--quote", "talks are advancing", data=data))
+    assert f"new data directory {data}: imported {seeded} example claims from claims.json" in added.stderr
+
+    # A second command does not import again.
+    second = run_cli("list", "all", "--json", data=data)
+    claims = as_json(second)
+    assert second.stderr == ""
+    assert sorted(numbers(claims)) == list(range(1, seeded + 2))
+    assert any("Power of Siberia" in c["text"] for c in claims)
     n = added_number(added)
     assert n == seeded + 1
     assert f"#{n}" in added.stdout
@@ -177,7 +177,8 @@ def test_new_user_session_end_to_end(tmp_path: Path) -> None:
 
     resolved = ok(run_cli("resolve", str(n), "yes", "done", "--date", "2020-02-01", "--evidence", "https://e.org/1",
                           data=data))
-    assert resolved.stdout == f"#{n} resolved: true\n"
+    assert resolved.stdout == (f"#{n} resolved: true\n2 forecasts (alice) were made after the event (2020-02-01), "
+                               "so they are not scored (hindsight).\n")
     outcome = as_json(run_cli("show", str(n), "--json", data=data))["outcome"]
     assert outcome["value"] == "true"
     assert outcome["event_date"] == "2020-02-01"
@@ -237,7 +238,34 @@ def _examples_tagged(tag: str) -> set[int]:
 ])
 def test_list_filters_select_the_right_claims(populated: Populated, args: list[str], expected) -> None:
     claims = as_json(run_cli(*args, "--json", data=populated.data))
-    assert numbers(claims) == sorted(expected(populated))
+    assert sorted(numbers(claims)) == sorted(expected(populated))
+    if "due" not in args:
+        assert numbers(claims) == sorted(numbers(claims))
+
+
+def test_list_due_sorts_as_due_does(populated: Populated) -> None:
+    listed = numbers(as_json(run_cli("list", "due", "--json", data=populated.data)))
+    assert listed == numbers(as_json(run_cli("due", "--json", data=populated.data)))
+    assert listed != sorted(listed)  # the example claims are not due in the order of their numbers
+
+
+def test_list_an_analysts_claims(populated: Populated) -> None:
+    assert numbers(as_json(run_cli("list", "@alice", "--json", data=populated.data))) == [populated.siberia]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["stats", "--by", "nobody"], "'nobody' has made no forecast here (known: @alice, @bob)"),
+    (["stats", "--by", "Alice"], "'Alice' has made no forecast here; did you mean @alice?"),
+    (["stats", "--tag", "nosuch"], "no claim has the tag #nosuch (known: #"),
+    (["stats", "--tag", "energ"], "no claim has the tag #energ; did you mean #energy?"),
+    (["report", "--by", "alicia", "-o", "r.html"], "did you mean @alice?"),
+    (["list", "@alicia"], "'alicia' has made no forecast here; did you mean @alice?"),
+    (["list", "#misk"], "no claim has the tag #misk; did you mean #misc?"),
+])
+def test_an_unknown_analyst_or_tag_is_named_with_the_close_ones(populated: Populated, args: list[str], says: str) -> None:
+    result = run_cli(*args, data=populated.data)
+    assert result.returncode == 2 and says in one_line(result.stderr) and result.stdout == ""
+    assert not (populated.data.parent / "r.html").exists()
 
 
 def test_list_filter_expectations_are_not_trivial(populated: Populated) -> None:
@@ -363,6 +391,21 @@ def test_a_name_as_long_as_the_bot_records_one_is_taken(workdir: Path) -> None:
     assert run_cli("stats", "--by", telegram, data=workdir).returncode == 0
 
 
+def test_forecast_reads_an_unquoted_phrase_and_a_note_after_an_option(workdir: Path) -> None:
+    assert "87.5%" in ok(run_cli("forecast", "3", "very", "likely", data=workdir)).stdout
+    ok(run_cli("forecast", "3", "0.45", "--by", "carol", "coin flip-ish", data=workdir))
+    forecasts = as_json(run_cli("show", "3", "--json", data=workdir))["forecasts"]
+    assert [(f["by"], f["p"], f["note"]) for f in forecasts[-2:]] == [("tester", 0.875, ""), ("carol", 0.45, "coin flip-ish")]
+    refused = run_cli("add", "Gas deal", "--p", "very", "likely", data=workdir)
+    assert refused.returncode == 2 and "--p 'very likely'" in one_line(refused.stderr)
+
+
+def test_add_with_a_past_review_date_warns_and_records_it(workdir: Path) -> None:
+    result = ok(run_cli("add", "Back-filled claim", "--due", "31/12/2025", data=workdir))
+    assert "claimwatch add: warning: the review date 2025-12-31 is in the past, so" in result.stderr
+    assert "warning" not in ok(run_cli("add", "Later claim", "--due", "end of Q2 2099", data=workdir)).stderr
+
+
 def test_missing_probability_message_does_not_call_the_optional_note_required(workdir: Path) -> None:
     result = run_cli("forecast", "3", data=workdir)
     assert result.returncode == 2
@@ -428,6 +471,17 @@ def test_import_with_problems_names_them_and_imports_nothing(workdir: Path, tmp_
     assert any(p.strip().startswith("claims[2]") and "'text'" in p for p in problems), result.stderr
     assert not any("claims[0]" in p for p in problems), result.stderr
     assert snapshot(workdir) == before
+
+
+def test_import_into_a_new_data_directory_names_every_problem_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"claims": [
+        {"text": "Resolved in the future", "outcome": {"value": "true", "event_date": "2099-01-01"}},
+        {"text": "Bad probability", "p": 1.5}]}), encoding="utf-8")
+    result = run_cli("import", str(bad), data=tmp_path / "data")
+    assert result.returncode == 2 and not (tmp_path / "data").exists()
+    assert [line.split(":")[0].strip() for line in result.stderr.splitlines()[1:]] == [
+        "claims[0].outcome.event_date", "claims[1].p"]
 
 
 def test_import_with_problems_lists_every_problem_at_once(workdir: Path, tmp_path: Path) -> None:
@@ -576,6 +630,45 @@ def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args:
     assert result.returncode == 2
     assert "error" in one_line(result.stderr)
     assert not data.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["forecast", "99", "50%"], ["resolve", "99", "true"], ["reopen", "1"], ["feeds", "remove", "7"],
+    ["evidence", "99", "--label", "1", "supports"],
+], ids=" ".join)
+def test_a_command_that_fails_on_a_new_data_directory_leaves_none(tmp_path: Path, args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = run_cli(*args, data=data)
+    assert result.returncode == 2 and "error" in one_line(result.stderr) and "new data directory" not in result.stderr
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["list"], ["due"], ["show", "2"], ["history", "2"], ["stats"], ["export"], ["evidence", "2"], ["feeds", "list"],
+], ids=" ".join)
+def test_a_reading_command_on_a_new_data_directory_shows_the_examples_and_makes_none(tmp_path: Path,
+                                                                                   args: list[str]) -> None:
+    data = tmp_path / "data"
+    result = ok(run_cli(*args, data=data))
+    assert not data.exists()
+
+
+def test_the_default_data_directory_is_the_users_data_directory_and_help_names_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    env |= {"XDG_DATA_HOME": str(tmp_path / "share"), "HOME": str(tmp_path / "home"), "CLAIMWATCH_USER": "tester",
+            "COLUMNS": "1000"}  # the path on one line of --help
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "claimwatch", *args], capture_output=True, text=True, env=env,
+                              cwd=work, timeout=120)
+
+    expected = tmp_path / "share" / "claimwatch"
+    assert f"$CLAIMWATCH_DATA (now {expected})" in " ".join(cli("--help").stdout.split())
+    assert cli("forecast", "3", "40%").returncode == 0
+    assert (expected / "meta.json").exists() and list(work.iterdir()) == []
+    assert "40%" in cli("show", "3").stdout
 
 
 def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:

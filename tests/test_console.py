@@ -61,6 +61,10 @@ def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory
     data = tmp_path / "data"
     work = tmp_path / "work"
     work.mkdir()
+    scored = tmp_path / "scored.json"  # a scored forecast, so /stats has a chart to save
+    scored.write_text(json.dumps({"claims": [{"text": "Scored", "forecasts": [
+        {"by": "ann", "p": 0.7, "at": "2024-01-01T00:00:00Z"}], "outcome": {"value": "true", "event_date": "2024-02-01"}}]}))
+    assert run_cli("import", str(scored), data=data).returncode == 0
     result = run_cli("console", data=data, cwd=work, input="/export csv\n/export csv\n/stats\n")
     assert result.returncode == 0, result.stderr
     csvs = sorted(p.name for p in work.glob("*.csv"))[::-1]  # claimwatch-<day>.csv, claimwatch-<day>-2.csv

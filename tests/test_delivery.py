@@ -166,6 +166,24 @@ def test_outcome_is_announced_with_each_forecasters_brier(store: Store) -> None:
     assert "bob 40% → 0.360" in message.text
 
 
+def test_each_outcome_event_is_announced_once_as_it_was_when_it_happened(store: Store) -> None:
+    number = claim(store, "Power of Siberia 2 contract signed", tags=("energy",))
+    ledger.add_forecast(store, number, 0.3, "ann", NOW)
+    store.subscribe(1, "all", NOW, ("outcome",))
+    later = NOW + timedelta(hours=1)
+    ledger.resolve(store, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=1), note="first call")
+    ledger.reopen(store, number, "ann", NOW + timedelta(minutes=2), note="resolved too early")
+    ledger.add_forecast(store, number, 0.8, "ann", NOW + timedelta(minutes=3))
+    ledger.resolve(store, number, OutcomeValue.TRUE, "ann", NOW + timedelta(minutes=4), note="second call")
+    assert delivery.fan_out(store, later, UTC_TZ) == 3
+    [message] = delivery.next_batch(store, later)
+    lines = message.text.splitlines()[1:]
+    assert lines == ["Outcome recorded: <b>false</b> — first call", "Brier: ann 30% → 0.090",
+                     "Reopened: was <b>false</b> — resolved too early",
+                     "Outcome recorded: <b>true</b> — second call", "Brier: ann 80% → 0.040"]
+    assert delivery.fan_out(store, later, UTC_TZ) == 0
+
+
 def test_reminders_once_a_day_and_once_after_three_days_down(store: Store) -> None:
     tz = ZoneInfo("Europe/Berlin")
     due = claim(store, "Due claim", review=date(2026, 3, 1))
@@ -190,6 +208,26 @@ def test_reminders_once_a_day_and_once_after_three_days_down(store: Store) -> No
     assert [b.command for b in message.buttons[0]] == [f"/resolve {due}", f"/snooze {due} 7", f"/snooze {due}"]
 
 
+def test_a_reminder_missed_yesterday_says_the_real_date_not_today(store: Store) -> None:
+    due = claim(store, "Due yesterday", review=date(2026, 3, 1))
+    store.subscribe(1, "all", NOW, ("due",))
+    assert delivery.queue_reminders(store, NOW.replace(hour=7), UTC_TZ, NINE) == 1  # started before 09:00
+    [message] = delivery.next_batch(store, NOW)
+    assert "Review due: review 2026-03-01 (overdue)" in message.text and "(today)" not in message.text
+    assert [m["key"] for m in store.outbox()] == [f"1/due:{due}:2026-03-01"]
+
+
+def test_a_new_subscriber_hears_nothing_of_what_happened_before_it_subscribed(store: Store) -> None:
+    old, new = claim(store, "Resolved long ago"), claim(store, "Resolved later")
+    ledger.resolve(store, old, OutcomeValue.TRUE, "ann", NOW)
+    evidence(store, old, "old-news", at=NOW)
+    store.subscribe(1, "all", NOW + timedelta(minutes=1))
+    ledger.resolve(store, new, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=2))
+    delivery.fan_out(store, NOW + timedelta(minutes=3), UTC_TZ)
+    assert [(m["chat"], m["claim"]) for m in store.outbox("pending")] == [(1, new)]
+    assert store.alert_events() == []
+
+
 def test_snooze_and_move_from_a_reminder(store: Store) -> None:
     number = claim(store, "Due claim", review=date(2026, 3, 1))
     service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
@@ -198,12 +236,23 @@ def test_snooze_and_move_from_a_reminder(store: Store) -> None:
         return service.handle(Incoming(7, 7, command, "ann", pressed=True), NOW)[0].text
 
     assert "Move the review" in press(f"/snooze {number}")
-    assert "next review 2026-03-09" in press(f"/snooze {number} 7")
+    assert "next review 2026-03-09 (7 days from today)" in press(f"/snooze {number} 7")
     assert store.get_claim(number).review_date == date(2026, 3, 9)
-    assert "next review 2026-04-01" in press(f"/snooze {number} 30")
+    # Now due later than today: a snooze counts from the review date.
+    assert "next review 2026-04-08 (30 days from its review date, 2026-03-09)" in press(f"/snooze {number} 30")
     assert "days" in press(f"/snooze {number} soon")
-    assert store.get_claim(number).review_date == date(2026, 4, 1)
+    assert store.get_claim(number).review_date == date(2026, 4, 8)
     assert [c.action for c in store.history(number)][-2:] == ["edit", "edit"]
+
+
+def test_snoozing_never_moves_a_review_date_earlier(store: Store) -> None:
+    number = claim(store, "Due in a year", review=date(2027, 6, 2))
+    service = ChatService(store, ChatSettings(UTC_TZ, admins=frozenset({7})))
+    choice = service.handle(Incoming(7, 7, f"/snooze {number}", "ann"), NOW)[0]
+    assert "counting from its review date, 2027-06-02" in choice.text
+    assert [b.label for b in choice.buttons[0]][1] == "a week (2027-06-09)"
+    assert "next review 2027-06-09" in service.handle(Incoming(7, 7, f"/snooze {number} 7", "ann"), NOW)[0].text
+    assert store.get_claim(number).review_date == date(2027, 6, 9)
 
 
 def test_digest_at_the_chats_local_time_and_an_empty_one_is_not_sent(store: Store) -> None:
@@ -473,8 +522,9 @@ def test_a_fan_out_in_the_other_process_neither_repeats_a_sent_alert_nor_loses_a
         ledger.resolve(bot, number, OutcomeValue.FALSE, "ann", NOW + timedelta(minutes=5))  # a new alert event
 
     bot = at_once(tmp_path / "data", bot_round, lambda watch: delivery.fan_out(watch, NOW, UTC_TZ))
-    [message] = bot.outbox("pending")
-    assert message["event"] == f"outcome:{number}:2026-03-02T09:35:00+00:00" and bot.alert_events() == []
+    assert [m["event"] for m in bot.outbox("pending")] == [f"reopen:{number}:2026-03-02T09:30:00+00:00",
+                                                          f"outcome:{number}:2026-03-02T09:35:00+00:00"]
+    assert bot.alert_events() == []
 
 
 def test_reminders_in_the_other_process_are_not_queued_again_after_they_went_out(tmp_path: Path) -> None:

@@ -104,6 +104,34 @@ def sample_doc() -> dict:
     ]}
 
 
+def test_import_names_every_problem_and_conflict_in_one_refusal(store: Store) -> None:
+    ledger.import_claims(store, sample_doc(), "ana", NOW)
+    before = snapshot(store)
+    doc = sample_doc()
+    doc["claims"][0]["outcome"]["value"] = "false"  # a conflict with the store
+    doc["claims"][1]["p"] = 1.5  # the schema
+    doc["claims"] += [
+        {"text": "Resolved in the future", "outcome": {"value": "true", "event_date": "2099-01-01"}},  # needs `now`
+        {"text": "Coloured \x1b[31mred"},
+        {"text": "Forecast by two lines", "forecasts": [{"by": "al\nice", "p": 0.5, "at": "2024-05-01T00:00:00"}]},
+        {"text": "A bad tag", "tags": ["bad tag!"]},
+    ]
+    with pytest.raises(InputError) as error:
+        ledger.import_claims(store, doc, "ana", LATER, "bad.json")
+    lines = str(error.value).splitlines()
+    assert lines[0] == "bad.json: 5 problems and 1 conflict with the claims stored here, nothing imported"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "claims[1].p", "claims[2].outcome.event_date", "claims[3].text", "claims[4].forecasts[0].by", "claims[5].tags",
+        "claims[0] (#1)"]
+    assert snapshot(store) == before
+
+
+def test_a_file_without_a_version_imports(store: Store) -> None:
+    doc = sample_doc()
+    del doc["version"]
+    assert ledger.import_claims(store, doc, "ana", NOW).summary() == "2 added, 0 updated, 0 unchanged"
+
+
 def test_import_adds_claims_and_a_second_import_changes_nothing(store: Store) -> None:
     result = ledger.import_claims(store, sample_doc(), "ana", NOW)
     assert (len(result.added), len(result.updated), result.unchanged) == (2, 0, 0)

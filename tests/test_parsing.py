@@ -20,6 +20,7 @@ from claimwatch.parsing import (
     ESTIMATIVE_WORDS,
     MAX_TERM_LENGTH,
     WatchTerms,
+    leading_probability,
     parse_date,
     parse_probability,
     parse_tags,
@@ -43,6 +44,7 @@ def clock(iso: str) -> datetime:
 
 MONDAY = clock("2026-03-02T09:30Z")  # Monday 2 March 2026, the same day everywhere from UTC-9 to UTC+14
 SUNDAY_NIGHT_UTC = clock("2026-03-01T23:30Z")  # still Sunday 1 March in UTC/New York, Monday 2 March in Tokyo
+WEDNESDAY = clock("2026-03-04T09:30Z")
 MID_MONTH = clock("2026-03-15T09:30Z")
 LAST_OF_JANUARY = clock("2026-01-31T09:30Z")
 
@@ -94,6 +96,9 @@ def assert_input_error(parse: Callable[..., Any], *args: Any, mentions: tuple[st
         case("Very  Likely", 0.875, id="phrase-double-space-and-case"),
         case("ALMOST\tCERTAIN", 0.97, id="phrase-tab-and-upper"),
         case("roughly even chance", 0.5, id="phrase-roughly-even-chance"),
+        case("0,7", 0.7, id="decimal-comma"),
+        case("12,5%", 0.125, id="decimal-comma-percent"),
+        case("highly likely", 0.875, id="highly-likely"),
     ],
 )
 def test_parse_probability_reads(text: str, expected: float) -> None:
@@ -112,6 +117,7 @@ ICD_203_RANGES: dict[str, tuple[int, int]] = {
     "almost no chance": (1, 5),
     "remote": (1, 5),
     "very unlikely": (5, 20),
+    "highly unlikely": (5, 20),
     "highly improbable": (5, 20),
     "unlikely": (20, 45),
     "improbable": (20, 45),
@@ -121,6 +127,7 @@ ICD_203_RANGES: dict[str, tuple[int, int]] = {
     "likely": (55, 80),
     "probable": (55, 80),
     "very likely": (80, 95),
+    "highly likely": (80, 95),
     "highly probable": (80, 95),
     "almost certain": (95, 99),
     "almost certainly": (95, 99),
@@ -160,7 +167,8 @@ _OUT_OF_RANGE = "is outside 0-100%"
         case("% 50", _NOT_A_PROBABILITY, id="percent-before-number"),
         case("5 0", _NOT_A_PROBABILITY, id="space-inside-number"),
         case("1_0", _NOT_A_PROBABILITY, id="underscore-digit-separator"),
-        case("0,5", _NOT_A_PROBABILITY, id="decimal-comma"),
+        case("0,5,1", _NOT_A_PROBABILITY, id="two-decimal-commas"),
+        case("1,000", _NOT_A_PROBABILITY, id="thousands-comma-is-ambiguous"),
         case("likely.", _NOT_A_PROBABILITY, id="phrase-with-punctuation"),
         case("very very likely", _NOT_A_PROBABILITY, id="unknown-phrase"),
     ],
@@ -168,6 +176,22 @@ _OUT_OF_RANGE = "is outside 0-100%"
 def test_parse_probability_rejects(text: str, reason: str) -> None:
     message = assert_input_error(parse_probability, text, mentions=(reason, "15%", "0.15", "'likely'"))
     assert repr(text.strip()) in message  # echoes what was typed
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    (["very", "likely"], (0.875, 2)),
+    (["almost", "certain", "because", "talks"], (0.97, 2)),
+    (["roughly", "even", "chance"], (0.5, 3)),
+    (["likely", "enough"], (0.675, 1)),
+    (["70", "%", "why"], (0.7, 2)),
+    (["very likely", "why"], (0.875, 1)),  # quoted as one argument on the command line
+])
+def test_leading_probability_takes_the_longest_phrase(words: list[str], expected: tuple[float, int]) -> None:
+    assert leading_probability(words) == expected
+
+
+def test_leading_probability_names_the_word_that_is_not_one() -> None:
+    assert_input_error(leading_probability, ["very", "maybe"], mentions=("'very' is not a probability",))
 
 
 # --- parse_date ------------------------------------------------------------------------------
@@ -188,8 +212,40 @@ def test_parse_probability_rejects(text: str, reason: str) -> None:
         case("Tomorrow", MONDAY, TOKYO, day("2026-03-03"), id="tomorrow-same-day-everywhere"),
         case("in 2 weeks", MONDAY, UTC, day("2026-03-16"), id="in-2-weeks"),
         case("in 10 days", MONDAY, UTC, day("2026-03-12"), id="in-10-days"),
-        case("next Friday", MONDAY, UTC, day("2026-03-06"), id="next-friday"),
+        case("next Friday", MONDAY, UTC, day("2026-03-13"), id="next-friday-is-in-next-week"),
+        case("next Friday", WEDNESDAY, UTC, day("2026-03-13"), id="next-friday-on-a-wednesday"),
+        case("Friday", WEDNESDAY, UTC, day("2026-03-06"), id="friday-is-the-coming-one"),
         case("by Friday", MONDAY, UTC, day("2026-03-06"), id="by-friday"),
+        case("next week", WEDNESDAY, UTC, day("2026-03-09"), id="next-week-is-its-monday"),
+        case("next month", WEDNESDAY, UTC, day("2026-04-01"), id="next-month-is-its-first-day"),
+        case("next year", WEDNESDAY, UTC, day("2027-01-01"), id="next-year-is-its-first-day"),
+        case("next month", clock("2026-12-31T12:00Z"), UTC, day("2027-01-01"), id="next-month-in-december"),
+        # quarters and halves: their first day; 'end of' one: its last; without a year, the next one
+        case("Q2 2027", MONDAY, UTC, day("2027-04-01"), id="quarter-and-year"),
+        case("2027-Q2", MONDAY, UTC, day("2027-04-01"), id="year-dash-quarter"),
+        case("q1", MONDAY, UTC, day("2027-01-01"), id="quarter-begun-is-next-years"),
+        case("end of Q1", MONDAY, UTC, day("2026-03-31"), id="end-of-this-quarter"),
+        case("end of Q4 2027", MONDAY, UTC, day("2027-12-31"), id="end-of-q4"),
+        case("H2 2027", MONDAY, UTC, day("2027-07-01"), id="half"),
+        case("end of H1", MONDAY, UTC, day("2026-06-30"), id="end-of-half"),
+        case("mid-2027", MONDAY, UTC, day("2027-07-01"), id="mid-year"),
+        case("mid-June", MONDAY, UTC, day("2026-06-15"), id="mid-month"),
+        case("middle of June 2027", MONDAY, UTC, day("2027-06-15"), id="middle-of-month-and-year"),
+        # numeric dates are day first; one reading only
+        case("31/12/2026", MONDAY, UTC, day("2026-12-31"), id="day-first-slashes"),
+        case("30.06.2026", MONDAY, UTC, day("2026-06-30"), id="day-first-dots"),
+        case("5/5/2026", MONDAY, UTC, day("2026-05-05"), id="same-either-way"),
+        case("12/31/2026", MONDAY, UTC, day("2026-12-31"), id="month-first-when-it-is-the-only-reading"),
+        case("2026/06/30", MONDAY, UTC, day("2026-06-30"), id="year-first-slashes"),
+        # Russian and Chinese forms
+        case("конец 2027", MONDAY, UTC, day("2027-12-31"), id="ru-end-of-year"),
+        case("до конца 2027 года", MONDAY, UTC, day("2027-12-31"), id="ru-by-the-end-of-year"),
+        case("к концу июня", MONDAY, UTC, day("2026-06-30"), id="ru-by-end-of-june"),
+        case("середина 2027", MONDAY, UTC, day("2027-07-01"), id="ru-mid-year"),
+        case("2027年6月", MONDAY, UTC, day("2027-06-01"), id="zh-month"),
+        case("2027年6月30日", MONDAY, UTC, day("2027-06-30"), id="zh-day"),
+        case("2027年6月底", MONDAY, UTC, day("2027-06-30"), id="zh-end-of-month"),
+        case("2027年底", MONDAY, UTC, day("2027-12-31"), id="zh-end-of-year"),
         case("Monday", MONDAY, UTC, day("2026-03-09"), id="weekday-today-means-next-week"),
         case("next Monday", MONDAY, UTC, day("2026-03-09"), id="next-monday-on-a-monday"),
         # the time zone decides what 'today' is
@@ -262,9 +318,15 @@ _DATE_HELP_MARKS = ("ISO date", "in 3 months", "end of June")
         case("end of abc", "cannot read 'end of abc' as a date", id="end-of-nonsense"),
         case("2024-13-01", "'2024-13-01' is not a valid date", id="month-13-not-swapped"),
         case("2026-02-30", "'2026-02-30' is not a valid date", id="february-30-iso"),
-        case("2026/06/30", "'2026/06/30' is not a valid date", id="slashes"),
-        case("30.06.2026", "'30.06.2026' is not a valid date", id="dotted-day-first"),
-        case("01/02/2027", "'01/02/2027' is not a valid date", id="ambiguous-day-month"),
+        case("2026/06/31", "'2026/06/31' is not a valid date", id="year-first-slashes-bad-day"),
+        case("31.02.2026", "'31.02.2026' is not a valid date", id="dotted-february-31"),
+        case("01/02/2027", "'01/02/2027' could be 1 February or 2 January 2027: write it as an ISO date "
+             "(2027-02-01 or 2027-01-02)", id="ambiguous-day-month"),
+        case("H3 2027", "a year has halves H1 and H2", id="third-half"),
+        case("Q2 2027 2028", "cannot read 'Q2 2027 2028' as a date", id="quarter-two-years"),
+        case("mid-soon", "cannot read 'mid-soon' as a date", id="mid-nonsense"),
+        case("2027年", "cannot read '2027年' as a date", id="zh-year-alone"),
+        case("2027年2月30日", "'2027年2月30日' is not a valid date", id="zh-february-30"),
         case("2026-06", "'2026-06' is not a valid date", id="year-month-only"),
         case("2027", "'2027' is not a valid date", id="bare-year"),
         case("15", "'15' is not a valid date", id="bare-number"),
@@ -564,3 +626,26 @@ def _doc(outcome: str | None, review_date: str | None, text: str = "gas pipeline
 )
 def test_due_with_words_lists_only_open_due_claims_with_those_words(doc: dict[str, Any], listed: bool) -> None:
     assert parse_list_filter(["due", "gas"], TODAY).matches(doc) is listed
+
+
+@pytest.mark.parametrize(
+    ("word", "text", "listed"),
+    [
+        case("EU", "EU extends sanctions", True, id="whole-word"),
+        case("EU", "China stays neutral", False, id="not-inside-a-word"),
+        case("eu", "The EU's new package", True, id="case-and-apostrophe"),
+        case("siberia", "Power-of-Siberia-2 stalls", True, id="between-hyphens"),
+        case("Сибири", "Сила Сибири 2", True, id="cyrillic-word"),
+        case("Сибир", "Сила Сибири 2", False, id="cyrillic-part-of-a-word"),
+        case("西伯利亚", "西伯利亚力量2号管道", True, id="chinese-anywhere"),
+    ],
+)
+def test_list_words_match_whole_words(word: str, text: str, listed: bool) -> None:
+    assert parse_list_filter([word], TODAY).matches(_doc(None, None, text=text)) is listed
+
+
+def test_list_at_analyst_keeps_the_claims_they_forecast() -> None:
+    where = parse_list_filter(["@alice"], TODAY)
+    assert where == ClaimFilter(status=None, forecaster="alice")
+    assert where.matches(_doc(None, None) | {"forecasts": [{"by": "alice"}]})
+    assert not where.matches(_doc(None, None) | {"forecasts": [{"by": "bob"}]})

@@ -88,6 +88,16 @@ def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored
     return rows
 
 
+def late_forecasts(claim: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The forecasts of a scored claim (resolved, not void; dict form) made at or after the event (see cutoff):
+    hindsight, so never scored. Said wherever it matters, so a back-filled record does not look empty for no reason."""
+    outcome = claim["outcome"]
+    if not outcome or _CODES.get(outcome["value"]) is None:
+        return []
+    end = cutoff(outcome, tz)
+    return [f for f in claim["forecasts"] if parse_datetime(f["at"]) >= end]
+
+
 def source_label(claim: dict[str, Any]) -> str:
     s = claim["source"]
     return s["title"] or s["url"] or s["author"] or "(no source)"
@@ -178,10 +188,11 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
                                             "by_period": defaultdict(_Tally)}
     team_all, source_all = _Tally(), _Tally()
     pairs: list[tuple[float, float]] = []
-    n_claims = 0
+    n_claims = n_late = 0
     for number, claim in claims:
         if not scope.keeps(claim):
             continue
+        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late_forecasts(claim, tz))
         rows = score_claim(number, claim, tz)
         if scope.forecaster:
             if not any(r.kind == "analyst" and r.forecaster == scope.forecaster for r in rows):
@@ -236,6 +247,7 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
         "scope": scope.describe(),
         "n_claims": n_claims,
         "n_forecasts": overall.n,
+        "n_late_forecasts": n_late,
         "brier": everything["brier"],
         "log_score": everything["log_score"],
         "time_weighted_brier": overall.weighted / overall.weighted_n if overall.weighted_n else None,
@@ -275,11 +287,16 @@ def judged(figures: dict[str, Any], what: str = "Brier") -> str:
 
 def summary_text(result: dict[str, Any]) -> str:
     """A short summary for chat and the terminal (plain text; escape it for HTML)."""
+    late = result.get("n_late_forecasts", 0)
+    hindsight = (f"{late} forecast{'s' * (late != 1)} on resolved claims {'were' if late != 1 else 'was'} made after "
+                 "the event, so not scored (hindsight).") if late else ""
     if result["n_forecasts"] == 0:
         return (f"Forecast accuracy ({result['scope']}): no resolved claims with forecasts yet. Scores appear once "
-                "claims are resolved (true, false or partial) and someone forecast them before the event.")
-    lines = [f"Forecast accuracy ({result['scope']}): {result['n_claims']} resolved claims, "
-             f"{result['n_forecasts']} forecasts that count.",
+                "claims are resolved (true, false or partial) and someone forecast them before the event."
+                + (" " + hindsight if hindsight else ""))
+    lines = [f"Forecast accuracy ({result['scope']}): {result['n_claims']} resolved claim{'s' * (result['n_claims'] != 1)}, "
+             f"{result['n_forecasts']} forecast{'s' * (result['n_forecasts'] != 1)} that count."
+             + (" " + hindsight if hindsight else ""),
              f"Brier {_num(result['brier'])} (0 is perfect, 0.25 is always saying 50%), "
              f"log score {_num(result['log_score'], 2)}, time-weighted Brier {_num(result['time_weighted_brier'])}"
              + (f" — n = {result['n_claims']}, too few to judge" if result["too_few"] else "") + ".",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import clip, feed_url, leading_probability, parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -125,6 +125,30 @@ class Command:
     run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
 
 
+def _tags_and_watch(answer: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The guided /add's answer for tags and watch terms: `energy, eu | watch EU sanctions`; a part that does not
+    start with 'tags' or 'watch' gives the tags (so `sanctions, eu` alone is two tags)."""
+    tags: tuple[str, ...] | None = None
+    watch: tuple[str, ...] | None = None
+    for part in answer.split("|"):
+        word, _, value = part.strip().partition(" ")
+        if word.lower() == "watch":
+            if watch is not None:
+                raise InputError("give the watch terms once, e.g. energy, russia | watch Power of Siberia 2")
+            watch = parse_watch_terms(value).terms()
+            continue
+        if tags is not None:
+            raise InputError("give the tags once, then '| watch' and the terms, e.g. energy | watch Power of Siberia 2")
+        if word.lower() != "tags":
+            value = part
+            several = next((item.strip() for item in value.split(",") if len(item.split()) > 1), None)
+            if several:  # "Power of Siberia 2" is a watch term, not four tags
+                raise InputError(f"{clip(several)!r} is not a tag (tags are single words: energy, russia); "
+                                 "start watch terms with 'watch': energy | watch Power of Siberia 2")
+        tags = parse_tags(value)
+    return tags or (), watch or ()
+
+
 def _split(text: str) -> tuple[str, str]:
     """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
     head, *rest = text.strip().split(None, 1)
@@ -157,6 +181,7 @@ class ChatService:
                 and msg.file is None:
             return []  # people talking in a group, not to the bot
         ctx = _Context(msg, role, now, today, args)
+        key = (msg.chat_id, msg.user_id)
         try:
             if name == "start" and args:
                 return self._start_with_invite(ctx)
@@ -171,10 +196,24 @@ class ChatService:
                 return [Reply(f"I don't know /{esc(name)}. /help lists what you can do.")]
             if command.role and not (role and role.allows(command.role)):
                 return [Reply(f"/{name} is for {command.role.value}s. /help lists what you can do.")]
-            return command.run(self, ctx)
+            dropped = self._drafts.pop(key, None) if name == "add" and not args else None
+            replies = command.run(self, ctx)
+            if dropped is not None:
+                replies.insert(0, Reply(f"Your earlier draft ({esc(clip(dropped.text) or 'no text yet')}) "
+                                        "was dropped; nothing of it was saved."))
+            return replies + self._draft_kept(ctx, name)
         except InputError as e:
             usage = COMMANDS[name].usage if name in COMMANDS else ""
-            return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))]
+            return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))] \
+                + self._draft_kept(ctx, name)
+
+    def _draft_kept(self, ctx: _Context, name: str) -> list[Reply]:
+        """A command sent while a guided /add waits leaves the draft as it was, and says so, asking again."""
+        draft = self._drafts.get((ctx.msg.chat_id, ctx.msg.user_id))
+        if not name or name in ("add", "cancel") or draft is None or ctx.now - draft.started > CONVERSATION_TIMEOUT:
+            return []
+        question = self._question(draft, ctx.now)
+        return [Reply("Your /add draft is kept. " + question.text, question.buttons)]
 
     def role_of(self, user_id: int) -> Role | None:
         if user_id in self.settings.admins:
@@ -230,8 +269,8 @@ class ChatService:
 
     def cmd_add(self, ctx: _Context) -> list[Reply]:
         if not ctx.args:
-            self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
-            return [Reply("New claim. What is claimed or forecast? Send the text (or /cancel).")]
+            draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
+            return [self._question(draft, ctx.now)]
         text, *parts = [p.strip() for p in ctx.args.split("|")]
         fields: dict[str, object] = {}
         for part in parts:
@@ -254,13 +293,16 @@ class ChatService:
             else:
                 raise InputError(f"unknown part {key!r}: use due, p, tags, watch, source or kind")
         claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now)  # type: ignore[arg-type]
-        return [self._added(claim, ctx.now)]
+        return [self._added(claim, ctx.now, ctx.today)]
 
-    def _added(self, claim: Claim, now: datetime) -> Reply:
-        """The reply to a claim recorded; a claim with watch terms is matched against the recent news at once."""
+    def _added(self, claim: Claim, now: datetime, today: date) -> Reply:
+        """The reply to a claim recorded: a review date in the past is pointed out, and a claim with watch terms
+        is matched against the recent news at once."""
+        past = render.past_review(claim, today)
         found = ledger.match_recent_news(self.store, [claim], now) if claim.watch else 0
-        note = f"\n{ledger.recent_news_note(found, claim.id)}." if found else ""
-        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{note}",
+        notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
+            (f"\n{ledger.recent_news_note(found, claim.id)}." if found else "")
+        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{notes}",
                      ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
 
     def _conversation_step(self, ctx: _Context) -> list[Reply]:
@@ -276,43 +318,6 @@ class ChatService:
             return [Reply("Only analysts can add claims.")]
         answer = ctx.args.strip()
         skip = answer.lower() in ("skip", "-", "none")
-        if draft.step == "text":
-            if not answer:
-                raise InputError("send the claim's text")
-            draft.text, draft.step = answer, "due"
-            return [Reply("Review date? e.g. 2026-06-30, 'in 3 months', 'end of June' (or skip).",
-                          ((Button("Skip", "skip"),),))]
-        if draft.step == "due":
-            draft.review_date = None if skip else parse_date(answer, ctx.now, self.settings.tz)
-            draft.step = "p"
-            return [Reply("Probability the source gives? e.g. 70%, 0.7, 'likely' (or skip).", ((Button("Skip", "skip"),),))]
-        if draft.step == "p":
-            draft.p = None if skip else parse_probability(answer)
-            draft.step = "terms"
-            return [Reply("Tags and watch terms? e.g. <code>tags energy, russia | watch Power of Siberia 2, "
-                          "Сила Сибири 2</code> (or skip). Terms match every word form (Минск finds «в Минске»); "
-                          "<code>word*</code> matches words starting with it, <code>=word</code> that form only.",
-                          ((Button("Skip", "skip"),),))]
-        if draft.step == "terms":
-            if not skip:
-                for part in answer.split("|"):
-                    k, _, v = part.strip().partition(" ")
-                    if k.lower() == "tags":
-                        draft.tags = parse_tags(v)
-                    elif k.lower() == "watch":
-                        draft.watch = parse_watch_terms(v).terms()
-                    else:
-                        raise InputError("start with 'tags' or 'watch', e.g. tags energy | watch Power of Siberia 2")
-            draft.step = "confirm"
-            tried = ""
-            if draft.watch:  # what the terms would find, so they can be tuned before saving
-                count = len(ledger.try_watch_terms(self.store, ", ".join(draft.watch), ctx.now))
-                tried = f" ({ledger.recent_news_note(count)}: <code>/trywatch {esc(', '.join(draft.watch))}</code>)"
-            summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
-                       f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
-                       f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}{tried}"]
-            return [Reply("Save this claim?\n" + "\n".join(summary),
-                          ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
         if draft.step == "confirm":
             if answer.lower() not in ("save", "yes"):
                 return [Reply("Press Save, or /cancel.", ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
@@ -320,8 +325,45 @@ class ChatService:
             claim = ledger.add_claim(self.store, ledger.NewClaim(
                 text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
                 ctx.who, ctx.now)
-            return [self._added(claim, ctx.now)]
-        raise AssertionError(draft.step)
+            return [self._added(claim, ctx.now, ctx.today)]
+        if draft.step == "text":
+            if not answer:
+                raise InputError("send the claim's text")
+            draft.text, draft.step = answer, "due"
+        elif draft.step == "due":
+            draft.review_date = None if skip else parse_date(answer, ctx.now, self.settings.tz)
+            draft.step = "p"
+        elif draft.step == "p":
+            draft.p = None if skip else parse_probability(answer)
+            draft.step = "terms"
+        elif draft.step == "terms":
+            if not skip:
+                draft.tags, draft.watch = _tags_and_watch(answer)
+            draft.step = "confirm"
+        return [self._question(draft, ctx.now)]
+
+    def _question(self, draft: _Draft, now: datetime) -> Reply:
+        """What a guided /add asks at its step."""
+        skip = ((Button("Skip", "skip"),),)
+        if draft.step == "text":
+            return Reply("New claim. What is claimed or forecast? Send the text (or /cancel).")
+        if draft.step == "due":
+            return Reply("Review date? e.g. 2026-06-30, 'in 3 months', 'end of June' (or skip).", skip)
+        if draft.step == "p":
+            return Reply("Probability the source gives? e.g. 70%, 0.7, 'likely' (or skip).", skip)
+        if draft.step == "terms":
+            return Reply("Tags and watch terms? e.g. <code>energy, russia | watch Power of Siberia 2, "
+                         "Сила Сибири 2</code> (tags first; or skip). Terms match every word form (Минск finds "
+                         "«в Минске»); <code>word*</code> matches words starting with it, <code>=word</code> that "
+                         "form only.", skip)
+        tried = ""
+        if draft.watch:  # what the terms would find, so they can be tuned before saving
+            count = len(ledger.try_watch_terms(self.store, ", ".join(draft.watch), now))
+            tried = f" ({ledger.recent_news_note(count)}: <code>/trywatch {esc(', '.join(draft.watch))}</code>)"
+        summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
+                   f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
+                   f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}{tried}"]
+        return Reply("Save this claim?\n" + "\n".join(summary), ((Button("Save", "save"), Button("Cancel", "/cancel")),))
 
     def cmd_cancel(self, ctx: _Context) -> list[Reply]:
         if self._drafts.pop((ctx.msg.chat_id, ctx.msg.user_id), None) is None:
@@ -333,7 +375,7 @@ class ChatService:
         page = 1
         if words and words[-1].startswith("p:") and words[-1][2:].isdecimal():
             page = max(1, int(words.pop()[2:]))
-        claims = self.store.find_claims(ledger.parse_list_filter(words, ctx.today))
+        claims = ledger.list_claims(self.store, words, ctx.today)
         pages = max(1, -(-len(claims) // PAGE_SIZE))
         page = min(page, pages)
         shown = claims[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -376,13 +418,15 @@ class ChatService:
             buttons = [Button(f"{p}%", f"/forecast {number} {p}%") for p in FORECAST_BUTTONS]
             return [Reply(f"Your forecast for #{number}: {esc(claim.text)}",
                           (tuple(buttons[:6]), tuple(buttons[6:])))]
-        if parts[1].lower() == "withdraw":
+        rest = ctx.args.split(None, 1)[1]
+        if rest.strip().lower() == "withdraw":
             claim = ledger.withdraw_forecast(self.store, number, ctx.who, ctx.now)
             now_p = claim.current_forecasts().get(ctx.who)
             return [Reply(f"#{number}: your latest forecast is withdrawn (kept in /history {number}, never scored)"
-                          + (f"; your forecast is {render.percent(now_p.p)} again." if now_p else ".")) ]
-        p = parse_probability(parts[1])
-        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "")
+                          + (f"; your forecast is {render.percent(now_p.p)} again." if now_p else "."))]
+        p, used = leading_probability(rest.split())  # "very likely" is two words
+        note = rest.split(None, used)[used] if len(rest.split(None, used)) > used else ""
+        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, note)
         return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
 
     def _may_delete(self, ctx: _Context, number: int) -> None:
@@ -424,7 +468,9 @@ class ChatService:
                             Button("Cancel", f"/show {number}")),), edit=True)]
         claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, note="" if confirmed else note,
                                today=ctx.today)
-        return [Reply(f"#{number} resolved: <b>{value.value}</b>.", edit=ctx.msg.pressed)]
+        late = render.hindsight(claim, self.settings.tz)
+        return [Reply(f"#{number} resolved: <b>{value.value}</b>." + (f"\n{esc(late)}" if late else ""),
+                      edit=ctx.msg.pressed)]
 
     def cmd_reopen(self, ctx: _Context) -> list[Reply]:
         number_text, _, note = ctx.args.partition(" ")
@@ -438,11 +484,13 @@ class ChatService:
             raise InputError(f"say which claim, which field ({', '.join(ledger.EDITABLE)}) and the new value")
         number = ledger.parse_claim_number(parts[0])
         claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz)
+        past = render.past_review(claim, ctx.today) if parts[1].lower() == "due" else ""
         found = 0
         if parts[1].lower() == "watch" and claim.watch:  # the new terms may find what the old ones did not
             found = ledger.match_recent_news(self.store, [claim], ctx.now)
-        note = f"\n{ledger.recent_news_note(found, claim.id)}." if found else ""
-        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.{note}")]
+        notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
+            (f"\n{ledger.recent_news_note(found, claim.id)}." if found else "")
+        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.{notes}")]
 
     def cmd_trywatch(self, ctx: _Context) -> list[Reply]:
         if not ctx.args.strip():
@@ -467,6 +515,8 @@ class ChatService:
 
         scope = ledger.parse_scope(ctx.args.split())
         result = ledger.accuracy_review(self.store, self.settings.tz, scope)
+        if not result["n_forecasts"]:  # an empty chart says nothing
+            return [Reply(esc(accuracy.summary_text(result)))]
         chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
         caption = f"Calibration ({esc(scope.describe())}): how often what was forecast at each level happened."
         return [Reply(esc(accuracy.summary_text(result))),
@@ -477,7 +527,7 @@ class ChatService:
 
         if ctx.args.strip():
             raise InputError("/me takes no arguments: it is your own record (/stats @name for another's)")
-        result = ledger.accuracy_review(self.store, self.settings.tz, accuracy.Scope(forecaster=ctx.who))
+        result = ledger.accuracy_review(self.store, self.settings.tz, accuracy.Scope(forecaster=ctx.who), check=False)
         replies = [Reply(esc(accuracy.track_record_text(result, ctx.who)))]
         if ctx.who in result["by_forecaster"]:
             chart = calibration_png(result["calibration"], f"Calibration of {ctx.who}")
@@ -665,14 +715,19 @@ class ChatService:
         claim = self.store.get_claim(number)
         if claim.outcome:  # as /forecast: a resolved claim is not reviewed again
             raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
+        # Snoozing puts a review off, never brings it forward: it counts from the review date when that is later.
+        start = max(ctx.today, claim.review_date or ctx.today)
+        since = "today" if start == ctx.today else f"its review date, {start}"
         if len(parts) == 1:
-            return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) to:",
-                          (tuple(Button(label, f"/snooze {number} {days}") for label, days in SNOOZES),))]
+            return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) on, "
+                          f"counting from {since}, by:",
+                          (tuple(Button(f"{label} ({start + timedelta(days=days)})", f"/snooze {number} {days}")
+                                 for label, days in SNOOZES),))]
         if not parts[1].isdecimal() or not 1 <= int(parts[1]) <= 3660:
             raise InputError("give the number of days, from 1 to 3660; or /edit <id> due <date>")
-        day = ctx.today + timedelta(days=int(parts[1]))
+        day = start + timedelta(days=int(parts[1]))
         ledger.edit_claim(self.store, number, "due", day.isoformat(), ctx.who, ctx.now, self.settings.tz)
-        return [Reply(f"#{number}: next review {day}.", edit=ctx.msg.pressed)]
+        return [Reply(f"#{number}: next review {day} ({parts[1]} days from {since}).", edit=ctx.msg.pressed)]
 
     def cmd_settings(self, ctx: _Context) -> list[Reply]:
         chat = self._this_chat(ctx)
@@ -757,7 +812,7 @@ def _describe_target(target: str) -> str:
 COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("start", None, "/start", "", ChatService.cmd_start),
     Command("help", None, "/help", "what you can do here", ChatService.cmd_help),
-    Command("list", None, "/list [open|due|resolved|all|#tag|words]", "list claims", ChatService.cmd_list),
+    Command("list", None, "/list [open|due|resolved|all|#tag|@analyst|words]", "list claims", ChatService.cmd_list),
     Command("show", None, "/show <id>", "a claim with its forecasts, outcome and evidence", ChatService.cmd_show),
     Command("due", None, "/due", "open claims due for review", ChatService.cmd_due),
     Command("history", None, "/history <id>", "who changed what on a claim", ChatService.cmd_history),

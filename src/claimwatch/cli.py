@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import Config, in_data_dir, load_config, read_env_file
+from claimwatch.config import Config, default_data_dir, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
@@ -22,6 +23,7 @@ from claimwatch.parsing import (
     feed_url,
     parse_date,
     parse_name,
+    leading_probability,
     parse_probability,
     parse_tags,
     parse_url,
@@ -85,12 +87,16 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     )
     claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
     print(f"added #{claim.id}: {claim.text}")
+    past = render.past_review(claim, ctx.today)
+    if past:
+        print(f"claimwatch add: warning: {past}", file=sys.stderr)
     if claim.watch and (found := ledger.match_recent_news(ctx.store, [claim], ctx.now)):
         print(ledger.recent_news_note(found, claim.id))
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
-    claims = ctx.store.find_claims(ledger.parse_list_filter(args.filter, ctx.today))
+    ledger.parse_list_filter(args.filter, ctx.today)  # bad words make no data directory
+    claims = ledger.list_claims(ctx.store, args.filter, ctx.today)
     if args.json:
         _print_json([_claim_json(c) for c in claims])
     else:
@@ -125,8 +131,9 @@ def cmd_forecast(args: argparse.Namespace, ctx: Context) -> None:
         print(f"#{number}: {by}'s latest forecast is withdrawn (kept in the history, never scored)"
               + (f"; {by}'s forecast is {render.percent(current.p)} again" if current else ""))
         return
-    p = parse_probability(args.probability)
-    claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(args.note))
+    words = [args.probability, *args.note]
+    p, used = leading_probability(words)  # unquoted "very likely" is two arguments
+    claim = ledger.add_forecast(ctx.store, number, p, by, ctx.now, " ".join(words[used:]))
     print(f"#{claim.id}: {by} forecasts {render.percent(p)}")
 
 
@@ -138,6 +145,9 @@ def cmd_resolve(args: argparse.Namespace, ctx: Context) -> None:
     claim = ledger.resolve(ctx.store, number, value, args.by or ctx.config.user, ctx.now, note=" ".join(args.note),
                            event_date=event_date, evidence=tuple(args.evidence), today=ctx.today)
     print(f"#{claim.id} resolved: {value.value}")
+    late = render.hindsight(claim, ctx.config.tz)
+    if late:
+        print(late)
 
 
 def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
@@ -260,8 +270,9 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    ledger.check_import(doc, args.file)  # before the store is opened: a bad file makes no data directory
-    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file, checked=True)
+    if not ctx.config.data_dir.exists():  # checked before the store is made: a bad file makes no data directory
+        ledger.check_import(doc, args.file, ctx.now)
+    result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
     for warning in result.warnings:
         print(f"{args.file}: warning: {warning}", file=sys.stderr)
     print(f"{args.file}: {result.summary()}")
@@ -331,7 +342,7 @@ def cmd_todo(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_me(args: argparse.Namespace, ctx: Context) -> None:
     who = args.by or ctx.config.user
-    result = ledger.accuracy_review(ctx.store, ctx.config.tz, accuracy.Scope(forecaster=who))
+    result = ledger.accuracy_review(ctx.store, ctx.config.tz, accuracy.Scope(forecaster=who), check=False)
     if args.json:
         _print_json({"by": who, "record": result["by_forecaster"].get(who), "team": result["team"],
                      "calibration": result["calibration"]})
@@ -367,7 +378,7 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="claimwatch", description="Track claims and forecasts, and who forecasts well.",
-                     epilog="Data lives in $CLAIMWATCH_DATA (default ./claimwatch-data); dates are read in "
+                     epilog=f"Data lives in $CLAIMWATCH_DATA (now {_data_dir_for_help()}); dates are read in "
                             "$CLAIMWATCH_TZ (default UTC).")
     parser.add_argument("--version", action="version", version=f"claimwatch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
@@ -409,17 +420,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="the claim's number")
     p.add_argument("probability", help="70%%, 0.7, 70 or a phrase such as 'very likely'; or withdraw, to withdraw your latest forecast")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
+    p.set_defaults(rest="note")
 
     p = command("resolve", cmd_resolve, "record a claim's outcome", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("outcome", help="true, false, partial or void (yes/no work too)")
     p.add_argument("note", nargs="*", default=[], help="a note (optional)")
+    p.set_defaults(rest="note")
     p.add_argument("--date", metavar="DATE", help="when the event happened, if not today")
     p.add_argument("--evidence", metavar="URL", action="append", default=[], help="a link to evidence (repeatable)")
 
     p = command("reopen", cmd_reopen, "open a resolved claim again (the old outcome stays in its history)", by=True)
     p.add_argument("id", help="the claim's number")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
+    p.set_defaults(rest="note")
 
     p = command("delete", cmd_delete, "delete a claim: out of lists, reminders, digests and stats, until restored",
                 by=True)
@@ -482,15 +496,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(config: Config, now: datetime, seed: bool) -> Store:
+def _data_dir_for_help() -> str:
+    """The data directory a command would use, as --help shows it (the default if the environment is unusable)."""
+    try:
+        read_env_file()
+        return str(load_config().data_dir)
+    except ClaimwatchError:
+        return str(default_data_dir())
+
+
+# Commands that only read: on a data directory that does not exist they show the example claims from memory
+# and make nothing, so a look around (or a typo in CLAIMWATCH_DATA) leaves no ledger behind.
+_READING = ("list", "due", "show", "history", "stats", "report", "export")
+
+
+def _reads_only(args: argparse.Namespace) -> bool:
+    return args.command in _READING or (args.command == "evidence" and not args.label) or \
+        (args.command == "feeds" and args.action in ("list", "export-opml"))
+
+
+def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str]) -> Store:
+    """The store of the data directory; for a reading command on one that does not exist, the examples in memory.
+    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory)."""
+    if reading and not config.data_dir.exists():
+        store = open_store(None)
+        if seed and ledger.seed_examples(store, now):
+            notes.append(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
+                         "the first command that records something makes it")
+        return store
     store = open_store(config.data_dir)
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)
     seeded = ledger.seed_examples(store, now) if seed else 0
     if seeded:
-        print(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-              f"claims from {interchange.bundled_claims_path().name}", file=sys.stderr)
+        notes.append(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+                     f"claims from {interchange.bundled_claims_path().name}")
     return store
 
 
@@ -534,8 +575,23 @@ def _drop_output(stream: Any) -> None:
         pass
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments; words after an option go on a command's note (`forecast 19 45% --by carol coin flip`)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    rest = getattr(args, "rest", None)
+    if any(w.startswith("-") for w in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra and rest is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (an option's value of several words goes in "
+                     "quotes: --p 'very likely', --due 'end of June')")
+    if extra:
+        setattr(args, rest, [*getattr(args, rest), *extra])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     stdout = sys.stdout
     sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
     try:
@@ -556,6 +612,7 @@ def _run(args: argparse.Namespace) -> int:
         from claimwatch.telegram_bot import main as bot_main
 
         return bot_main()
+    made = None  # the data directory, when this command makes it
     try:
         read_env_file()
         config = load_config()
@@ -563,12 +620,25 @@ def _run(args: argparse.Namespace) -> int:
             args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
-        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed))) or 0
+        made = None if config.data_dir.exists() else config.data_dir
+        reading = _reads_only(args)
+        notes: list[str] = []
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
+        for note in notes:
+            print(note, file=sys.stderr)
         return code
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
+        _forget_new_data_dir(made)
         return 1
     except ClaimwatchError as e:
         print(f"claimwatch {args.command}: error: {e}", file=sys.stderr)
+        _forget_new_data_dir(made)
         return 2
+
+
+def _forget_new_data_dir(made: Path | None) -> None:
+    """A command that failed leaves no data directory behind: one it made (with the examples) is removed again."""
+    if made is not None and made.is_dir():
+        shutil.rmtree(made, ignore_errors=True)

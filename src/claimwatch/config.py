@@ -12,9 +12,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
+from platformdirs import user_data_dir
 
 from claimwatch.errors import ConfigError, InputError
 from claimwatch.parsing import parse_name
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,13 @@ class Config:
     poll_seconds: int = 600  # how often a healthy feed is checked
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
+    log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
+
+
+def default_data_dir() -> Path:
+    """Where the data lives without CLAIMWATCH_DATA: the platform's user data directory (~/.local/share/claimwatch
+    on Linux), the same wherever a command runs, so no folder gets a ledger of its own by accident."""
+    return Path(user_data_dir("claimwatch", appauthor=False))
 
 
 def in_data_dir(path: Path, data_dir: Path) -> bool:
@@ -79,8 +90,11 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         remind_at = time.fromisoformat(remind.zfill(5))
     except ValueError:
         raise ConfigError(f"CLAIMWATCH_REMIND_AT={remind!r}: give a time of day as HH:MM, e.g. 09:00") from None
+    log_level = env.get("CLAIMWATCH_LOG_LEVEL", "").strip().lower() or "info"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"CLAIMWATCH_LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
     return Config(
-        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or "claimwatch-data"),
+        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
         tz=tz,
         user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
@@ -90,6 +104,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         poll_seconds=int(poll),
         allow_private_feeds=private in ("1", "true", "yes"),
         remind_at=remind_at,
+        log_level=log_level,
     )
 
 

@@ -42,6 +42,7 @@ from claimwatch.model import (
     Evidence,
     Subscription,
     iso_utc,
+    outcome_from_dict,
     parse_datetime,
 )
 from claimwatch.render import HTML, shorten, utf16_len
@@ -100,11 +101,16 @@ def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
                 item = found.get(event["evidence"])
                 if item is None:
                     continue
-            name = f"evidence:{claim.id}:{item.id}" if item else f"outcome:{claim.id}:{event['created']}"
-            for chat in audience.chats(claim, event["kind"]):
+            reopened = event.get("reopened") is not None
+            name = f"evidence:{claim.id}:{item.id}" if item else \
+                f"{'reopen' if reopened else 'outcome'}:{claim.id}:{event['created']}"
+            for chat in audience.chats(claim, event["kind"], since=parse_datetime(event["created"])):
                 line = render.evidence_line(item, chat_tz(audience.chats_by_id.get(chat), tz), HTML) if item \
-                    else outcome_text(claim)
-                messages.append(_message(chat, name, event["kind"], claim, line, now))
+                    else outcome_text(claim, event)
+                message = _message(chat, name, event["kind"], claim, line, now)
+                if reopened:
+                    message["label"] = "Reopened"
+                messages.append(message)
         return store.queue_messages(messages, done_events=[e["ref"] for e in events])
 
 
@@ -119,7 +125,8 @@ def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) 
             return 0
         audience = _Audience(store)
         claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
-        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, day), now)
+        # Said as of the day it goes out: a round missed yesterday, sent this morning, calls yesterday overdue.
+        messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, local.date()), now)
                     for claim in claims for chat in audience.chats(claim, "due")]
         return store.queue_messages(messages, state={"reminded": day.isoformat()})
 
@@ -211,9 +218,19 @@ def _section(title: str, lines: list[str], budget: int) -> str:
     return "\n".join([head, *shown, *more])
 
 
-def outcome_text(claim: Claim) -> str:
-    """The outcome, its note and evidence, and how each forecaster's last forecast scored (Brier)."""
-    outcome = claim.outcome
+def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
+    """What the outcome event says: the outcome, its note and evidence, and how each forecaster's last forecast
+    scored (Brier), as they were when it was recorded; or the outcome a reopening set aside, and why. An event
+    written before events carried their snapshot is told from the claim as it is now."""
+    if event is not None and event.get("reopened") is not None:
+        old = outcome_from_dict(event["reopened"])
+        return f"was <b>{old.value.value}</b>" + (f" — {HTML.esc(event['note'])}" if event.get("note") else "")
+    if event is not None and event.get("outcome") is not None:
+        outcome = outcome_from_dict(event["outcome"])
+        source_p, forecasts = event.get("source_p"), dict(event.get("forecasts") or {})
+    else:
+        outcome = claim.outcome
+        source_p, forecasts = claim.p, {who: f.p for who, f in claim.current_forecasts().items()}
     if outcome is None:
         return "reopened since"
     parts = [f"<b>{outcome.value.value}</b>" + (f" (event {outcome.event_date})" if outcome.event_date else "")
@@ -221,8 +238,7 @@ def outcome_text(claim: Claim) -> str:
     if outcome.evidence:
         parts.append("Evidence: " + ", ".join(HTML.esc(url) for url in outcome.evidence))
     o = scores.outcome_code(outcome.value)
-    latest = ([("the source", claim.p)] if claim.p is not None else []) + [
-        (who, f.p) for who, f in claim.current_forecasts().items()]
+    latest = ([("the source", source_p)] if source_p is not None else []) + list(forecasts.items())
     if latest and o is not None:
         parts.append("Brier: " + "; ".join(f"{HTML.esc(who)} {render.percent(p)} → {scores.brier(p, o):.3f}"
                                            for who, p in latest))
@@ -310,8 +326,11 @@ class _Audience:
         self.chats_by_id = {c.id: c for c in store.chats()}
         self.subscriptions = store.subscriptions()
 
-    def chats(self, claim: Claim, kind: str) -> list[int]:
-        found = dict.fromkeys(s.chat for s in self.subscriptions if kind in s.kinds and s.covers(claim.id, claim.tags))
+    def chats(self, claim: Claim, kind: str, since: datetime | None = None) -> list[int]:
+        """The chats to tell; with `since` (when the event happened), only those that followed the claim by then,
+        so a new subscriber is not told the news that came before it."""
+        found = dict.fromkeys(s.chat for s in self.subscriptions if kind in s.kinds and s.covers(claim.id, claim.tags)
+                              and (since is None or s.since <= since))
         return [c for c in found if (chat := self.chats_by_id.get(c)) is None
                 or chat.active and claim.id not in chat.muted]
 
@@ -362,7 +381,7 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
 
 def _block(number: int, items: list[dict[str, Any]]) -> str:
     """One claim's part of a grouped message."""
-    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{LABELS[r['kind']]}: {r['line']}" for r in items)
+    return f"<b>#{number}</b> {_title(items)}\n" + "\n".join(f"{r.get('label') or LABELS[r['kind']]}: {r['line']}" for r in items)
 
 
 def _title(items: list[dict[str, Any]]) -> str:

@@ -22,7 +22,7 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import clip, parse_tags, parse_watch_terms, web_address
+from claimwatch.parsing import clip, control_character, parse_name, parse_tags, parse_watch_terms, web_address
 
 FORMAT_VERSION = 1
 
@@ -92,10 +92,19 @@ def problems(doc: Any) -> list[str]:
             ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
             ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
             ("p", lambda: _finite(c.get("p"))),
+            ("text", lambda: _plain(c["text"], "a claim's text")),
+            ("created_by", lambda: c.get("created_by") and parse_name(c["created_by"], "created_by")),
+            ("outcome.by", lambda: outcome.get("by") and parse_name(outcome["by"], "the outcome's recorder")),
         ]
+        source = c.get("source") if isinstance(c.get("source"), dict) else {}
+        checks += [(f"source.{key}", lambda key=key: source.get(key) and _plain(source[key], f"a source's {key}",
+                                                                                  allow_whitespace=key == "quote"))
+                   for key in ("title", "author", "quote")]
         forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
         checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].by", lambda f=f: parse_name(f["by"], "a forecaster's name"))
+                   for j, f in enumerate(forecasts)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):
@@ -114,6 +123,13 @@ def problems(doc: Any) -> list[str]:
     return [f"{where}: {_clip_quoted(message)}" for where, message in by_field.items()]
 
 
+def _plain(text: str, what: str, allow_whitespace: bool = False) -> None:
+    """A text shown to people holds no control characters (an ESC would colour the terminal it is printed on)."""
+    bad = control_character(text, allow_whitespace=allow_whitespace)
+    if bad:
+        raise ValueError(f"{what} cannot hold control characters ({bad}): {clip(text)!r}")
+
+
 _QUOTED = re.compile(r"""(['"])(?:(?!\1)[^\\]|\\.){79,}\1""")  # a quoted value of 80 characters or more
 
 
@@ -122,16 +138,19 @@ def _clip_quoted(message: str) -> str:
     return _QUOTED.sub(lambda m: clip(m.group(0), 79) + m.group(1), message)
 
 
-def read_claims(doc: Any, now: datetime, by: str) -> list[Claim]:
-    """Claims from a valid document (see problems()); missing times default to `now`, authors to `by`."""
+def read_claims(doc: Any, now: datetime, by: str, skip: frozenset[int] = frozenset()) -> list[tuple[int, Claim]]:
+    """(position, claim) for the claims of a document, but those at the positions `skip` (where problems() found
+    something wrong); missing times default to `now`, authors to `by`."""
     claims = []
-    for c in doc["claims"]:
+    for i, c in enumerate(doc["claims"]):
+        if i in skip:
+            continue
         c = dict(c)
         if c.get("outcome"):
             c["outcome"] = {"at": iso(now), "by": by, **{k: v for k, v in c["outcome"].items() if v is not None}}
         c["tags"] = list(parse_tags(c.get("tags") or []))
         c["watch"] = list(parse_watch_terms(c["watch"]).terms()) if c.get("watch") else []
-        claims.append(claim_from_dict(c, default_created=now, default_by=by))
+        claims.append((i, claim_from_dict(c, default_created=now, default_by=by)))
     return claims
 
 

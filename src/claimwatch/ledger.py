@@ -6,6 +6,8 @@ everything before it writes, so bad input changes nothing.
 
 from __future__ import annotations
 
+import difflib
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -87,8 +89,21 @@ def parse_claim_number(text: str) -> int:
     return int(s)
 
 
+def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
+    """The claims `list` shows for what was typed after it (see parse_list_filter): by number, or as `due` sorts
+    them when asked for due ones. A tag no claim has, or an analyst who never forecast, is an error naming it."""
+    where = parse_list_filter(words, today)
+    if where.forecaster is not None:
+        check_analyst(store, where.forecaster)
+    if where.tag is not None:
+        check_tag(store, where.tag)
+    claims = store.find_claims(where)
+    return sorted(claims, key=lambda c: (c.review_date, c.id)) if where.due_by else claims
+
+
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
-    """`open`, `due`, `resolved`, `all`, `deleted`, `#tag` and free words, as typed after `list`."""
+    """`open`, `due`, `resolved`, `all`, `deleted`, `#tag`, `@analyst` (claims they forecast) and free words, as
+    typed after `list`."""
     if any(w.lower() == "deleted" for w in words):  # the deleted claims, any status: to find one to restore
         rest = [w for w in words if w.lower() != "deleted"]
         return replace(parse_list_filter(rest, today), archived=True, status=None) if rest else ClaimFilter(
@@ -96,6 +111,7 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
     status: str | None = "open"
     due_by: date | None = None
     tag: str | None = None
+    forecaster: str | None = None
     rest: list[str] = []
     chosen: set[str] = set()  # the status words given; "all" narrows to any other, resolved contradicts open and due
     for w in words:
@@ -110,11 +126,15 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
             if tag is not None and tag != w[1:].casefold():
                 raise InputError(f"list one #tag at a time, not #{tag} and {w}")
             tag = w[1:].casefold()  # as tags are stored
+        elif w.startswith("@") and len(w) > 1:
+            if forecaster is not None and forecaster != w[1:]:
+                raise InputError(f"list one @analyst at a time, not @{forecaster} and {w}")
+            forecaster = parse_name(w[1:], "the analyst's name after @")
         else:
             rest.append(w)
-    if rest and status == "open" and not any(w.lower() == "open" for w in words):
-        status = None  # searching by words looks at every claim unless told otherwise
-    return ClaimFilter(status=status, due_by=due_by, tag=tag, words=tuple(rest))
+    if (rest or forecaster) and status == "open" and not any(w.lower() == "open" for w in words):
+        status = None  # searching by words, or an analyst's claims, looks at every claim unless told otherwise
+    return ClaimFilter(status=status, due_by=due_by, tag=tag, words=tuple(rest), forecaster=forecaster)
 
 
 @dataclass(frozen=True)
@@ -252,7 +272,10 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
         outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
-        store.add_alert("outcome", number, now)  # announced to subscribers; same file, same write
+        # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
+        # the time it is fanned out the claim may have been reopened and resolved otherwise.
+        store.add_alert("outcome", number, now, outcome=outcome_to_dict(outcome), source_p=claim.p,
+                        forecasts={who: f.p for who, f in claim.current_forecasts().items()})
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 
@@ -264,6 +287,8 @@ def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") ->
             raise InputError(f"#{number} is open already")
         after = {"note": note.strip()} if note.strip() else None
         change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
+        store.add_alert("outcome", number, now, outcome=None, reopened=outcome_to_dict(claim.outcome),
+                        note=note.strip())
         return store.update_claim(claim.with_changes(outcome=None), change)
 
 
@@ -416,17 +441,42 @@ def _text_key(text: str) -> str:
 _EARTH_AHEAD = timezone(timedelta(hours=14))
 
 
-def check_import(doc: Any, source_name: str = "file") -> None:
-    """What a claims document holds is well formed (see interchange.problems); raise InputError naming every
-    problem if not. Needs no store, so a front end can check a file before it opens (or makes) one."""
+def check_import(doc: Any, source_name: str, now: datetime) -> None:
+    """Check a claims document for an import into an empty store (see interchange.problems; every outcome's event
+    date too, since each is added); raise InputError naming every problem if not. Needs no store, so a front end
+    can check a file before it makes one."""
     found = interchange.problems(doc)
+    bad = _positions(found)
+    if not found or bad is not None:  # the claims can be read: look at the outcomes each adds
+        latest = now.astimezone(_EARTH_AHEAD).date()
+        for i, claim in interchange.read_claims(doc, now, "check", skip=bad or frozenset()):
+            found += _added_problems(f"claims[{i}]", None, claim.outcome, latest)[0]
     if found:
-        raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                         + "\n".join(f"  {p}" for p in found))
+        raise InputError(_refusal(source_name, sorted(found, key=_place), []))
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file", *,
-                  checked: bool = False) -> ImportResult:
+def _positions(found: list[str]) -> frozenset[int] | None:
+    """The positions of the claims that `found` (problems of a document) are about; None when the document
+    itself is wrong (no list of claims), so no claim of it can be read."""
+    positions = set()
+    for problem in found:
+        match = re.match(r"claims\[(\d+)\]", problem)
+        if match is None:
+            if not problem.startswith("version:"):
+                return None
+            continue
+        positions.add(int(match.group(1)))
+    return frozenset(positions)
+
+
+def _refusal(source_name: str, problems: list[str], conflicts: list[str]) -> str:
+    """Why an import imported nothing: every problem and every conflict with the store, each on a line."""
+    what = [f"{len(problems)} problem{'s' * (len(problems) != 1)}"] * bool(problems) + \
+        [f"{len(conflicts)} conflict{'s' * (len(conflicts) != 1)} with the claims stored here"] * bool(conflicts)
+    return f"{source_name}: {' and '.join(what)}, nothing imported\n" + "\n".join(f"  {p}" for p in problems + conflicts)
+
+
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
@@ -435,10 +485,13 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     What the import adds (see _added_problems) is checked as typed input is, with one exception: a link
     that is not a web address is kept as written, with a warning, since claimwatch once kept such links
     itself and its own export must always import again (shown as text, never as a link).
+    Every problem and conflict is named in one refusal, so a file is fixed in one round.
     """
-    if not checked:  # `checked`: check_import(doc) has passed
-        check_import(doc, source_name)
-    incoming = interchange.read_claims(doc, now, by)
+    found = interchange.problems(doc)
+    bad = _positions(found)
+    if bad is None:
+        raise InputError(_refusal(source_name, found, []))
+    incoming = interchange.read_claims(doc, now, by, skip=bad)
     added: list[Claim] = []
     updated: list[Claim] = []
     unchanged = 0
@@ -451,9 +504,9 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
             if not c.ext_id:
                 by_text.setdefault(_text_key(c.text), []).append(c)
         conflicts: list[str] = []
-        found, warnings = [], []
+        warnings: list[str] = []
         latest = now.astimezone(_EARTH_AHEAD).date()
-        for i, claim in enumerate(incoming):
+        for i, claim in incoming:
             if claim.ext_id:
                 known = by_ext.get(claim.ext_id)
             else:  # the same number and text first (our own export), else the first unmatched same text
@@ -480,13 +533,15 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
                 continue
             change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
             updated.append(store.update_claim(merged, change))
-        if found:  # nothing is written: the transaction ends with this error
-            raise InputError(f"{source_name}: {len(found)} problem{'s' * (len(found) > 1)}, nothing imported\n"
-                             + "\n".join(f"  {p}" for p in found))
-        if conflicts:
-            raise InputError(f"{source_name}: {len(conflicts)} conflict{'s' * (len(conflicts) > 1)} with the claims "
-                             "stored here, nothing imported\n" + "\n".join(f"  {c}" for c in conflicts))
+        if found or conflicts:  # nothing is written: the transaction ends with this error
+            raise InputError(_refusal(source_name, sorted(found, key=_place), conflicts))
     return ImportResult(added, updated, unchanged, warnings)
+
+
+def _place(problem: str) -> int:
+    """Problems in the order of the file, by claim (sorting keeps the order they were found in within one)."""
+    match = re.match(r"claims\[(\d+)\]", problem)
+    return int(match.group(1)) if match else -1
 
 
 def _added_problems(where: str, added: Claim | None, outcome: Outcome | None, latest: date) -> tuple[list[str], list[str]]:
@@ -589,8 +644,49 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
 
 
-def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope()) -> dict[str, Any]:
-    """The review's figures for `scope` (see accuracy.review)."""
+def check_scope(store: Store, scope: accuracy.Scope) -> None:
+    """A scope's analyst has forecast and its tag is on a claim; else an InputError naming it, with the close ones,
+    rather than an empty review that reads as "nothing resolved yet"."""
+    if scope.forecaster is not None:
+        check_analyst(store, scope.forecaster)
+    if scope.tag is not None:
+        check_tag(store, scope.tag)
+
+
+def check_analyst(store: Store, name: str) -> None:
+    """`name` has forecast on some claim; else an InputError suggesting the analysts with close names."""
+    known = {f["by"] for _, doc in store.claim_dicts() for f in doc["forecasts"]}
+    if name not in known:
+        raise InputError(f"{name!r} has made no forecast here{_suggest(name, known, '@')}")
+
+
+def check_tag(store: Store, tag: str) -> None:
+    """Some claim has `tag`; else an InputError suggesting close tags."""
+    known = {t for _, doc in store.claim_dicts() for t in doc["tags"]}
+    if tag not in known:
+        raise InputError(f"no claim has the tag #{tag}{_suggest(tag, known, '#')}")
+
+
+def _suggest(name: str, known: set[str], mark: str) -> str:
+    """'; did you mean @alice, @alicia?' for the known names close to `name` (its case aside, or starting alike)."""
+    folded = {k.casefold(): k for k in known}
+    close = [folded[k] for k in difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)]
+    close += [k for k in sorted(known) if k not in close and len(name) >= 2
+              and k.casefold().startswith(name.casefold())][:3 - len(close)]
+    if close:
+        return "; did you mean " + ", ".join(f"{mark}{clip(k, 40)}" for k in close) + "?"
+    if not known:
+        return f" (there are no {'analysts with forecasts' if mark == '@' else 'tags'} yet)"
+    some = sorted(known)[:8]
+    return f" (known: {', '.join(f'{mark}{clip(k, 40)}' for k in some)}{', …' if len(known) > len(some) else ''})"
+
+
+def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope(), *,
+                    check: bool = True) -> dict[str, Any]:
+    """The review's figures for `scope` (see accuracy.review); an unknown analyst or tag in it is an error, unless
+    not `check`ed (your own record: no forecast yet is an answer, not a typo)."""
+    if check:
+        check_scope(store, scope)
     claims = store.claim_dicts(ClaimFilter(status="resolved"))
     with gc_paused():
         return accuracy.review(claims, tz, scope)

@@ -9,6 +9,7 @@ import calendar
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -22,6 +23,7 @@ ESTIMATIVE_WORDS: dict[str, float] = {
     "almost no chance": 0.03,  # 1-5%
     "remote": 0.03,
     "very unlikely": 0.125,  # 5-20%
+    "highly unlikely": 0.125,
     "highly improbable": 0.125,
     "unlikely": 0.325,  # 20-45%
     "improbable": 0.325,
@@ -31,6 +33,7 @@ ESTIMATIVE_WORDS: dict[str, float] = {
     "likely": 0.675,  # 55-80%
     "probable": 0.675,
     "very likely": 0.875,  # 80-95%
+    "highly likely": 0.875,
     "highly probable": 0.875,
     "almost certain": 0.97,  # 95-99%
     "almost certainly": 0.97,
@@ -39,6 +42,9 @@ ESTIMATIVE_WORDS: dict[str, float] = {
 
 _PROBABILITY_HELP = "use a percentage (15%), a fraction (0.15), a number up to 100, or a phrase such as 'likely'"
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+_THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}")  # 1,000 is a thousand to some and 1.0 to others: neither
+_LONGEST_PHRASE = max(len(phrase.split()) for phrase in ESTIMATIVE_WORDS)
 
 
 def parse_probability(text: str) -> float:
@@ -51,6 +57,8 @@ def parse_probability(text: str) -> float:
         return ESTIMATIVE_WORDS[s]
     percent = s.endswith("%")
     number = s.removesuffix("%").strip()
+    if _DECIMAL_COMMA.fullmatch(number) and not _THOUSANDS.fullmatch(number):  # 0,7 as much of Europe writes 0.7
+        number = number.replace(",", ".")
     if not _NUMBER.fullmatch(number):
         raise InputError(f"{text.strip()!r} is not a probability: {_PROBABILITY_HELP}")
     value = float(number)
@@ -61,9 +69,22 @@ def parse_probability(text: str) -> float:
     return round(value, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
+def leading_probability(words: Sequence[str]) -> tuple[float, int]:
+    """The probability the first of `words` give, and how many it took: the longest run that reads as one, so
+    `very likely because ...` is 87.5% followed by a note, as `70 % because ...` is 70%."""
+    for n in range(min(_LONGEST_PHRASE, len(words)), 0, -1):
+        try:
+            return parse_probability(" ".join(words[:n])), n
+        except InputError:
+            if n == 1:
+                raise
+    raise InputError(f"give a probability: {_PROBABILITY_HELP}")
+
+
 # --- dates -----------------------------------------------------------------------------------
 
-_DATE_HELP = "use an ISO date (2025-06-30) or a phrase such as 'in 3 months', 'end of June', 'next Friday'"
+_DATE_HELP = ("use an ISO date (2025-06-30), 31/12/2025, or a phrase such as 'in 3 months', 'end of June', 'Q2 2027', "
+              "'next Friday'")
 _ISO_LIKE = re.compile(r"[\d\s./-]+")
 _END_OF = re.compile(r"(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?(.+)")
 _YEAR = re.compile(r"(?:year\s+)?(\d+)(?:\s+year)?")
@@ -75,29 +96,143 @@ _MONTH_NAME = re.compile(
     r"(январ|феврал|март|апрел|ма[йяе]|июн|июл|август|сентябр|октябр|ноябр|декабр)", re.IGNORECASE)
 
 
+_NUMERIC = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2(\d{4})")  # 31/12/2026, 31.12.2026
+_YEAR_FIRST = re.compile(r"(\d{4})([./])(\d{1,2})\2(\d{1,2})")  # 2026/12/31
+_QUARTER = re.compile(r"(?:(\d{4})[\s-]?)?([qh])([1-4])(?:[\s-]?(\d{4}))?")  # Q2 2027, 2027-Q2, H1, q3
+_MID = re.compile(r"mid(?:dle of|-|\s)\s*(.+)")
+_ZH = re.compile(r"(\d{4})\s*年\s*(?:(\d{1,2})\s*月\s*(?:(\d{1,2})\s*[日号])?)?\s*(底|末)?")  # 2027年6月, 2027年底
+_RU_END = re.compile(r"(?:к|до)?\s*(?:конец|конца|концу)\s+(.+?)(?:\s+(?:года|год|г\.?))?")  # конец 2027 (года)
+_RU_MID = re.compile(r"(?:к|до)?\s*(?:середина|середины|середине)\s+(.+?)(?:\s+(?:года|год|г\.?))?")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NEXT = re.compile(r"next\s+(week|month|year|" + "|".join(_WEEKDAYS) + ")")
+
+
 def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
     """An ISO date or a natural phrase, read relative to `now` in time zone `tz`.
 
-    A month without a year is the next one ('June' is next June 1st); 'end of X' is X's last day
-    (weeks end on Sunday); 'in 3 months', 'next Friday', 'yesterday' are relative to today.
+    A month without a year is the next one ('June' is next June 1st), as are a quarter ('Q2 2027': April 1st)
+    and a half ('H2'); 'end of X' is X's last day (weeks end on Sunday); 'mid-2027' is July 1st, 'mid-June' the
+    15th; 'next Friday' is the Friday of next week, 'next week', 'next month', 'next year' their first day;
+    'in 3 months', 'Friday', 'yesterday' are relative to today. Numeric dates are day first (31/12/2026); one
+    that reads as two dates (01/02/2027) is refused. Russian ('конец 2027') and Chinese ('2027年6月') forms too.
     Anything that is not clearly a date is an error, never a guess.
     """
     s = " ".join(text.strip().lower().split()).removeprefix("by ")
     if not s:
         raise InputError(f"no date given: {_DATE_HELP}")
+    numeric = _numeric(s, text)
+    if numeric:
+        return numeric
     if _ISO_LIKE.fullmatch(s):
         try:
             return date.fromisoformat(s)
         except ValueError:
             raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}") from None
     today = now.astimezone(tz).date()
+    zh = _ZH.fullmatch(s)
+    if zh:
+        return _chinese(zh, text, today)
+    ru = _RU_END.fullmatch(s) or _RU_MID.fullmatch(s)
+    if ru:  # "конец 2027 года" as "end of 2027", "середина 2027" as "mid-2027"
+        s = ("end of " if ru.re is _RU_END else "mid-") + ru.group(1)
     end_of = _END_OF.fullmatch(s)
     if end_of:
         return _end_of(end_of.group(1), text, now, tz, today)
-    return _natural(s, text, now, tz, prefer_day="first" if _MONTH_NAME.search(s) else "current")
+    return _period(s, text, now, tz, today, last=False) or \
+        _natural(s, text, now, tz, prefer_day="first" if _MONTH_NAME.search(s) else "current")
+
+
+def _numeric(s: str, text: str) -> date | None:
+    """31/12/2026, 31.12.2026, 31-12-2026 (day first; 12/31/2026 is read too, having one reading), 2026/12/31."""
+    m = _NUMERIC.fullmatch(s)
+    if m:
+        a, b, year = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        readings = list(dict.fromkeys(d for d in (_valid(year, b, a), _valid(year, a, b)) if d is not None))
+        if len(readings) > 1:  # day first, then month first
+            first, second = readings
+            raise InputError(f"{text.strip()!r} could be {first.day} {first:%B} or {second.day} {second:%B} {year}: "
+                             f"write it as an ISO date ({first} or {second}); {_DATE_HELP}")
+        if not readings:
+            raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}")
+        return readings[0]
+    m = _YEAR_FIRST.fullmatch(s)
+    if m:
+        found = _valid(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        if found is None:
+            raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}")
+        return found
+    return None
+
+
+def _valid(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _chinese(m: re.Match[str], text: str, today: date) -> date:
+    """2027年6月 (June 1st), 2027年6月30日, 2027年6月底 (its last day), 2027年底 (December 31st)."""
+    year, month, day, end = int(m.group(1)), m.group(2), m.group(3), m.group(4)
+    if not 1900 <= year <= 2200 or (month is None and not end) or (day and end):
+        raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+    month_ = int(month) if month else 12
+    last = calendar.monthrange(year, month_)[1] if 1 <= month_ <= 12 else 0
+    found = _valid(year, month_, last if end else int(day) if day else 1)
+    if found is None:
+        raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}")
+    return found
+
+
+def _period(s: str, text: str, now: datetime, tz: ZoneInfo, today: date, last: bool) -> date | None:
+    """A quarter, a half, 'mid-…' or 'next week/month/year/<weekday>': its first day (`last`: its last), else None."""
+    m = _QUARTER.fullmatch(s)
+    if m and not (m.group(1) and m.group(4)):
+        size = 3 if m.group(2) == "q" else 6
+        number = int(m.group(3))
+        if size == 6 and number > 2:
+            raise InputError(f"cannot read {text.strip()!r} as a date: a year has halves H1 and H2; {_DATE_HELP}")
+        given = m.group(1) or m.group(4)
+        if given and not 1900 <= int(given) <= 2200:
+            raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+        year = int(given) if given else today.year
+
+        def bounds(y: int) -> tuple[date, date]:
+            first = date(y, (number - 1) * size + 1, 1)
+            end_month = number * size
+            return first, date(y, end_month, calendar.monthrange(y, end_month)[1])
+
+        if not given and (bounds(year)[1] if last else bounds(year)[0]) < today:
+            year += 1  # the next one, as a month named without a year
+        return bounds(year)[1 if last else 0]
+    m = _MID.fullmatch(s)
+    if m and not last:
+        rest = m.group(1).strip()
+        if re.fullmatch(r"\d{4}", rest):
+            if not 1900 <= int(rest) <= 2200:
+                raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+            return date(int(rest), 7, 1)
+        if _MONTH_NAME.search(rest):
+            return _natural(rest, text, now, tz, prefer_day="first").replace(day=15)
+        raise InputError(f"cannot read {text.strip()!r} as a date: {_DATE_HELP}")
+    m = _NEXT.fullmatch(s)
+    if m and not last:
+        what = m.group(1)
+        monday = today - timedelta(days=today.weekday()) + timedelta(weeks=1)
+        if what == "week":
+            return monday
+        if what == "month":
+            return date(today.year + today.month // 12, today.month % 12 + 1, 1)
+        if what == "year":
+            return date(today.year + 1, 1, 1)
+        return monday + timedelta(days=_WEEKDAYS.index(what))  # that day of next week
+    return None
 
 
 def _end_of(period: str, text: str, now: datetime, tz: ZoneInfo, today: date) -> date:
+    quarter = _period(period, text, now, tz, today, last=True)
+    if quarter:
+        return quarter
     if period in ("month", "this month"):
         return today.replace(day=calendar.monthrange(today.year, today.month)[1])
     if period in ("year", "this year"):

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem
+from claimwatch import accuracy
+from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem, claim_to_dict
 
 if TYPE_CHECKING:
     from claimwatch.matching import Match
@@ -112,11 +113,33 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
         lines.append(f"Outcome: {m.bold(o.value.value)}{happened}; recorded {when(o.at, tz)} by {e(o.by)}"
                      + (f" — {e(o.note)}" if o.note else ""))
         lines += [f"  evidence: {e(url)}" for url in o.evidence]
+        late = hindsight(claim, tz)
+        if late:
+            lines.append(e(late))
     if evidence:
         lines.append(f"Evidence ({len(evidence)}, latest first):")
         for item in evidence[:5]:
             lines.append(f"  [{item.id}] {e(item.title)} — {e(item.url)} ({item.stance.value})")
     return "\n".join(lines)
+
+
+def past_review(claim: Claim, today: date) -> str:
+    """A warning (not an error: a back-filled claim may be due already) when an open claim's review date has passed."""
+    if claim.outcome is None and claim.review_date is not None and claim.review_date < today:
+        return f"the review date {claim.review_date} is in the past, so #{claim.id} is due for review now"
+    return ""
+
+
+def hindsight(claim: Claim, tz: ZoneInfo) -> str:
+    """'2 forecasts (ann, bo) were made after the event, so they are not scored.', or '' when none were."""
+    late = accuracy.late_forecasts(claim_to_dict(claim), tz)
+    if not late:
+        return ""
+    names = ", ".join(dict.fromkeys(f["by"] for f in late))
+    event = claim.outcome.event_date if claim.outcome and claim.outcome.event_date else None
+    return (f"{len(late)} forecast{'s' * (len(late) != 1)} ({names}) {'were' if len(late) != 1 else 'was'} made "
+            f"after the event{f' ({event})' if event else ''}, so {'they are' if len(late) != 1 else 'it is'} "
+            "not scored (hindsight).")
 
 
 def feed_line(feed: Feed, tz: ZoneInfo) -> str:

@@ -66,6 +66,11 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
     if result["n_forecasts"] == 0:
         parts.append("<p><b>No resolved claims with forecasts yet.</b> This report fills in as claims are resolved "
                      "(true, false or partial) and analysts have forecast them before the event.</p>")
+    late = result.get("n_late_forecasts", 0)
+    if late:
+        parts.append(f"<p><b>{late} forecast{'s' * (late != 1)} on resolved claims {'were' if late != 1 else 'was'} "
+                     "made after the event</b>, so not scored (hindsight): a record filled in afterwards scores "
+                     "only the forecasts dated before each event.</p>")
     cards = [("resolved claims", str(result["n_claims"])), ("forecasts that count", str(result["n_forecasts"])),
              ("analysts' Brier", _num(result["brier"])), ("log score", _num(result["log_score"], 2)),
              ("team consensus Brier", _num(result["team"]["brier"])),

@@ -36,6 +36,7 @@ import fcntl
 import functools
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -300,6 +301,7 @@ class ClaimFilter:
     tag: str | None = None
     words: tuple[str, ...] = ()  # each must occur in the text, source title or tags (ignoring case)
     archived: bool | None = False  # deleted claims: left out (False), only them (True), or both (None)
+    forecaster: str | None = None  # claims this analyst forecast
 
     def matches(self, doc: dict[str, Any]) -> bool:
         if self.archived is not None and bool(doc.get("archived")) != self.archived:
@@ -314,10 +316,23 @@ class ClaimFilter:
                 return False
         if self.tag is not None and self.tag not in doc["tags"]:
             return False
+        if self.forecaster is not None and all(f["by"] != self.forecaster for f in doc["forecasts"]):
+            return False
         if self.words:
             hay = " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
-            return all(w.casefold() in hay for w in self.words)
+            return all(_word_pattern(w).search(hay) for w in self.words)
         return True
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+@functools.lru_cache(maxsize=256)
+def _word_pattern(word: str) -> re.Pattern[str]:
+    """A listing's search word as a whole word (`EU` is not in "neutral"); Chinese, Japanese and Korean words,
+    written without spaces, anywhere."""
+    folded = re.escape(word.casefold())
+    return re.compile(folded if _CJK.search(word) else rf"(?<!\w){folded}(?!\w)")
 
 
 def _shard(number: int) -> int:

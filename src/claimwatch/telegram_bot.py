@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
     MessageHandler, filters
 
@@ -326,13 +326,36 @@ class _Redacting(logging.Formatter):
         return text.replace(self._token, "<token>") if self._token else text
 
 
-def _setup_logging(token: str) -> None:
+def _setup_logging(token: str, level: str) -> None:
+    """Quiet by default: claimwatch's own lines at `level` (CLAIMWATCH_LOG_LEVEL), the libraries' warnings only
+    (APScheduler says "Running job" twice every 2 s at INFO), everything with "debug"."""
     handler = logging.StreamHandler()
     handler.setFormatter(_Redacting(token))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # "skipped: maximum number of running instances reached" is how a long delivery keeps its next run away
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    handler.addFilter(_not_bootstrap_failure)
+    debug = level == "debug"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("claimwatch").setLevel(level.upper())
+    if not debug:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # "skipped: maximum number of running instances reached" is how a long delivery keeps its next run away
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+
+
+def _not_bootstrap_failure(record: logging.LogRecord) -> bool:
+    """PTB logs a failed start (a rejected token, no network) with a long traceback; main() says it in one line."""
+    return not (record.name.startswith("telegram") and "(Bootstrap" in record.getMessage())
+
+
+def _start_failure(error: TelegramError, config: Config) -> str:
+    """What stopped the bot from starting, in one line naming what to check."""
+    if isinstance(error, InvalidToken):
+        return ("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN (from @BotFather) and that it is for "
+                f"{config.api_url}")
+    if isinstance(error, NetworkError):
+        return (f"cannot reach the Telegram Bot API at {config.api_url} ({error.message}): check the network, "
+                "or TELEGRAM_API_URL")
+    return str(error)
 
 
 def main() -> int:
@@ -348,7 +371,7 @@ def main() -> int:
     if not config.token:
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    _setup_logging(config.token)
+    _setup_logging(config.token, config.log_level)
     try:
         store = open_store(config.data_dir)
     except StoreError as e:
@@ -358,6 +381,6 @@ def main() -> int:
     try:
         build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
     except TelegramError as e:  # e.g. a rejected token, whose message quotes the token itself
-        print(f"claimwatch: error: {str(e).replace(config.token, '<token>')}", file=sys.stderr)
+        print(f"claimwatch: error: {_start_failure(e, config).replace(config.token, '<token>')}", file=sys.stderr)
         return 1
     return 0
