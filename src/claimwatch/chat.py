@@ -9,6 +9,7 @@ its presser could type.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -17,11 +18,13 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
-from claimwatch.errors import InputError
+from claimwatch.errors import InputError, StoreError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
 from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
 CONVERSATION_TIMEOUT = timedelta(minutes=15)
@@ -143,6 +146,14 @@ class ChatService:
 
     def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
         """The replies to one message or button press. Bad input gets a clear reply, never an exception."""
+        try:
+            return self._handle(msg, now)
+        except StoreError as e:  # a damaged or unwritable data file: the admins read which in the log
+            log.error("%s", e)
+            return [Reply("⚠️ claimwatch cannot read or change its data right now; its admins can see why in "
+                          "its log.")]
+
+    def _handle(self, msg: Incoming, now: datetime) -> list[Reply]:
         role = self.role_of(msg.user_id)
         today = now.astimezone(self.settings.tz).date()
         text = msg.text.strip()
