@@ -234,7 +234,7 @@ def test_long_replies_are_split_and_buttons_go_last(bot: Harness) -> None:
 def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Harness, tmp_path: Path) -> None:
     (tmp_path / "data" / "claims-0000.json").write_bytes(b"{broken")
     reply = bot.say(SUBSCRIBER, "/show 1")
-    assert "something went wrong" in reply.text and "claims-0000" not in reply.text
+    assert "cannot read or change its data right now" in reply.text and "claims-0000" not in reply.text
     assert bot.say(SUBSCRIBER, "/help").text.startswith("You are a subscriber")  # the bot goes on
 
 
@@ -345,3 +345,25 @@ def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(tmp_path: Path
             notice = api.wait_for(lambda s: s.chat_id == ADMIN and "gone" in (s.text or ""))
     assert "Feed Old news is gone (HTTP 410) and was disabled." in notice.text
     assert not store.feeds()[0].enabled
+
+
+def test_a_reply_listing_huge_evidence_takes_a_few_messages(bot: Harness) -> None:
+    from claimwatch.model import Evidence
+    from claimwatch.telegram_bot import MAX_PIECES
+
+    bot.store.add_evidence([Evidence(0, 1, f"https://n.example/{i}", f"title {i} " + "x " * 50_000, NOW)
+                            for i in range(10)])
+    mark = bot.api.mark()
+    bot.say(SUBSCRIBER, "/evidence 1")
+    sent = [s for s in bot.api.sent[mark:] if s.chat_id == SUBSCRIBER]
+    assert 1 < len(sent) <= MAX_PIECES and sent[-1].text.endswith("the command line shows all of it)")
+
+
+def test_an_upload_is_downloaded_only_for_a_role_that_may_send_it(bot: Harness) -> None:
+    big = b"<opml>" + b" " * (6 * 2**20) + b"</opml>"  # over the size limit too
+    for user, says in ((STRANGER, "Only admins can add feeds"), (ANALYST, "Only admins can add feeds"),
+                       (ADMIN, "too large to read")):
+        mark = bot.api.mark()
+        bot.api.user_message(user, "", document=bot.api.add_file(big, "feeds.opml"), first_name="u")
+        assert says in bot.api.wait_reply(user, mark).text
+    assert not [m for m, _ in bot.api.calls if m == "getFile"]

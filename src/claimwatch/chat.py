@@ -128,6 +128,14 @@ class Command:
     run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
 
 
+def _file_refusal(role: Role | None, filename: str) -> Reply | None:
+    if not filename.lower().endswith((".opml", ".xml")):
+        return Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")
+    if role != Role.ADMIN:
+        return Reply("Only admins can add feeds.")
+    return None
+
+
 def _split(text: str) -> tuple[str, str]:
     """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
     head, *rest = text.strip().split(None, 1)
@@ -473,14 +481,17 @@ class ChatService:
             raise InputError("give the feed's number from /feeds")
         return [Reply(f"Stopped watching {esc(self.store.remove_feed(int(text)).name)}; its evidence stays.")]
 
+    def file_refusal(self, user_id: int, filename: str) -> Reply | None:
+        """Why a file this user sends is not read, known before it is downloaded; None when it is read."""
+        return _file_refusal(self.role_of(user_id), filename)
+
     def _received_file(self, ctx: _Context, file: Attachment) -> list[Reply]:
         """An OPML file from an admin adds its feeds; other files are not for this bot."""
         from claimwatch import opml  # listparser loads only when an OPML file arrives
 
-        if not file.filename.lower().endswith((".opml", ".xml")):
-            return [Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")]
-        if ctx.role != Role.ADMIN:
-            return [Reply("Only admins can add feeds.")]
+        refusal = _file_refusal(ctx.role, file.filename)
+        if refusal is not None:
+            return [refusal]
         result = opml.read_opml(file.content)
         added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
         problems = "".join(f"\n⚠️ {esc(p)}" for p in result.problems)

@@ -40,13 +40,15 @@ from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Rep
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
-from claimwatch.render import TELEGRAM_CAPTION_LIMIT, split_message, utf16_len
+from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
 IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
+MAX_PIECES = 4  # messages one reply may take; the rest is cut
+CUT_SHORT = "\n… (cut short: too long for chat; the command line shows all of it)"
 MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
 T = TypeVar("T")
 NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
@@ -141,6 +143,9 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
         await _send_file(bot, chat_id, file, reply.text, _markup(reply))
         return
     pieces = split_message(reply.text)
+    if len(pieces) > MAX_PIECES:  # a reply is a few messages at most, whatever it lists
+        last = split_message(pieces[MAX_PIECES - 1], TELEGRAM_TEXT_LIMIT - utf16_len(CUT_SHORT))[0]
+        pieces = pieces[:MAX_PIECES - 1] + [last + CUT_SHORT]
     for i, piece in enumerate(pieces):
         await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
                                        reply_markup=_markup(reply) if i == len(pieces) - 1 and not file else None,
@@ -175,13 +180,17 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if message is None or message.document is None or update.effective_user is None:
         return
     document = message.document
+    front = _front(context)
+    refusal = await front.call(front.service.file_refusal, update.effective_user.id, document.file_name or "file")
+    if refusal is not None:  # not downloaded: a stranger's upload costs nothing
+        await _send(context.bot, message.chat_id, refusal)
+        return
     if (document.file_size or 0) > MAX_UPLOAD:
         await _send(context.bot, message.chat_id, Reply("That file is too large to read (over 5 MB)."))
         return
     content = bytes(await (await document.get_file()).download_as_bytearray())
     incoming = replace(_incoming(update, message.caption or ""),
                        file=Attachment(document.file_name or "file", content))
-    front = _front(context)
     for reply in await front.call(front.handle, incoming):
         await _send(context.bot, message.chat_id, reply)
 
