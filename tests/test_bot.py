@@ -367,3 +367,10 @@ def test_an_upload_is_downloaded_only_for_a_role_that_may_send_it(bot: Harness) 
         bot.api.user_message(user, "", document=bot.api.add_file(big, "feeds.opml"), first_name="u")
         assert says in bot.api.wait_reply(user, mark).text
     assert not [m for m, _ in bot.api.calls if m == "getFile"]
+
+
+def test_a_telegram_name_with_a_lone_surrogate_or_control_characters_still_works(bot: Harness) -> None:
+    mark = bot.api.mark()
+    bot.api.user_message(ADMIN, "/add Gas deal signed", first_name="Ad\ud800\x1b[2Jmin")
+    assert "Recorded <b>#19</b>" in bot.api.wait_reply(ADMIN, mark).text
+    assert bot.store.get_claim(19).created_by == f"Ad\ufffd [2Jmin ({ADMIN})"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError, StoreError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import feed_url, parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import feed_url, parse_date, parse_name, parse_probability, parse_tags, parse_watch_terms
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -128,6 +128,15 @@ class Command:
     run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
 
 
+def _visible(text: str) -> str:
+    """A reply as it may reach a screen: every control character but the line break shown as an escape (a
+    value quoted back from the sender or from a feed could hold an ESC sequence)."""
+    return text if text.isprintable() or not _CONTROL.search(text) else _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def _file_refusal(role: Role | None, filename: str) -> Reply | None:
     if not filename.lower().endswith((".opml", ".xml")):
         return Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")
@@ -155,7 +164,7 @@ class ChatService:
     def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
         """The replies to one message or button press. Bad input gets a clear reply, never an exception."""
         try:
-            return self._handle(msg, now)
+            return [replace(r, text=_visible(r.text)) for r in self._handle(msg, now)]
         except StoreError as e:  # a damaged or unwritable data file: the admins read which in the log
             log.error("%s", e)
             return [Reply("⚠️ claimwatch cannot read or change its data right now; its admins can see why in "
@@ -472,7 +481,8 @@ class ChatService:
         if not url or len(url) > 2000:
             raise InputError("give the feed's http(s) address, and a name if you like")
         url = feed_url(url)
-        feed = self.store.add_feed(Feed(0, url, " ".join(name.split()) or url, ctx.now, ctx.who))
+        name = parse_name(" ".join(name.split()), "a feed's name") if name.strip() else url
+        feed = self.store.add_feed(Feed(0, url, name, ctx.now, ctx.who))
         return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
 
     def cmd_removefeed(self, ctx: _Context) -> list[Reply]:

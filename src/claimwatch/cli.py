@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,6 +21,7 @@ from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, eviden
 from claimwatch.parsing import (
     clip,
     feed_url,
+    lone_surrogate,
     parse_date,
     parse_name,
     parse_probability,
@@ -34,7 +36,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage in one line, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        shown = "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in message)  # no ESC to a terminal
+        self.exit(2, f"{self.prog}: error: {shown} (see {self.prog} --help)\n")
 
 
 @dataclass
@@ -147,7 +150,8 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
         url = feed_url(args.url)
-        feed = ctx.store.add_feed(Feed(0, url, " ".join(args.name) or url, ctx.now, args.by or ctx.config.user))
+        name = parse_name(" ".join(args.name), "a feed's name") if args.name else url
+        feed = ctx.store.add_feed(Feed(0, url, name, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
     elif args.action == "list":
         feeds = ctx.store.feeds()
@@ -445,7 +449,13 @@ def _drop_output(stream: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    for at, word in enumerate(words, 1):  # bytes that are not UTF-8 arrive as lone surrogates
+        if lone_surrogate(word):
+            shown = word.encode("utf-8", "surrogateescape")
+            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(str(shown), 80)}", file=sys.stderr)
+            return 2
+    args = build_parser().parse_args(words)
     stdout = sys.stdout
     sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
     try:

@@ -21,6 +21,7 @@ from claimwatch.parsing import (
     parse_date,
     parse_external_id,
     parse_name,
+    parse_note,
     parse_probability,
     parse_tags,
     parse_url,
@@ -163,11 +164,12 @@ def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
 
 
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
+    note = parse_note(note)
     with store.transaction():
         claim = store.get_claim(number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
-        forecast = Forecast(by=by, p=p, at=now, note=note.strip())
+        forecast = Forecast(by=by, p=p, at=now, note=note)
         previous = claim.current_forecasts().get(by)
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
@@ -184,11 +186,12 @@ def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: dat
 def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
             event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
     check_outcome(event_date, evidence, today)
+    note = parse_note(note)
     with store.transaction():
         claim = store.get_claim(number)
         if claim.outcome:
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
-        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
+        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note, evidence=evidence)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
         store.add_alert("outcome", number, now)  # announced to subscribers; same file, same write
         return store.update_claim(claim.with_changes(outcome=outcome), change)
@@ -196,11 +199,12 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
 
 def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") -> Claim:
     """Open a resolved claim again; its old outcome stays in the history."""
+    note = parse_note(note)
     with store.transaction():
         claim = store.get_claim(number)
         if not claim.outcome:
             raise InputError(f"#{number} is open already")
-        after = {"note": note.strip()} if note.strip() else None
+        after = {"note": note} if note else None
         change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
         return store.update_claim(claim.with_changes(outcome=None), change)
 

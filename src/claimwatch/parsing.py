@@ -75,6 +75,16 @@ _MONTH_NAME = re.compile(
     r"(январ|феврал|март|апрел|ма[йяе]|июн|июл|август|сентябр|октябр|ноябр|декабр)", re.IGNORECASE)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # dates outside these years are mistakes, and break date arithmetic
+
+
+def within_years(day: date, what: str = "a date") -> date:
+    """`day` (or a datetime) if its year is within EARLIEST_YEAR..LATEST_YEAR, else a ValueError."""
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError(f"{what} must be within the years {EARLIEST_YEAR}-{LATEST_YEAR}, not {day.isoformat()}")
+    return day
+
+
 def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
     """An ISO date or a natural phrase, read relative to `now` in time zone `tz`.
 
@@ -87,9 +97,13 @@ def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
         raise InputError(f"no date given: {_DATE_HELP}")
     if _ISO_LIKE.fullmatch(s):
         try:
-            return date.fromisoformat(s)
+            day = date.fromisoformat(s)
         except ValueError:
             raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}") from None
+        try:
+            return within_years(day)
+        except ValueError as e:
+            raise InputError(str(e)) from None
     today = now.astimezone(tz).date()
     end_of = _END_OF.fullmatch(s)
     if end_of:
@@ -299,6 +313,50 @@ def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str every surrogate is a lone one: no valid text has it
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text` (what undecodable bytes or a broken \\ud800 escape become), shown
+    as an escape; None if none."""
+    found = _LONE_SURROGATE.search(text)
+    return None if found is None else f"\\u{ord(found.group()):04x}"
+
+
+def no_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, for names and text that come from outside and
+    are shown, not typed here (a Telegram name)."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def printable(text: str) -> str:
+    """`text` from outside with its control characters made spaces and its lone surrogates U+FFFD."""
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in no_surrogates(text))
+
+
+def _invisible(text: str) -> bool:
+    """Nothing in `text` shows: spaces, zero-width and other format characters, marks with no base."""
+    return all(unicodedata.category(c)[0] in "ZC" or unicodedata.category(c) in ("Mn", "Me") for c in text)
+
+
+def parse_note(text: str, what: str = "a note") -> str:
+    """A note as typed (with a forecast, an outcome, a reopening): line breaks and tabs are fine, other
+    control characters (an ESC sequence would drive a terminal that shows it) and broken text are not."""
+    value = text.strip()
+    _check_text(value, what, allow_whitespace=True)
+    return value
+
+
+def _check_text(value: str, what: str, *, allow_whitespace: bool) -> None:
+    broken = lone_surrogate(value)
+    if broken:
+        raise InputError(f"{what} is not valid text (it holds {broken}, what bytes that are not UTF-8 become): "
+                         f"{clip(value)!r}")
+    bad = control_character(value, allow_whitespace)
+    if bad:
+        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
+
+
 def control_character(text: str, allow_whitespace: bool = False) -> str | None:
     """The first control character in `text` (a line break, ESC, NUL, DEL …), shown as an escape; None if none.
     With `allow_whitespace`, line breaks and tabs are allowed (a quoted passage may have paragraphs)."""
@@ -322,11 +380,9 @@ def _one_line(text: str, what: str, limit: int) -> str:
     """`text` without surrounding spaces: not blank, one line without control characters, at most `limit`
     characters."""
     value = text.strip()
-    if not value:
+    if _invisible(value):  # zero-width characters alone are blank too
         raise InputError(f"{what} cannot be blank")
-    bad = control_character(value)
-    if bad:
-        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
+    _check_text(value, what, allow_whitespace=False)
     if len(value) > limit:
         raise InputError(f"{what} is limited to {limit} characters, not {len(value)}: {clip(value)!r}")
     return value

@@ -40,6 +40,7 @@ from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Rep
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
+from claimwatch.parsing import no_surrogates, printable
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
@@ -127,7 +128,10 @@ def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
     # A @username is unique on Telegram; a display name is not, so it carries the id (no one can
     # forecast under another analyst's name by renaming themselves).
     name = user.username or f"{user.full_name} ({user.id})"
-    return Incoming(user.id, chat.id, text, name, chat.type, chat.title or "", pressed)
+    # A lone surrogate (Telegram passes on a broken \ud800 escape) cannot be stored or sent: it becomes U+FFFD.
+    # Names are shown in terminals too: their control characters become spaces.
+    return Incoming(user.id, chat.id, no_surrogates(text), printable(name), chat.type, printable(chat.title or ""),
+                    pressed)
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
