@@ -20,7 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError, StoreError
 from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import feed_url, parse_date, parse_name, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.parsing import (
+    feed_url,
+    parse_date,
+    parse_name,
+    parse_probability,
+    parse_tags,
+    parse_watch_terms,
+    shown_url,
+)
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -215,8 +223,11 @@ class ChatService:
         self.store.deactivate_chat(chat_id, reason, now)
 
     def seen(self, msg: Incoming, now: datetime) -> None:
-        """Remember the chat, and that it is reachable again."""
+        """Remember the chat, and that it is reachable again; not a stranger's new chat when the bot is
+        invite-only (they can do nothing here, and each message would rewrite the people file)."""
         chat = self.store.chat(msg.chat_id)
+        if chat is None and self.settings.access != "open" and self.role_of(msg.user_id) is None:
+            return
         title = msg.chat_title or msg.user_name
         if chat is None or not chat.active or chat.title != title:
             self.store.save_chat(replace(chat, type=msg.chat_type, title=title, active=True, reason="", changed_at=now)
@@ -481,7 +492,7 @@ class ChatService:
         if not url or len(url) > 2000:
             raise InputError("give the feed's http(s) address, and a name if you like")
         url = feed_url(url)
-        name = parse_name(" ".join(name.split()), "a feed's name") if name.strip() else url
+        name = parse_name(" ".join(name.split()), "a feed's name") if name.strip() else shown_url(url)
         feed = self.store.add_feed(Feed(0, url, name, ctx.now, ctx.who))
         return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
 

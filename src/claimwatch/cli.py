@@ -28,6 +28,7 @@ from claimwatch.parsing import (
     parse_tags,
     parse_url,
     parse_watch_terms,
+    shown_url,
 )
 from claimwatch.store import Store, open_store
 
@@ -150,7 +151,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
         url = feed_url(args.url)
-        name = parse_name(" ".join(args.name), "a feed's name") if args.name else url
+        name = parse_name(" ".join(args.name), "a feed's name") if args.name else shown_url(url)
         feed = ctx.store.add_feed(Feed(0, url, name, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
     elif args.action == "list":

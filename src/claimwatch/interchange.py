@@ -250,8 +250,9 @@ def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
                               "name": c.source.author or c.source.title}
         if c.source.published:
             item["datePublished"] = iso(c.source.published)
-        if c.source.url or c.source.title:
-            item["appearance"] = [{"@type": "CreativeWork", **({"url": c.source.url} if c.source.url else {}),
+        source_url = web_address(c.source.url)  # only an http(s) address is emitted as a URL
+        if source_url or c.source.title:
+            item["appearance"] = [{"@type": "CreativeWork", **({"url": source_url} if source_url else {}),
                                    **({"headline": c.source.title} if c.source.title else {})}]
         review: dict[str, Any] = {
             "@context": "https://schema.org",

@@ -293,6 +293,16 @@ def feed_url(text: str) -> str:
     return urlunsplit(parts._replace(netloc=host[0] + host[1] + host[2].lower()))
 
 
+def shown_url(url: str) -> str:
+    """An address as shown to people: a user name and password in it (`https://user:pass@host/`) become
+    `***`, so a feed's credentials reach no chat, log or terminal that lists feeds."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def feed_key(url: str) -> str:
     """What two addresses of one feed have in common: addresses stored before feed_url was applied may
     differ in the case of their scheme or host."""

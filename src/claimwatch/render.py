@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch.model import Change, Claim, Evidence, Feed
+from claimwatch.parsing import shown_url
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def feed_line(feed: Feed, tz: ZoneInfo) -> str:
         state = f"ok, checked {when(feed.last_success, tz)}, next {when(feed.next_check, tz) if feed.next_check else 'now'}"
     else:
         state = "not checked yet"
-    return f"{feed.id:>3} {feed.name} <{feed.url}> — {state}; {feed.entries_seen} entries seen"
+    return f"{feed.id:>3} {feed.name} <{shown_url(feed.url)}> — {state}; {feed.entries_seen} entries seen"
 
 
 def evidence_line(item: Evidence, tz: ZoneInfo, m: Markup = PLAIN) -> str:

@@ -102,7 +102,7 @@ from claimwatch.model import (
     feed_from_dict,
     feed_to_dict,
 )
-from claimwatch.parsing import feed_key
+from claimwatch.parsing import feed_key, shown_url
 
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
@@ -1017,7 +1017,7 @@ class Store:
         """Store a new feed; an address already watched is an InputError naming that feed."""
         [stored] = self.add_feeds([feed])
         if isinstance(stored, int):
-            raise InputError(f"{feed.url} is watched already, as feed {stored}")
+            raise InputError(f"{shown_url(feed.url)} is watched already, as feed {stored}")
         return stored
 
     def add_feeds(self, feeds: list[Feed]) -> list[Feed | int]:
@@ -1026,14 +1026,30 @@ class Store:
         with self.transaction():
             table = self._db("feeds").table("feeds")
             watched = {feed_key(d["url"]): d.doc_id for d in table.all()}
-            out: list[Feed | int] = []
+            fresh: dict[str, int] = {}  # address -> its position in `new`
+            new: list[Feed] = []
+            plan: list[tuple[bool, int]] = []  # (new?, stored id or position in `new`)
             for feed in feeds:
                 key = feed_key(feed.url)
                 if key in watched:
-                    out.append(watched[key])
+                    plan.append((False, watched[key]))
                 else:
-                    watched[key] = table.insert(feed_to_dict(feed))
-                    out.append(replace(feed, id=watched[key]))
+                    if key not in fresh:
+                        fresh[key] = len(new)
+                        new.append(feed)
+                    plan.append((True, fresh[key]))
+            # One insert for all: TinyDB copies the whole table at each insert, so one per feed was quadratic.
+            ids = table.insert_multiple(feed_to_dict(f) for f in new)
+            seen: set[int] = set()
+            out: list[Feed | int] = []
+            for is_new, at in plan:
+                if not is_new:
+                    out.append(at)
+                elif at in seen:  # given twice: the second is watched already, by the first
+                    out.append(ids[at])
+                else:
+                    seen.add(at)
+                    out.append(replace(new[at], id=ids[at]))
             return out
 
     def save_feed(self, feed: Feed) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +28,7 @@ from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.matching import Matcher
 from claimwatch.model import Evidence, Feed
-from claimwatch.parsing import clip, feed_key, feed_url
+from claimwatch.parsing import clip, feed_key, feed_url, shown_url
 from claimwatch.store import ClaimFilter, Store
 
 # How much of a feed entry is kept (characters): a 3 MB title made one watch cycle take 13 s and an
@@ -131,7 +132,7 @@ class Watcher:
         if result.moved_to:
             moved = self._move(feed, result.moved_to)
             if moved is None:
-                return FeedReport(feed, "moved", notice=f"Feed {feed.name} moved to {result.moved_to}, which is "
+                return FeedReport(feed, "moved", notice=f"Feed {feed.name} moved to {shown_url(result.moved_to)}, which is "
                                                         "watched already; the two were merged.")
             feed = moved
         new, edited, evidence, first = 0, 0, (), False
@@ -230,10 +231,25 @@ def bounded(doc: ParsedFeed) -> ParsedFeed:
     return replace(doc, entries=tuple(map(cut, doc.entries)))
 
 
+_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _without_surrogate_references(body: bytes) -> bytes:
+    """The document without character references to surrogates (`&#xD800;`), which no text may hold: feedparser
+    fails the whole feed on one. Only that character is lost."""
+    if b"&#" not in body:
+        return body
+
+    def keep(m: re.Match[bytes]) -> bytes:
+        code = int(m[1], 16) if m[1] else int(m[2])
+        return b"" if 0xD800 <= code <= 0xDFFF else m[0]
+    return _REFERENCE.sub(keep, body)
+
+
 def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
     """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
     try:
-        return bounded(parse_feed(feed_id, body, headers, now))
+        return bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
         return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
 
