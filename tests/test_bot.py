@@ -374,3 +374,38 @@ def test_a_telegram_name_with_a_lone_surrogate_or_control_characters_still_works
     bot.api.user_message(ADMIN, "/add Gas deal signed", first_name="Ad\ud800\x1b[2Jmin")
     assert "Recorded <b>#19</b>" in bot.api.wait_reply(ADMIN, mark).text
     assert bot.store.get_claim(19).created_by == f"Ad\ufffd [2Jmin ({ADMIN})"
+
+
+CHANNEL_BOT, ANONYMOUS_ADMIN, TELEGRAM_SERVICE = 136817688, 1087968824, 777000
+
+
+def test_an_invite_sent_as_a_channel_or_anonymously_gives_no_role_and_stays_unused(bot: Harness) -> None:
+    bot.store.add_invite("tok3n", Role.ANALYST, "admin", NOW)
+    for sender in (CHANNEL_BOT, ANONYMOUS_ADMIN):
+        reply = bot.say(sender, "/start tok3n", chat=GROUP, chat_type="supergroup")
+        assert "as yourself" in reply.text
+        assert bot.store.user(sender) is None
+    mark = bot.api.mark()
+    bot.api.user_message(ANALYST, "/add Pipeline signed", chat_id=GROUP, chat_type="supergroup",
+                         sender_chat={"id": GROUP, "type": "supergroup", "title": "Test group"})
+    assert "as yourself" in bot.api.wait_reply(GROUP, mark).text  # an analyst posting as the group: not as themselves
+    assert "Welcome! The invite makes you an analyst" in bot.say(STRANGER, "/start tok3n").text  # still unused
+
+
+def test_posts_a_linked_channel_forwards_get_no_answer(bot: Harness) -> None:
+    mark = bot.api.mark()
+    update = bot.api.user_message(TELEGRAM_SERVICE, "News of the day", chat_id=GROUP, chat_type="supergroup")
+    deadline = time.monotonic() + 10
+    while update not in (bot.handled or set()):
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    assert bot.api.sent[mark:] == []
+
+
+def test_no_role_is_ever_stored_for_an_id_many_people_share(store: Store) -> None:
+    from claimwatch.errors import InputError
+
+    for shared in (CHANNEL_BOT, ANONYMOUS_ADMIN, TELEGRAM_SERVICE):
+        with pytest.raises(InputError, match="as yourself"):
+            store.set_role(shared, Role.ADMIN, "anyone", "test", NOW)
+    assert store.users() == []

@@ -19,7 +19,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
 from claimwatch.errors import InputError, StoreError
-from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
+from claimwatch.model import (
+    ALERT_KINDS,
+    DIGEST_FREQUENCIES,
+    SHARED_SENDERS,
+    WRITE_AS_YOURSELF,
+    Chat,
+    Claim,
+    Feed,
+    Role,
+)
 from claimwatch.parsing import (
     feed_url,
     parse_date,
@@ -136,6 +145,9 @@ class Command:
     run: Callable[[ChatService, _Context], list[Reply]] = field(repr=False)
 
 
+_AS_YOURSELF = Reply(f"⚠️ {WRITE_AS_YOURSELF[0].upper()}{WRITE_AS_YOURSELF[1:]}.")
+
+
 def _visible(text: str) -> str:
     """A reply as it may reach a screen: every control character but the line break shown as an escape (a
     value quoted back from the sender or from a feed could hold an ESC sequence)."""
@@ -179,6 +191,9 @@ class ChatService:
                           "its log.")]
 
     def _handle(self, msg: Incoming, now: datetime) -> list[Reply]:
+        if msg.user_id in SHARED_SENDERS:  # answered when addressed (not at each post a linked channel forwards)
+            addressed = msg.text.strip().startswith("/") or msg.pressed or msg.file is not None
+            return [_AS_YOURSELF] if addressed else []
         role = self.role_of(msg.user_id)
         today = now.astimezone(self.settings.tz).date()
         text = msg.text.strip()
@@ -213,6 +228,8 @@ class ChatService:
             return [Reply(f"⚠️ {esc(str(e))}" + (f"\nUsage: <code>{esc(usage)}</code>" if usage else ""))]
 
     def role_of(self, user_id: int) -> Role | None:
+        if user_id in SHARED_SENDERS:  # never a role, whatever older data says
+            return None
         if user_id in self.settings.admins:
             return Role.ADMIN
         user = self.store.user(user_id)
@@ -504,7 +521,7 @@ class ChatService:
 
     def file_refusal(self, user_id: int, filename: str) -> Reply | None:
         """Why a file this user sends is not read, known before it is downloaded; None when it is read."""
-        return _file_refusal(self.role_of(user_id), filename)
+        return _AS_YOURSELF if user_id in SHARED_SENDERS else _file_refusal(self.role_of(user_id), filename)
 
     def _received_file(self, ctx: _Context, file: Attachment) -> list[Reply]:
         """An OPML file from an admin adds its feeds; other files are not for this bot."""

@@ -86,8 +86,10 @@ from claimwatch.model import (
     Evidence,
     Feed,
     Role,
+    SHARED_SENDERS,
     Stance,
     ALERT_KINDS,
+    WRITE_AS_YOURSELF,
     Subscription,
     User,
     change_from_dict,
@@ -922,7 +924,9 @@ class Store:
             return sorted((_user(d, d.doc_id) for d in self._people("users").all()), key=lambda u: u.id)
 
     def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
-        """Give a user a role, or take it away with None."""
+        """Give a user a role, or take it away with None; never to an id that many people share."""
+        if role is not None and user_id in SHARED_SENDERS:
+            raise InputError(WRITE_AS_YOURSELF)
         with self.transaction():
             users = self._people("users")
             if role is None:
@@ -938,6 +942,8 @@ class Store:
 
     def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
         """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
+        if user_id in SHARED_SENDERS:  # before the invite is used up
+            raise InputError(WRITE_AS_YOURSELF)
         with self.transaction():
             invites = self._people("invites")
             found = invites.search(lambda d: d["token"] == token)

@@ -40,6 +40,7 @@ from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Rep
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
+from claimwatch.model import CHANNEL_BOT
 from claimwatch.parsing import no_surrogates, printable
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
@@ -123,14 +124,16 @@ def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
 
 
 def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
-    user, chat = update.effective_user, update.effective_chat
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None
+    # Sent on behalf of a chat (a channel, an anonymous admin): whoever wrote it, it is no one's own message.
+    user_id = CHANNEL_BOT if message is not None and message.sender_chat is not None else user.id
     # A @username is unique on Telegram; a display name is not, so it carries the id (no one can
     # forecast under another analyst's name by renaming themselves).
     name = user.username or f"{user.full_name} ({user.id})"
     # A lone surrogate (Telegram passes on a broken \ud800 escape) cannot be stored or sent: it becomes U+FFFD.
     # Names are shown in terminals too: their control characters become spaces.
-    return Incoming(user.id, chat.id, no_surrogates(text), printable(name), chat.type, printable(chat.title or ""),
+    return Incoming(user_id, chat.id, no_surrogates(text), printable(name), chat.type, printable(chat.title or ""),
                     pressed)
 
 
@@ -185,7 +188,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     document = message.document
     front = _front(context)
-    refusal = await front.call(front.service.file_refusal, update.effective_user.id, document.file_name or "file")
+    refusal = await front.call(front.service.file_refusal, _incoming(update, "").user_id, document.file_name or "file")
     if refusal is not None:  # not downloaded: a stranger's upload costs nothing
         await _send(context.bot, message.chat_id, refusal)
         return
