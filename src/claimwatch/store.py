@@ -1123,7 +1123,45 @@ def _subscription(doc: dict[str, Any]) -> Subscription:
 
 def _check_claim_shape(doc: dict[str, Any], number: int) -> None:
     """Each field of a stored claim has its type, so that what reads claims as dicts (scores, stats, the
-    report) meets no surprise: a ValueError naming the first field that does not."""
+    report) meets no surprise: a ValueError naming the first field that does not. Every read of a claims
+    file checks each claim, so the usual case is one quick test; only a claim failing it is looked at closely."""
+    if not _claim_shape_ok(doc):
+        _claim_shape_problem(doc, number)
+
+
+def _claim_shape_ok(doc: dict[str, Any]) -> bool:
+    str_, list_, dict_, none, parse_time = str, list, dict, None, datetime.fromisoformat
+    try:
+        forecasts, outcome, source, p = doc["forecasts"], doc["outcome"], doc["source"], doc["p"]
+        review, ext = doc["review_date"], doc["id"]
+        if not (type(doc["text"]) is str_ and type(doc["kind"]) is str_ and type(doc["created_by"]) is str_
+                and type(forecasts) is list_ and type(source) is dict_ and type(doc["tags"]) is list_
+                and type(doc["watch"]) is list_ and (ext is none or type(ext) is str_)
+                and (p is none or type(p) in (int, float) and 0 <= p <= 1)
+                and all(type(v) is str_ for v in doc["tags"]) and all(type(v) is str_ for v in doc["watch"])
+                and all(v is none or type(v) is str_ for v in source.values())):
+            return False
+        parse_time(doc["created"])
+        if review is not none:
+            date.fromisoformat(review)
+        for f in forecasts:
+            if not (type(f["by"]) is str_ and type(f["p"]) in (int, float) and 0 <= f["p"] <= 1
+                    and type(f.get("note", "")) is str_):
+                return False
+            parse_time(f["at"])
+        if outcome is not none:
+            if outcome["value"] not in OUTCOME_VALUES:
+                return False
+            parse_time(outcome["at"])
+            if outcome.get("event_date") is not none:
+                date.fromisoformat(outcome["event_date"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
+    """Raise a ValueError naming what is wrong with a claim that _claim_shape_ok refused."""
     def need(ok: bool, field: str, value: Any) -> None:
         if not ok:
             raise ValueError(f"claim {number}: {field} is {orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()[:60]}")
