@@ -135,3 +135,37 @@ def test_any_text_through_the_chat_entrance_never_raises_or_answers_a_control_ch
         for reply in service.handle(incoming, NOW):
             shown = [c for c in reply.text if unicodedata.category(c) in ("Cc", "Cs") and c not in "\n"]
             assert not shown, (reply.text, shown)
+
+
+def test_stored_control_characters_reach_a_terminal_only_as_escapes(tmp_path: Path) -> None:
+    """Data an older version kept (or a feed carried) may hold an ESC; `claimwatch evidence` on a terminal shows
+    it as \\x1b, and an export to a pipe keeps the data as it is."""
+    import pty
+
+    from claimwatch.model import Evidence
+
+    data = tmp_path / "data"
+    store = open_store(data)
+    ledger.add_claim(store, ledger.NewClaim(text="one"), "ana", NOW)
+    store.add_evidence([Evidence(0, 1, "https://n.example/1", "clear\x1b[2Jscreen", NOW, feed="Wire")])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+    env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PYTHONIOENCODING": "utf-8"}
+    main, terminal = pty.openpty()
+    try:
+        run = subprocess.run([sys.executable, "-m", "claimwatch", "evidence", "1"], env=env, stdout=terminal,
+                             stderr=subprocess.PIPE, timeout=60)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed: all is read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert run.returncode == 0 and b"clear\\x1b[2Jscreen" in shown and b"\x1b" not in shown
+    piped = run_cli("evidence", "1", "--json", data=data)
+    assert json.loads(piped.stdout)[0]["title"] == "clear\x1b[2Jscreen"

@@ -148,15 +148,6 @@ class Command:
 _AS_YOURSELF = Reply(f"⚠️ {WRITE_AS_YOURSELF[0].upper()}{WRITE_AS_YOURSELF[1:]}.")
 
 
-def _visible(text: str) -> str:
-    """A reply as it may reach a screen: every control character but the line break shown as an escape (a
-    value quoted back from the sender or from a feed could hold an ESC sequence)."""
-    return text if text.isprintable() or not _CONTROL.search(text) else _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-
-
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
 def _file_refusal(role: Role | None, filename: str) -> Reply | None:
     if not filename.lower().endswith((".opml", ".xml")):
         return Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")
@@ -184,7 +175,7 @@ class ChatService:
     def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
         """The replies to one message or button press. Bad input gets a clear reply, never an exception."""
         try:
-            return [replace(r, text=_visible(r.text)) for r in self._handle(msg, now)]
+            return [replace(r, text=render.visible(r.text)) for r in self._handle(msg, now)]
         except StoreError as e:  # a damaged or unwritable data file: the admins read which in the log
             log.error("%s", e)
             return [Reply("⚠️ claimwatch cannot read or change its data right now; its admins can see why in "

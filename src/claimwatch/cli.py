@@ -414,14 +414,21 @@ class _OutputFailed(Exception):
 
 
 class _CheckedOutput:
-    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError)."""
+    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError), and
+    which shows control characters as escapes when it is a terminal."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        try:
+            self._terminal = stream.isatty()
+        except (AttributeError, ValueError):
+            self._terminal = False
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            # On a terminal, stored text (a feed's title, data from an older version) cannot drive it; what goes
+            # to a file or a pipe (an export) is left exactly as it is.
+            return self._stream.write(render.visible(text) if self._terminal else text)
         except BrokenPipeError:
             raise
         except OSError as e:

@@ -161,6 +161,15 @@ def history(changes: list[Change], tz: ZoneInfo, m: Markup = PLAIN) -> str:
     return "\n".join(change_line(c, tz, m) for c in changes) if changes else "no changes recorded"
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+
+
+def visible(text: str) -> str:
+    """Text as it may reach a screen: each control character but line breaks and tabs shown as an escape
+    (`\\x1b`), so a value quoted from a sender, a feed or old data cannot drive a terminal (ESC[2J)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 # --- splitting long chat messages ------------------------------------------------------------
 
 TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 code units
