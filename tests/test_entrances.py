@@ -169,3 +169,28 @@ def test_stored_control_characters_reach_a_terminal_only_as_escapes(tmp_path: Pa
     assert run.returncode == 0 and b"clear\\x1b[2Jscreen" in shown and b"\x1b" not in shown
     piped = run_cli("evidence", "1", "--json", data=data)
     assert json.loads(piped.stdout)[0]["title"] == "clear\x1b[2Jscreen"
+
+
+cli_word = st.text(st.characters(codec=None, categories=None, exclude_categories=()), min_size=1, max_size=12)
+CLI_COMMANDS = [["add"], ["forecast", "1"], ["resolve", "1", "true"], ["reopen", "1"], ["list"], ["show"],
+                ["feeds", "add", "https://a.example/rss"], ["add", "x", "--by"], ["add", "x", "--tags"]]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(CLI_COMMANDS), words=st.lists(cli_word, min_size=1, max_size=3))
+def test_any_text_through_the_command_line_never_raises_or_prints_a_control_character(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str],
+        words: list[str]) -> None:
+    from claimwatch.cli import main
+
+    monkeypatch.setenv("CLAIMWATCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CLAIMWATCH_USER", "tester")
+    try:
+        code = main([*command, *words])
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2)
+    for text in (out, err):
+        assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cs") and c not in "\n"], text
