@@ -245,7 +245,7 @@ def test_long_replies_are_split_and_buttons_go_last(bot: Harness) -> None:
 def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Harness, tmp_path: Path) -> None:
     (tmp_path / "data" / "claims-0000.json").write_bytes(b"{broken")
     reply = bot.say(SUBSCRIBER, "/show 1")
-    assert "something went wrong" in reply.text and "claims-0000" not in reply.text
+    assert "cannot read or change its data right now" in reply.text and "claims-0000" not in reply.text
     assert bot.say(SUBSCRIBER, "/help").text.startswith("You are a subscriber")  # the bot goes on
 
 
@@ -376,3 +376,67 @@ def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(tmp_path: Path
             notice = api.wait_for(lambda s: s.chat_id == ADMIN and "gone" in (s.text or ""))
     assert "Feed Old news is gone (HTTP 410) and was disabled." in notice.text
     assert not store.feeds()[0].enabled
+
+
+def test_a_reply_listing_huge_evidence_takes_a_few_messages(bot: Harness) -> None:
+    from claimwatch.model import Evidence
+    from claimwatch.telegram_bot import MAX_PIECES
+
+    bot.store.add_evidence([Evidence(0, 1, f"https://n.example/{i}", f"title {i} " + "x " * 50_000, NOW)
+                            for i in range(10)])
+    mark = bot.api.mark()
+    bot.say(SUBSCRIBER, "/evidence 1")
+    sent = [s for s in bot.api.sent[mark:] if s.chat_id == SUBSCRIBER]
+    assert 1 < len(sent) <= MAX_PIECES and sent[-1].text.endswith("the command line shows all of it)")
+
+
+def test_an_upload_is_downloaded_only_for_a_role_that_may_send_it(bot: Harness) -> None:
+    big = b"<opml>" + b" " * (6 * 2**20) + b"</opml>"  # over the size limit too
+    for user, says in ((STRANGER, "Only admins can add feeds"), (ANALYST, "Only admins can add feeds"),
+                       (ADMIN, "too large to read")):
+        mark = bot.api.mark()
+        bot.api.user_message(user, "", document=bot.api.add_file(big, "feeds.opml"), first_name="u")
+        assert says in bot.api.wait_reply(user, mark).text
+    assert not [m for m, _ in bot.api.calls if m == "getFile"]
+
+
+def test_a_telegram_name_with_a_lone_surrogate_or_control_characters_still_works(bot: Harness) -> None:
+    mark = bot.api.mark()
+    bot.api.user_message(ADMIN, "/add Gas deal signed", first_name="Ad\ud800\x1b[2Jmin")
+    assert "Recorded <b>#19</b>" in bot.api.wait_reply(ADMIN, mark).text
+    assert bot.store.get_claim(19).created_by == f"Ad\ufffd [2Jmin ({ADMIN})"
+
+
+CHANNEL_BOT, ANONYMOUS_ADMIN, TELEGRAM_SERVICE = 136817688, 1087968824, 777000
+
+
+def test_an_invite_sent_as_a_channel_or_anonymously_gives_no_role_and_stays_unused(bot: Harness) -> None:
+    bot.store.add_invite("tok3n", Role.ANALYST, "admin", NOW)
+    for sender in (CHANNEL_BOT, ANONYMOUS_ADMIN):
+        reply = bot.say(sender, "/start tok3n", chat=GROUP, chat_type="supergroup")
+        assert "as yourself" in reply.text
+        assert bot.store.user(sender) is None
+    mark = bot.api.mark()
+    bot.api.user_message(ANALYST, "/add Pipeline signed", chat_id=GROUP, chat_type="supergroup",
+                         sender_chat={"id": GROUP, "type": "supergroup", "title": "Test group"})
+    assert "as yourself" in bot.api.wait_reply(GROUP, mark).text  # an analyst posting as the group: not as themselves
+    assert "Welcome! The invite makes you an analyst" in bot.say(STRANGER, "/start tok3n").text  # still unused
+
+
+def test_posts_a_linked_channel_forwards_get_no_answer(bot: Harness) -> None:
+    mark = bot.api.mark()
+    update = bot.api.user_message(TELEGRAM_SERVICE, "News of the day", chat_id=GROUP, chat_type="supergroup")
+    deadline = time.monotonic() + 10
+    while update not in (bot.handled or set()):
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    assert bot.api.sent[mark:] == []
+
+
+def test_no_role_is_ever_stored_for_an_id_many_people_share(store: Store) -> None:
+    from claimwatch.errors import InputError
+
+    for shared in (CHANNEL_BOT, ANONYMOUS_ADMIN, TELEGRAM_SERVICE):
+        with pytest.raises(InputError, match="as yourself"):
+            store.set_role(shared, Role.ADMIN, "anyone", "test", NOW)
+    assert store.users() == []

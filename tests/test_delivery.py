@@ -591,3 +591,12 @@ def test_an_outbox_message_that_cannot_be_read_is_left_out_and_delivery_goes_on(
     assert json.loads(path.read_text())["messages"] == {}  # the damaged one left out when the outbox was written
     assert [r.getMessage().split(" (")[0] for r in caplog.records if r.levelname == "WARNING"] == [
         f"{path}: outbox message 99 cannot be read"]
+
+
+def test_an_outbox_message_is_bounded_whatever_the_evidence_title(store: Store) -> None:
+    number = claim(store, "Gas deal")
+    store.subscribe(5, "all", NOW)
+    evidence(store, number, "gas " * 250_000)  # a 1 MB title from a hostile feed
+    delivery.fan_out(store, NOW, UTC_TZ)
+    [message] = store.outbox("pending")
+    assert utf16_len(message["line"]) <= delivery.MESSAGE_BUDGET

@@ -89,8 +89,8 @@ def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path)
     a = ledger.add_claim(store, ledger.NewClaim(text="Arctic route doubles"), "ann", NOW).id
     b = ledger.add_claim(store, ledger.NewClaim(text="Summit without China"), "ann", NOW).id
     store.subscribe(ADMIN, "all", NOW)
-    store.add_evidence([Evidence(0, n, f"https://n.example/{n}/{i}", f"story {n}.{i}", NOW, feed="Wire")
-                        for n in (a, b, a) for i in range(2)], alert=True)
+    store.add_evidence([Evidence(0, n, f"https://n.example/{g}/{i}", f"story {n}.{i}", NOW, feed="Wire")
+                        for g, n in enumerate((a, b, a)) for i in range(2)], alert=True)
     with FakeBotAPI() as api:
         with running(bot_for(api, store, tmp_path / "data")):
             message = api.wait_for(lambda s: s.chat_id == ADMIN and "story" in (s.text or ""))

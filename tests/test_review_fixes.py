@@ -51,8 +51,8 @@ def test_records_are_written_before_what_marks_them_done() -> None:
     store = Store(backend)
     ledger.add_claim(store, ledger.NewClaim(text="x"), "ana", NOW)
     writes: list[str] = []
-    original = backend.write
-    backend.write = lambda name, data: writes.append(name) or original(name, data)  # type: ignore[method-assign]
+    original = backend.commit
+    backend.commit = lambda files: writes.extend(files) or original(files)  # type: ignore[method-assign]
     with store.transaction():
         store.save_seen(1, {"k": ("h", NOW)})
         store.save_feed(Feed(1, "https://n.example/rss", "n", NOW, "ana"))

@@ -100,8 +100,8 @@ def test_a_transaction_writes_each_file_once() -> None:
     backend = MemoryBackend()
     store = Store(backend)
     writes: list[str] = []
-    original = backend.write
-    backend.write = lambda name, data: writes.append(name) or original(name, data)  # type: ignore[method-assign]
+    original = backend.commit
+    backend.commit = lambda files: writes.extend(files) or original(files)  # type: ignore[method-assign]
     doc = {"version": 1, "claims": [{"text": f"claim {i}", "forecasts": [{"by": "a", "p": 0.5, "at": NOW.isoformat()}]}
                                     for i in range(40)]}
     ledger.import_claims(store, doc, "ana", NOW)

@@ -222,3 +222,23 @@ def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_
     opml.write_text('<opml version="2.0"><body><outline text="N" xmlUrl="HTTPS://NEWS.EXAMPLE.ORG/rss"/></body></opml>')
     assert "0 feeds added, 1 watched already" in run_cli("feeds", "import-opml", str(opml), data=data).stdout
     assert len(open_store(data).feeds()) == 1
+
+
+def test_a_hostile_entry_is_cut_to_bounds_as_it_enters_the_watcher(tmp_path: Path) -> None:
+    from claimwatch.store import open_store
+    from claimwatch.watcher import ENTRY_BOUNDS
+
+    data = tmp_path / "data"
+    env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
+    huge = ("<item><guid>9</guid><title>Power of Siberia 2 " + "talks " * 100_000 + "</title>"
+            "<description>" + "more " * 100_000 + "</description>"
+            "<link>https://n.example/" + "a" * 5_000 + "</link></item>")
+    with FeedServer() as server:
+        server.routes["/rss"] = respond(FEED.encode())
+        run_cli("feeds", "add", server.url + "/rss", "Local", data=data, env=env)
+        run_cli("watch", "--once", data=data, env=env)
+        server.routes["/rss"] = respond(FEED.replace("</channel>", huge + "</channel>").encode())
+        run = run_cli("watch", "--once", data=data, env=env)
+    assert run.returncode == 0 and "1 new, 0 edited, 2 matches" in run.stdout, run.stdout + run.stderr
+    found = [e for e in open_store(data).evidence_for(2) if e.title.startswith("Power of Siberia 2 talks talks")]
+    assert [(len(e.title), e.title[-1], e.url) for e in found] == [(ENTRY_BOUNDS["title"], "…", "")]

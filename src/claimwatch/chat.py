@@ -9,6 +9,7 @@ its presser could type.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -17,11 +18,32 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
-from claimwatch.errors import InputError
-from claimwatch.model import ALERT_KINDS, DIGEST_FREQUENCIES, Chat, Claim, Feed, Role
-from claimwatch.parsing import clip, feed_url, leading_probability, parse_date, parse_probability, parse_tags, parse_watch_terms
+from claimwatch.errors import InputError, StoreError
+from claimwatch.model import (
+    ALERT_KINDS,
+    DIGEST_FREQUENCIES,
+    SHARED_SENDERS,
+    WRITE_AS_YOURSELF,
+    Chat,
+    Claim,
+    Feed,
+    Role,
+)
+from claimwatch.parsing import (
+    clip,
+    feed_url,
+    leading_probability,
+    parse_date,
+    parse_name,
+    parse_probability,
+    parse_tags,
+    parse_watch_terms,
+    shown_url,
+)
 from claimwatch.render import HTML
 from claimwatch.store import Store
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 10
 CONVERSATION_TIMEOUT = timedelta(minutes=15)
@@ -147,6 +169,15 @@ def _tags_and_watch(answer: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
                                  "start watch terms with 'watch': energy | watch Power of Siberia 2")
         tags = parse_tags(value)
     return tags or (), watch or ()
+_AS_YOURSELF = Reply(f"⚠️ {WRITE_AS_YOURSELF[0].upper()}{WRITE_AS_YOURSELF[1:]}.")
+
+
+def _file_refusal(role: Role | None, filename: str) -> Reply | None:
+    if not filename.lower().endswith((".opml", ".xml")):
+        return Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")
+    if role != Role.ADMIN:
+        return Reply("Only admins can add feeds.")
+    return None
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -167,6 +198,17 @@ class ChatService:
 
     def handle(self, msg: Incoming, now: datetime) -> list[Reply]:
         """The replies to one message or button press. Bad input gets a clear reply, never an exception."""
+        try:
+            return [replace(r, text=render.visible(r.text)) for r in self._handle(msg, now)]
+        except StoreError as e:  # a damaged or unwritable data file: the admins read which in the log
+            log.error("%s", e)
+            return [Reply("⚠️ claimwatch cannot read or change its data right now; its admins can see why in "
+                          "its log.")]
+
+    def _handle(self, msg: Incoming, now: datetime) -> list[Reply]:
+        if msg.user_id in SHARED_SENDERS:  # answered when addressed (not at each post a linked channel forwards)
+            addressed = msg.text.strip().startswith("/") or msg.pressed or msg.file is not None
+            return [_AS_YOURSELF] if addressed else []
         role = self.role_of(msg.user_id)
         today = now.astimezone(self.settings.tz).date()
         text = msg.text.strip()
@@ -216,6 +258,8 @@ class ChatService:
         return [Reply("Your /add draft is kept. " + question.text, question.buttons)]
 
     def role_of(self, user_id: int) -> Role | None:
+        if user_id in SHARED_SENDERS:  # never a role, whatever older data says
+            return None
         if user_id in self.settings.admins:
             return Role.ADMIN
         user = self.store.user(user_id)
@@ -226,8 +270,11 @@ class ChatService:
         self.store.deactivate_chat(chat_id, reason, now)
 
     def seen(self, msg: Incoming, now: datetime) -> None:
-        """Remember the chat, and that it is reachable again."""
+        """Remember the chat, and that it is reachable again; not a stranger's new chat when the bot is
+        invite-only (they can do nothing here, and each message would rewrite the people file)."""
         chat = self.store.chat(msg.chat_id)
+        if chat is None and self.settings.access != "open" and self.role_of(msg.user_id) is None:
+            return
         title = msg.chat_title or msg.user_name
         if chat is None or not chat.active or chat.title != title:
             self.store.save_chat(replace(chat, type=msg.chat_type, title=title, active=True, reason="", changed_at=now)
@@ -580,7 +627,8 @@ class ChatService:
         if not url or len(url) > 2000:
             raise InputError("give the feed's http(s) address, and a name if you like")
         url = feed_url(url)
-        feed = self.store.add_feed(Feed(0, url, " ".join(name.split()) or url, ctx.now, ctx.who))
+        name = parse_name(" ".join(name.split()), "a feed's name") if name.strip() else shown_url(url)
+        feed = self.store.add_feed(Feed(0, url, name, ctx.now, ctx.who))
         return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
 
     def cmd_removefeed(self, ctx: _Context) -> list[Reply]:
@@ -589,14 +637,17 @@ class ChatService:
             raise InputError("give the feed's number from /feeds")
         return [Reply(f"Stopped watching {esc(self.store.remove_feed(int(text)).name)}; its evidence stays.")]
 
+    def file_refusal(self, user_id: int, filename: str) -> Reply | None:
+        """Why a file this user sends is not read, known before it is downloaded; None when it is read."""
+        return _AS_YOURSELF if user_id in SHARED_SENDERS else _file_refusal(self.role_of(user_id), filename)
+
     def _received_file(self, ctx: _Context, file: Attachment) -> list[Reply]:
         """An OPML file from an admin adds its feeds; other files are not for this bot."""
         from claimwatch import opml  # listparser loads only when an OPML file arrives
 
-        if not file.filename.lower().endswith((".opml", ".xml")):
-            return [Reply("Send an OPML file (.opml) to add feeds; other files are not read here.")]
-        if ctx.role != Role.ADMIN:
-            return [Reply("Only admins can add feeds.")]
+        refusal = _file_refusal(ctx.role, file.filename)
+        if refusal is not None:
+            return [refusal]
         result = opml.read_opml(file.content)
         added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
         problems = "".join(f"\n⚠️ {esc(p)}" for p in result.problems)

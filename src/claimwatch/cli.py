@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, eviden
 from claimwatch.parsing import (
     clip,
     feed_url,
+    lone_surrogate,
     parse_date,
     parse_name,
     leading_probability,
@@ -28,6 +30,7 @@ from claimwatch.parsing import (
     parse_tags,
     parse_url,
     parse_watch_terms,
+    shown_url,
 )
 from claimwatch.store import Store, open_store
 
@@ -36,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage in one line, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        shown = "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in message)  # no ESC to a terminal
+        self.exit(2, f"{self.prog}: error: {shown} (see {self.prog} --help)\n")
 
 
 @dataclass
@@ -192,7 +196,8 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         if not args.url:
             raise InputError("give the feed's http(s) address: claimwatch feeds add URL [NAME]")
         url = feed_url(args.url)
-        feed = ctx.store.add_feed(Feed(0, url, " ".join(args.name) or url, ctx.now, args.by or ctx.config.user))
+        name = parse_name(" ".join(args.name), "a feed's name") if args.name else shown_url(url)
+        feed = ctx.store.add_feed(Feed(0, url, name, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
     elif args.action == "list":
         feeds = ctx.store.feeds()
@@ -540,14 +545,21 @@ class _OutputFailed(Exception):
 
 
 class _CheckedOutput:
-    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError)."""
+    """Standard output whose write failures raise _OutputFailed (a closed pipe stays BrokenPipeError), and
+    which shows control characters as escapes when it is a terminal."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        try:
+            self._terminal = stream.isatty()
+        except (AttributeError, ValueError):
+            self._terminal = False
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            # On a terminal, stored text (a feed's title, data from an older version) cannot drive it; what goes
+            # to a file or a pipe (an export) is left exactly as it is.
+            return self._stream.write(render.visible(text) if self._terminal else text)
         except BrokenPipeError:
             raise
         except OSError as e:
@@ -591,7 +603,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    for at, word in enumerate(words, 1):  # bytes that are not UTF-8 arrive as lone surrogates
+        if lone_surrogate(word):
+            shown = word.encode("utf-8", "surrogateescape")
+            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(str(shown), 80)}", file=sys.stderr)
+            return 2
+    args = parse_args(words)
     stdout = sys.stdout
     sys.stdout = _CheckedOutput(stdout)  # type: ignore[assignment]
     try:

@@ -15,6 +15,7 @@ from typing import TextIO
 from claimwatch.chat import Attachment, Button, ChatService, Incoming, Reply
 from claimwatch.config import in_data_dir
 from claimwatch.model import CONSOLE_CHAT
+from claimwatch.parsing import lone_surrogate
 from claimwatch.render import html_to_plain
 
 CONSOLE_USER_ID = CONSOLE_CHAT  # the console's user and chat
@@ -73,6 +74,9 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
             break
         text = line.strip()
         if not text or text.startswith("#!"):
+            continue
+        if lone_surrogate(text):  # bytes that are not UTF-8
+            print(f"⚠️ that line is not valid UTF-8 text ({lone_surrogate(text)}); nothing was done", file=stdout)
             continue
         pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
         incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,

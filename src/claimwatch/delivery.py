@@ -351,7 +351,8 @@ def _since(chat: Chat, slot: datetime, last: dict[str, str], tz: ZoneInfo) -> da
 
 def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, now: datetime) -> dict[str, Any]:
     return {"key": f"{chat}/{event}", "chat": chat, "event": event, "kind": kind,
-            "claim": claim.id if claim else None, "title": claim.text if claim else "", "line": line,
+            "claim": claim.id if claim else None, "title": claim.text if claim else "",
+            "line": shorten(line, MESSAGE_BUDGET),  # bounded: one outbox message is one Telegram message at most
             "created": iso_utc(now), "status": "pending", "attempts": 0, "next_try": iso_utc(now), "sent_at": None, "error": ""}
 
 

@@ -10,7 +10,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
@@ -22,7 +22,16 @@ from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
 from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
-from claimwatch.parsing import clip, control_character, parse_name, parse_tags, parse_watch_terms, web_address
+from claimwatch.parsing import (
+    clip,
+    control_character,
+    lone_surrogate,
+    parse_name,
+    parse_tags,
+    parse_watch_terms,
+    web_address,
+    within_years,
+)
 
 FORMAT_VERSION = 1
 
@@ -47,6 +56,8 @@ def load_file(path: str | Path) -> Any:
         raise InputError(f"{path}: cannot read it ({e})") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except ValueError as e:  # an integer of thousands of digits
+        raise InputError(f"{path}: not a claims file ({clip(str(e))})") from None
     except RecursionError:
         raise InputError(f"{path}: nested too deeply to be a claims file") from None
 
@@ -84,24 +95,25 @@ def problems(doc: Any) -> list[str]:
             continue
         outcome = c.get("outcome") if isinstance(c.get("outcome"), dict) else {}
         checks: list[tuple[str, Callable[[], object]]] = [
-            ("source.published", lambda: (c.get("source") or {}).get("published") and date.fromisoformat(c["source"]["published"])),
-            ("review_date", lambda: c.get("review_date") and date.fromisoformat(c["review_date"])),
-            ("created", lambda: c.get("created") and parse_datetime(c["created"])),
+            ("source.published", lambda: (c.get("source") or {}).get("published") and _day(c["source"]["published"])),
+            ("review_date", lambda: c.get("review_date") and _day(c["review_date"])),
+            ("created", lambda: c.get("created") and _time(c["created"])),
             ("tags", lambda: parse_tags(c.get("tags") or [])),
             ("watch", lambda: c.get("watch") and parse_watch_terms(c["watch"])),
-            ("outcome.event_date", lambda: outcome.get("event_date") and date.fromisoformat(outcome["event_date"])),
-            ("outcome.at", lambda: outcome.get("at") and parse_datetime(outcome["at"])),
+            ("outcome.event_date", lambda: outcome.get("event_date") and _day(outcome["event_date"])),
+            ("outcome.at", lambda: outcome.get("at") and _time(outcome["at"])),
             ("p", lambda: _finite(c.get("p"))),
             ("text", lambda: _plain(c["text"], "a claim's text")),
             ("created_by", lambda: c.get("created_by") and parse_name(c["created_by"], "created_by")),
             ("outcome.by", lambda: outcome.get("by") and parse_name(outcome["by"], "the outcome's recorder")),
+            ("number", lambda: _number(c.get("number"))),
         ]
         source = c.get("source") if isinstance(c.get("source"), dict) else {}
         checks += [(f"source.{key}", lambda key=key: source.get(key) and _plain(source[key], f"a source's {key}",
                                                                                   allow_whitespace=key == "quote"))
                    for key in ("title", "author", "quote")]
         forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
-        checks += [(f"forecasts[{j}].at", lambda f=f: parse_datetime(f["at"])) for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].at", lambda f=f: _time(f["at"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].by", lambda f=f: parse_name(f["by"], "a forecaster's name"))
                    for j, f in enumerate(forecasts)]
@@ -120,6 +132,10 @@ def problems(doc: Any) -> list[str]:
             if ext_id in seen_ids:
                 by_field[f"claims[{i}].id"] = f"{ext_id!r} is used by claims[{seen_ids[ext_id]}] too"
             seen_ids.setdefault(ext_id, i)
+    for where, text in _strings(doc, ()):  # text that cannot be stored or would drive a terminal
+        bad = lone_surrogate(text) or control_character(text, allow_whitespace=where[-1] in _MULTILINE)
+        if bad:
+            by_field.setdefault(_where(where), f"control characters and broken text are not allowed ({bad})")
     return [f"{where}: {_clip_quoted(message)}" for where, message in by_field.items()]
 
 
@@ -128,6 +144,35 @@ def _plain(text: str, what: str, allow_whitespace: bool = False) -> None:
     bad = control_character(text, allow_whitespace=allow_whitespace)
     if bad:
         raise ValueError(f"{what} cannot hold control characters ({bad}): {clip(text)!r}")
+_MULTILINE = ("quote", "note")  # fields whose text may have line breaks and tabs
+MAX_NUMBER = 10_000_000  # an imported claim number; far above it, the next numbers could not be typed
+
+
+def _strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every string in a JSON document (keys too), with its path."""
+    if isinstance(value, str):
+        yield (path or ("",)), value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, (*path, "(a key)"))
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
+
+
+def _day(text: str) -> date:
+    return within_years(date.fromisoformat(text))
+
+
+def _time(text: str) -> datetime:
+    return within_years(parse_datetime(text))
+
+
+def _number(value: Any) -> None:
+    if type(value) is int and value > MAX_NUMBER:
+        raise ValueError(f"a claim number above {MAX_NUMBER:,} is not kept: claims numbered after it could not be "
+                         "typed; leave it out and claimwatch numbers the claim")
 
 
 _QUOTED = re.compile(r"""(['"])(?:(?!\1)[^\\]|\\.){79,}\1""")  # a quoted value of 80 characters or more
@@ -223,8 +268,9 @@ def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
                               "name": c.source.author or c.source.title}
         if c.source.published:
             item["datePublished"] = iso(c.source.published)
-        if c.source.url or c.source.title:
-            item["appearance"] = [{"@type": "CreativeWork", **({"url": c.source.url} if c.source.url else {}),
+        source_url = web_address(c.source.url)  # only an http(s) address is emitted as a URL
+        if source_url or c.source.title:
+            item["appearance"] = [{"@type": "CreativeWork", **({"url": source_url} if source_url else {}),
                                    **({"headline": c.source.title} if c.source.title else {})}]
         review: dict[str, Any] = {
             "@context": "https://schema.org",

@@ -24,6 +24,7 @@ from claimwatch.parsing import (
     parse_date,
     parse_external_id,
     parse_name,
+    parse_note,
     parse_probability,
     parse_tags,
     parse_url,
@@ -200,11 +201,12 @@ def _live_claim(store: Store, number: int) -> Claim:
 
 
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
+    note = parse_note(note)
     with store.transaction():
         claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
-        forecast = Forecast(by=by, p=p, at=now, note=note.strip())
+        forecast = Forecast(by=by, p=p, at=now, note=note)
         previous = claim.current_forecasts().get(by)
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
@@ -266,11 +268,12 @@ def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: dat
 def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
             event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
     check_outcome(event_date, evidence, today)
+    note = parse_note(note)
     with store.transaction():
         claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
-        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note.strip(), evidence=evidence)
+        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note, evidence=evidence)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
         # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
         # the time it is fanned out the claim may have been reopened and resolved otherwise.
@@ -281,11 +284,12 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
 
 def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") -> Claim:
     """Open a resolved claim again; its old outcome stays in the history."""
+    note = parse_note(note)
     with store.transaction():
         claim = _live_claim(store, number)
         if not claim.outcome:
             raise InputError(f"#{number} is open already")
-        after = {"note": note.strip()} if note.strip() else None
+        after = {"note": note} if note else None
         change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
         store.add_alert("outcome", number, now, outcome=None, reopened=outcome_to_dict(claim.outcome),
                         note=note.strip())

@@ -366,6 +366,13 @@ class Chat:
 
 ALERT_KINDS = ("evidence", "due", "outcome", "digest")  # what a subscription can ask for
 CONSOLE_CHAT = 0  # the chat (and user) of `claimwatch console`: no Telegram chat has this id
+# Telegram user ids that many people write as: Channel_Bot (a message sent as a channel), GroupAnonymousBot
+# (an anonymous group admin) and Telegram's service account (posts forwarded from a linked channel). A role
+# given to one would be everyone's, so none of them ever holds one.
+CHANNEL_BOT = 136817688
+SHARED_SENDERS = frozenset({CHANNEL_BOT, 1087968824, 777000})
+WRITE_AS_YOURSELF = ("write to claimwatch as yourself: messages sent as a channel or as an anonymous admin could "
+                     "come from anyone, so they get no role and run no command")
 
 
 @dataclass(frozen=True)

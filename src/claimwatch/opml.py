@@ -17,7 +17,7 @@ from xml.sax.saxutils import quoteattr
 import listparser
 
 from claimwatch.errors import InputError
-from claimwatch.parsing import feed_url
+from claimwatch.parsing import control_character, feed_url, lone_surrogate, printable, shown_url
 
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""")
 
@@ -75,6 +75,9 @@ def read_opml(body: bytes) -> OpmlImport:
     for feed in result.feeds:
         url = (feed.get("url") or "").strip()
         title = (feed.get("title") or "").strip()
+        if control_character(title, allow_whitespace=True) or lone_surrogate(title):  # carried by a file: said so
+            problems.append(f"{title!r}: control characters and broken text were taken out of the name")
+        title = " ".join(printable(title).split())
         try:
             url = feed_url(url)
         except InputError:
@@ -85,7 +88,7 @@ def read_opml(body: bytes) -> OpmlImport:
             continue
         if url not in seen:
             seen.add(url)
-            feeds.append(OpmlFeed(url, title or url))
+            feeds.append(OpmlFeed(url, title or shown_url(url)))
     if not feeds:
         raise InputError("no feeds could be read from the file: "
                          + ("; ".join(problems) if problems else "it is not OPML, or lists no feed addresses"))

@@ -105,6 +105,14 @@ _RU_END = re.compile(r"(?:к|до)?\s*(?:конец|конца|концу)\s+(.+
 _RU_MID = re.compile(r"(?:к|до)?\s*(?:середина|середины|середине)\s+(.+?)(?:\s+(?:года|год|г\.?))?")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NEXT = re.compile(r"next\s+(week|month|year|" + "|".join(_WEEKDAYS) + ")")
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200  # dates outside these years are mistakes, and break date arithmetic
+
+
+def within_years(day: date, what: str = "a date") -> date:
+    """`day` (or a datetime) if its year is within EARLIEST_YEAR..LATEST_YEAR, else a ValueError."""
+    if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        raise ValueError(f"{what} must be within the years {EARLIEST_YEAR}-{LATEST_YEAR}, not {day.isoformat()}")
+    return day
 
 
 def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
@@ -125,9 +133,13 @@ def parse_date(text: str, now: datetime, tz: ZoneInfo) -> date:
         return numeric
     if _ISO_LIKE.fullmatch(s):
         try:
-            return date.fromisoformat(s)
+            day = date.fromisoformat(s)
         except ValueError:
             raise InputError(f"{text.strip()!r} is not a valid date: {_DATE_HELP}") from None
+        try:
+            return within_years(day)
+        except ValueError as e:
+            raise InputError(str(e)) from None
     today = now.astimezone(tz).date()
     zh = _ZH.fullmatch(s)
     if zh:
@@ -449,6 +461,16 @@ def feed_url(text: str) -> str:
     return urlunsplit(parts._replace(netloc=host[0] + host[1] + host[2].lower()))
 
 
+def shown_url(url: str) -> str:
+    """An address as shown to people: a user name and password in it (`https://user:pass@host/`) become
+    `***`, so a feed's credentials reach no chat, log or terminal that lists feeds."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if not sep or "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
 def feed_key(url: str) -> str:
     """What two addresses of one feed have in common: addresses stored before feed_url was applied may
     differ in the case of their scheme or host."""
@@ -467,6 +489,50 @@ MAX_ID_LENGTH = 200
 def clip(text: str, limit: int = 80) -> str:
     """`text` cut to `limit` characters with an ellipsis, for quoting a value in a one-line message."""
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str every surrogate is a lone one: no valid text has it
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text` (what undecodable bytes or a broken \\ud800 escape become), shown
+    as an escape; None if none."""
+    found = _LONE_SURROGATE.search(text)
+    return None if found is None else f"\\u{ord(found.group()):04x}"
+
+
+def no_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, for names and text that come from outside and
+    are shown, not typed here (a Telegram name)."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def printable(text: str) -> str:
+    """`text` from outside with its control characters made spaces and its lone surrogates U+FFFD."""
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in no_surrogates(text))
+
+
+def _invisible(text: str) -> bool:
+    """Nothing in `text` shows: spaces, zero-width and other format characters, marks with no base."""
+    return all(unicodedata.category(c)[0] in "ZC" or unicodedata.category(c) in ("Mn", "Me") for c in text)
+
+
+def parse_note(text: str, what: str = "a note") -> str:
+    """A note as typed (with a forecast, an outcome, a reopening): line breaks and tabs are fine, other
+    control characters (an ESC sequence would drive a terminal that shows it) and broken text are not."""
+    value = text.strip()
+    _check_text(value, what, allow_whitespace=True)
+    return value
+
+
+def _check_text(value: str, what: str, *, allow_whitespace: bool) -> None:
+    broken = lone_surrogate(value)
+    if broken:
+        raise InputError(f"{what} is not valid text (it holds {broken}, what bytes that are not UTF-8 become): "
+                         f"{clip(value)!r}")
+    bad = control_character(value, allow_whitespace)
+    if bad:
+        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
 
 
 def control_character(text: str, allow_whitespace: bool = False) -> str | None:
@@ -492,11 +558,9 @@ def _one_line(text: str, what: str, limit: int) -> str:
     """`text` without surrounding spaces: not blank, one line without control characters, at most `limit`
     characters."""
     value = text.strip()
-    if not value:
+    if _invisible(value):  # zero-width characters alone are blank too
         raise InputError(f"{what} cannot be blank")
-    bad = control_character(value)
-    if bad:
-        raise InputError(f"{what} cannot hold control characters ({bad}): {clip(value)!r}")
+    _check_text(value, what, allow_whitespace=False)
     if len(value) > limit:
         raise InputError(f"{what} is limited to {limit} characters, not {len(value)}: {clip(value)!r}")
     return value

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from claimwatch import accuracy
 from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem, claim_to_dict
+from claimwatch.parsing import shown_url
 
 if TYPE_CHECKING:
     from claimwatch.matching import Match
@@ -152,7 +153,7 @@ def feed_line(feed: Feed, tz: ZoneInfo) -> str:
         state = f"ok, checked {when(feed.last_success, tz)}, next {when(feed.next_check, tz) if feed.next_check else 'now'}"
     else:
         state = "not checked yet"
-    return f"{feed.id:>3} {feed.name} <{feed.url}> — {state}; {feed.entries_seen} entries seen"
+    return f"{feed.id:>3} {feed.name} <{shown_url(feed.url)}> — {state}; {feed.entries_seen} entries seen"
 
 
 def evidence_line(item: Evidence, tz: ZoneInfo, m: Markup = PLAIN) -> str:
@@ -214,6 +215,15 @@ def change_line(change: Change, tz: ZoneInfo, m: Markup = PLAIN) -> str:
 
 def history(changes: list[Change], tz: ZoneInfo, m: Markup = PLAIN) -> str:
     return "\n".join(change_line(c, tz, m) for c in changes) if changes else "no changes recorded"
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
+
+
+def visible(text: str) -> str:
+    """Text as it may reach a screen: each control character but line breaks and tabs shown as an escape
+    (`\\x1b`), so a value quoted from a sender, a feed or old data cannot drive a terminal (ESC[2J)."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 # --- splitting long chat messages ------------------------------------------------------------

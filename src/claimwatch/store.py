@@ -13,10 +13,35 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
     news.json              table `items`: the news fetched in the last 14 days (title, summary cut
                            short, link, date, feed), matched against claims as they are added
     .lock                  the writers' lock (readers take none: reading needs no write access)
+    .commit.json           while a write to several files is under way: its commit record
+
+Only these exact names are data: another .json file (`claims-0000 (copy).json`, `claims-0000-old.json`)
+is ignored, with a one-line warning, and never read.
 
 Why it is built this way:
 - Durable: every write goes to a temp file that is fsynced, renamed over the old file, and the
   directory fsynced, so a crash leaves the old or the new file, never a torn one.
+- All or nothing: a transaction that changed several files commits them together (FileBackend.commit):
+    1. write every new file beside its old one (`.NAME.PID.tmp`), each fsynced; a failure here
+       (a full disk) removes them and changes nothing;
+    2. write the commit record `.commit.json` naming them (temp, fsync, rename, directory fsync):
+       from this moment the commit is decided;
+    3. rename each new file over its old one, then fsync the directory;
+    4. remove the record.
+  A writer killed before step 2 leaves only temp files, which the next opener removes: nothing
+  happened. Killed after it, the record is there, and the next process to open the directory or to
+  take the writers' lock first renames the new files still waiting (those renamed already are
+  gone), then removes the record: all of it happened. A commit of one file needs no record (its
+  rename is atomic). Opening a directory one may not change cannot rename: it reads the waiting new
+  files where they are instead, so it too sees the whole commit.
+  What a reader in another process sees: readers take no lock, and each file is read whole, in its
+  old or its new version. During steps 3-4 of a live writer (or after a writer died there, until
+  the next writer or opener finishes its commit) a reader that reads several files may see some of
+  the commit's files new and others old, as it may see two commits one after the other; it never
+  sees a file go back to an older version. Nothing acts on such a view: whatever writes takes the
+  lock first, and past the lock every commit is finished, and the files it reads are re-read.
+  Evidence is idempotent by its key (claim and link, or feed and title without a link): a repeat
+  stores no second row and no second alert.
 - Several writers: one `flock` on `.lock` (plus a thread lock) serialises writers across processes;
   readers need no lock because a rename is atomic, and they re-read a file when its signature
   (inode, mtime, size) changed. Writers bump mtime strictly, so a signature never repeats.
@@ -32,6 +57,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import logging
@@ -55,14 +81,17 @@ from tinydb.table import Document
 from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.gcpause import gc_paused
 from claimwatch.model import (
+    OutcomeValue,
     Change,
     Chat,
     Claim,
     Evidence,
     Feed,
     Role,
+    SHARED_SENDERS,
     Stance,
     ALERT_KINDS,
+    WRITE_AS_YOURSELF,
     Subscription,
     User,
     change_from_dict,
@@ -80,14 +109,15 @@ from claimwatch.model import (
     news_item_from_dict,
     news_item_to_dict,
 )
-from claimwatch.parsing import feed_key
+from claimwatch.parsing import feed_key, shown_url
 
 log = logging.getLogger(__name__)
+OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 
 SCHEMA_VERSION = 1
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
-RECENT_LIMIT = 20_000  # at most this many items of it (about 25 MB at the bounds of watcher.NEWS_BOUNDS)
+RECENT_LIMIT = 20_000  # at most this many items of it (at most about 40 MB: see watcher.ENTRY_BOUNDS, NEWS_SUMMARY)
 
 Signature = tuple[int, int, int]
 Migration = Callable[["Store"], None]
@@ -101,10 +131,26 @@ class Backend(Protocol):
     def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]: ...
     def signature(self, name: str) -> Signature | None: ...
     def write(self, name: str, data: dict[str, Any]) -> Signature: ...
+    def commit(self, files: dict[str, dict[str, Any]]) -> dict[str, Signature]: ...
     def names(self) -> list[str]: ...
+    def strays(self) -> list[str]: ...
     def lock(self) -> Any: ...
     def backup(self, names: list[str], label: str) -> str: ...
     def where(self, name: str) -> str: ...
+
+
+JOURNAL = ".commit.json"  # the commit record of a write to several files
+_FIXED_NAMES = frozenset({"meta", "people", "feeds", "seen", "news", "outbox"})
+_NUMBERED = re.compile(r"(claims|evidence)-([0-9]{4,})")
+
+
+def is_data_name(name: object) -> bool:
+    """A data file's name (without .json): one of the fixed names, or claims-/evidence- with its shard number
+    written as the store writes it (claims-0000, never claims-0000-old or 'claims-0000 (copy)')."""
+    if name in _FIXED_NAMES:
+        return True
+    numbered = _NUMBERED.fullmatch(name) if isinstance(name, str) else None
+    return numbered is not None and name == f"{numbered[1]}-{int(numbered[2]):04d}"
 
 
 def _unreadable(where: str, why: str) -> StoreError:
@@ -137,23 +183,36 @@ class FileBackend:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._lock_fd: int | None = None
-        self._sweep()
+        self._warned: set[str] = set()
+        self._pending: dict[str, Path] = {}  # a read-only directory's interrupted commit: name -> new file
+        self._recover()
 
-    def _sweep(self) -> None:
-        """Remove the temp files killed writers left, unless a writer is at work or the directory may not be
-        changed: opening must neither wait for the lock nor need write access, so that reading never does."""
+    def _recover(self) -> None:
+        """Finish a commit a killed writer left, then remove the temp files of those it had not decided,
+        unless a writer is at work (it holds the lock, and finishes its commit itself). Opening neither
+        waits for the lock nor needs write access, so that reading never does: in a directory one may not
+        change, an interrupted commit is finished for reading only (its new files are read where they are)."""
         try:
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
-            return
+            fd = None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            for leftover in self.root.glob(".*.tmp"):
-                leftover.unlink(missing_ok=True)
-        except OSError:
-            pass  # a writer holds the lock (its temp file is not garbage), or the file is not ours to remove
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return  # a writer holds the lock: its temp files are not garbage, its commit is its own
+            try:
+                self._finish_interrupted()
+                for leftover in self.root.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
+            except OSError as e:
+                if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise StoreError(f"cannot finish an interrupted write in {self.root}: {e.strerror}") from None
+            self._pending = {name: tmp for name, tmp in self._interrupted() if tmp.exists()}
         finally:
-            os.close(fd)  # closing releases the flock
+            if fd is not None:
+                os.close(fd)  # closing releases the flock
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
@@ -162,7 +221,7 @@ class FileBackend:
         return str(self.path(name))
 
     def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]:
-        path = self.path(name)
+        path = self._pending.get(name) or self.path(name)
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
@@ -175,34 +234,101 @@ class FileBackend:
 
     def signature(self, name: str) -> Signature | None:
         try:
-            st = os.stat(self.path(name))
+            st = os.stat(self._pending.get(name) or self.path(name))
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
 
     def write(self, name: str, data: dict[str, Any]) -> Signature:
-        path = self.path(name)
-        tmp = self.root / f".{name}.{os.getpid()}.tmp"
-        previous = self.signature(name)
+        return self.commit({name: data})[name]
+
+    def commit(self, files: dict[str, dict[str, Any]]) -> dict[str, Signature]:
+        """Replace these files all together or not at all (the protocol is in the module docstring)."""
+        staged: list[tuple[str, Path]] = []
+        signatures: dict[str, Signature] = {}
+        where = self.root
+        try:
+            for name, data in files.items():
+                where, tmp = self.path(name), self.root / f".{name}.{os.getpid()}.tmp"
+                staged.append((name, tmp))
+                signatures[name] = self._stage(tmp, orjson.dumps(data), self.signature(name))
+            if len(staged) > 1:
+                where = self.root / JOURNAL
+                self._record_commit(staged)
+        except OSError as e:
+            for _, tmp in staged:
+                tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {where}: {e.strerror}; nothing was changed") from None
+        try:  # decided: from here on the commit is finished, by this process or by the next to open the directory
+            for name, tmp in staged:
+                os.replace(tmp, self.path(name))
+            self._fsync_dir()
+            if len(staged) > 1:
+                os.unlink(self.root / JOURNAL)  # lost in a power cut, the next opener finds nothing left to do
+        except OSError as e:
+            raise StoreError(f"cannot finish a write in {self.root}: {e.strerror}; it is recorded in "
+                             f"{JOURNAL} and the next command finishes it") from None
+        return signatures
+
+    @staticmethod
+    def _stage(tmp: Path, raw: bytes, previous: Signature | None) -> Signature:
+        """Write a file's new version beside it, durably; its signature once renamed into place."""
         # A strictly later mtime than the file it replaces makes each version's signature unique.
         mtime = max(time.time_ns(), previous[1] + 1 if previous else 0)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                view = memoryview(orjson.dumps(data))
-                while view:
-                    view = view[os.write(fd, view):]
-                os.utime(fd, ns=(mtime, mtime))
-                os.fsync(fd)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-            self._fsync_dir()
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write {path}: {e.strerror}; the previous version is intact") from None
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view):]
+            os.utime(fd, ns=(mtime, mtime))
+            os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
         return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _record_commit(self, staged: list[tuple[str, Path]]) -> None:
+        """The commit record: written whole (temp, fsync, rename) and made durable before any rename."""
+        tmp = self.root / f".commit.{os.getpid()}.tmp"
+        try:
+            self._stage(tmp, orjson.dumps({"files": [[name, path.name] for name, path in staged]}), None)
+            os.replace(tmp, self.root / JOURNAL)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._fsync_dir()
+
+    def _interrupted(self) -> list[tuple[str, Path]]:
+        """The files of a commit whose record is there (its writer died after deciding it): (name, new file)."""
+        try:
+            raw = (self.root / JOURNAL).read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StoreError(f"cannot read {self.root / JOURNAL}: {e.strerror}") from None
+        try:
+            pairs = orjson.loads(raw)["files"]
+            if not all(is_data_name(name) and isinstance(tmp, str) and "/" not in tmp
+                       and tmp.startswith(".") and tmp.endswith(".tmp") for name, tmp in pairs):
+                raise ValueError("unexpected file names")
+            staged = [(name, self.root / tmp) for name, tmp in pairs]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise _unreadable(str(self.root / JOURNAL), f"not a commit record: {e}") from None
+        return staged
+
+    def _finish_interrupted(self) -> None:
+        """Roll an interrupted commit forward (the writers' lock held): rename the new files it names that
+        are still beside their old versions, then remove its record. Safe to repeat."""
+        staged = self._interrupted()
+        if not staged:
+            return
+        for name, tmp in staged:
+            if tmp.exists():  # else renamed already
+                os.replace(tmp, self.path(name))
+        self._fsync_dir()
+        os.unlink(self.root / JOURNAL)
+        self._fsync_dir()
+        log.warning("%s: finished a write that was interrupted (%s)", self.root, ", ".join(f"{n}.json" for n, _ in staged))
 
     def _fsync_dir(self) -> None:
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
@@ -212,7 +338,20 @@ class FileBackend:
             os.close(fd)
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*.json") if not p.name.startswith("."))
+        """The data files: only exact data file names; another .json file (a copy, an old version) is
+        left alone, with a warning, so that it is never read as data."""
+        names = []
+        for path in self.root.glob("*.json"):
+            if is_data_name(path.stem):
+                names.append(path.stem)
+            elif not path.name.startswith(".") and path.name not in self._warned:
+                self._warned.add(path.name)
+                log.warning("%s is not a claimwatch data file name; it is ignored", path)
+        return sorted(names)
+
+    def strays(self) -> list[str]:
+        """The other .json files, which are not data."""
+        return sorted(p.name for p in self.root.glob("*.json") if not p.name.startswith(".") and not is_data_name(p.stem))
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -225,6 +364,17 @@ class FileBackend:
                                      f"opened ({e.strerror}); reading works, changing needs write access") from None
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._lock_fd = fd
+                try:  # a writer killed mid-commit since this directory was opened: finish its commit first
+                    self._finish_interrupted()
+                except OSError as e:
+                    os.close(fd)
+                    self._lock_fd = None
+                    raise StoreError(f"cannot finish an interrupted write in {self.root}: {e.strerror}") from None
+                except BaseException:
+                    os.close(fd)
+                    self._lock_fd = None
+                    raise
+                self._pending = {}
             self._depth += 1
             try:
                 yield
@@ -259,13 +409,20 @@ class MemoryBackend:
         return entry and entry[0]
 
     def write(self, name: str, data: dict[str, Any]) -> Signature:
-        self._version += 1
-        raw = orjson.dumps(data)
-        self.files[name] = ((0, self._version, len(raw)), raw)
-        return self.files[name][0]
+        return self.commit({name: data})[name]
+
+    def commit(self, files: dict[str, dict[str, Any]]) -> dict[str, Signature]:
+        encoded = {name: orjson.dumps(data) for name, data in files.items()}  # all encoded, then all kept
+        for name, raw in encoded.items():
+            self._version += 1
+            self.files[name] = ((0, self._version, len(raw)), raw)
+        return {name: self.files[name][0] for name in encoded}
 
     def names(self) -> list[str]:
         return sorted(self.files)
+
+    def strays(self) -> list[str]:
+        return []
 
     def where(self, name: str) -> str:
         return f"memory:{name}"
@@ -369,6 +526,10 @@ class Store:
             data = read if read is not None else {}
             if name == "outbox":
                 _skip_unreadable_messages(data, self.backend.where(name))
+            elif name.startswith("claims-"):  # every reader, however it reads claims, gets claims of their shape
+                with self._reading(name):
+                    for doc_id, doc in data.get("claims", {}).items():
+                        _check_claim_shape(doc, int(doc_id))
             self._cache[name] = (signature, data)
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
@@ -404,27 +565,26 @@ class Store:
                     self._fresh.clear()
 
     def _commit(self) -> None:
-        # Files are replaced one by one. Records first, then what marks them done (what a feed has seen,
-        # its schedule, the schema), so a crash in between repeats work rather than losing it.
-        # The outbox comes first: a fan-out writes messages there and then removes the alert events
-        # they came from (a repeat finds the messages by their keys and adds none).
+        # Every file of the transaction is replaced in one commit, all or nothing (see the module docstring).
+        # The renames go in this order all the same (records first, then what marks them done), which costs
+        # nothing and keeps a reader's view, mid-commit, on the side of repeating work rather than losing it.
         order = ("outbox", "claims-", "evidence-", "news", "people", "feeds", "seen", "meta")
         try:
             for name in self._dirty:  # before anything is written: all of the transaction or none of it
                 self._check_sound(name)
-            while self._dirty:
-                name = min(self._dirty, key=lambda n: next(i for i, p in enumerate(order + ("",)) if n.startswith(p)))
-                data = self._dirty[name]
-                signature = self.backend.write(name, data)
-                self._cache[name] = (signature, data)
-                self._sound[name] = (signature, data)  # checked before; what this store adds is whole
-                del self._dirty[name]
+            files = {name: self._dirty[name] for name in sorted(
+                self._dirty, key=lambda n: next(i for i, p in enumerate(order + ("",)) if n.startswith(p)))}
+            signatures = self.backend.commit(files)
         except BaseException:
             for name in self._dirty:
                 self._cache.pop(name, None)
                 self._sound.pop(name, None)
             self._dirty.clear()
             raise
+        for name, data in files.items():
+            self._cache[name] = (signatures[name], data)
+            self._sound[name] = (signatures[name], data)  # checked before; what this store adds is whole
+        self._dirty.clear()
 
     def _check_sound(self, name: str) -> None:
         """A file is rewritten only if all of it can be read: a write would carry over, and so hide, the
@@ -469,7 +629,7 @@ class Store:
         with self.transaction():
             version = self._stored_schema()
             if version is None:
-                if self.backend.names():
+                if self.backend.names() or self.backend.strays():
                     raise StoreError("the data directory holds files but no meta.json; is it a claimwatch directory?")
                 self._db("meta").table("meta").insert(Document({"schema": schema_version}, doc_id=1))
                 return
@@ -620,11 +780,25 @@ class Store:
             by_file: dict[str, list[int]] = {}
             for at, e in enumerate(items):
                 by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(at)
-            for name, positions in by_file.items():
+            for name, all_positions in by_file.items():
                 db = self._db(name)
+                with self._reading(name):  # idempotent by key: a row stored already is returned, not added again
+                    known = {_evidence_key(d): d.doc_id for d in db.table("evidence").all()}
+                positions = []
+                for at in all_positions:
+                    key = _evidence_key(evidence_to_dict(items[at]))
+                    if key in known:
+                        stored[at] = replace(items[at], id=known[key])
+                    else:
+                        known[key] = 0
+                        positions.append(at)
                 ids = db.table("evidence").insert_multiple(evidence_to_dict(items[at]) for at in positions)
                 for at, i in zip(positions, ids, strict=True):
                     stored[at] = replace(items[at], id=i)
+                    known[_evidence_key(evidence_to_dict(items[at]))] = i
+                for at in all_positions:
+                    if stored[at].id == 0:  # given twice in this call: the id the first got
+                        stored[at] = replace(items[at], id=known[_evidence_key(evidence_to_dict(items[at]))])
                 if alert:
                     db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
                                                         "created": iso(items[at].found_at)}
@@ -790,7 +964,9 @@ class Store:
             return sorted((_user(d, d.doc_id) for d in self._people("users").all()), key=lambda u: u.id)
 
     def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
-        """Give a user a role, or take it away with None."""
+        """Give a user a role, or take it away with None; never to an id that many people share."""
+        if role is not None and user_id in SHARED_SENDERS:
+            raise InputError(WRITE_AS_YOURSELF)
         with self.transaction():
             users = self._people("users")
             if role is None:
@@ -806,6 +982,8 @@ class Store:
 
     def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
         """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
+        if user_id in SHARED_SENDERS:  # before the invite is used up
+            raise InputError(WRITE_AS_YOURSELF)
         with self.transaction():
             invites = self._people("invites")
             found = invites.search(lambda d: d["token"] == token)
@@ -885,7 +1063,7 @@ class Store:
         """Store a new feed; an address already watched is an InputError naming that feed."""
         [stored] = self.add_feeds([feed])
         if isinstance(stored, int):
-            raise InputError(f"{feed.url} is watched already, as feed {stored}")
+            raise InputError(f"{shown_url(feed.url)} is watched already, as feed {stored}")
         return stored
 
     def add_feeds(self, feeds: list[Feed]) -> list[Feed | int]:
@@ -894,14 +1072,30 @@ class Store:
         with self.transaction():
             table = self._db("feeds").table("feeds")
             watched = {feed_key(d["url"]): d.doc_id for d in table.all()}
-            out: list[Feed | int] = []
+            fresh: dict[str, int] = {}  # address -> its position in `new`
+            new: list[Feed] = []
+            plan: list[tuple[bool, int]] = []  # (new?, stored id or position in `new`)
             for feed in feeds:
                 key = feed_key(feed.url)
                 if key in watched:
-                    out.append(watched[key])
+                    plan.append((False, watched[key]))
                 else:
-                    watched[key] = table.insert(feed_to_dict(feed))
-                    out.append(replace(feed, id=watched[key]))
+                    if key not in fresh:
+                        fresh[key] = len(new)
+                        new.append(feed)
+                    plan.append((True, fresh[key]))
+            # One insert for all: TinyDB copies the whole table at each insert, so one per feed was quadratic.
+            ids = table.insert_multiple(feed_to_dict(f) for f in new)
+            seen: set[int] = set()
+            out: list[Feed | int] = []
+            for is_new, at in plan:
+                if not is_new:
+                    out.append(at)
+                elif at in seen:  # given twice: the second is watched already, by the first
+                    out.append(ids[at])
+                else:
+                    seen.add(at)
+                    out.append(replace(new[at], id=ids[at]))
             return out
 
     def save_feed(self, feed: Feed) -> None:
@@ -994,9 +1188,88 @@ def _subscription(doc: dict[str, Any]) -> Subscription:
     return Subscription(doc["chat"], doc["target"], parse_datetime(doc["since"]), tuple(doc.get("kinds", ALERT_KINDS)))
 
 
+def _check_claim_shape(doc: dict[str, Any], number: int) -> None:
+    """Each field of a stored claim has its type, so that what reads claims as dicts (scores, stats, the
+    report) meets no surprise: a ValueError naming the first field that does not. Every read of a claims
+    file checks each claim, so the usual case is one quick test; only a claim failing it is looked at closely."""
+    if not _claim_shape_ok(doc):
+        _claim_shape_problem(doc, number)
+
+
+def _claim_shape_ok(doc: dict[str, Any]) -> bool:
+    str_, list_, dict_, none, parse_time = str, list, dict, None, datetime.fromisoformat
+    try:
+        forecasts, outcome, source, p = doc["forecasts"], doc["outcome"], doc["source"], doc["p"]
+        review, ext = doc["review_date"], doc["id"]
+        if not (type(doc["text"]) is str_ and type(doc["kind"]) is str_ and type(doc["created_by"]) is str_
+                and type(forecasts) is list_ and type(source) is dict_ and type(doc["tags"]) is list_
+                and type(doc["watch"]) is list_ and (ext is none or type(ext) is str_)
+                and (p is none or type(p) in (int, float) and 0 <= p <= 1)
+                and all(type(v) is str_ for v in doc["tags"]) and all(type(v) is str_ for v in doc["watch"])
+                and all(v is none or type(v) is str_ for v in source.values())):
+            return False
+        parse_time(doc["created"])
+        if review is not none:
+            date.fromisoformat(review)
+        for f in forecasts:
+            if not (type(f["by"]) is str_ and type(f["p"]) in (int, float) and 0 <= f["p"] <= 1
+                    and type(f.get("note", "")) is str_):
+                return False
+            parse_time(f["at"])
+        if outcome is not none:
+            if outcome["value"] not in OUTCOME_VALUES:
+                return False
+            parse_time(outcome["at"])
+            if outcome.get("event_date") is not none:
+                date.fromisoformat(outcome["event_date"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
+    """Raise a ValueError naming what is wrong with a claim that _claim_shape_ok refused."""
+    def need(ok: bool, field: str, value: Any) -> None:
+        if not ok:
+            raise ValueError(f"claim {number}: {field} is {orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()[:60]}")
+
+    def probability(value: Any) -> bool:
+        return type(value) in (int, float) and 0 <= value <= 1
+
+    for field in ("text", "kind", "created", "created_by"):
+        need(isinstance(doc.get(field), str), field, doc.get(field))
+    for field in ("id", "review_date"):
+        need(doc.get(field) is None or isinstance(doc[field], str), field, doc.get(field))
+    for field in ("tags", "watch"):
+        value = doc.get(field)
+        need(isinstance(value, list) and all(isinstance(v, str) for v in value), field, value)
+    source = doc.get("source")
+    need(isinstance(source, dict) and all(v is None or isinstance(v, str) for v in source.values()), "source", source)
+    need(doc.get("p") is None or probability(doc["p"]), "p", doc.get("p"))
+    forecasts = doc.get("forecasts")
+    need(isinstance(forecasts, list), "forecasts", forecasts)
+    for f in forecasts:
+        need(isinstance(f, dict) and isinstance(f.get("by"), str) and probability(f.get("p"))
+             and isinstance(f.get("at"), str) and isinstance(f.get("note", ""), str), "a forecast", f)
+    outcome = doc.get("outcome")
+    need(outcome is None or isinstance(outcome, dict) and outcome.get("value") in OUTCOME_VALUES
+         and isinstance(outcome.get("at"), str), "outcome", outcome)
+    # times and days parse (each raises ValueError naming the string)
+    for at in (doc["created"], *(f["at"] for f in forecasts), *((outcome["at"],) if outcome else ())):
+        parse_datetime(at)
+    for day in (doc["review_date"], outcome and outcome.get("event_date")):
+        need(day is None or isinstance(day, str) and bool(date.fromisoformat(day)), "a day", day)
+
+
 def _check_claim(doc: dict[str, Any], number: int) -> None:
+    _check_claim_shape(doc, number)
     claim_from_dict(doc, number)
     doc["id"], doc["outcome"], doc["review_date"], doc["tags"], doc["text"], doc["source"]["title"]  # listing reads these
+
+
+def _evidence_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes an evidence row the same news for the same claim: its link, else its feed and title."""
+    return (doc["claim"], doc["url"]) if doc["url"] else (doc["claim"], doc.get("feed"), doc["title"])
 
 
 def _check_alert(doc: dict[str, Any], number: int) -> None:

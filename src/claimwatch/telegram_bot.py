@@ -40,13 +40,17 @@ from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Rep
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
-from claimwatch.render import TELEGRAM_CAPTION_LIMIT, split_message, utf16_len
+from claimwatch.model import CHANNEL_BOT
+from claimwatch.parsing import no_surrogates, printable
+from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
 IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
+MAX_PIECES = 4  # messages one reply may take; the rest is cut
+CUT_SHORT = "\n… (cut short: too long for chat; the command line shows all of it)"
 MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
 T = TypeVar("T")
 NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
@@ -120,12 +124,17 @@ def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
 
 
 def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
-    user, chat = update.effective_user, update.effective_chat
+    user, chat, message = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None
+    # Sent on behalf of a chat (a channel, an anonymous admin): whoever wrote it, it is no one's own message.
+    user_id = CHANNEL_BOT if message is not None and message.sender_chat is not None else user.id
     # A @username is unique on Telegram; a display name is not, so it carries the id (no one can
     # forecast under another analyst's name by renaming themselves).
     name = user.username or f"{user.full_name} ({user.id})"
-    return Incoming(user.id, chat.id, text, name, chat.type, chat.title or "", pressed)
+    # A lone surrogate (Telegram passes on a broken \ud800 escape) cannot be stored or sent: it becomes U+FFFD.
+    # Names are shown in terminals too: their control characters become spaces.
+    return Incoming(user_id, chat.id, no_surrogates(text), printable(name), chat.type, printable(chat.title or ""),
+                    pressed)
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -141,6 +150,9 @@ async def _send(bot: Bot, chat_id: int, reply: Reply) -> None:
         await _send_file(bot, chat_id, file, reply.text, _markup(reply))
         return
     pieces = split_message(reply.text)
+    if len(pieces) > MAX_PIECES:  # a reply is a few messages at most, whatever it lists
+        last = split_message(pieces[MAX_PIECES - 1], TELEGRAM_TEXT_LIMIT - utf16_len(CUT_SHORT))[0]
+        pieces = pieces[:MAX_PIECES - 1] + [last + CUT_SHORT]
     for i, piece in enumerate(pieces):
         await bot.send_message(chat_id, piece, parse_mode=ParseMode.HTML,
                                        reply_markup=_markup(reply) if i == len(pieces) - 1 and not file else None,
@@ -175,13 +187,17 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if message is None or message.document is None or update.effective_user is None:
         return
     document = message.document
+    front = _front(context)
+    refusal = await front.call(front.service.file_refusal, _incoming(update, "").user_id, document.file_name or "file")
+    if refusal is not None:  # not downloaded: a stranger's upload costs nothing
+        await _send(context.bot, message.chat_id, refusal)
+        return
     if (document.file_size or 0) > MAX_UPLOAD:
         await _send(context.bot, message.chat_id, Reply("That file is too large to read (over 5 MB)."))
         return
     content = bytes(await (await document.get_file()).download_as_bytearray())
     incoming = replace(_incoming(update, message.caption or ""),
                        file=Attachment(document.file_name or "file", content))
-    front = _front(context)
     for reply in await front.call(front.handle, incoming):
         await _send(context.bot, message.chat_id, reply)
 
