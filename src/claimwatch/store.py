@@ -867,6 +867,20 @@ class Store:
         with self.transaction():
             self._db("feeds").table("feeds").upsert(Document(feed_to_dict(feed), doc_id=feed.id))
 
+    def save_feeds(self, feeds: list[Feed]) -> None:
+        """Store the new state of feeds that are stored already, in one pass over the table (TinyDB converts
+        the whole table on every update: a save_feed per feed made a watch cycle over 500 feeds cost 0.15 s)."""
+        with self.transaction():
+            table = self._db("feeds").table("feeds")
+            stored_url = {d.doc_id: d["url"] for d in table.all()}  # unique: a feed's address is watched once
+            new = {stored_url[f.id]: feed_to_dict(f) for f in feeds if f.id in stored_url}
+
+            def replace_doc(doc: dict[str, Any]) -> None:
+                fresh = new[doc["url"]]
+                doc.clear()
+                doc.update(fresh)
+            table.update(replace_doc, doc_ids=[f.id for f in feeds if f.id in stored_url])
+
     def remove_feed(self, feed_id: int) -> Feed:
         """Stop watching a feed; the evidence found through it stays."""
         with self.transaction():

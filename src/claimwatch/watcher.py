@@ -1,8 +1,7 @@
 """The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
 
 Fetching is concurrent (fetch.Fetcher); each document is parsed as soon as it arrives, while the
-others are still on the way, in a pool of worker processes: feedparser is pure-Python CPU work, so
-in threads it would hold the GIL, use one core and stall the event loop (the bot's too). Matching and
+others are still on the way, in a pool of worker processes (parserpool), started as the cycle begins. Matching and
 store work run in a worker thread, off the event loop; everything one cycle learns is written in one
 store transaction.
 """
@@ -11,19 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import multiprocessing.connection
-import os
-import signal
-import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from claimwatch import polling
+from claimwatch import parserpool, polling
 from claimwatch.errors import InputError
-from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
+from claimwatch.feedparse import Entry, ParsedFeed
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.matching import Matcher
 from claimwatch.model import Evidence, Feed
@@ -31,7 +23,6 @@ from claimwatch.parsing import feed_key, feed_url
 from claimwatch.store import ClaimFilter, Store
 
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
-PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
 
 
 @dataclass(frozen=True)
@@ -73,6 +64,8 @@ class Watcher:
         """Check the feeds that are due (all enabled ones with `every_feed`)."""
         feeds = [f for f in await asyncio.to_thread(self.store.feeds)
                  if f.enabled and (every_feed or f.next_check is None or f.next_check <= now)]
+        if feeds:
+            parserpool.start()  # the parser processes start while the first feeds are on their way
         checked = await asyncio.gather(*(self._check(f, now) for f in feeds))
         return await asyncio.to_thread(self._record, checked, now)
 
@@ -82,7 +75,7 @@ class Watcher:
         result = await self.fetcher.fetch(feed.url, now, etag=feed.etag, last_modified=feed.last_modified)
         if result.body is None:
             return feed, result, None
-        doc = await _parsed(str(feed.id), result.body, result.headers, now)
+        doc = await parserpool.parsed(str(feed.id), result.body, result.headers, now)
         return feed, replace(result, body=None), doc
 
     def _record(self, checked: list[tuple[Feed, FetchResult, ParsedFeed | None]], now: datetime) -> list[FeedReport]:
@@ -91,9 +84,11 @@ class Watcher:
         matcher = self.matcher()
         with self.store.transaction():
             current = {f.id: f for f in self.store.feeds()}  # a number can be reused: the address must match
-            return self._keep_evidence([self._one(current[feed.id], result, doc, matcher, now)
-                                        if feed.id in current and current[feed.id].url == feed.url
-                                        else FeedReport(feed, "removed") for feed, result, doc in checked])
+            reports = [self._one(current[feed.id], result, doc, matcher, now)
+                       if feed.id in current and current[feed.id].url == feed.url
+                       else FeedReport(feed, "removed") for feed, result, doc in checked]
+            self.store.save_feeds([r.feed for r in reports if r.outcome not in ("removed", "moved")])
+            return self._keep_evidence(reports)
 
     def _keep_evidence(self, reports: list[FeedReport]) -> list[FeedReport]:
         """Store every feed's matches at once (one insert per file, not one per feed); a first poll's
@@ -110,7 +105,6 @@ class Watcher:
         if result.gone:
             feed = replace(feed, enabled=False, disabled_reason="410 Gone: the publisher removed it",
                            error=result.error or "HTTP 410 Gone", last_error_at=now)
-            self.store.save_feed(feed)
             return FeedReport(feed, "disabled", notice=f"Feed {feed.name} is gone (HTTP 410) and was disabled.")
         error = result.error if result.status not in (200, 304) else None
         if error is None and doc is not None and not doc.usable:
@@ -120,7 +114,6 @@ class Watcher:
             feed = replace(feed, failures=failures, error=error, last_error_at=now,
                            next_check=polling.next_check(now, self.interval, failures=failures,
                                                          retry_after=result.retry_after))
-            self.store.save_feed(feed)
             return FeedReport(feed, "failed", notice=polling.health_notice(feed.name, failures - 1, failures, error))
         notice = polling.health_notice(feed.name, feed.failures, 0, None)
         outcome, moved = "not modified", None
@@ -130,6 +123,7 @@ class Watcher:
                 return FeedReport(feed, "moved", notice=f"Feed {feed.name} moved to {result.moved_to}, which is "
                                                         "watched already; the two were merged.")
             feed = moved
+            self.store.save_feed(feed)  # now: a feed moving later in this cycle must find this address taken
         new, edited, evidence, first = 0, 0, (), False
         if doc is not None:
             new, edited, evidence, first = self._entries(feed, doc, matcher, now)
@@ -139,7 +133,6 @@ class Watcher:
                        last_modified=result.last_modified or feed.last_modified,  # a 304 need not repeat them
                        entries_seen=feed.entries_seen + new, ttl_minutes=ttl,
                        next_check=polling.next_check(now, self.interval, max_age=result.max_age, ttl_minutes=ttl))
-        self.store.save_feed(feed)
         return FeedReport(feed, outcome, new, edited, evidence, first, notice)
 
     def _move(self, feed: Feed, url: str) -> Feed | None:
@@ -178,48 +171,6 @@ class Watcher:
         found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms)
                  for e in new for m in matcher.match(e.title, e.summary)]
         return len(new), edited, tuple(found), first  # stored by _keep_evidence
-
-
-_pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
-
-
-async def _parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
-    """A document parsed in a parser process. A process that dies (killed, out of memory) takes the
-    parses it had with it: those are tried once more in a fresh pool, then count as the feed's failure."""
-    global _pool
-    for _ in range(2):
-        if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
-            _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_parser_process)
-        pool = _pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
-        except BrokenProcessPool:
-            if _pool is pool:
-                _pool = None
-                pool.shutdown(wait=False)
-    return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
-
-
-def _parser_process() -> None:
-    """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
-    does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = multiprocessing.parent_process()
-    assert parent is not None
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(0)
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
-
-
-def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
-    """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
-    try:
-        return parse_feed(feed_id, body, headers, now)
-    except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
-        return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
 
 
 def _pruned(seen: dict[str, tuple[str, datetime]], current: set[str], length: int,

@@ -1,0 +1,71 @@
+"""Parsing feed documents in worker processes (one per core, up to 4): parsing is CPU work, and in
+threads it would hold the GIL, use one core and stall the event loop (the bot's too).
+
+Its own module, importing only feedparse: a worker process imports what its task function's module
+imports, and the watcher's imports (aiohttp, the store) cost a worker 0.5 s of CPU at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+
+from claimwatch.feedparse import ParsedFeed, parse_feed
+
+PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
+
+_pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
+
+
+def start() -> ProcessPoolExecutor:
+    """The pool, its processes starting if it has none yet (each takes about 0.2 s of CPU to start)."""
+    global _pool
+    if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
+        _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_parser_process)
+        for _ in range(PARSERS):  # a process is spawned per task waiting, up to PARSERS
+            _pool.submit(os.getpid)
+    return _pool
+
+
+async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """A document parsed in a parser process. A process that dies (killed, out of memory) takes the
+    parses it had with it: those are tried once more in a fresh pool, then count as the feed's failure."""
+    global _pool
+    for _ in range(2):
+        pool = start()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
+        except BrokenProcessPool:
+            if _pool is pool:
+                _pool = None
+                pool.shutdown(wait=False)
+    return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
+
+
+def _parser_process() -> None:
+    """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
+    does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
+    try:
+        return parse_feed(feed_id, body, headers, now)
+    except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
+        return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
