@@ -142,8 +142,8 @@ _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']+)", re.IGNORECASE)
 _UTF8 = {"utf-8", "utf8"}
 # Read otherwise by feedparser: windows-1252 punctuation written as C1 character references (&#146;)
-# or raw C1 characters, which feedparser maps to the characters meant; base64-encoded text.
-_ROUTED = re.compile(rb"&#(?:1[2-5][0-9]|x[89][0-9a-f]);|\xc2[\x80-\x9f]|base64|xml:base", re.IGNORECASE)
+# or raw C1 characters, which feedparser maps to the characters meant.
+_C1 = re.compile(rb"&#(?:1[2-5][0-9]|[xX][89][0-9a-fA-F]);|\xc2[\x80-\x9f]")
 _DATED = re.compile(rb"date|created|issued|modified|updated|published", re.IGNORECASE)
 _OTHER_TEXT = re.compile(rb"fullitem|<body\b|http://www.w3.org/1999/xhtml")
 
@@ -202,8 +202,9 @@ def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     data = feedparser_rs.parse(body, sanitize_html=False, resolve_relative_uris=False)  # bytes: never a URL
     if data.bozo or data.version not in _FAST_VERSIONS or not data.entries:
         return None
-    if _ROUTED.search(body) or _nested_image(body) or any(k.lower() == "content-location" for k in headers):
-        return None  # feedparser resolves relative links against xml:base (in _ROUTED) and Content-Location
+    if ((b"&#" in body or b"\xc2" in body) and _C1.search(body)) or b"base64" in body or b"xml:base" in body \
+            or _nested_image(body) or any(k.lower() == "content-location" for k in headers):
+        return None  # also base64-encoded text; relative links feedparser resolves (xml:base, Content-Location)
     rss = data.version == "rss20"
     for raw in data.entries:
         if not (raw.get("published_parsed") or raw.get("updated_parsed")) and _DATED.search(body):

@@ -30,8 +30,17 @@ def start() -> ProcessPoolExecutor:
     if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
         _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
                                     initializer=_parser_process)
-        for _ in range(PARSERS):  # a process is spawned per task waiting, up to PARSERS
-            _pool.submit(os.getpid)
+        # A process is spawned per task waiting, up to PARSERS. They start with Ctrl-C ignored (an ignored
+        # signal stays ignored in the child): one still importing at a Ctrl-C would print a traceback.
+        previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+        if previous is not None:  # None: not ours to change (another thread, or a handler set outside Python)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for _ in range(PARSERS):
+                _pool.submit(os.getpid)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
     return _pool
 
 

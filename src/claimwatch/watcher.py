@@ -1,9 +1,10 @@
 """The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
 
 Fetching is concurrent (fetch.Fetcher); each document is parsed as soon as it arrives, while the
-others are still on the way, in a pool of worker processes (parserpool), started as the cycle begins. Matching and
-store work run in a worker thread, off the event loop; everything one cycle learns is written in one
-store transaction.
+others are still on the way, in a pool of worker processes (parserpool), started as the cycle begins.
+Matching and store work run in a worker thread, off the event loop, on the documents parsed so far
+while the rest are still fetched and parsed; all that a cycle learns about one feed is written in one
+store transaction, with the other feeds that arrived with it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from claimwatch import parserpool, polling
 from claimwatch.errors import InputError
 from claimwatch.feedparse import Entry, ParsedFeed
 from claimwatch.fetch import Fetcher, FetchResult
+from claimwatch.gcpause import gc_paused
 from claimwatch.matching import Matcher
 from claimwatch.model import Evidence, Feed
 from claimwatch.parsing import feed_key, feed_url
@@ -66,8 +68,24 @@ class Watcher:
                  if f.enabled and (every_feed or f.next_check is None or f.next_check <= now)]
         if feeds:
             parserpool.start()  # the parser processes start while the first feeds are on their way
-        checked = await asyncio.gather(*(self._check(f, now) for f in feeds))
-        return await asyncio.to_thread(self._record, checked, now)
+        # Documents are matched and stored while others are still fetched and parsed: whatever has arrived
+        # (with a parsed document among it) is recorded once the record before it is done, so batches
+        # grow as records take longer. A cycle of 304s is recorded at the end, in one write.
+        reports: list[FeedReport] = []
+        arrived: list[tuple[Feed, FetchResult, ParsedFeed | None]] = []
+        recording: asyncio.Future[list[FeedReport]] | None = None
+        for check in asyncio.as_completed([self._check(f, now) for f in feeds]):
+            arrived.append(await check)
+            if arrived[-1][2] is not None and (recording is None or recording.done()):
+                if recording is not None:
+                    reports += await recording
+                recording = asyncio.ensure_future(asyncio.to_thread(self._record, arrived, now))
+                arrived = []
+        if recording is not None:
+            reports += await recording
+        reports += await asyncio.to_thread(self._record, arrived, now) if arrived else []
+        order = {f.id: n for n, f in enumerate(feeds)}
+        return sorted(reports, key=lambda r: order[r.feed.id])  # in the order of the feeds, as they are listed
 
     async def _check(self, feed: Feed, now: datetime) -> tuple[Feed, FetchResult, ParsedFeed | None]:
         """Fetch one feed and parse it as soon as it arrives, while others are still on the way; the body
@@ -82,7 +100,7 @@ class Watcher:
         """What the checks found, applied to each feed as it is stored now: a feed removed while it was
         being fetched stays removed, and a change made meanwhile (a rename) is kept."""
         matcher = self.matcher()
-        with self.store.transaction():
+        with gc_paused(), self.store.transaction():  # many entries, evidence and seen keys, none of them cyclic
             current = {f.id: f for f in self.store.feeds()}  # a number can be reused: the address must match
             reports = [self._one(current[feed.id], result, doc, matcher, now)
                        if feed.id in current and current[feed.id].url == feed.url
