@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,10 +33,12 @@ _HEADER = re.compile(rb"^Header:\s+([^:]+):(.+)$", re.MULTILINE)  # how the corp
 
 
 @pytest.fixture(scope="session")
-def corpus(request: pytest.FixtureRequest) -> Path:
+def corpus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """feedparser's tests/ folder from its source distribution, for the installed version."""
     version = feedparser.__version__
-    cache = request.config.cache.mkdir(f"feedparser-{version}-corpus")
+    name = f"feedparser-{version}-corpus"
+    store = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    cache = store.mkdir(name) if store is not None else tmp_path_factory.mktemp(name)
     tests = cache / f"feedparser-{version}" / "tests"
     if not (tests / "wellformed").is_dir():
         sdist = os.environ.get("CLAIMWATCH_FEEDPARSER_SDIST")
@@ -42,9 +46,13 @@ def corpus(request: pytest.FixtureRequest) -> Path:
             subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
                             "--dest", str(cache), f"feedparser=={version}"], check=True, timeout=600)
             sdist = str(next(cache.glob(f"feedparser-{version}.tar.gz")))
+        partial = Path(tempfile.mkdtemp(dir=cache))  # renamed into place whole: an interrupted run leaves no half
         with tarfile.open(sdist) as archive:
-            archive.extractall(cache, members=[m for m in archive.getmembers() if "/tests/" in m.name],
+            archive.extractall(partial, members=[m for m in archive.getmembers() if "/tests/" in m.name],
                                filter="data")
+        shutil.rmtree(cache / f"feedparser-{version}", ignore_errors=True)
+        (partial / f"feedparser-{version}").rename(cache / f"feedparser-{version}")
+        partial.rmdir()
     return tests
 
 
