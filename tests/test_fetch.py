@@ -239,3 +239,15 @@ def test_loopback_written_another_way_is_refused_too(server: FeedServer, host: s
     port = server.url.rsplit(":", 1)[1]
     result = fetch(f"http://{host}:{port}/feed", allow_private=False)
     assert result.body is None and result.error and server.seen == []
+
+
+def test_a_connection_cut_mid_body_is_that_feeds_error(server: FeedServer) -> None:
+    async def cut_short(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(FEED)
+        request.transport.close()
+        return response
+    server.routes["/feed"] = cut_short
+    result = fetch(server.url + "/feed")
+    assert result.body is None and result.error

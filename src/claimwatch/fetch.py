@@ -215,7 +215,7 @@ class Fetcher:
             return FetchResult(url, error=f"ConnectError: {e}")
         except (aiohttp.InvalidURL, ValueError, UnicodeError) as e:  # a bad port, an overlong host name ...
             return FetchResult(url, error=f"not a usable address: {e}")
-        except aiohttp.ClientError as e:
+        except (aiohttp.ClientError, OSError) as e:  # OSError: a socket error the client let through unwrapped
             return FetchResult(url, error=f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
 
     async def _fetch(self, url: str, now: datetime, etag: str | None, last_modified: str | None) -> FetchResult:
