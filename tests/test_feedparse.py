@@ -159,6 +159,14 @@ def test_a_path_is_never_opened(tmp_path) -> None:
     assert feed.entries == () and not feed.usable
 
 
+def test_an_address_is_never_fetched() -> None:
+    from feedserver import FeedServer, respond
+    with FeedServer() as server:
+        server.routes["/feed"] = respond(rss(item("fetched", guid="g", date="Mon, 06 May 2024 12:00:00 GMT")).encode())
+        feed = parse_feed("f1", f"{server.url}/feed".encode(), {}, FETCHED)
+        assert feed.entries == () and not feed.usable and server.seen == []
+
+
 def test_a_placeholder_date_stored_before_it_was_dropped_still_renders() -> None:
     from zoneinfo import ZoneInfo
 

@@ -231,3 +231,23 @@ def test_header_parsing() -> None:
     assert max_age_seconds("no-cache, max-age=300") == 300 and max_age_seconds("no-store") is None
     assert retry_after_seconds("30", NOW) == 30 and retry_after_seconds("soon", NOW) is None
     assert retry_after_seconds("Mon, 02 Mar 2026 09:00:00 GMT", NOW) == 0  # in the past
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1", "[::ffff:127.0.0.1]"])
+def test_loopback_written_another_way_is_refused_too(server: FeedServer, host: str) -> None:
+    server.routes["/feed"] = respond(FEED)
+    port = server.url.rsplit(":", 1)[1]
+    result = fetch(f"http://{host}:{port}/feed", allow_private=False)
+    assert result.body is None and result.error and server.seen == []
+
+
+def test_a_connection_cut_mid_body_is_that_feeds_error(server: FeedServer) -> None:
+    async def cut_short(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(FEED)
+        request.transport.close()
+        return response
+    server.routes["/feed"] = cut_short
+    result = fetch(server.url + "/feed")
+    assert result.body is None and result.error

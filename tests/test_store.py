@@ -287,6 +287,18 @@ def test_feeds_and_their_seen_entries_round_trip(store: Store) -> None:
         store.feed(1)
 
 
+def test_feeds_saved_together_keep_their_order_and_a_removed_one_stays_removed(store: Store) -> None:
+    from claimwatch.model import Feed
+
+    a, b, c = (store.add_feed(Feed(0, f"https://{n}.example/rss", n, NOW, "ana")) for n in "abc")
+    store.remove_feed(b.id)
+    moved = replace(c, url="https://c.example/new", etag='"c2"')
+    store.save_feeds([moved, replace(b, failures=1), replace(a, failures=2, error="HTTP 500")])
+    assert store.feeds() == [replace(a, failures=2, error="HTTP 500"), moved]
+    store.save_feeds([replace(moved, etag='"c3"')])  # found by its stored address, the new one
+    assert store.feed(c.id).etag == '"c3"'
+
+
 def _damage(path: Path, table: str, doc_id: str, key: str) -> bytes:
     """Drop one field of one document of a data file, as a hand edit might; the file's new bytes."""
     import orjson

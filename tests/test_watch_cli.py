@@ -226,7 +226,7 @@ def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_
 
 def test_a_hostile_entry_is_cut_to_bounds_as_it_enters_the_watcher(tmp_path: Path) -> None:
     from claimwatch.store import open_store
-    from claimwatch.watcher import ENTRY_BOUNDS
+    from claimwatch.parserpool import ENTRY_BOUNDS
 
     data = tmp_path / "data"
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}

@@ -227,6 +227,22 @@ def test_a_permanent_move_to_a_disabled_feeds_address_revives_the_address(world)
     assert "zh" not in feeds and feeds["en"].url == f"{server.url}/zh" and feeds["en"].enabled
 
 
+def test_feeds_recorded_as_they_arrive_are_reported_in_their_order_each_with_its_own_findings(world) -> None:
+    """Documents are matched and stored while others are still on the way, in batches as they arrive;
+    the reports still come in the order of the feeds, and each feed keeps what it alone found."""
+    server, store = world
+    for n in range(24):
+        server.routes[f"/many{n}"] = respond(rss((f"m{n}", f"Power of Siberia 2 gas report {n}", "text")).encode())
+        store.add_feed(Feed(0, f"{server.url}/many{n}", f"many{n}", NOW, "ana"))
+    reports = cycle(store, NOW)
+    assert [r.feed.name for r in reports] == [f.name for f in store.feeds()]
+    many = [r for r in reports if r.feed.name.startswith("many")]
+    assert [(r.outcome, r.new, [e.title for e in r.evidence]) for r in many] == [
+        ("new entries", 1, [f"Power of Siberia 2 gas report {n}"]) for n in range(24)]
+    assert all(f.last_success == NOW and f.next_check == NOW + timedelta(seconds=600) for f in store.feeds())
+    assert len(store.evidence_for(1)) == 27 and all(len(store.seen(f.id)) >= 1 for f in store.feeds())
+
+
 def test_a_claim_changing_recompiles_the_watch_terms(world) -> None:
     server, store = world
     watcher = Watcher(store, Fetcher(allow_private=True))

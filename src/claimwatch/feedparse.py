@@ -1,9 +1,15 @@
-"""Reading a fetched RSS/Atom document into entries: feedparser on the bytes, never on a URL or path.
+"""Reading a fetched RSS/Atom document into entries, from its bytes, never from a URL or path.
 
-The only module that imports feedparser. It is given the bytes and the HTTP response headers, so
-a charset sent only in Content-Type (windows-1251, KOI8-R, GBK, Big5 are common in this field)
-is kept. `bozo` is not failure: a feed fails only when nothing usable came out of it. Parsing is
-CPU work: call it off the event loop.
+The only module that imports feedparser, feedparser-rs and selectolax. feedparser is the reference
+and the fallback: given the bytes and the HTTP response headers, so a charset sent only in
+Content-Type (windows-1251, KOI8-R, GBK, Big5 are common in this field) is kept. feedparser-rs, a
+Rust port of feedparser's API, parses a 50-entry feed in a fortieth of the time; it takes only the
+documents it reads as feedparser does (UTF-8 by every account, well-formed RSS 2.0 or Atom 1.0, dates
+it can read, no xml:base or Content-Location to resolve links against, none of the constructs
+fast_parse lists where the two part ways), and everything else goes to feedparser.
+tests/test_feed_equivalence.py holds the two to the same entries over feedparser's own test corpus.
+`bozo` is not failure: a feed fails only when nothing usable came out of it. Parsing is CPU work:
+call it off the event loop.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import feedparser
+import feedparser_rs
+from selectolax.lexbor import LexborHTMLParser
 
 
 @dataclass(frozen=True)
@@ -48,25 +55,17 @@ class ParsedFeed:
         return bool(self.entries) or self.problem is None
 
 
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls: an ESC sequence would drive a terminal
 
 
 def plain_text(html: str) -> str:
     """HTML as plain text: tags dropped, entities unescaped, control characters and runs of white space
-    made one space."""
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    return " ".join(_CONTROL.sub(" ", "".join(parser.parts)).split())
+    made one space. Text without markup (most titles) skips the HTML parser; the rest goes through
+    lexbor (selectolax), about 5x faster than the standard library's parser on summaries of a few
+    hundred characters."""
+    if "<" in html or "&" in html:
+        html = LexborHTMLParser(_CONTROL.sub(" ", html)).text(deep=True)
+    return " ".join(_CONTROL.sub(" ", html).split())
 
 
 def _sha(*parts: str) -> str:
@@ -119,8 +118,69 @@ def _keys(feed_id: str, drafts: list[_Draft]) -> list[tuple[str, tuple[str, ...]
     return keyed
 
 
+def _parsed(feed_id: str, title: str, link: str, ttl: object, raw_entries: Any, fetched_at: datetime,
+            complaint: str | None) -> ParsedFeed:
+    """A ParsedFeed from feedparser-shaped entries (either parser's)."""
+    drafts = [_Draft(_CONTROL.sub("", raw.get("id") or "").strip(), _CONTROL.sub("", raw.get("link") or "").strip(),
+                     plain_text(raw.get("title") or ""),
+                     plain_text(raw.get("summary") or ""),
+                     raw.get("published") or raw.get("updated") or raw.get("created") or "", _when(raw, fetched_at))
+              for raw in raw_entries]
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for d, (key, aliases) in zip(drafts, _keys(feed_id, drafts), strict=True):
+        if key in seen:
+            continue  # the very same entry twice
+        seen.add(key)
+        entries.append(Entry(key, _sha(d.title, d.summary), d.guid, d.link, d.title, d.summary, d.published, aliases))
+    return ParsedFeed(plain_text(title or ""), link or "",
+                      int(ttl) if str(ttl or "").isdecimal() and len(str(ttl)) <= 6 else None, tuple(entries),
+                      None if entries or not complaint else complaint)
+
+
+_FAST_VERSIONS = {"rss20", "atom10"}  # what the fast path reads as feedparser does; RSS 0.9x, RDF, Atom 0.3 go to feedparser
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']+)", re.IGNORECASE)
+_UTF8 = {"utf-8", "utf8"}
+# Read otherwise by feedparser: windows-1252 punctuation written as C1 character references (&#146;)
+# or raw C1 characters, which feedparser maps to the characters meant.
+_C1 = re.compile(rb"&#(?:1[2-5][0-9]|[xX][89][0-9a-fA-F]);|\xc2[\x80-\x9f]")
+_DATED = re.compile(rb"date|created|issued|modified|updated|published", re.IGNORECASE)
+_OTHER_TEXT = re.compile(rb"fullitem|<body\b|http://www.w3.org/1999/xhtml")
+
+
+def _nested_image(body: bytes) -> bool:
+    """An <image> inside an item, whose <link> the fast parser takes for the item's."""
+    first = min((i for i in (body.find(b"<item"), body.find(b"<entry")) if i >= 0), default=-1)
+    return first >= 0 and body.find(b"<image", first) >= 0
+
+
+def _plain_utf8(body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the document is UTF-8 by every account (HTTP, its XML declaration, its bytes): the fast
+    parser takes no response headers, so any other encoding is feedparser's to work out."""
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    charset = _CHARSET.search(content_type)
+    if charset and charset.group(1).lower() not in _UTF8:
+        return False
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    declared = _XML_ENCODING.match(body)
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in _UTF8:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
-    """The entries of a fetched feed document; `feed_id` keeps entry keys apart between feeds."""
+    """The entries of a fetched feed document; `feed_id` keeps entry keys apart between feeds. The fast
+    parser reads what it reads as feedparser does; everything else goes to feedparser."""
+    return fast_parse(feed_id, body, headers, fetched_at) or reference_parse(feed_id, body, headers, fetched_at)
+
+
+def reference_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed:
+    """feedparser's reading: the reference, and the fallback for whatever the fast path does not take."""
     # No sanitizing or URI resolving: entries become plain text here and are escaped wherever shown,
     # and skipping both makes parsing about a quarter faster.
     data = feedparser.parse(io.BytesIO(body), response_headers={k.lower(): v for k, v in headers.items()},
@@ -132,19 +192,39 @@ def parse_feed(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     if not data.get("version") and not data.entries:
         reason = complaint or "no RSS or Atom feed found in the response"
         return ParsedFeed("", "", None, (), f"not a feed: {reason}")
-    drafts = [_Draft(_CONTROL.sub("", raw.get("id") or "").strip(), _CONTROL.sub("", raw.get("link") or "").strip(),
-                     plain_text(raw.get("title", "")),
-                     plain_text(raw.get("summary", "") or ""),
-                     raw.get("published") or raw.get("updated") or raw.get("created") or "", _when(raw, fetched_at))
-              for raw in data.entries]
-    entries: list[Entry] = []
-    seen: set[str] = set()
-    for d, (key, aliases) in zip(drafts, _keys(feed_id, drafts), strict=True):
-        if key in seen:
-            continue  # the very same entry twice
-        seen.add(key)
-        entries.append(Entry(key, _sha(d.title, d.summary), d.guid, d.link, d.title, d.summary, d.published, aliases))
-    ttl = data.feed.get("ttl")
-    return ParsedFeed(plain_text(data.feed.get("title", "")), data.feed.get("link", ""),
-                      int(ttl) if str(ttl or "").isdecimal() and len(str(ttl)) <= 6 else None, tuple(entries),
-                      None if entries or not complaint else complaint)
+    return _parsed(feed_id, data.feed.get("title", ""), data.feed.get("link", ""), data.feed.get("ttl"),
+                   data.entries, fetched_at, complaint)
+
+
+def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: datetime) -> ParsedFeed | None:
+    """The fast parser's reading, or None for a document it may read otherwise than feedparser."""
+    if not _plain_utf8(body, headers):
+        return None
+    try:
+        data = feedparser_rs.parse(body, sanitize_html=False, resolve_relative_uris=False)  # bytes: never a URL
+    except Exception:  # noqa: BLE001 - whatever it cannot read is feedparser's
+        return None
+    except BaseException as e:  # a Rust panic arrives as pyo3's PanicException, a BaseException
+        if type(e).__name__ != "PanicException":
+            raise
+        return None
+    if data.bozo or data.version not in _FAST_VERSIONS or not data.entries:
+        return None
+    if ((b"&#" in body or b"\xc2" in body) and _C1.search(body)) or b"base64" in body or b"xml:base" in body \
+            or _nested_image(body) or any(k.lower() == "content-location" for k in headers):
+        return None  # also base64-encoded text; relative links feedparser resolves (xml:base, Content-Location)
+    rss = data.version == "rss20"
+    for raw in data.entries:
+        if not (raw.get("published_parsed") or raw.get("updated_parsed")) and _DATED.search(body):
+            return None  # a date in an element it does not know (dcterms:issued, say)
+        if any(raw.get(written) and not raw.get(f"{written}_parsed") for written in ("published", "updated")):
+            return None
+        link = raw.get("link") or ""
+        if "[" in link or "[" in (raw.get("id") or ""):
+            return None  # feedparser drops a guid it cannot read as a URL
+        if not raw.get("summary") and _OTHER_TEXT.search(body):
+            return None  # text in an element it does not read (XHTML <body>, <fullitem>)
+        if rss and b"<summary" in body:
+            return None  # feedparser takes an RSS item's <description> before a <summary>
+    return _parsed(feed_id, data.feed.get("title"), data.feed.get("link"), data.feed.get("ttl"), data.entries,
+                   fetched_at, None)

@@ -79,7 +79,10 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         stop = asyncio.Event()
 
         async def tick() -> None:
-            reports = await _cycle(watcher, clock, False)
+            try:
+                reports = await _cycle(watcher, clock, False)
+            except asyncio.CancelledError:  # Ctrl-C during a cycle: what it recorded is stored; stop quietly
+                return
             await asyncio.to_thread(lambda: _report(  # it reads the store: off the event loop
                 reports, config, say, every_line=False, shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence")))
 

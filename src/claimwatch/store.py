@@ -117,7 +117,7 @@ OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 SCHEMA_VERSION = 1
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
-RECENT_LIMIT = 20_000  # at most this many items of it (at most about 40 MB: see watcher.ENTRY_BOUNDS, NEWS_SUMMARY)
+RECENT_LIMIT = 20_000  # at most this many items of it (at most about 40 MB: see parserpool.ENTRY_BOUNDS, watcher.NEWS_SUMMARY)
 
 Signature = tuple[int, int, int]
 Migration = Callable[["Store"], None]
@@ -1101,6 +1101,20 @@ class Store:
     def save_feed(self, feed: Feed) -> None:
         with self.transaction():
             self._db("feeds").table("feeds").upsert(Document(feed_to_dict(feed), doc_id=feed.id))
+
+    def save_feeds(self, feeds: list[Feed]) -> None:
+        """Store the new state of feeds that are stored already, in one pass over the table (TinyDB converts
+        the whole table on every update: a save_feed per feed made a watch cycle over 500 feeds cost 0.15 s)."""
+        with self.transaction():
+            table = self._db("feeds").table("feeds")
+            stored_url = {d.doc_id: d["url"] for d in table.all()}  # unique: a feed's address is watched once
+            new = {stored_url[f.id]: feed_to_dict(f) for f in feeds if f.id in stored_url}
+
+            def replace_doc(doc: dict[str, Any]) -> None:
+                fresh = new[doc["url"]]
+                doc.clear()
+                doc.update(fresh)
+            table.update(replace_doc, doc_ids=[f.id for f in feeds if f.id in stored_url])
 
     def remove_feed(self, feed_id: int) -> Feed:
         """Stop watching a feed; the evidence found through it stays."""

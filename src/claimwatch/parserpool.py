@@ -1,0 +1,114 @@
+"""Parsing feed documents in worker processes (one per core, up to 4): parsing is CPU work, and in
+threads it would hold the GIL, use one core and stall the event loop (the bot's too).
+
+Its own module, importing only feedparse: a worker process imports what its task function's module
+imports, and the watcher's imports (aiohttp, the store) cost a worker 0.5 s of CPU at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import os
+import re
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from datetime import datetime
+
+from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
+from claimwatch.parsing import clip
+
+PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
+# How much of a feed entry is kept (characters): a 3 MB title made one watch cycle take 13 s and an
+# /evidence reply 735 messages. A link longer than its bound is no working address, and is dropped.
+ENTRY_BOUNDS = {"title": 500, "summary": 5_000, "author": 200}
+LINK_BOUND = 2_048
+
+_pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
+
+
+def start() -> ProcessPoolExecutor:
+    """The pool, its processes starting if it has none yet (each takes about 0.2 s of CPU to start)."""
+    global _pool
+    if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
+        _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_parser_process)
+        # A process is spawned per task waiting, up to PARSERS. They start with Ctrl-C ignored (an ignored
+        # signal stays ignored in the child): one still importing at a Ctrl-C would print a traceback.
+        previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+        if previous is not None:  # None: not ours to change (another thread, or a handler set outside Python)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for _ in range(PARSERS):
+                _pool.submit(os.getpid)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+    return _pool
+
+
+async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """A document parsed in a parser process. A process that dies (killed, out of memory) takes the
+    parses it had with it: those are tried once more in a fresh pool, then count as the feed's failure."""
+    global _pool
+    for _ in range(2):
+        pool = start()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
+        except BrokenProcessPool:
+            if _pool is pool:
+                _pool = None
+                pool.shutdown(wait=False)
+    return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
+
+
+def _parser_process() -> None:
+    """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
+    does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    assert parent is not None
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def bounded(doc: ParsedFeed) -> ParsedFeed:
+    """A parsed feed with each entry's text cut to ENTRY_BOUNDS (and a link past LINK_BOUND dropped), as it
+    leaves the parser: what is matched, stored, shown and sent stays small whatever a feed holds."""
+    def cut(entry: Entry) -> Entry:
+        changes: dict[str, str] = {f: clip(getattr(entry, f), limit) for f, limit in ENTRY_BOUNDS.items()
+                                   if len(getattr(entry, f, "")) > limit}
+        if len(entry.link) > LINK_BOUND:
+            changes["link"] = ""
+        return replace(entry, **changes) if changes else entry
+    return replace(doc, entries=tuple(map(cut, doc.entries)))
+
+
+_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _without_surrogate_references(body: bytes) -> bytes:
+    """The document without character references to surrogates (`&#xD800;`), which no text may hold: feedparser
+    fails the whole feed on one. Only that character is lost."""
+    if b"&#" not in body:
+        return body
+
+    def keep(m: re.Match[bytes]) -> bytes:
+        code = int(m[1], 16) if m[1] else int(m[2])
+        return b"" if 0xD800 <= code <= 0xDFFF else m[0]
+    return _REFERENCE.sub(keep, body)
+
+
+def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
+    """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
+    try:
+        return bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
+    except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
+        return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
