@@ -180,6 +180,11 @@ def _file_refusal(role: Role | None, filename: str) -> Reply | None:
     return None
 
 
+def _since(start: date, today: date) -> str:
+    """What a snooze counted from, in words."""
+    return "today" if start == today else f"its review date, {start}"
+
+
 def _split(text: str) -> tuple[str, str]:
     """'/Forecast@bot 3 70%' -> ('forecast', '3 70%')."""
     head, *rest = text.strip().split(None, 1)
@@ -738,15 +743,8 @@ class ChatService:
 
     def _mute(self, ctx: _Context, on: bool) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
-        self.store.get_claim(number)
-        chat = self._this_chat(ctx)
-        if not on and number not in chat.muted:
+        if not ledger.set_muted(self.store, self._this_chat(ctx), number, on):
             return [Reply(f"#{number} was not muted here.")]
-        muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
-        with self.store.transaction():  # muted, and its alerts waiting to go out here gone, in one write
-            self.store.save_chat(replace(chat, muted=muted))
-            if on:
-                self.store.forget_claim_messages(chat.id, number)
         if on:
             return [Reply(f"#{number} is muted here: no alerts about it in this chat.",
                           ((Button("Undo", f"/unmute {number}"),),))]
@@ -766,19 +764,15 @@ class ChatService:
         claim = self.store.get_claim(number)
         if claim.outcome:  # as /forecast: a resolved claim is not reviewed again
             raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
-        # Snoozing puts a review off, never brings it forward: it counts from the review date when that is later.
-        start = max(ctx.today, claim.review_date or ctx.today)
-        since = "today" if start == ctx.today else f"its review date, {start}"
+        start = ledger.snooze_start(claim, ctx.today)
         if len(parts) == 1:
             return [Reply(f"Move the review of #{number} ({esc(render.review(claim, ctx.today))}) on, "
-                          f"counting from {since}, by:",
+                          f"counting from {_since(start, ctx.today)}, by:",
                           (tuple(Button(f"{label} ({start + timedelta(days=days)})", f"/snooze {number} {days}")
                                  for label, days in SNOOZES),))]
-        if not parts[1].isdecimal() or not 1 <= int(parts[1]) <= 3660:
-            raise InputError("give the number of days, from 1 to 3660; or /edit <id> due <date>")
-        day = start + timedelta(days=int(parts[1]))
-        ledger.edit_claim(self.store, number, "due", day.isoformat(), ctx.who, ctx.now, self.settings.tz)
-        return [Reply(f"#{number}: next review {day} ({parts[1]} days from {since}).", edit=ctx.msg.pressed)]
+        claim, start = ledger.snooze(self.store, number, parts[1], ctx.who, ctx.now, self.settings.tz)
+        return [Reply(f"#{number}: next review {claim.review_date} ({parts[1]} days from {_since(start, ctx.today)}).",
+                      edit=ctx.msg.pressed)]
 
     def cmd_settings(self, ctx: _Context) -> list[Reply]:
         chat = self._this_chat(ctx)

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import Config, default_data_dir, in_data_dir, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
-from claimwatch.model import Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
+from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
     clip,
     feed_url,
@@ -158,6 +158,35 @@ def cmd_reopen(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
     claim = ledger.reopen(ctx.store, number, args.by or ctx.config.user, ctx.now, " ".join(args.note))
     print(f"#{claim.id} is open again")
+
+
+def cmd_edit(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim = ledger.edit_claim(ctx.store, number, args.field, " ".join(args.value), args.by or ctx.config.user,
+                              ctx.now, ctx.config.tz)
+    print(f"#{number} updated: {args.field.lower()}")
+    past = render.past_review(claim, ctx.today) if args.field.lower() == "due" else ""
+    if past:
+        print(f"claimwatch edit: warning: {past}", file=sys.stderr)
+    if args.field.lower() == "watch" and claim.watch and (found := ledger.match_recent_news(ctx.store, [claim], ctx.now)):
+        print(ledger.recent_news_note(found, number))
+
+
+def cmd_snooze(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    claim, start = ledger.snooze(ctx.store, number, args.days, args.by or ctx.config.user, ctx.now, ctx.config.tz)
+    print(f"#{number}: next review {claim.review_date} ({args.days} days from "
+          f"{'today' if start == ctx.today else f'its review date, {start}'})")
+
+
+def cmd_mute(args: argparse.Namespace, ctx: Context) -> None:
+    """Mute or unmute a claim for this terminal: the alerts `claimwatch watch` prints (the console's chat)."""
+    number = ledger.parse_claim_number(args.id)
+    on = args.command == "mute"
+    chat = ctx.store.chat(CONSOLE_CHAT) or Chat(CONSOLE_CHAT, "private", "console")
+    if not ledger.set_muted(ctx.store, chat, number, on):
+        raise InputError(f"#{number} was not muted")
+    print(f"#{number} is {'muted: claimwatch watch prints no alerts about it' if on else 'no longer muted'}")
 
 
 def cmd_delete(args: argparse.Namespace, ctx: Context) -> None:
@@ -439,6 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="the claim's number")
     p.add_argument("note", nargs="*", default=[], help="why (optional)")
     p.set_defaults(rest="note")
+
+    p = command("edit", cmd_edit, "change one field of a claim: due, p, tags, watch, text or source ('none' clears "
+                "it)", by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("field", help="due, p, tags, watch, text or source")
+    p.add_argument("value", nargs="+", help="the new value, or none")
+    p = command("snooze", cmd_snooze, "move a claim's review on by some days (from today, or from its review date "
+                "when that is later)", by=True)
+    p.add_argument("id", help="the claim's number")
+    p.add_argument("days", help="how many days, 1 to 3660")
+    for name, what in (("mute", "no alerts about a claim in this terminal (what claimwatch watch prints)"),
+                       ("unmute", "alerts about a muted claim in this terminal again")):
+        p = command(name, cmd_mute, what)
+        p.add_argument("id", help="the claim's number")
 
     p = command("delete", cmd_delete, "delete a claim: out of lists, reminders, digests and stats, until restored",
                 by=True)

@@ -33,6 +33,7 @@ from claimwatch.parsing import (
 from claimwatch.model import (
     Archived,
     Change,
+    Chat,
     Claim,
     Feed,
     Forecast,
@@ -417,6 +418,45 @@ def not_yet_forecast(store: Store, who: str) -> list[Claim]:
     """The open claims `who` has not forecast, due soonest first."""
     return sorted((c for c in store.find_claims(ClaimFilter(status="open")) if who not in c.current_forecasts()),
                   key=_due_first)
+
+
+# --- snoozing and muting ----------------------------------------------------------------------------
+
+MAX_SNOOZE_DAYS = 3660
+
+
+def snooze_start(claim: Claim, today: date) -> date:
+    """What a snooze counts from: today, or the review date when that is later (a snooze never brings a
+    review forward)."""
+    return max(today, claim.review_date or today)
+
+
+def snooze(store: Store, number: int, days: str, by: str, now: datetime, tz: ZoneInfo) -> tuple[Claim, date]:
+    """Move an open claim's review on by `days` (as typed), counting from snooze_start; the claim and what it
+    counted from."""
+    if not (days.isascii() and days.isdecimal()) or not 1 <= int(days) <= MAX_SNOOZE_DAYS:
+        raise InputError(f"give the number of days, from 1 to {MAX_SNOOZE_DAYS}; or edit the review date (due)")
+    with store.transaction():
+        claim = _live_claim(store, number)
+        if claim.outcome:  # as forecasting: a resolved claim is not reviewed again
+            raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
+        start = snooze_start(claim, now.astimezone(tz).date())
+        day = start + timedelta(days=int(days))
+        return edit_claim(store, number, "due", day.isoformat(), by, now, tz), start
+
+
+def set_muted(store: Store, chat: Chat, number: int, on: bool) -> bool:
+    """Mute (or unmute) a claim in a chat; a mute also drops its alerts still waiting for that chat, in the same
+    write. False when there was nothing to unmute."""
+    with store.transaction():
+        store.get_claim(number)
+        if not on and number not in chat.muted:
+            return False
+        muted = tuple(sorted(set(chat.muted) | {number})) if on else tuple(n for n in chat.muted if n != number)
+        store.save_chat(replace(chat, muted=muted))
+        if on:
+            store.forget_claim_messages(chat.id, number)
+    return True
 
 
 def due(store: Store, today: date) -> list[Claim]:
