@@ -238,7 +238,8 @@ class FakeBotAPI:
 
     def user_message(self, user_id: int, text: str, *, chat_id: int | None = None, chat_type: str = "private",
                      first_name: str = "User", username: str | None = None, document: JSON | None = None,
-                     title: str = "Test group", reply_to: int | None = None, sender_chat: JSON | None = None) -> int:
+                     title: str = "Test group", reply_to: int | None = None, sender_chat: JSON | None = None,
+                     forward_origin: JSON | None = None) -> int:
         """Queues a message from a user (a command gets its bot_command entity); returns the update_id."""
         if chat_id is None and chat_type != "private":
             raise ValueError("a group message needs its (negative) chat_id")
@@ -256,7 +257,8 @@ class FakeBotAPI:
             command = _COMMAND.match(text)
             entities = [{"type": "bot_command", "offset": 0, "length": command.end()}] if command else None
             msg = self._new_message(chat_id, user, **{key: text or None, _ENTITIES[key]: entities}, document=document,
-                                    reply_to_message=self._quoted(chat_id, reply_to), sender_chat=sender_chat)
+                                    reply_to_message=self._quoted(chat_id, reply_to), sender_chat=sender_chat,
+                                    forward_origin=forward_origin)
             return self._push({"message": copy.deepcopy(msg)})
 
     def button_press(self, user_id: int, data: str, *, message_id: int, chat_id: int | None = None) -> int:

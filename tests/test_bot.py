@@ -39,12 +39,14 @@ class Harness:
     now: datetime = NOW  # the bot's clock; tests move it
     handled: set[int] | None = None  # update ids the bot has finished with, when the test runs the bot
 
-    def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private") -> Sent:
-        """Send as `user`; the bot's first answer in that chat, once it has finished answering."""
+    def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private",
+            forward_origin: dict | None = None) -> Sent:
+        """Send as `user` (forwarding a message from `forward_origin`); the bot's first answer in that chat,
+        once it has finished answering."""
         chat_id = user if chat is None else chat
         mark = self.api.mark()
         update = self.api.user_message(user, text, chat_id=chat if chat is not None else None, chat_type=chat_type,
-                                       first_name=f"user{user}", username=f"user{user}")
+                                       first_name=f"user{user}", username=f"user{user}", forward_origin=forward_origin)
         return self._reply(chat_id, mark, update)
 
     def _reply(self, chat_id: int, mark: int, update: int) -> Sent:
@@ -170,7 +172,7 @@ def test_guided_add_in_chat(bot: Harness) -> None:
     assert "Probability" in probability.text
     assert "Tags and watch terms" in bot.say(ANALYST, "very likely").text
     confirm = bot.say(ANALYST, "tags transport | watch China-Europe Railway Express, 中欧班列")
-    assert labels(confirm) == ["Save", "Cancel"]
+    assert labels(confirm) == ["Save", "Edit", "Cancel"]
     assert "Recorded <b>#19</b>" in bot.press(ANALYST, confirm, "Save").text
     claim = bot.store.get_claim(19)
     assert (claim.p, claim.watch) == (0.875, ("China-Europe Railway Express", "中欧班列"))
@@ -185,6 +187,21 @@ def test_trywatch_add_and_evidence_show_the_words_that_matched(bot: Harness) -> 
     added = bot.say(ANALYST, "/add Talks move to Minsk | watch Минск")
     assert "1 news item from the last 14 days matches; /evidence 19" in added.text
     assert "Минске ← Минск" in bot.say(SUBSCRIBER, "/evidence 19").text
+
+
+def test_quick_add_and_a_forwarded_post_are_saved_on_one_tap(bot: Harness) -> None:
+    draft = bot.say(ANALYST, "/add Will Power of Siberia 2 be signed by end of 2026? 30%")
+    assert labels(draft) == ["Save", "Edit", "Cancel"] and "review: 2026-12-31" in draft.text
+    assert "Recorded <b>#19</b>" in bot.press(ANALYST, draft, "Save").text
+    assert (bot.store.get_claim(19).p, bot.store.get_claim(19).watch) == (0.3, ("Power of Siberia 2",))
+    origin = {"type": "channel", "date": 1764000000, "message_id": 812,
+              "chat": {"id": -1001, "type": "channel", "title": "Reuters World", "username": "reuters_world"}}
+    offer = bot.say(ANALYST, "Power of Siberia 2 talks resume in Beijing by Q2 2027. More soon.", forward_origin=origin)
+    assert offer.text.startswith("Record a claim from this message?") and "t.me/reuters_world/812" in offer.text
+    assert "Recorded <b>#20</b>" in bot.press(ANALYST, offer, "Save").text
+    claim = bot.store.get_claim(20)
+    assert (claim.source.title, claim.source.url) == ("Reuters World", "https://t.me/reuters_world/812")
+    assert claim.source.quote.endswith("More soon.") and claim.review_date.isoformat() == "2027-04-01"
 
 
 def test_invite_link_used_twice(bot: Harness) -> None:

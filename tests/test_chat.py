@@ -150,7 +150,7 @@ def test_a_command_while_a_draft_waits_keeps_it_and_says_so(service: ChatService
     replies = say(service, ANALYST, "/list")
     assert "Claim 1" in replies[0].text
     assert replies[-1].text.startswith("Your /add draft is kept. Save this claim?")
-    assert [b.label for row in replies[-1].buttons for b in row] == ["Save", "Cancel"]
+    assert [b.label for row in replies[-1].buttons for b in row] == ["Save", "Edit", "Cancel"]
     assert "draft is kept" in text(say(service, ANALYST, "/show 99"))  # an error too
     assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
     say(service, ANALYST, "/add")

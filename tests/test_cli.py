@@ -284,7 +284,7 @@ BAD_INPUT = [
     pytest.param(["forecast", "{open}", "150%"], ["'150%'", "outside 0-100%"], id="forecast-over-100"),
     pytest.param(["forecast", "{open}", "abc"], ["'abc' is not a probability"], id="forecast-not-a-number"),
     pytest.param(["add", "x", "--due", "someday"], ["'someday'", "date"], id="add-bad-date"),
-    pytest.param(["add", ""], ["needs its text"], id="add-empty-text"),
+    pytest.param(["add", ""], ["text cannot be blank"], id="add-empty-text"),
     pytest.param(["add", "x", "--watch", "-only"], ["--watch", "expected one argument"], id="add-watch-dash-arg"),
     pytest.param(["add", "x", "--watch=-only"], ["watch terms", "only exclusions"], id="add-watch-only-exclusions"),
     pytest.param(["add", "again", "--id", "ext-1"], ["'ext-1'", "#{open}"], id="add-external-id-in-use"),

@@ -28,6 +28,7 @@ from claimwatch.model import (
     Claim,
     Feed,
     Role,
+    Source,
 )
 from claimwatch.parsing import (
     clip,
@@ -40,6 +41,7 @@ from claimwatch.parsing import (
     parse_watch_terms,
     shown_url,
 )
+from claimwatch.quickentry import read_quick_claim
 from claimwatch.render import HTML
 from claimwatch.store import Store
 
@@ -102,6 +104,7 @@ class Incoming:
     chat_title: str = ""
     pressed: bool = False
     file: Attachment | None = None  # a document the user sent
+    forwarded: Source | None = None  # where a forwarded message came from (its text is the quote)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class _Draft:
     p: float | None = None
     tags: tuple[str, ...] = ()
     watch: tuple[str, ...] = ()
+    source: Source = field(default_factory=Source)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,25 @@ def _file_refusal(role: Role | None, filename: str) -> Reply | None:
     if role != Role.ADMIN:
         return Reply("Only admins can add feeds.")
     return None
+
+
+_CONFIRM_BUTTONS = ((Button("Save", "save"), Button("Edit", "edit"), Button("Cancel", "/cancel")),)
+
+
+def _one_line_add(draft: _Draft) -> str:
+    """A draft as the one-line /add that records it."""
+    parts = [draft.text]
+    if draft.review_date:
+        parts.append(f"due {draft.review_date}")
+    if draft.p is not None:
+        parts.append(f"p {render.percent(draft.p)}")
+    if draft.tags:
+        parts.append(f"tags {', '.join(draft.tags)}")
+    if draft.watch:
+        parts.append(f"watch {', '.join(draft.watch)}")
+    if draft.source.url or draft.source.title:
+        parts.append(f"source {draft.source.url or draft.source.title}")
+    return "/add " + " | ".join(parts)
 
 
 def _since(start: date, today: date) -> str:
@@ -236,6 +259,9 @@ class ChatService:
                 return [Reply("This claimwatch bot is invite-only. Ask one of its admins for an invite link.")]
             if msg.file is not None:
                 return self._received_file(ctx, msg.file)
+            if not name and msg.forwarded is not None and role and role.allows(Role.ANALYST) \
+                    and msg.chat_type == "private":
+                return self._forwarded(ctx, msg.forwarded)
             if not name:
                 return self._conversation_step(ctx)
             command = COMMANDS.get(name)
@@ -324,6 +350,13 @@ class ChatService:
             draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft("text", ctx.now)
             return [self._question(draft, ctx.now)]
         text, *parts = [p.strip() for p in ctx.args.split("|")]
+        if not parts:  # one sentence: what it says of its date, probability and names, shown before saving
+            quick = read_quick_claim(ledger.claim_text(text), ctx.now, self.settings.tz)
+            if quick.understood():
+                draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
+                    "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
+                    watch=parse_watch_terms(list(quick.watch)).terms() if quick.watch else ())
+                return [self._question(draft, ctx.now)]
         fields: dict[str, object] = {}
         for part in parts:
             key, _, value = part.partition(" ")
@@ -371,12 +404,15 @@ class ChatService:
         answer = ctx.args.strip()
         skip = answer.lower() in ("skip", "-", "none")
         if draft.step == "confirm":
+            if answer.lower() == "edit":  # the one-line form, filled in: change what is wrong and send it
+                return [Reply("Change what is wrong and send it back (this draft is kept until then):\n"
+                              f"<code>{esc(_one_line_add(draft))}</code>", _CONFIRM_BUTTONS)]
             if answer.lower() not in ("save", "yes"):
-                return [Reply("Press Save, or /cancel.", ((Button("Save", "save"), Button("Cancel", "/cancel")),))]
+                return [Reply("Press Save, Edit, or /cancel.", _CONFIRM_BUTTONS)]
             del self._drafts[key]
             claim = ledger.add_claim(self.store, ledger.NewClaim(
-                text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch),
-                ctx.who, ctx.now)
+                text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch,
+                source=draft.source), ctx.who, ctx.now)
             return [self._added(claim, ctx.now, ctx.today)]
         if draft.step == "text":
             if not answer:
@@ -412,10 +448,22 @@ class ChatService:
         if draft.watch:  # what the terms would find, so they can be tuned before saving
             count = len(ledger.try_watch_terms(self.store, ", ".join(draft.watch), now))
             tried = f" ({ledger.recent_news_note(count)}: <code>/trywatch {esc(', '.join(draft.watch))}</code>)"
-        summary = [esc(draft.text), f"review: {draft.review_date or '—'}",
+        source = " · ".join(x for x in (draft.source.title, draft.source.url) if x)
+        summary = [esc(draft.text), *([f"source: {esc(source)}"] if source else []), f"review: {draft.review_date or '—'}",
                    f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
                    f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}{tried}"]
-        return Reply("Save this claim?\n" + "\n".join(summary), ((Button("Save", "save"), Button("Cancel", "/cancel")),))
+        return Reply("Save this claim?\n" + "\n".join(summary), _CONFIRM_BUTTONS)
+
+    def _forwarded(self, ctx: _Context, source: Source) -> list[Reply]:
+        """A message an analyst forwarded: a draft claim with the message as its source, saved on one tap."""
+        sentence = re.split(r"(?<=[.!?。！？])\s", ctx.args.strip(), maxsplit=1)[0]
+        quick = read_quick_claim(ledger.claim_text(clip(sentence, 300)), ctx.now, self.settings.tz)
+        draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
+            "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
+            watch=parse_watch_terms(list(quick.watch)).terms() if quick.watch else (),
+            source=replace(source, quote=clip(ctx.args.strip(), 4000)))
+        question = self._question(draft, ctx.now)
+        return [Reply("Record a claim from this message? " + question.text, question.buttons)]
 
     def cmd_cancel(self, ctx: _Context) -> list[Reply]:
         if self._drafts.pop((ctx.msg.chat_id, ctx.msg.user_id), None) is None:

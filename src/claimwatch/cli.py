@@ -32,6 +32,7 @@ from claimwatch.parsing import (
     parse_watch_terms,
     shown_url,
 )
+from claimwatch.quickentry import read_quick_claim
 from claimwatch.store import Store, open_store
 
 
@@ -73,8 +74,20 @@ def _claim_json(claim: Any) -> dict[str, Any]:
 
 def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     source = ledger.source_from_text(args.source or "")
+    text = ledger.claim_text(" ".join(args.text))
+    review = parse_date(args.due, ctx.now, ctx.config.tz) if args.due else None
+    p = parse_probability(args.p) if args.p else None
+    watch = parse_watch_terms(args.watch).terms() if args.watch else ()
+    quick = None
+    if not (args.due or args.p or args.watch or args.tags):  # one sentence: its date, probability and names
+        quick = read_quick_claim(text, ctx.now, ctx.config.tz)
+        if quick.understood():
+            text, review, p = quick.text, quick.review_date, quick.p
+            watch = parse_watch_terms(list(quick.watch)).terms() if quick.watch else ()
+        else:
+            quick = None
     new = ledger.NewClaim(
-        text=" ".join(args.text),
+        text=text,
         kind=ledger.parse_kind(args.kind),
         source=Source(
             title=source.title,
@@ -83,14 +96,20 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
             published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
             quote=args.quote or "",
         ),
-        review_date=parse_date(args.due, ctx.now, ctx.config.tz) if args.due else None,
+        review_date=review,
         tags=parse_tags(args.tags) if args.tags else (),
-        watch=parse_watch_terms(args.watch).terms() if args.watch else (),
-        p=parse_probability(args.p) if args.p else None,
+        watch=watch,
+        p=p,
         ext_id=args.id,
     )
     claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
     print(f"added #{claim.id}: {claim.text}")
+    if quick is not None:  # what was read out of the sentence, and how to change it
+        print(f"  understood: review {claim.review_date or '—'}"
+              + (f" (from '{quick.date_phrase}')" if quick.date_phrase else "")
+              + f", probability {render.percent(claim.p) if claim.p is not None else '—'}"
+              + f", watch {', '.join(claim.watch) or '—'}"
+              + f" (claimwatch edit {claim.id} due|p|watch … to change)")
     past = render.past_review(claim, ctx.today)
     if past:
         print(f"claimwatch add: warning: {past}", file=sys.stderr)

@@ -154,8 +154,7 @@ class NewClaim:
 
     def __post_init__(self) -> None:
         """Checked when made, so a front end knows the input is good before it opens the store."""
-        if not " ".join(self.text.split()):
-            raise InputError("a claim needs its text: what is claimed or forecast")
+        object.__setattr__(self, "text", claim_text(self.text))
         s = self.source
         if max(len(s.title), len(s.url), len(s.author), len(s.quote)) > 4000:
             raise InputError("a source's title, address, author and quote are limited to 4000 characters each")
@@ -163,7 +162,6 @@ class NewClaim:
             bad = control_character(value, allow_whitespace=True)
             if bad:
                 raise InputError(f"a source's {what} cannot hold control characters ({bad}): {clip(value)!r}")
-        object.__setattr__(self, "text", claim_text(self.text))
         if self.ext_id is not None:
             object.__setattr__(self, "ext_id", parse_external_id(self.ext_id))
 

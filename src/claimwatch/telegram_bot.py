@@ -28,7 +28,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Update
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -40,7 +52,7 @@ from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Rep
 from claimwatch.config import Config, load_config, read_env_file
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
-from claimwatch.model import CHANNEL_BOT
+from claimwatch.model import CHANNEL_BOT, Source
 from claimwatch.parsing import no_surrogates, printable
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
 from claimwatch.store import open_store
@@ -134,7 +146,28 @@ def _incoming(update: Update, text: str, pressed: bool = False) -> Incoming:
     # A lone surrogate (Telegram passes on a broken \ud800 escape) cannot be stored or sent: it becomes U+FFFD.
     # Names are shown in terminals too: their control characters become spaces.
     return Incoming(user_id, chat.id, no_surrogates(text), printable(name), chat.type, printable(chat.title or ""),
-                    pressed)
+                    pressed, forwarded=_forwarded_from(message) if message is not None and not pressed else None)
+
+
+def _forwarded_from(message: Message) -> Source | None:
+    """Where a forwarded message came from, as a claim's source: a channel post's public link when it has one."""
+    origin = message.forward_origin
+    if origin is None:
+        return None
+    url = ""
+    if isinstance(origin, MessageOriginChannel):
+        title = origin.chat.title or "a channel"
+        if origin.chat.username:
+            url = f"https://t.me/{origin.chat.username}/{origin.message_id}"
+    elif isinstance(origin, MessageOriginChat):
+        title = origin.sender_chat.title or "a chat"
+    elif isinstance(origin, MessageOriginUser):
+        title = origin.sender_user.full_name
+    elif isinstance(origin, MessageOriginHiddenUser):
+        title = origin.sender_user_name
+    else:
+        title = "a forwarded message"
+    return Source(title=printable(no_surrogates(title))[:200], url=url, published=origin.date.date())
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:

@@ -1,0 +1,92 @@
+"""Quick entry: a claim typed as one sentence, a forwarded message, saved on one tap."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from claimwatch.chat import ChatService, ChatSettings, Incoming
+from claimwatch.model import Role, Source
+from claimwatch.quickentry import read_quick_claim
+from claimwatch.store import open_store
+
+from conftest import NOW, UTC_TZ, run_cli
+
+ANA = 2
+
+
+@pytest.mark.parametrize("sentence, text, review, p, watch", [
+    ("Will Power of Siberia 2 be signed by end of 2026? 30%", "Will Power of Siberia 2 be signed by end of 2026?",
+     date(2026, 12, 31), 0.3, ("Power of Siberia 2",)),
+    ("China will attend the next peace summit in Switzerland before June 2027 (25%)",
+     "China will attend the next peace summit in Switzerland before June 2027", date(2027, 6, 1), 0.25,
+     ("Switzerland",)),
+    ("Putin visits Beijing again within 6 months, very likely", "Putin visits Beijing again within 6 months",
+     date(2026, 9, 2), 0.875, ("Beijing",)),
+    ("The EU adopts a 20th sanctions package by Q2 2027 p=0.7", "The EU adopts a 20th sanctions package by Q2 2027",
+     date(2026 + 1, 4, 1), 0.7, ("EU",)),
+    ("Exports to Russia fall in 2027", "Exports to Russia fall in 2027", date(2027, 12, 31), None, ("Russia",)),
+    ("Talks resume by 2027, unlikely", "Talks resume by 2027", date(2027, 1, 1), 0.325, ()),
+    ("Подпишут ли Россия и Китай контракт до конца 2027 года? 20%",
+     "Подпишут ли Россия и Китай контракт до конца 2027 года?", date(2027, 12, 31), 0.2, ("Россия", "Китай")),
+    ("Nord Stream 2 restarts by mid-2027", "Nord Stream 2 restarts by mid-2027", date(2027, 7, 1), None,
+     ("Nord Stream 2",)),
+    ("A claim from chat", "A claim from chat", None, None, ()),
+    ("The Kremlin says talks in 3 rounds failed", "The Kremlin says talks in 3 rounds failed", None, None,
+     ("Kremlin",)),
+])
+def test_a_sentence_gives_its_review_date_probability_and_names(sentence, text, review, p, watch) -> None:
+    quick = read_quick_claim(sentence, NOW, UTC_TZ)
+    assert (quick.text, quick.review_date, quick.p, quick.watch) == (text, review, p, watch)
+
+
+def service():
+    store = open_store(None)
+    store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
+    return store, ChatService(store, ChatSettings(UTC_TZ, frozenset({1}), "invite", "claimwatch_test_bot"))
+
+
+def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap() -> None:
+    store, chat = service()
+    (draft,) = chat.handle(Incoming(ANA, ANA, "/add Will Power of Siberia 2 be signed by end of 2026? 30%", "ana"), NOW)
+    assert "review: 2026-12-31" in draft.text and "probability: 30%" in draft.text
+    assert "watch: Power of Siberia 2" in draft.text
+    assert [b.label for row in draft.buttons for b in row] == ["Save", "Edit", "Cancel"]
+    assert store.find_claims() == []  # nothing saved before the tap
+    (edit,) = chat.handle(Incoming(ANA, ANA, "edit", "ana", pressed=True), NOW)
+    assert ("/add Will Power of Siberia 2 be signed by end of 2026? | due 2026-12-31 | p 30% | "
+            "watch Power of Siberia 2") in edit.text
+    (saved,) = chat.handle(Incoming(ANA, ANA, "save", "ana", pressed=True), NOW)
+    assert "Recorded <b>#1</b>" in saved.text
+    claim = store.get_claim(1)
+    assert (claim.review_date, claim.p, claim.watch) == (date(2026, 12, 31), 0.3, ("Power of Siberia 2",))
+    (plain,) = chat.handle(Incoming(ANA, ANA, "/add A claim from chat", "ana"), NOW)
+    assert "Recorded <b>#2</b>" in plain.text  # nothing to understand: recorded at once, as before
+
+
+def test_a_forwarded_message_offers_a_claim_with_the_message_as_its_source() -> None:
+    store, chat = service()
+    origin = Source(title="Reuters World", url="https://t.me/reuters_world/812", published=NOW.date())
+    text = "Gazprom says the Power of Siberia 2 contract will be signed by mid-2027. Talks go on in Beijing."
+    (offer,) = chat.handle(Incoming(ANA, ANA, text, "ana", forwarded=origin), NOW)
+    assert offer.text.startswith("Record a claim from this message?")
+    assert "source: Reuters World · https://t.me/reuters_world/812" in offer.text and "review: 2027-07-01" in offer.text
+    chat.handle(Incoming(ANA, ANA, "save", "ana", pressed=True), NOW)
+    claim = store.get_claim(1)
+    assert claim.text == "Gazprom says the Power of Siberia 2 contract will be signed by mid-2027."
+    assert (claim.source.url, claim.source.quote) == ("https://t.me/reuters_world/812", text)
+    (stranger,) = chat.handle(Incoming(9, 9, text, "x", forwarded=origin), NOW + timedelta(seconds=1))
+    assert "invite-only" in stranger.text and len(store.find_claims()) == 1
+
+
+def test_quick_add_on_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    added = run_cli("add", "Will Power of Siberia 2 be signed by end of 2026? 30%", data=data)
+    assert added.stdout.splitlines() == [
+        "added #19: Will Power of Siberia 2 be signed by end of 2026?",
+        "  understood: review 2026-12-31 (from 'end of 2026'), probability 30%, watch Power of Siberia 2 "
+        "(claimwatch edit 19 due|p|watch … to change)"]
+    plain = run_cli("add", "Power of Siberia 2 deal stalls", "--tags", "energy", data=data)
+    assert plain.stdout == "added #20: Power of Siberia 2 deal stalls\n"  # an option given: read as written
