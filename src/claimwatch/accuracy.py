@@ -293,7 +293,7 @@ def summary_text(result: dict[str, Any]) -> str:
                 "claims are resolved (true, false or partial) and someone forecast them before the event."
                 + (" " + hindsight if hindsight else ""))
     lines = [f"Forecast accuracy ({result['scope']}): {result['n_claims']} resolved claim{'s' * (result['n_claims'] != 1)}, "
-             f"{result['n_forecasts']} forecast{'s' * (result['n_forecasts'] != 1)} that count."
+             + ("1 forecast that counts." if result["n_forecasts"] == 1 else f"{result['n_forecasts']} forecasts that count.")
              + (" " + hindsight if hindsight else ""),
              f"Brier {_num(result['brier'])} (0 is perfect, 0.25 is always saying 50%), "
              f"log score {_num(result['log_score'], 2)}, time-weighted Brier {_num(result['time_weighted_brier'])}"
@@ -303,7 +303,7 @@ def summary_text(result: dict[str, Any]) -> str:
     best = [b for b in result["calibration"] if b["n"]]
     if best:
         widest = max(best, key=lambda b: b["n"])
-        lines.append(f"Calibration: of {widest['n']} forecasts between {widest['bin_low']:.0%} and "
+        lines.append(f"Calibration: of {widest['n']} forecast{'s' * (widest['n'] != 1)} between {widest['bin_low']:.0%} and "
                      f"{widest['bin_high']:.0%}, {widest['observed']:.0%} came true.")
     return "\n".join(lines)
 

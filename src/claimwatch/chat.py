@@ -258,12 +258,13 @@ class ChatService:
         word = ctx.args.lower()
         if word not in (Role.ANALYST.value, Role.SUBSCRIBER.value):  # admins are made with /grant
             raise InputError("say which role the invite grants: analyst or subscriber")
-        if not self.settings.bot_username:
-            raise InputError("the bot's username is not known here, so no link can be made")
+        if not self.settings.bot_username:  # the console: not a usage mistake, so no usage line
+            return [Reply("Invite links are made by the Telegram bot (a link names it). Here, give a role to a "
+                          "Telegram user id with /grant &lt;user id&gt; &lt;role&gt;.")]
         token = secrets.token_urlsafe(12)
         self.store.add_invite(token, Role(word), ctx.who, ctx.now)
         link = f"https://t.me/{self.settings.bot_username}?start={token}"
-        return [Reply(f"One-time invite for a {word}: {esc(link)}\nIt grants the role to the first person who opens it.")]
+        return [Reply(f"One-time invite for {_a(Role(word))}: {esc(link)}\nIt grants the role to the first person who opens it.")]
 
     # --- claims ----------------------------------------------------------------------------------
 
@@ -521,7 +522,7 @@ class ChatService:
         result = opml.read_opml(file.content)
         added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
         problems = "".join(f"\n⚠️ {esc(p)}" for p in result.problems)
-        return [Reply(f"{esc(file.filename)}: {added} feeds added, {known} watched already.{problems}")]
+        return [Reply(f"{esc(file.filename)}: {render.count(added, 'feed')} added, {known} watched already.{problems}")]
 
     def cmd_evidence(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")

@@ -178,7 +178,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
             raise InputError(f"cannot read {args.url}: {e.strerror}") from None
         result = opml.read_opml(body)
         added, known = ledger.add_feeds(ctx.store, result.feeds, args.by or ctx.config.user, ctx.now)
-        print(f"{args.url}: {added} feeds added, {known} watched already")
+        print(f"{args.url}: {render.count(added, 'feed')} added, {known} watched already")
         for problem in result.problems:
             print(f"  warning: {problem}", file=sys.stderr)
     elif args.action == "export-opml":
@@ -255,9 +255,10 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
     if args.output:
         _write(args.output, text)
         if args.format == "claimreview":  # only resolved claims have a review, void ones aside
-            print(f"exported {len(json.loads(text))} reviews of resolved claims to {args.output}", file=sys.stderr)
+            print(f"exported {render.count(len(json.loads(text)), 'review')} of resolved claims to {args.output}",
+                  file=sys.stderr)
         else:
-            print(f"exported {len(ctx.store.find_claims())} claims to {args.output}", file=sys.stderr)
+            print(f"exported {render.count(len(ctx.store.find_claims()), 'claim')} to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -288,7 +289,8 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     listed = resolved[:MAX_CLAIMS_LISTED]
     evidence = {c.id: ctx.store.evidence_for(c.id) for c in listed}
     _write(args.output, render_report(result, listed, len(resolved), evidence, ctx.now, ctx.config.tz))
-    print(f"wrote {args.output}: {result['n_claims']} resolved claims, {result['n_forecasts']} forecasts",
+    print(f"wrote {args.output}: {render.count(result['n_claims'], 'resolved claim')}, "
+          f"{render.count(result['n_forecasts'], 'forecast')}",
           file=sys.stderr)
 
 

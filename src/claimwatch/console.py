@@ -63,7 +63,7 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
     never in `data_dir`."""
     interactive = stdin.isatty()
     if interactive:
-        print("claimwatch console: type /help, a number to press a button, Ctrl-D to leave.", file=stdout)
+        print("claimwatch console: type /help, a number to press a button, /quit or Ctrl-D to leave.", file=stdout)
     buttons: list[Button] = []
     while True:
         if interactive:
@@ -74,6 +74,8 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
         text = line.strip()
         if not text or text.startswith("#!"):
             continue
+        if text.lower() in ("/quit", "/exit"):
+            break
         pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
         incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,
                             user_name, "private", pressed=pressed)

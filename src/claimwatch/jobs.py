@@ -14,7 +14,7 @@ from claimwatch import delivery
 from claimwatch.config import Config
 from claimwatch.fetch import Fetcher
 from claimwatch.model import CONSOLE_CHAT
-from claimwatch.render import evidence_line, html_to_plain
+from claimwatch.render import count, evidence_line, html_to_plain
 from claimwatch.store import Store
 from claimwatch.watcher import FeedReport, Watcher
 
@@ -95,7 +95,7 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler.start()
-        say(f"watching {len(store.feeds())} feeds for news on open claims; Ctrl-C stops")
+        say(f"watching {count(len(store.feeds()), 'feed')} for news on open claims; Ctrl-C stops")
         try:
             await stop.wait()
         finally:
