@@ -750,7 +750,7 @@ def test_a_claimreview_export_says_how_many_reviews_it_wrote(populated: Populate
     result = ok(run_cli("export", "--format", "claimreview", "-o", str(out), data=populated.data))
     written = len(json.loads(out.read_text("utf-8")))
     assert 0 < written < len(as_json(run_cli("list", "all", "--json", data=populated.data)))
-    assert one_line(result.stderr) == f"exported {written} reviews of resolved claims to {out}"
+    assert one_line(result.stderr) == f"exported {written} review{'s' * (written != 1)} of resolved claims to {out}"
 
 
 def test_a_bad_import_file_cuts_long_values_and_makes_no_data_directory(tmp_path: Path) -> None:
