@@ -116,4 +116,4 @@ def test_a_rejected_token_is_not_printed(tmp_path: Path) -> None:
         result = subprocess.run([sys.executable, str(ROOT / "bot.py")], env=env, capture_output=True, text=True,
                                 timeout=60)
     assert result.returncode == 1
-    assert "SECRET-WRONG" not in result.stderr + result.stdout and "<token>" in result.stderr
+    assert "SECRET-WRONG" not in result.stderr + result.stdout and "TELEGRAM_BOT_TOKEN" in result.stderr
