@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claimwatch import cli, ledger
-from claimwatch.accuracy import MIN_RESOLVED, Scope, summary_text
+from claimwatch.accuracy import MIN_RESOLVED, Scope, calibration_lean, summary_text
 from claimwatch.errors import InputError
 from claimwatch.report import MAX_CLAIMS_LISTED, render_report
 from claimwatch.store import Store, open_store
@@ -455,7 +455,22 @@ def test_stats_text_says_one_forecast_and_one_claim_in_the_singular(store: Store
                                              "T00:00:00Z"}], "outcome": {"value": "true", "event_date": "2024-02-01"}}]},
                          "x", NOW)
     text = summary_text(review(store))
-    assert "1 resolved claim, 1 forecast that counts." in text and "Calibration: of 1 forecast between" in text
+    assert "1 resolved claim, 1 forecast that counts." in text
+    assert "Calibration: underconfident over 1 forecast: 30 points nearer to 50%" in text
+
+
+def _bin(mean_p: float, observed: float, n: int) -> dict[str, Any]:
+    return {"n": n, "mean_p": mean_p, "observed": observed}
+
+
+@pytest.mark.parametrize("bins, says", [
+    ([_bin(0.8, 0.6, 10), _bin(0.2, 0.4, 10)], "overconfident over 20 forecasts: 20 points further from 50%"),
+    ([_bin(0.7, 0.9, 4), _bin(0.3, 0.1, 4)], "underconfident over 8 forecasts: 20 points nearer to 50%"),
+    ([_bin(0.9, 0.88, 50), _bin(0.5, 0.9, 3)], "close to calibrated over 53 forecasts (within 2 points"),
+    ([_bin(0.8, 0.6, 10), _bin(0.8, 0.8, 0)], "overconfident over 10 forecasts: 20 points"),  # empty bins weigh nothing
+])
+def test_calibration_line_says_which_way_the_forecasts_lean(bins: list[dict[str, Any]], says: str) -> None:
+    assert calibration_lean(bins).startswith("Calibration: " + says)
 
 
 # --- 5. the report ---------------------------------------------------------------------------------

@@ -348,7 +348,9 @@ def test_stats_with_nothing_to_chart_sends_no_chart(service: ChatService) -> Non
     assert [r.attachment for r in replies] == [None] and "no resolved claims" in replies[0].text
     say(service, ANALYST, "/forecast 1 70%")
     say(service, ANALYST, "/resolve 1 true", at=NOW + timedelta(minutes=1))
-    assert say(service, SUBSCRIBER, "/stats #energy")[-1].attachment.filename == "calibration.png"
+    chart = say(service, SUBSCRIBER, "/stats #energy")[-1].attachment
+    assert chart.filename == "calibration.png"
+    assert b"Title\x00Calibration of analysts' forecasts (#energy)" in chart.content  # the PNG says what it shows
 
 
 @pytest.mark.parametrize("command, says", [

@@ -300,12 +300,36 @@ def summary_text(result: dict[str, Any]) -> str:
              + (f" — n = {result['n_claims']}, too few to judge" if result["too_few"] else "") + ".",
              f"Team consensus: {judged(result['team'])}.",
              f"Sources' own probabilities: {judged(result['source'])}."]
-    best = [b for b in result["calibration"] if b["n"]]
-    if best:
-        widest = max(best, key=lambda b: b["n"])
-        lines.append(f"Calibration: of {widest['n']} forecast{'s' * (widest['n'] != 1)} between {widest['bin_low']:.0%} and "
-                     f"{widest['bin_high']:.0%}, {widest['observed']:.0%} came true.")
+    lean = calibration_lean(result["calibration"])
+    if lean is not None:
+        lines.append(lean)
     return "\n".join(lines)
+
+
+def calibration_title(result: dict[str, Any]) -> str:
+    """The calibration chart's title says what the review covers, so a shared picture keeps its context."""
+    return f"Calibration of analysts' forecasts ({result['scope']})"
+
+
+def calibration_lean(bins: list[dict[str, Any]]) -> str | None:
+    """Which way the forecasts lean, in one line: overconfident when they were further from 50% than what
+    happened bore out (70% forecasts that came true 55% of the time), underconfident when nearer. The gap is
+    sign(p − ½)·(p − observed) per bin, weighted by its forecasts; within 3 points counts as calibrated."""
+    filled = [b for b in bins if b["n"]]
+    n = sum(b["n"] for b in filled)
+    if not n:
+        return None
+    gap = sum(b["n"] * (b["mean_p"] - b["observed"]) * ((b["mean_p"] > 0.5) - (b["mean_p"] < 0.5))
+              for b in filled) / n
+    points = round(abs(gap) * 100)
+    forecasts = f"{n} forecast{'s' * (n != 1)}"
+    if points <= 3:
+        return f"Calibration: close to calibrated over {forecasts} (within {points} points of what happened)."
+    if gap > 0:
+        return (f"Calibration: overconfident over {forecasts}: {points} points further from 50% on average "
+                "than what happened bore out.")
+    return (f"Calibration: underconfident over {forecasts}: {points} points nearer to 50% on average "
+            "than what happened bore out.")
 
 
 def leaderboard_text(result: dict[str, Any]) -> str:

@@ -13,9 +13,10 @@ matplotlib.use("Agg")  # no display needed; must come before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _png(fig: plt.Figure, title: str) -> bytes:
+    """The figure as PNG, its title kept in the file's metadata too (what a shared file is about)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Title": title})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -41,7 +42,7 @@ def calibration_png(bins: Sequence[dict], title: str) -> bytes:
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    return _png(fig)
+    return _png(fig, title)
 
 
 def brier_over_time_png(points: Sequence[tuple[date, float, float | None]], title: str) -> bytes:
@@ -61,4 +62,4 @@ def brier_over_time_png(points: Sequence[tuple[date, float, float | None]], titl
     ax.set(ylim=(0, 1), ylabel="Brier (lower is better)", title=title)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    return _png(fig)
+    return _png(fig, title)

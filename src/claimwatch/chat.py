@@ -471,7 +471,7 @@ class ChatService:
         result = ledger.accuracy_review(self.store, self.settings.tz, scope)
         if not result["n_forecasts"]:  # an empty chart says nothing
             return [Reply(esc(accuracy.summary_text(result)))]
-        chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
+        chart = calibration_png(result["calibration"], accuracy.calibration_title(result))
         caption = f"Calibration ({esc(scope.describe())}): how often what was forecast at each level happened."
         return [Reply(esc(accuracy.summary_text(result))),
                 Reply(caption, attachment=Attachment("calibration.png", chart, photo=True))]

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import charts
-from claimwatch.accuracy import MIN_RESOLVED, Scored, score_claim
+from claimwatch.accuracy import MIN_RESOLVED, Scored, calibration_title, score_claim
 from claimwatch.model import Claim, Evidence, claim_to_dict
 from claimwatch.render import percent
 from claimwatch.parsing import web_address
@@ -83,8 +83,7 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
                  f"marked too few to judge.</p>")
 
     parts.append("<h2>Calibration</h2>")
-    parts.append(_img(charts.calibration_png(result["calibration"], "Calibration of analysts' forecasts"),
-                      "calibration chart"))
+    parts.append(_img(charts.calibration_png(result["calibration"], calibration_title(result)), "calibration chart"))
     bins = [f"<tr><td>{b['bin_low']:.0%}–{b['bin_high']:.0%}</td><td class='n'>{b['n']}</td>"
             f"<td class='n'>{_num(b['mean_p'], 2)}</td><td class='n'>{_num(b['observed'], 2)}</td>"
             f"<td class='n'>{_num(b['wilson_low'], 2)}–{_num(b['wilson_high'], 2)}</td></tr>"
