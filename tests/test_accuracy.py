@@ -616,6 +616,13 @@ def test_report_of_the_small_store_shows_its_figures(fixed: Store) -> None:
     assert "most recent of" not in html  # nothing left out
 
 
+def test_report_tables_align_number_headers_with_their_numbers_and_keep_dates_whole(fixed: Store) -> None:
+    html = render(fixed)
+    assert "<th>analyst</th><th class=n>claims</th><th class=n>Brier</th>" in html
+    assert "<th>#</th><th>claim</th>" in html  # the claims table holds text
+    assert "<span class='note date'>2024-06-16</span>" in html and ".date{white-space:nowrap}" in html
+
+
 # --- 6. ClaimReview --------------------------------------------------------------------------------
 
 

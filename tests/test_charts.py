@@ -40,3 +40,18 @@ def test_calibration_labels_overlap_nothing_and_points_at_0_and_100_percent_show
 def test_calibration_png_names_what_it_shows() -> None:
     png = charts.calibration_png(CROWDED, "Calibration of analysts' forecasts (#energy)")
     assert png.startswith(b"\x89PNG") and b"Title\x00Calibration of analysts' forecasts (#energy)" in png
+
+
+def test_brier_over_time_with_one_quarter_is_not_a_dot_on_a_long_axis_and_its_line_is_labelled(tmp_path: Path) -> None:
+    from datetime import date
+
+    from matplotlib.dates import num2date
+
+    points = [(date(2026, 4, 1), 0.18, 0.2)]
+    fig = charts.brier_over_time_figure(points, "Brier score per quarter of the event (all claims)")
+    (tmp_path / "brier.png").write_bytes(charts.brier_over_time_png(points, "one quarter"))  # to look at
+    ax = fig.axes[0]
+    low, high = (num2date(x).date() for x in ax.get_xlim())
+    assert (high - low).days <= 120
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2026-Q2"]
+    assert "always saying 50% (0.25)" in [t.get_text() for t in ax.get_legend().get_texts()]

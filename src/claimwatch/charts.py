@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import matplotlib
 
@@ -77,20 +77,30 @@ def _place_labels(fig: plt.Figure, ax: plt.Axes, labels: list) -> None:
 
 
 def brier_over_time_png(points: Sequence[tuple[date, float, float | None]], title: str) -> bytes:
-    """Brier per period, (day, analysts' Brier, team's Brier), as lines."""
+    """Brier per quarter, (its first day, analysts' Brier, team's Brier), as lines."""
+    return _png(brier_over_time_figure(points, title), title)
+
+
+def brier_over_time_figure(points: Sequence[tuple[date, float, float | None]], title: str) -> plt.Figure:
+    """The chart brier_over_time_png draws: one tick per quarter (as 2026-Q2) when there are few, an axis no
+    wider than the quarters shown (one quarter is not a dot on a three-year axis), the 0.25 line labelled."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.axhline(0.25, linestyle=":", color="#999999", label="always saying 50% (0.25)")
     if points:
         days = [p[0] for p in points]
         ax.plot(days, [p[1] for p in points], marker="o", color="#1f5fa8", label="analysts")
         team = [(d, t) for d, _, t in points if t is not None]
         if team:
             ax.plot([d for d, _ in team], [t for _, t in team], marker="s", color="#d2691e", label="team consensus")
-        ax.legend(fontsize=8)
+        ax.set_xlim(min(days) - timedelta(days=45), max(days) + timedelta(days=45))
+        if len(days) <= 12:
+            ax.set_xticks(days, [f"{d.year}-Q{(d.month - 1) // 3 + 1}" for d in days])
     else:
         ax.text(0.5, 0.5, "no resolved forecasts yet", ha="center", va="center", color="#666666",
                 transform=ax.transAxes)
-    ax.axhline(0.25, linestyle=":", color="#999999")
+    ax.legend(fontsize=8)
     ax.set(ylim=(0, 1), ylabel="Brier (lower is better)", title=title)
     ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    return _png(fig, title)
+    if points and len(points) > 12:
+        fig.autofmt_xdate()
+    return fig
