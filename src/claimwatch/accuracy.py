@@ -56,16 +56,30 @@ def cutoff(outcome: dict[str, Any], tz: ZoneInfo) -> datetime:
 
 def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored]:
     """The counted forecasts of one claim in the dict form (model.claim_to_dict); [] unless resolved, not void."""
+    return _score(number, claim, tz)[0]
+
+
+def late_forecasts(claim: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The forecasts of a scored claim (resolved, not void; dict form) made at or after the event (see cutoff):
+    hindsight, so never scored. Said wherever it matters, so a back-filled record does not look empty for no reason."""
+    return _score(0, claim, tz)[1]
+
+
+def _score(number: int, claim: dict[str, Any], tz: ZoneInfo) -> tuple[list[Scored], list[dict[str, Any]]]:
+    """score_claim's rows and late_forecasts' forecasts, from one pass over the forecasts (review needs both)."""
     outcome = claim["outcome"]
     o = _CODES.get(outcome["value"]) if outcome else None
     if o is None:
-        return []
+        return [], []
     end = cutoff(outcome, tz)
     before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event
+    late = []
     for f in claim["forecasts"]:
         at = parse_datetime(f["at"])
         if at < end:
             before.setdefault(f["by"], []).append(_Made(f["p"], at))
+        else:
+            late.append(f)
     rows = []
     for name, made in before.items():
         if len(made) == 1:  # the usual case: it counts, and it stood for the whole period
@@ -83,17 +97,7 @@ def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored
     if p is not None and created < end:
         rows.append(Scored(number, "source", source_label(claim), p, o, scores.brier(p, o), scores.log_score(p, o),
                            created))
-    return rows
-
-
-def late_forecasts(claim: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """The forecasts of a scored claim (resolved, not void; dict form) made at or after the event (see cutoff):
-    hindsight, so never scored. Said wherever it matters, so a back-filled record does not look empty for no reason."""
-    outcome = claim["outcome"]
-    if not outcome or _CODES.get(outcome["value"]) is None:
-        return []
-    end = cutoff(outcome, tz)
-    return [f for f in claim["forecasts"] if parse_datetime(f["at"]) >= end]
+    return rows, late
 
 
 def source_label(claim: dict[str, Any]) -> str:
@@ -190,8 +194,8 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
     for number, claim in claims:
         if not scope.keeps(claim):
             continue
-        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late_forecasts(claim, tz))
-        rows = score_claim(number, claim, tz)
+        rows, late = _score(number, claim, tz)
+        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late)
         if scope.forecaster:
             if not any(r.kind == "analyst" and r.forecaster == scope.forecaster for r in rows):
                 continue
