@@ -250,6 +250,7 @@ def test_list_due_sorts_as_due_does(populated: Populated) -> None:
 
 def test_list_an_analysts_claims(populated: Populated) -> None:
     assert numbers(as_json(run_cli("list", "@alice", "--json", data=populated.data))) == [populated.siberia]
+    assert numbers(as_json(run_cli("list", "--json", "@alice", data=populated.data))) == [populated.siberia]
 
 
 @pytest.mark.parametrize("args, says", [

@@ -337,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quote", help="the passage of the source the claim comes from")
     p.add_argument("--id", help="an external id (import and export match on it)")
 
-    p = command("list", cmd_list, "list claims: open (default), due, resolved, all, #tag, or words", json_output=True)
-    p.add_argument("filter", nargs="*", help="open | due | resolved | all | #tag | words to search for")
+    p = command("list", cmd_list, "list claims: open (default), due, resolved, all, #tag, @analyst, or words",
+                json_output=True)
+    p.add_argument("filter", nargs="*", help="open | due | resolved | all | #tag | @analyst | words to search for")
+    p.set_defaults(rest="filter")  # `list --json EU` too
 
     command("due", cmd_due, "open claims whose review date has come", json_output=True)
 
