@@ -84,3 +84,8 @@ def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory
 def test_quit_leaves_the_console(tmp_path: Path) -> None:
     result = run_cli("console", data=tmp_path / "data", input="/help\n/quit\n/add Never recorded\n")
     assert result.returncode == 0 and "I don't know /quit" not in result.stdout and "Recorded" not in result.stdout
+
+
+def test_each_answer_is_followed_by_a_blank_line(tmp_path: Path) -> None:
+    result = run_cli("console", data=tmp_path / "data", input="/show 3\n/subscribe all\n")
+    assert "[4] History\n\nSubscribed to all claims" in result.stdout  # the buttons of /show, then the next answer

@@ -429,14 +429,16 @@ def _reads_only(args: argparse.Namespace) -> bool:
         (args.command == "feeds" and args.action in ("list", "export-opml"))
 
 
-def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str]) -> Store:
+def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str] | None) -> Store:
     """The store of the data directory; for a reading command on one that does not exist, the examples in memory.
-    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory)."""
+    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory);
+    with None (a command that runs on, such as the console), said at once."""
+    say = (lambda note: print(note, file=sys.stderr)) if notes is None else notes.append
     if reading and not config.data_dir.exists():
         store = open_store(None)
         if seed and ledger.seed_examples(store, now):
-            notes.append(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
-                         "the first command that records something makes it")
+            say(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
+                "the first command that records something makes it")
         return store
     store = open_store(config.data_dir)
     if store.migrated_backup:
@@ -444,8 +446,8 @@ def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes:
               f"{store.migrated_backup}", file=sys.stderr)
     seeded = ledger.seed_examples(store, now) if seed else 0
     if seeded:
-        notes.append(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-                     f"claims from {interchange.bundled_claims_path().name}")
+        say(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+            f"claims from {interchange.bundled_claims_path().name}")
     return store
 
 
@@ -536,10 +538,10 @@ def _run(args: argparse.Namespace) -> int:
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
         made = None if config.data_dir.exists() else config.data_dir
         reading = _reads_only(args)
-        notes: list[str] = []
+        notes: list[str] | None = None if args.command in ("console", "watch") else []
         code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
-        for note in notes:
+        for note in notes or ():
             print(note, file=sys.stderr)
         return code
     except StoreError as e:

@@ -82,6 +82,6 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
         now = clock()
         service.seen(incoming, now)  # the console chat is reachable: alerts for it are kept for `claimwatch watch`
         output, buttons = render_replies(service.handle(incoming, now), folder, data_dir)
-        if output:
-            print(output, file=stdout, flush=True)
+        if output:  # a blank line after each answer, so one answer does not run into the next
+            print(output + "\n", file=stdout, flush=True)
     return 0

@@ -65,7 +65,7 @@ def console_delivery(store: Store, config: Config, clock: Callable[[], datetime]
     delivery.prepare(store, clock(), config.tz, config.remind_at)
     printed = 0
     while batch := delivery.next_batch(store, clock(), console=True):
-        say(html_to_plain(batch[0].text))
+        say(html_to_plain(batch[0].text) + "\n")  # a blank line after each message, as between chat messages
         delivery.sent(store, batch[0])
         printed += 1
     return printed
