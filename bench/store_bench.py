@@ -22,7 +22,7 @@ from tinydb import TinyDB
 
 from claimwatch import ledger
 from claimwatch.model import Evidence, OutcomeValue, claim_to_dict
-from claimwatch.store import Store, open_store
+from claimwatch.store import SHARD_SIZE, Store, open_store
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TODAY = NOW.date()
@@ -93,10 +93,19 @@ def main() -> int:
 
         open_numbers = [c.id for c in store.find_claims()]
         rng.shuffle(open_numbers)
+        def add() -> object:
+            return ledger.add_claim(store, ledger.NewClaim(
+                text="A new claim about Arctic shipping", tags=("arctic",), review_date=date(2026, 9, 1)), "bench", NOW)
+
+        # Claims are stored 500 to a file: at a multiple of 500 each add starts an empty file, which flatters it.
+        # Time adds there and with the file half full (its 250th claim on), and print both.
+        at_boundary = timed(add, args.ops)
+        last = add().id
+        while last % SHARD_SIZE < SHARD_SIZE // 2:
+            last = add().id
         results = {
-            "add": timed(lambda: ledger.add_claim(store, ledger.NewClaim(
-                text="A new claim about Arctic shipping", tags=("arctic",), review_date=date(2026, 9, 1)),
-                "bench", NOW), args.ops),
+            f"add @{args.claims}": at_boundary,
+            f"add @{last}": timed(add, args.ops),
             "show": timed(lambda: (store.get_claim(n := rng.randint(1, args.claims)), store.evidence_for(n)), args.ops),
             "forecast": timed(lambda: ledger.add_forecast(store, rng.randint(1, args.claims), 0.4, "bench", NOW),
                               args.ops),
@@ -113,17 +122,17 @@ def main() -> int:
         plain_add = timed(lambda: plain.table("claims").insert(new_doc), args.plain_inserts)
         plain.close()
 
-    print(f"\n{'operation':<10} {'p50 ms':>8} {'p95 ms':>8}   target p95 <= 25 ms   ({due_count} claims due)")
+    print(f"\n{'operation':<12} {'p50 ms':>8} {'p95 ms':>8}   target p95 <= 25 ms   ({due_count} claims due)")
     ok = True
     for name, times in results.items():
         met = p95(times) <= 25
         ok &= met
-        print(f"{name:<10} {statistics.median(times):8.2f} {p95(times):8.2f}   {'met' if met else 'MISSED'}")
-    print(f"{'plain add':<10} {statistics.median(plain_add):8.2f} {p95(plain_add):8.2f}   "
+        print(f"{name:<12} {statistics.median(times):8.2f} {p95(times):8.2f}   {'met' if met else 'MISSED'}")
+    print(f"{'plain add':<12} {statistics.median(plain_add):8.2f} {p95(plain_add):8.2f}   "
           f"(plain TinyDB JSONStorage, {args.claims} claims, {args.plain_inserts} inserts)")
-    ratio = statistics.median(plain_add) / statistics.median(results["add"])
+    ratio = statistics.median(plain_add) / max(statistics.median(t) for n, t in results.items() if n.startswith("add"))
     ok &= ratio >= 10
-    print(f"\nadd is {ratio:.1f}x faster than plain TinyDB (median vs median; target >= 10x: "
+    print(f"\nadd (the slower of the two) is {ratio:.1f}x faster than plain TinyDB (median vs median; target >= 10x: "
           f"{'met' if ratio >= 10 else 'MISSED'})")
     return 0 if ok else 1
 

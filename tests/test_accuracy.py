@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claimwatch import cli, ledger
-from claimwatch.accuracy import MIN_RESOLVED, Scope
+from claimwatch.accuracy import MIN_RESOLVED, Scope, calibration_lean, summary_text
 from claimwatch.errors import InputError
 from claimwatch.report import MAX_CLAIMS_LISTED, render_report
 from claimwatch.store import Store, open_store
@@ -450,6 +450,29 @@ def test_stats_text_marks_small_samples_too_few_to_judge(imported: Path) -> None
     assert "— n = 2, too few to judge." in china
 
 
+def test_stats_text_says_one_forecast_and_one_claim_in_the_singular(store: Store) -> None:
+    ledger.import_claims(store, {"claims": [{"text": "Alone", "forecasts": [{"by": "ana", "p": 0.7, "at": "2024-01-01"
+                                             "T00:00:00Z"}], "outcome": {"value": "true", "event_date": "2024-02-01"}}]},
+                         "x", NOW)
+    text = summary_text(review(store))
+    assert "1 resolved claim, 1 forecast that counts." in text
+    assert "Calibration: underconfident over 1 forecast: 30 points nearer to 50%" in text
+
+
+def _bin(mean_p: float, observed: float, n: int) -> dict[str, Any]:
+    return {"n": n, "mean_p": mean_p, "observed": observed}
+
+
+@pytest.mark.parametrize("bins, says", [
+    ([_bin(0.8, 0.6, 10), _bin(0.2, 0.4, 10)], "overconfident over 20 forecasts: 20 points further from 50%"),
+    ([_bin(0.7, 0.9, 4), _bin(0.3, 0.1, 4)], "underconfident over 8 forecasts: 20 points nearer to 50%"),
+    ([_bin(0.9, 0.88, 50), _bin(0.5, 0.9, 3)], "close to calibrated over 53 forecasts (within 2 points"),
+    ([_bin(0.8, 0.6, 10), _bin(0.8, 0.8, 0)], "overconfident over 10 forecasts: 20 points"),  # empty bins weigh nothing
+])
+def test_calibration_line_says_which_way_the_forecasts_lean(bins: list[dict[str, Any]], says: str) -> None:
+    assert calibration_lean(bins).startswith("Calibration: " + says)
+
+
 # --- 5. the report ---------------------------------------------------------------------------------
 
 
@@ -593,14 +616,21 @@ def test_report_of_the_small_store_shows_its_figures(fixed: Store) -> None:
     assert "most recent of" not in html  # nothing left out
 
 
+def test_report_tables_align_number_headers_with_their_numbers_and_keep_dates_whole(fixed: Store) -> None:
+    html = render(fixed)
+    assert "<th>analyst</th><th class=n>claims</th><th class=n>Brier</th>" in html
+    assert "<th>#</th><th>claim</th>" in html  # the claims table holds text
+    assert "<span class='note date'>2024-06-16</span>" in html and ".date{white-space:nowrap}" in html
+
+
 # --- 6. ClaimReview --------------------------------------------------------------------------------
 
 
 def test_claimreview_export_has_only_resolved_claims_with_the_required_fields(fixed: Store) -> None:
     items = json.loads(ledger.export_claims(fixed, "claimreview", NOW, UTC_TZ))
     assert [i["claimReviewed"] for i in items] == [
-        "Gas deal signed in June", "Pipeline halted", "Tariffs partly lifted", "Bridge opens", "Port reopens",
-        "Nobody forecast this"]  # D (void) and E (open) are left out
+        "Pipeline halted", "Tariffs partly lifted", "Bridge opens", "Port reopens",
+        "Nobody forecast this"]  # A (a forecast, not a claim to check), D (void) and E (open) are left out
     for item in items:
         assert item["@context"] == "https://schema.org" and item["@type"] == "ClaimReview"
         assert item["url"] and item["datePublished"] and item["author"]["name"]
@@ -609,16 +639,15 @@ def test_claimreview_export_has_only_resolved_claims_with_the_required_fields(fi
         assert item["itemReviewed"]["@type"] == "Claim"
     by_text = {i["claimReviewed"]: i for i in items}
     ratings = {t: (i["reviewRating"]["ratingValue"], i["reviewRating"]["alternateName"]) for t, i in by_text.items()}
-    assert ratings == {"Gas deal signed in June": (5, "True"), "Pipeline halted": (1, "False"),
+    assert ratings == {"Pipeline halted": (1, "False"),
                        "Tariffs partly lifted": (3, "Partly true"), "Bridge opens": (5, "True"),
                        "Port reopens": (5, "True"), "Nobody forecast this": (5, "True")}
 
-    a = by_text["Gas deal signed in June"]
-    assert a["url"] == "https://evidence.example/a1"  # the first evidence link
-    assert (a["datePublished"], a["author"]["name"], a["reviewBody"]) == ("2024-06-18", "ed", "signed in Beijing")
-    assert a["itemReviewed"] == {
-        "@type": "Claim", "author": {"@type": "Person", "name": "Zhang Wei"}, "datePublished": "2024-05-01",
-        "appearance": [{"@type": "CreativeWork", "url": "https://news.example/a", "headline": "Beijing energy report"}]}
+    c = by_text["Tariffs partly lifted"]
+    assert (c["datePublished"], c["author"]["name"]) == ("2024-08-12", "fay")
+    # a source's title is where the claim appeared, not who made it
+    assert by_text["Pipeline halted"]["itemReviewed"] == {
+        "@type": "Claim", "appearance": [{"@type": "CreativeWork", "headline": "Moscow wire"}]}
     assert by_text["Nobody forecast this"]["url"] == "http://old.example/h"
     assert by_text["Tariffs partly lifted"]["url"] == "https://china.example/c"  # no evidence: the source's URL
     assert by_text["Tariffs partly lifted"]["itemReviewed"] == {

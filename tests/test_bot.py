@@ -367,7 +367,7 @@ def test_an_admin_sends_an_opml_file_and_its_feeds_are_watched(bot: Harness) -> 
     mark = bot.api.mark()
     bot.api.user_message(ADMIN, "", document=document, first_name="admin")
     reply = bot.api.wait_reply(ADMIN, mark)
-    assert "feeds.opml: 1 feeds added, 0 watched already." in reply.text and "file:///etc/passwd" in reply.text
+    assert "feeds.opml: 1 feed added, 0 watched already." in reply.text and "file:///etc/passwd" in reply.text
     assert [f.url for f in bot.store.feeds()] == ["https://a.example/rss?x=1&y=2"]
     mark = bot.api.mark()
     bot.api.user_message(ANALYST, "", document=bot.api.add_file(opml, "feeds.opml"), first_name="ana")

@@ -178,6 +178,14 @@ def test_guided_add_stops_when_the_role_is_revoked_midway(service: ChatService) 
     assert len(service.store.find_claims()) == 3
 
 
+def test_invite_says_an_analyst_and_without_a_bot_explains_without_a_usage_line(service: ChatService) -> None:
+    assert "One-time invite for an analyst: https://t.me/" in text(say(service, ADMIN, "/invite analyst"))
+    assert "One-time invite for a subscriber: https://t.me/" in text(say(service, ADMIN, "/invite subscriber"))
+    service.settings = ChatSettings(UTC_TZ, frozenset({ADMIN}), "invite", "")  # the console knows no bot
+    reply = text(say(service, ADMIN, "/invite analyst"))
+    assert "Invite links are made by the Telegram bot" in reply and "/grant" in reply and "Usage" not in reply
+
+
 def test_invite_link_grants_its_role_once(service: ChatService) -> None:
     reply = text(say(service, ADMIN, "/invite analyst"))
     link = reply.split("https://t.me/claimwatch_test_bot?start=", 1)[1].split()[0]
@@ -340,7 +348,9 @@ def test_stats_with_nothing_to_chart_sends_no_chart(service: ChatService) -> Non
     assert [r.attachment for r in replies] == [None] and "no resolved claims" in replies[0].text
     say(service, ANALYST, "/forecast 1 70%")
     say(service, ANALYST, "/resolve 1 true", at=NOW + timedelta(minutes=1))
-    assert say(service, SUBSCRIBER, "/stats #energy")[-1].attachment.filename == "calibration.png"
+    chart = say(service, SUBSCRIBER, "/stats #energy")[-1].attachment
+    assert chart.filename == "calibration.png"
+    assert b"Title\x00Calibration of analysts' forecasts (#energy)" in chart.content  # the PNG says what it shows
 
 
 @pytest.mark.parametrize("command, says", [

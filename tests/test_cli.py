@@ -251,6 +251,7 @@ def test_list_due_sorts_as_due_does(populated: Populated) -> None:
 
 def test_list_an_analysts_claims(populated: Populated) -> None:
     assert numbers(as_json(run_cli("list", "@alice", "--json", data=populated.data))) == [populated.siberia]
+    assert numbers(as_json(run_cli("list", "--json", "@alice", data=populated.data))) == [populated.siberia]
 
 
 @pytest.mark.parametrize("args, says", [
@@ -671,6 +672,21 @@ def test_the_default_data_directory_is_the_users_data_directory_and_help_names_i
     assert "40%" in cli("show", "3").stdout
 
 
+def _imported(args: list[str], data: Path) -> set[str]:
+    """The top-level packages a command imports (python -X importtime), as a user runs it."""
+    result = run_cli(*args, data=data, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    return {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "import time:" in line}
+
+
+@pytest.mark.parametrize("args", [["list"], ["due"], ["show", "2"], ["stats"], ["export"], ["history", "2"]],
+                         ids=" ".join)
+def test_a_command_that_draws_nothing_loads_no_plotting_library(workdir: Path, args: list[str]) -> None:
+    """matplotlib alone takes longer to load than these commands may take to run (bench/startup_bench.py)."""
+    loaded = _imported(args, workdir)
+    assert "claimwatch" in loaded and "matplotlib" not in loaded and "telegram" not in loaded
+    assert "matplotlib" in _imported(["report", "-o", str(workdir.parent / "r.html")], workdir)  # one that draws
+
+
 def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     block = readme.split("## A session", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
@@ -751,7 +767,7 @@ def test_a_claimreview_export_says_how_many_reviews_it_wrote(populated: Populate
     result = ok(run_cli("export", "--format", "claimreview", "-o", str(out), data=populated.data))
     written = len(json.loads(out.read_text("utf-8")))
     assert 0 < written < len(as_json(run_cli("list", "all", "--json", data=populated.data)))
-    assert one_line(result.stderr) == f"exported {written} reviews of resolved claims to {out}"
+    assert one_line(result.stderr) == f"exported {written} review{'s' * (written != 1)} of resolved claims to {out}"
 
 
 def test_a_bad_import_file_cuts_long_values_and_makes_no_data_directory(tmp_path: Path) -> None:

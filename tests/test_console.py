@@ -79,3 +79,13 @@ def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.count("(not saved: . is in the data directory .; run the console from another folder)") == 2
     assert {p.name: p.read_bytes() for p in data.iterdir() if p.is_file() and p.name != ".lock"} == before
+
+
+def test_quit_leaves_the_console(tmp_path: Path) -> None:
+    result = run_cli("console", data=tmp_path / "data", input="/help\n/quit\n/add Never recorded\n")
+    assert result.returncode == 0 and "I don't know /quit" not in result.stdout and "Recorded" not in result.stdout
+
+
+def test_each_answer_is_followed_by_a_blank_line(tmp_path: Path) -> None:
+    result = run_cli("console", data=tmp_path / "data", input="/show 3\n/subscribe all\n")
+    assert "[4] History\n\nSubscribed to all claims" in result.stdout  # the buttons of /show, then the next answer

@@ -70,7 +70,7 @@ def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
     opml.write_bytes(b'<opml version="2.0"><body><outline text="A & B" xmlUrl="https://a.example/rss?x=1&y=2"/>'
                      b'<outline text="local" xmlUrl="file:///etc/passwd"/></body></opml>')
     result = run_cli("feeds", "import-opml", str(opml), data=data)
-    assert "1 feeds added, 0 watched already" in result.stdout and "file:///etc/passwd" in result.stderr
+    assert "1 feed added, 0 watched already" in result.stdout and "file:///etc/passwd" in result.stderr
     again = run_cli("feeds", "import-opml", str(opml), data=data)
     assert "0 feeds added, 1 watched already" in again.stdout
     broken = tmp_path / "broken.opml"

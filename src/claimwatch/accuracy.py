@@ -56,18 +56,32 @@ def cutoff(outcome: dict[str, Any], tz: ZoneInfo) -> datetime:
 
 def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored]:
     """The counted forecasts of one claim in the dict form (model.claim_to_dict); [] unless resolved, not void."""
+    return _score(number, claim, tz)[0]
+
+
+def late_forecasts(claim: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """The forecasts of a scored claim (resolved, not void; dict form) made at or after the event (see cutoff):
+    hindsight, so never scored. Said wherever it matters, so a back-filled record does not look empty for no reason."""
+    return _score(0, claim, tz)[1]
+
+
+def _score(number: int, claim: dict[str, Any], tz: ZoneInfo) -> tuple[list[Scored], list[dict[str, Any]]]:
+    """score_claim's rows and late_forecasts' forecasts, from one pass over the forecasts (review needs both)."""
     outcome = claim["outcome"]
     o = _CODES.get(outcome["value"]) if outcome else None
     if o is None:
-        return []
+        return [], []
     end = cutoff(outcome, tz)
     before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event
+    late = []
     for f in claim["forecasts"]:
         if f.get("withdrawn"):  # withdrawn by its author: in the history, never scored
             continue
         at = parse_datetime(f["at"])
         if at < end:
             before.setdefault(f["by"], []).append(_Made(f["p"], at))
+        else:
+            late.append(f)
     rows = []
     for name, made in before.items():
         if len(made) == 1:  # the usual case: it counts, and it stood for the whole period
@@ -85,17 +99,7 @@ def score_claim(number: int, claim: dict[str, Any], tz: ZoneInfo) -> list[Scored
     if p is not None and created < end:
         rows.append(Scored(number, "source", source_label(claim), p, o, scores.brier(p, o), scores.log_score(p, o),
                            created))
-    return rows
-
-
-def late_forecasts(claim: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """The forecasts of a scored claim (resolved, not void; dict form) made at or after the event (see cutoff):
-    hindsight, so never scored. Said wherever it matters, so a back-filled record does not look empty for no reason."""
-    outcome = claim["outcome"]
-    if not outcome or _CODES.get(outcome["value"]) is None:
-        return []
-    end = cutoff(outcome, tz)
-    return [f for f in claim["forecasts"] if parse_datetime(f["at"]) >= end]
+    return rows, late
 
 
 def source_label(claim: dict[str, Any]) -> str:
@@ -192,8 +196,8 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
     for number, claim in claims:
         if not scope.keeps(claim):
             continue
-        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late_forecasts(claim, tz))
-        rows = score_claim(number, claim, tz)
+        rows, late = _score(number, claim, tz)
+        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late)
         if scope.forecaster:
             if not any(r.kind == "analyst" and r.forecaster == scope.forecaster for r in rows):
                 continue
@@ -295,19 +299,43 @@ def summary_text(result: dict[str, Any]) -> str:
                 "claims are resolved (true, false or partial) and someone forecast them before the event."
                 + (" " + hindsight if hindsight else ""))
     lines = [f"Forecast accuracy ({result['scope']}): {result['n_claims']} resolved claim{'s' * (result['n_claims'] != 1)}, "
-             f"{result['n_forecasts']} forecast{'s' * (result['n_forecasts'] != 1)} that count."
+             + ("1 forecast that counts." if result["n_forecasts"] == 1 else f"{result['n_forecasts']} forecasts that count.")
              + (" " + hindsight if hindsight else ""),
              f"Brier {_num(result['brier'])} (0 is perfect, 0.25 is always saying 50%), "
              f"log score {_num(result['log_score'], 2)}, time-weighted Brier {_num(result['time_weighted_brier'])}"
              + (f" — n = {result['n_claims']}, too few to judge" if result["too_few"] else "") + ".",
              f"Team consensus: {judged(result['team'])}.",
              f"Sources' own probabilities: {judged(result['source'])}."]
-    best = [b for b in result["calibration"] if b["n"]]
-    if best:
-        widest = max(best, key=lambda b: b["n"])
-        lines.append(f"Calibration: of {widest['n']} forecasts between {widest['bin_low']:.0%} and "
-                     f"{widest['bin_high']:.0%}, {widest['observed']:.0%} came true.")
+    lean = calibration_lean(result["calibration"])
+    if lean is not None:
+        lines.append(lean)
     return "\n".join(lines)
+
+
+def calibration_title(result: dict[str, Any]) -> str:
+    """The calibration chart's title says what the review covers, so a shared picture keeps its context."""
+    return f"Calibration of analysts' forecasts ({result['scope']})"
+
+
+def calibration_lean(bins: list[dict[str, Any]]) -> str | None:
+    """Which way the forecasts lean, in one line: overconfident when they were further from 50% than what
+    happened bore out (70% forecasts that came true 55% of the time), underconfident when nearer. The gap is
+    sign(p − ½)·(p − observed) per bin, weighted by its forecasts; within 3 points counts as calibrated."""
+    filled = [b for b in bins if b["n"]]
+    n = sum(b["n"] for b in filled)
+    if not n:
+        return None
+    gap = sum(b["n"] * (b["mean_p"] - b["observed"]) * ((b["mean_p"] > 0.5) - (b["mean_p"] < 0.5))
+              for b in filled) / n
+    points = round(abs(gap) * 100)
+    forecasts = f"{n} forecast{'s' * (n != 1)}"
+    if points <= 3:
+        return f"Calibration: close to calibrated over {forecasts} (within {points} points of what happened)."
+    if gap > 0:
+        return (f"Calibration: overconfident over {forecasts}: {points} points further from 50% on average "
+                "than what happened bore out.")
+    return (f"Calibration: underconfident over {forecasts}: {points} points nearer to 50% on average "
+            "than what happened bore out.")
 
 
 def leaderboard_text(result: dict[str, Any]) -> str:

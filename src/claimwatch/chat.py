@@ -336,12 +336,13 @@ class ChatService:
         word = ctx.args.lower()
         if word not in (Role.ANALYST.value, Role.SUBSCRIBER.value):  # admins are made with /grant
             raise InputError("say which role the invite grants: analyst or subscriber")
-        if not self.settings.bot_username:
-            raise InputError("the bot's username is not known here, so no link can be made")
+        if not self.settings.bot_username:  # the console: not a usage mistake, so no usage line
+            return [Reply("Invite links are made by the Telegram bot (a link names it). Here, give a role to a "
+                          "Telegram user id with /grant &lt;user id&gt; &lt;role&gt;.")]
         token = secrets.token_urlsafe(12)
         self.store.add_invite(token, Role(word), ctx.who, ctx.now)
         link = f"https://t.me/{self.settings.bot_username}?start={token}"
-        return [Reply(f"One-time invite for a {word}: {esc(link)}\nIt grants the role to the first person who opens it.")]
+        return [Reply(f"One-time invite for {_a(Role(word))}: {esc(link)}\nIt grants the role to the first person who opens it.")]
 
     # --- claims ----------------------------------------------------------------------------------
 
@@ -617,7 +618,7 @@ class ChatService:
         result = ledger.accuracy_review(self.store, self.settings.tz, scope)
         if not result["n_forecasts"]:  # an empty chart says nothing
             return [Reply(esc(accuracy.summary_text(result)))]
-        chart = calibration_png(result["calibration"], "Calibration of analysts' forecasts")
+        chart = calibration_png(result["calibration"], accuracy.calibration_title(result))
         caption = f"Calibration ({esc(scope.describe())}): how often what was forecast at each level happened."
         return [Reply(esc(accuracy.summary_text(result))),
                 Reply(caption, attachment=Attachment("calibration.png", chart, photo=True))]
@@ -704,7 +705,7 @@ class ChatService:
         result = opml.read_opml(file.content)
         added, known = ledger.add_feeds(self.store, result.feeds, ctx.who, ctx.now)
         problems = "".join(f"\n⚠️ {esc(p)}" for p in result.problems)
-        return [Reply(f"{esc(file.filename)}: {added} feeds added, {known} watched already.{problems}")]
+        return [Reply(f"{esc(file.filename)}: {render.count(added, 'feed')} added, {known} watched already.{problems}")]
 
     def cmd_evidence(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")

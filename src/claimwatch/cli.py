@@ -266,7 +266,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
             raise InputError(f"cannot read {args.url}: {e.strerror}") from None
         result = opml.read_opml(body)
         added, known = ledger.add_feeds(ctx.store, result.feeds, args.by or ctx.config.user, ctx.now)
-        print(f"{args.url}: {added} feeds added, {known} watched already")
+        print(f"{args.url}: {render.count(added, 'feed')} added, {known} watched already")
         for problem in result.problems:
             print(f"  warning: {problem}", file=sys.stderr)
     elif args.action == "export-opml":
@@ -353,9 +353,11 @@ def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
     if args.output:
         _write(args.output, text)
         if args.format == "claimreview":  # only resolved claims have a review, void ones aside
-            print(f"exported {len(json.loads(text))} reviews of resolved claims to {args.output}", file=sys.stderr)
+            print(f"exported {render.count(len(json.loads(text)), 'review')} of resolved claims to {args.output}",
+                  file=sys.stderr)
         else:
-            print(f"exported {len(ledger.exported_claims(ctx.store, args.format))} claims to {args.output}", file=sys.stderr)
+            print(f"exported {render.count(len(ledger.exported_claims(ctx.store, args.format)), 'claim')} to "
+                  f"{args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
 
@@ -413,7 +415,8 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     listed = resolved[:MAX_CLAIMS_LISTED]
     evidence = {c.id: ctx.store.evidence_for(c.id) for c in listed}
     _write(args.output, render_report(result, listed, len(resolved), evidence, ctx.now, ctx.config.tz))
-    print(f"wrote {args.output}: {result['n_claims']} resolved claims, {result['n_forecasts']} forecasts",
+    print(f"wrote {args.output}: {render.count(result['n_claims'], 'resolved claim')}, "
+          f"{render.count(result['n_forecasts'], 'forecast')}",
           file=sys.stderr)
 
 
@@ -461,8 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quote", help="the passage of the source the claim comes from")
     p.add_argument("--id", help="an external id (import and export match on it)")
 
-    p = command("list", cmd_list, "list claims: open (default), due, resolved, all, #tag, or words", json_output=True)
-    p.add_argument("filter", nargs="*", help="open | due | resolved | all | #tag | words to search for")
+    p = command("list", cmd_list, "list claims: open (default), due, resolved, all, #tag, @analyst, or words",
+                json_output=True)
+    p.add_argument("filter", nargs="*", help="open | due | resolved | all | #tag | @analyst | words to search for")
+    p.set_defaults(rest="filter")  # `list --json EU` too
 
     command("due", cmd_due, "open claims whose review date has come", json_output=True)
 
@@ -582,14 +587,16 @@ def _reads_only(args: argparse.Namespace) -> bool:
         (args.command == "feeds" and args.action in ("list", "export-opml"))
 
 
-def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str]) -> Store:
+def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str] | None) -> Store:
     """The store of the data directory; for a reading command on one that does not exist, the examples in memory.
-    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory)."""
+    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory);
+    with None (a command that runs on, such as the console), said at once."""
+    say = (lambda note: print(note, file=sys.stderr)) if notes is None else notes.append
     if reading and not config.data_dir.exists():
         store = open_store(None)
         if seed and ledger.seed_examples(store, now):
-            notes.append(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
-                         "the first command that records something makes it")
+            say(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
+                "the first command that records something makes it")
         return store
     store = open_store(config.data_dir)
     if store.migrated_backup:
@@ -597,8 +604,8 @@ def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes:
               f"{store.migrated_backup}", file=sys.stderr)
     seeded = ledger.seed_examples(store, now) if seed else 0
     if seeded:
-        notes.append(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-                     f"claims from {interchange.bundled_claims_path().name}")
+        say(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
+            f"claims from {interchange.bundled_claims_path().name}")
     return store
 
 
@@ -702,10 +709,10 @@ def _run(args: argparse.Namespace) -> int:
         seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
         made = None if config.data_dir.exists() else config.data_dir
         reading = _reads_only(args)
-        notes: list[str] = []
+        notes: list[str] | None = None if args.command in ("console", "watch") else []
         code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
-        for note in notes:
+        for note in notes or ():
             print(note, file=sys.stderr)
         return code
     except StoreError as e:

@@ -64,7 +64,7 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
     never in `data_dir`."""
     interactive = stdin.isatty()
     if interactive:
-        print("claimwatch console: type /help, a number to press a button, Ctrl-D to leave.", file=stdout)
+        print("claimwatch console: type /help, a number to press a button, /quit or Ctrl-D to leave.", file=stdout)
     buttons: list[Button] = []
     while True:
         if interactive:
@@ -78,12 +78,14 @@ def run_console(service: ChatService, user_name: str, clock: Callable[[], dateti
         if lone_surrogate(text):  # bytes that are not UTF-8
             print(f"⚠️ that line is not valid UTF-8 text ({lone_surrogate(text)}); nothing was done", file=stdout)
             continue
+        if text.lower() in ("/quit", "/exit"):
+            break
         pressed = text.isdecimal() and 1 <= int(text) <= len(buttons)
         incoming = Incoming(CONSOLE_USER_ID, CONSOLE_USER_ID, buttons[int(text) - 1].command if pressed else text,
                             user_name, "private", pressed=pressed)
         now = clock()
         service.seen(incoming, now)  # the console chat is reachable: alerts for it are kept for `claimwatch watch`
         output, buttons = render_replies(service.handle(incoming, now), folder, data_dir)
-        if output:
-            print(output, file=stdout, flush=True)
+        if output:  # a blank line after each answer, so one answer does not run into the next
+            print(output + "\n", file=stdout, flush=True)
     return 0

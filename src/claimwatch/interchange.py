@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from claimwatch import scores
 from claimwatch.accuracy import score_claim
 from claimwatch.errors import InputError
-from claimwatch.model import Claim, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
+from claimwatch.model import Claim, Kind, OutcomeValue, claim_from_dict, claim_to_dict, iso, parse_datetime
 from claimwatch.parsing import (
     clip,
     control_character,
@@ -249,7 +249,8 @@ RATINGS = {OutcomeValue.TRUE: (5, "True"), OutcomeValue.PARTIAL: (3, "Partly tru
 
 
 def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
-    """schema.org ClaimReview JSON-LD for each resolved, not void, claim.
+    """schema.org ClaimReview JSON-LD for each resolved, not void, claim of kind claim: a forecast's outcome is no
+    fact check. The claim's author is its source's author, never the source's title (that is where it appeared).
 
     Google's fact-check markup requires claimReviewed, reviewRating (with alternateName) and url; the
     url is the outcome's first evidence link, else the source's URL, else a claimwatch URN (links that are
@@ -257,15 +258,14 @@ def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
     """
     reviews = []
     for c in claims:
-        if c.outcome is None or c.outcome.value not in RATINGS:
+        if c.outcome is None or c.outcome.value not in RATINGS or c.kind is not Kind.CLAIM:
             continue
         value, name = RATINGS[c.outcome.value]
         url = (next((u for u in c.outcome.evidence if web_address(u)), None) or web_address(c.source.url)
                or f"urn:claimwatch:claim:{c.ext_id or c.id}")
         item: dict[str, Any] = {"@type": "Claim"}
-        if c.source.author or c.source.title:
-            item["author"] = {"@type": "Person" if c.source.author else "Organization",
-                              "name": c.source.author or c.source.title}
+        if c.source.author:
+            item["author"] = {"@type": "Person", "name": c.source.author}
         if c.source.published:
             item["datePublished"] = iso(c.source.published)
         source_url = web_address(c.source.url)  # only an http(s) address is emitted as a URL

@@ -14,7 +14,7 @@ from claimwatch import delivery
 from claimwatch.config import Config
 from claimwatch.fetch import Fetcher
 from claimwatch.model import CONSOLE_CHAT
-from claimwatch.render import evidence_line, html_to_plain
+from claimwatch.render import count, evidence_line, html_to_plain
 from claimwatch.store import Store
 from claimwatch.watcher import FeedReport, Watcher
 
@@ -65,7 +65,7 @@ def console_delivery(store: Store, config: Config, clock: Callable[[], datetime]
     delivery.prepare(store, clock(), config.tz, config.remind_at)
     printed = 0
     while batch := delivery.next_batch(store, clock(), console=True):
-        say(html_to_plain(batch[0].text))
+        say(html_to_plain(batch[0].text) + "\n")  # a blank line after each message, as between chat messages
         delivery.sent(store, batch[0])
         printed += 1
     return printed
@@ -98,7 +98,7 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         scheduler.start()
-        say(f"watching {len(store.feeds())} feeds for news on open claims; Ctrl-C stops")
+        say(f"watching {count(len(store.feeds()), 'feed')} for news on open claims; Ctrl-C stops")
         try:
             await stop.wait()
         finally:

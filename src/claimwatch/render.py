@@ -38,6 +38,11 @@ def html_to_plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
+def count(n: int, noun: str) -> str:
+    """'1 feed', '2 feeds': a number and its noun, in the plural unless it is one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def percent(p: float) -> str:
     return f"{p * 100:.1f}".rstrip("0").rstrip(".") + "%"
 

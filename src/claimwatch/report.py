@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import charts
-from claimwatch.accuracy import MIN_RESOLVED, Scored, score_claim
+from claimwatch.accuracy import MIN_RESOLVED, Scored, calibration_title, score_claim
 from claimwatch.model import Claim, Evidence, claim_to_dict
 from claimwatch.render import percent
 from claimwatch.parsing import web_address
@@ -24,7 +24,7 @@ h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px s
 .card{background:#fff;border:1px solid #e3e8ef;border-radius:8px;padding:.7rem 1rem;min-width:9rem}
 .card b{display:block;font-size:1.4rem}table{border-collapse:collapse;width:100%;background:#fff;font-size:.92rem}
 th,td{border-bottom:1px solid #e9edf2;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f2f5f9}td.n{text-align:right;font-variant-numeric:tabular-nums}.few{color:#8a94a3;font-style:italic}
+th{background:#f2f5f9}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.date{white-space:nowrap}.few{color:#8a94a3;font-style:italic}
 img{max-width:100%;background:#fff;border:1px solid #e3e8ef;border-radius:8px}.true{color:#1b7f3b}
 .false{color:#b3261e}.partial{color:#a66300}.note{color:#5b6878;font-size:.9rem}ul{margin:.2rem 0;padding-left:1.2rem}
 """
@@ -50,10 +50,11 @@ def _figures_row(name: str, f: dict[str, Any], extra: list[str]) -> str:
     return f"<tr{few}>{''.join(cells)}</tr>"
 
 
-def _table(headers: list[str], rows: list[str], empty: str) -> str:
+def _table(headers: list[str], rows: list[str], empty: str, numbers: bool = True) -> str:
+    """A table; with `numbers`, the columns after the first hold numbers, right-aligned, their headers too."""
     if not rows:
         return f'<p class="note">{escape(empty)}</p>'
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    head = "".join(f"<th{' class=n' if numbers and i and h else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -83,8 +84,7 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
                  f"marked too few to judge.</p>")
 
     parts.append("<h2>Calibration</h2>")
-    parts.append(_img(charts.calibration_png(result["calibration"], "Calibration of analysts' forecasts"),
-                      "calibration chart"))
+    parts.append(_img(charts.calibration_png(result["calibration"], calibration_title(result)), "calibration chart"))
     bins = [f"<tr><td>{b['bin_low']:.0%}–{b['bin_high']:.0%}</td><td class='n'>{b['n']}</td>"
             f"<td class='n'>{_num(b['mean_p'], 2)}</td><td class='n'>{_num(b['observed'], 2)}</td>"
             f"<td class='n'>{_num(b['wilson_low'], 2)}–{_num(b['wilson_high'], 2)}</td></tr>"
@@ -99,7 +99,8 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
     periods = result["by_period"]
     points = [(date(int(k[:4]), (int(k[-1]) - 1) * 3 + 1, 1), v["brier"], v["team_brier"])
               for k, v in periods.items() if v["brier"] is not None]
-    parts.append(_img(charts.brier_over_time_png(points, "Brier score per quarter of the event"), "Brier over time"))
+    parts.append(_img(charts.brier_over_time_png(points, f"Brier score per quarter of the event ({result['scope']})"),
+                      "Brier over time"))
 
     def breakdown(title: str, key: str, label: str) -> None:
         rows = [_figures_row(name, f, [f'<td class="n">{_num(f["team_brier"])}</td>',
@@ -124,7 +125,7 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
     if resolved > len(claims):
         parts.append(f"<p class='note'>The {len(claims)} most recent of {resolved} resolved claims.</p>")
     items = [_claim_row(c, score_claim(c.id, claim_to_dict(c), tz), evidence.get(c.id, [])) for c in claims]
-    parts.append(_table(["#", "claim", "outcome", "forecasts that count", "evidence"], items, "None yet."))
+    parts.append(_table(["#", "claim", "outcome", "forecasts that count", "evidence"], items, "None yet.", numbers=False))
     body = "\n".join(parts)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
             f"content='width=device-width,initial-scale=1'><title>claimwatch: forecast accuracy</title>"
@@ -149,5 +150,5 @@ def _claim_row(claim: Claim, rows: list[Scored], evidence: list[Evidence]) -> st
               if e.stance.value in ("supports", "contradicts")][:5]
     source = f"<br><span class='note'>{escape(claim.source.title)}</span>" if claim.source.title else ""
     return (f"<tr><td>{claim.id}</td><td>{escape(claim.text)}{source}</td>"
-            f"<td class='{o.value.value}'>{o.value.value}<br><span class='note'>{when}</span></td>"
+            f"<td class='{o.value.value}'>{o.value.value}<br><span class='note date'>{when}</span></td>"
             f"<td><ul>{forecasts}</ul></td><td>{'<br>'.join(links) or '—'}</td></tr>")
