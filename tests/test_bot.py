@@ -204,6 +204,22 @@ def test_quick_add_and_a_forwarded_post_are_saved_on_one_tap(bot: Harness) -> No
     assert claim.source.quote.endswith("More soon.") and claim.review_date.isoformat() == "2027-04-01"
 
 
+def test_with_forecasts_hidden_a_second_analyst_sees_the_others_only_after_forecasting(bot: Harness) -> None:
+    assert "only admins change it" in bot.say(ANALYST, "/settings hide-forecasts until-own").text
+    assert "Team setting hide-forecasts: <b>until-own</b>" in bot.say(ADMIN, "/settings hide-forecasts until-own").text
+    bot.say(ANALYST, "/forecast 3 40% the first view")
+    shown = bot.say(ADMIN, "/show 3").text
+    assert "1 forecaster, hidden until you make your own" in shown and "user102" not in shown
+    assert "40%" not in bot.say(ADMIN, "/history 3").text
+    bot.say(ADMIN, "/forecast 3 70%")
+    shown = bot.say(ADMIN, "/show 3").text
+    assert "user102: 40%" in shown and "user101: 70%" in shown and "hidden" not in shown
+    assert "40%" in bot.say(ADMIN, "/history 3").text
+    bot.say(ANALYST, "/forecast 5 20%")  # a resolved claim shows everything
+    ledger.resolve(bot.store, 5, ledger.parse_outcome("false"), "ana", NOW)
+    assert "user102: 20%" in bot.say(SUBSCRIBER, "/show 5").text
+
+
 def test_invite_link_used_twice(bot: Harness) -> None:
     link = bot.say(ADMIN, "/invite analyst").text.split("https://t.me/claimwatch_test_bot?start=")[1].split()[0]
     assert "makes you an analyst" in bot.say(STRANGER, f"/start {link}").text

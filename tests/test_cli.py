@@ -31,7 +31,7 @@ EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["cla
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
 COMMANDS = {"add", "list", "due", "show", "forecast", "resolve", "reopen", "history", "import", "export",
             "console", "run", "stats", "report", "feeds", "watch", "evidence", "mine", "todo", "me",
-            "delete", "restore", "purge", "edit", "snooze", "mute", "unmute"}
+            "delete", "restore", "purge", "edit", "snooze", "mute", "unmute", "settings"}
 CSV_HEADER = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags", "claim_p",
               "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 

@@ -84,3 +84,18 @@ def test_mine_todo_and_me_on_the_command_line(tmp_path: Path) -> None:
     assert run_cli("resolve", "3", "false", "--by", "alice", data=data).returncode == 0
     me = json.loads(run_cli("me", "--json", "--by", "alice", data=data).stdout)
     assert me["record"]["n"] == 1 and round(me["record"]["brier"], 3) == 0.16
+
+
+def test_hidden_forecasts_on_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run_cli("forecast", "3", "40%", "--by", "bob", data=data).returncode == 0
+    assert run_cli("settings", data=data).stdout == "hide-forecasts off\n"
+    assert run_cli("settings", "hide-forecasts", "until-own", data=data).stdout == "hide-forecasts until-own\n"
+    bad = run_cli("settings", "hide-forecasts", "sometimes", data=data)
+    assert bad.returncode == 2 and "one of off, until-own" in bad.stderr
+    hidden = json.loads(run_cli("show", "3", "--json", "--by", "alice", data=data).stdout)
+    assert (hidden["forecasts"], hidden["hidden_forecasters"]) == ([], 1)
+    assert "40%" not in run_cli("history", "3", "--by", "alice", data=data).stdout
+    assert "bob: 40%" in run_cli("show", "3", "--by", "bob", data=data).stdout  # your own claim's forecasts
+    assert run_cli("forecast", "3", "60%", "--by", "alice", data=data).returncode == 0
+    assert "bob: 40%" in run_cli("show", "3", "--by", "alice", data=data).stdout

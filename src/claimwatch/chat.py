@@ -495,8 +495,8 @@ class ChatService:
 
     def cmd_show(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        claim = self.store.get_claim(number)
-        text = render.claim_detail(claim, self.store.evidence_for(number), ctx.today, self.settings.tz, HTML)
+        claim, hidden = ledger.as_seen_by(self.store, self.store.get_claim(number), ctx.who)
+        text = render.claim_detail(claim, self.store.evidence_for(number), ctx.today, self.settings.tz, HTML, hidden)
         buttons: list[Button] = []
         if ctx.role and ctx.role.allows(Role.ANALYST):
             if claim.outcome:
@@ -607,7 +607,8 @@ class ChatService:
 
     def cmd_history(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        return [Reply(f"History of #{number}:\n" + render.history(self.store.history(number), self.settings.tz, HTML))]
+        changes = ledger.history_as_seen_by(self.store, number, ctx.who)
+        return [Reply(f"History of #{number}:\n" + render.history(changes, self.settings.tz, HTML))]
 
     # --- accuracy and exports ------------------------------------------------------------------
 
@@ -827,6 +828,13 @@ class ChatService:
         chat = self._this_chat(ctx)
         field_, _, value = ctx.args.strip().partition(" ")
         field_, value = field_.lower(), value.strip()
+        if field_ in ledger.TEAM_SETTINGS:  # the team's, not this chat's
+            if ctx.role != Role.ADMIN:
+                raise InputError(f"{field_} is a team setting: only admins change it")
+            value = ledger.set_team_setting(self.store, field_, value)
+            return [Reply(f"Team setting {field_}: <b>{value}</b>."
+                          + (" Nobody sees the others' forecasts on an open claim before making their own."
+                             if value == "until-own" else ""))]
         if field_ == "digest":
             if value.lower() not in DIGEST_FREQUENCIES:
                 raise InputError(f"the digest is one of {', '.join(DIGEST_FREQUENCIES)}")
@@ -843,13 +851,16 @@ class ChatService:
                 raise InputError(f"{value!r} is not a time zone; use a name such as Europe/Berlin or UTC") from None
             chat = replace(chat, tz=value)
         elif field_:
-            raise InputError("settings are digest (off, daily, weekly), time (HH:MM) and tz (a zone name)")
+            raise InputError("settings are digest (off, daily, weekly), time (HH:MM) and tz (a zone name); admins "
+                             "also set the team's hide-forecasts (off, until-own)")
         if field_:
             self.store.save_chat(chat)
         tz = chat.tz or f"{self.settings.tz.key} (the bot's default)"
         text = (f"Digest: <b>{chat.digest}</b>" + (" (Mondays)" if chat.digest == "weekly" else "")
                 + f" at {chat.digest_at:%H:%M}, time zone {esc(tz)}.\n"
-                "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.")
+                "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.\n"
+                f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}"
+                + (" (change with /settings hide-forecasts off|until-own)." if ctx.role == Role.ADMIN else "."))
         return [Reply(text, (tuple(Button(("✓ " if f == chat.digest else "") + f, f"/settings digest {f}")
                                    for f in DIGEST_FREQUENCIES),), edit=ctx.msg.pressed)]
 

@@ -136,12 +136,13 @@ def cmd_due(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_show(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    claim = ctx.store.get_claim(number)
+    claim, hidden = ledger.as_seen_by(ctx.store, ctx.store.get_claim(number), args.by or ctx.config.user)
     evidence = ctx.store.evidence_for(number)
     if args.json:
-        _print_json(_claim_json(claim) | {"evidence": [evidence_to_dict(e) | {"id": e.id} for e in evidence]})
+        _print_json(_claim_json(claim) | {"evidence": [evidence_to_dict(e) | {"id": e.id} for e in evidence]}
+                    | ({"hidden_forecasters": hidden} if hidden else {}))
     else:
-        print(render.claim_detail(claim, evidence, ctx.today, ctx.config.tz))
+        print(render.claim_detail(claim, evidence, ctx.today, ctx.config.tz, hidden=hidden))
 
 
 def cmd_forecast(args: argparse.Namespace, ctx: Context) -> None:
@@ -314,7 +315,7 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    changes = ctx.store.history(number)
+    changes = ledger.history_as_seen_by(ctx.store, number, args.by or ctx.config.user)
     if args.json:
         _print_json([change_to_dict(c) for c in changes])
     else:
@@ -376,6 +377,15 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
         _print_json(result)
     else:
         print(accuracy.summary_text(result) + "\n\n" + accuracy.leaderboard_text(result))
+
+
+def cmd_settings(args: argparse.Namespace, ctx: Context) -> None:
+    if args.setting is not None:
+        if args.value is None:
+            raise InputError(f"give {args.setting}'s value: {', '.join(ledger.TEAM_SETTINGS.get(args.setting, ('…',)))}")
+        ledger.set_team_setting(ctx.store, args.setting, args.value)
+    for key in ledger.TEAM_SETTINGS:
+        print(f"{key} {ledger.team_setting(ctx.store, key)}")
 
 
 def cmd_mine(args: argparse.Namespace, ctx: Context) -> None:
@@ -471,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("due", cmd_due, "open claims whose review date has come", json_output=True)
 
-    p = command("show", cmd_show, "one claim with its source, forecasts, outcome and evidence", json_output=True)
+    p = command("show", cmd_show, "one claim with its source, forecasts, outcome and evidence", json_output=True, by=True)
     p.add_argument("id", help="the claim's number")
 
     p = command("forecast", cmd_forecast, "add your forecast to a claim", by=True)
@@ -517,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="the claim's number")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
-    p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True)
+    p = command("history", cmd_history, "the audit trail of a claim: who changed what, when", json_output=True, by=True)
     p.add_argument("id", help="the claim's number")
 
     p = command("import", cmd_import, "import claims from a claims JSON file, all or nothing", by=True)
@@ -531,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("stats", cmd_stats, "forecast accuracy: Brier and log scores, calibration, per analyst, tag, source",
                 json_output=True)
     scope_options(p)
+
+    p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
+                "forecasts on an open claim before making their own)")
+    p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts")
+    p.add_argument("value", nargs="?", help="its new value")
 
     command("mine", cmd_mine, "your open forecasts, due soonest first, with the team's median", json_output=True, by=True)
     command("todo", cmd_todo, "open claims you have not forecast, due soonest first", json_output=True, by=True)
@@ -579,12 +594,13 @@ def _data_dir_for_help() -> str:
 
 # Commands that only read: on a data directory that does not exist they show the example claims from memory
 # and make nothing, so a look around (or a typo in CLAIMWATCH_DATA) leaves no ledger behind.
-_READING = ("list", "due", "show", "history", "stats", "report", "export")
+_READING = ("list", "due", "show", "history", "stats", "report", "export", "mine", "todo", "me")
 
 
 def _reads_only(args: argparse.Namespace) -> bool:
     return args.command in _READING or (args.command == "evidence" and not args.label) or \
-        (args.command == "feeds" and args.action in ("list", "export-opml"))
+        (args.command == "feeds" and args.action in ("list", "export-opml")) or \
+        (args.command == "watch" and args.try_terms is not None) or (args.command == "settings" and not args.setting)
 
 
 def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str] | None) -> Store:

@@ -418,6 +418,49 @@ def not_yet_forecast(store: Store, who: str) -> list[Claim]:
                   key=_due_first)
 
 
+# --- team settings and what a person may see ------------------------------------------------------------
+
+TEAM_SETTINGS = {"hide-forecasts": ("off", "until-own")}  # setting -> its values, the first the default
+
+
+def set_team_setting(store: Store, key: str, value: str) -> str:
+    """Change a team setting (as typed: `hide-forecasts until-own`); its value as stored."""
+    key, value = key.strip().lower(), value.strip().lower()
+    if key not in TEAM_SETTINGS:
+        raise InputError(f"{key!r} is not a team setting: use {', '.join(TEAM_SETTINGS)}")
+    if value not in TEAM_SETTINGS[key]:
+        raise InputError(f"{key} is one of {', '.join(TEAM_SETTINGS[key])}, not {value!r}")
+    store.save_team_setting(key, value)
+    return value
+
+
+def team_setting(store: Store, key: str) -> str:
+    value = store.team_settings().get(key, TEAM_SETTINGS[key][0])
+    return value if value in TEAM_SETTINGS[key] else TEAM_SETTINGS[key][0]
+
+
+def forecasts_hidden(store: Store, claim: Claim, who: str) -> bool:
+    """Whether `who` may not see the others' forecasts on a claim yet: with `hide-forecasts until-own`, an open
+    claim they have not forecast (so their own forecast is not anchored on the team's)."""
+    return (claim.outcome is None and team_setting(store, "hide-forecasts") == "until-own"
+            and not any(f.by == who for f in claim.forecasts))
+
+
+def as_seen_by(store: Store, claim: Claim, who: str) -> tuple[Claim, int]:
+    """The claim as `who` may see it, and how many forecasters are hidden from them."""
+    if not forecasts_hidden(store, claim, who):
+        return claim, 0
+    return claim.with_changes(forecasts=()), len({f.by for f in claim.forecasts})
+
+
+def history_as_seen_by(store: Store, number: int, who: str) -> list[Change]:
+    """A claim's history as `who` may see it: without others' forecasts while they are hidden from them."""
+    changes = store.history(number)
+    if not forecasts_hidden(store, store.get_claim(number), who):
+        return changes
+    return [c for c in changes if c.action not in ("forecast", "withdraw") or c.by == who]
+
+
 # --- snoozing and muting ----------------------------------------------------------------------------
 
 MAX_SNOOZE_DAYS = 3660

@@ -83,7 +83,10 @@ def own_forecast_list(rows: list[Any], today: date, empty: str, m: Markup = PLAI
                      f"({r.forecasters} forecaster{'s' * (r.forecasters != 1)})" for r in rows) if rows else empty
 
 
-def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo, m: Markup = PLAIN) -> str:
+def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneInfo, m: Markup = PLAIN,
+                 hidden: int = 0) -> str:
+    """A claim in full; `hidden`: how many forecasters' forecasts are hidden from the reader (who has not
+    forecast it yet, when the team hides forecasts until one's own)."""
     e = m.esc
     lines = [m.bold(f"#{claim.id}") + f" {claim.kind.value}, {claim.status}{', deleted' if claim.archived else ''}, "
              f"{review(claim, today)}"
@@ -106,6 +109,9 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
         lines.append(f"Deleted {when(a.at, tz)} by {e(a.by)}" + (f" — {e(a.reason)}" if a.reason else "")
                      + f"; restore {claim.id} brings it back")
     current = claim.current_forecasts()
+    if hidden:
+        lines.append(f"Forecasts: {hidden} forecaster{'s' * (hidden != 1)}, hidden until you make your own "
+                     "(the team forecasts before it looks)")
     if current:
         lines.append("Forecasts (latest of each forecaster):")
         for f in sorted(current.values(), key=lambda f: f.at):

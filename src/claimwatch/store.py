@@ -1020,6 +1020,16 @@ class Store:
                    "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted)}
             self._people("chats").upsert(Document(doc, doc_id=chat.id))
 
+    def team_settings(self) -> dict[str, str]:
+        """The team's settings (see ledger.TEAM_SETTINGS), as stored."""
+        with self._reading("people"):
+            doc = self._people("team").get(doc_id=1)
+            return {} if doc is None else dict(doc)
+
+    def save_team_setting(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._people("team").upsert(Document({**self.team_settings(), key: value}, doc_id=1))
+
     def subscriptions(self, chat_id: int | None = None) -> list[Subscription]:
         """A chat's subscriptions, or everyone's."""
         with self._reading("people"):
@@ -1177,7 +1187,7 @@ def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
 # process take turns (writes already do, in transaction()). Processes need no turns: a file another
 # process replaces is read whole, in one version or the other.
 for _read in ("get_claim", "find_claims", "claim_dicts", "next_number", "is_empty", "claims_version", "history",
-              "evidence_for", "evidence_between", "alert_events", "recent_news", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "feeds", "feed", "seen",
+              "evidence_for", "evidence_between", "alert_events", "recent_news", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "team_settings", "feeds", "feed", "seen",
               "schema_version"):
     _method = getattr(Store, _read)
     if isinstance(_method, property):
@@ -1290,6 +1300,11 @@ def _check_alert(doc: dict[str, Any], number: int) -> None:
     doc["kind"], doc["claim"], doc["created"]
 
 
+def _check_team(doc: dict[str, Any]) -> None:
+    if not all(isinstance(value, str) for value in doc.values()):
+        raise ValueError("a team setting that is not text")
+
+
 def _check_message(doc: dict[str, Any], number: int) -> None:
     """What delivery reads of an outbox message."""
     doc["claim"], doc["title"]  # read when alerts are grouped by claim
@@ -1320,7 +1335,8 @@ _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
                   "alerts": _check_alert},
     "people": {"users": lambda d, n: _user(d, n), "chats": lambda d, n: _chat(d, n),
                "subscriptions": lambda d, n: _subscription(d),
-               "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"])},
+               "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"]),
+               "team": lambda d, n: _check_team(d)},
     "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
     "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
     "news": {"items": lambda d, n: news_item_from_dict(d)},
