@@ -835,7 +835,11 @@ class ChatService:
             return [Reply(f"Team setting {field_}: <b>{value}</b>."
                           + (" Nobody sees the others' forecasts on an open claim before making their own."
                              if value == "until-own" else ""))]
-        if field_ == "digest":
+        if field_ == "nudges":
+            if value.lower() not in ("on", "off"):
+                raise InputError("nudges are on or off")
+            chat = replace(chat, nudges=value.lower() == "on")
+        elif field_ == "digest":
             if value.lower() not in DIGEST_FREQUENCIES:
                 raise InputError(f"the digest is one of {', '.join(DIGEST_FREQUENCIES)}")
             chat = replace(chat, digest=value.lower())
@@ -851,14 +855,16 @@ class ChatService:
                 raise InputError(f"{value!r} is not a time zone; use a name such as Europe/Berlin or UTC") from None
             chat = replace(chat, tz=value)
         elif field_:
-            raise InputError("settings are digest (off, daily, weekly), time (HH:MM) and tz (a zone name); admins "
-                             "also set the team's hide-forecasts (off, until-own)")
+            raise InputError("settings are digest (off, daily, weekly), time (HH:MM), tz (a zone name) and nudges "
+                             "(on, off); admins also set the team's hide-forecasts (off, until-own)")
         if field_:
             self.store.save_chat(chat)
         tz = chat.tz or f"{self.settings.tz.key} (the bot's default)"
         text = (f"Digest: <b>{chat.digest}</b>" + (" (Mondays)" if chat.digest == "weekly" else "")
                 + f" at {chat.digest_at:%H:%M}, time zone {esc(tz)}.\n"
                 "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.\n"
+                f"Weekly nudges (claims due soon you have not forecast, in private): {'on' if chat.nudges else 'off'} "
+                "(/settings nudges on|off).\n"
                 f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}"
                 + (" (change with /settings hide-forecasts off|until-own)." if ctx.role == Role.ADMIN else "."))
         return [Reply(text, (tuple(Button(("✓ " if f == chat.digest else "") + f, f"/settings digest {f}")

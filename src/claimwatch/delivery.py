@@ -40,6 +40,7 @@ from claimwatch.model import (
     Chat,
     Claim,
     Evidence,
+    Role,
     Subscription,
     iso_utc,
     outcome_from_dict,
@@ -78,8 +79,9 @@ class Outgoing:
 
 
 def prepare(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
-    """Fan out the alert events, then queue the reminders and digests that are due; how many new messages."""
-    return fan_out(store, now, tz) + queue_reminders(store, now, tz, remind_at) + queue_digests(store, now, tz)
+    """Fan out the alert events, then queue the reminders, nudges and digests that are due; how many new messages."""
+    return (fan_out(store, now, tz) + queue_reminders(store, now, tz, remind_at) + queue_nudges(store, now, tz, remind_at)
+            + queue_digests(store, now, tz))
 
 
 def fan_out(store: Store, now: datetime, tz: ZoneInfo) -> int:
@@ -126,9 +128,41 @@ def queue_reminders(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) 
         audience = _Audience(store)
         claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=day)), key=lambda c: (c.review_date, c.id))
         # Said as of the day it goes out: a round missed yesterday, sent this morning, calls yesterday overdue.
+        # To the chats that follow the claim, and to each of its forecasters in private: one message a chat.
         messages = [_message(chat, f"due:{claim.id}:{day}", "due", claim, render.review(claim, local.date()), now)
-                    for claim in claims for chat in audience.chats(claim, "due")]
+                    for claim in claims
+                    for chat in dict.fromkeys([*audience.chats(claim, "due"), *audience.forecasters(claim)])]
         return store.queue_messages(messages, state={"reminded": day.isoformat()})
+
+
+NUDGE_DAYS = 14  # the weekly nudge lists the claims due within this many days
+
+
+def queue_nudges(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> int:
+    """Once a week, on Mondays after `remind_at` local time: each analyst who has a private chat with the bot
+    (and has not turned nudges off) gets the open claims due within NUDGE_DAYS that they have not forecast.
+    A week missed during downtime is not made up; nobody gets an empty list."""
+    with store.transaction():
+        local = now.astimezone(tz)
+        monday = local.date() - timedelta(days=local.weekday())  # this week's round, due from Monday at remind_at
+        if local.date() == monday and local.time() < remind_at or store.outbox_state().get("nudged", "") >= monday.isoformat():
+            return 0
+        soon = local.date() + timedelta(days=NUDGE_DAYS)
+        claims = sorted(store.find_claims(ClaimFilter(status="open", due_by=soon)), key=lambda c: (c.review_date, c.id))
+        audience = _Audience(store)
+        messages = []
+        for user in store.users():
+            chat = audience.chats_by_id.get(user.id)
+            if chat is None or not chat.active or not chat.nudges or not user.role.allows(Role.ANALYST):
+                continue
+            todo = [c for c in claims if not any(f.by == user.name for f in c.forecasts) and c.id not in chat.muted]
+            if todo:
+                lines = "\n".join(render.claim_line(c, local.date(), HTML) for c in todo[:DIGEST_ITEMS])
+                more = f"\n… and {len(todo) - DIGEST_ITEMS} more (/todo)" if len(todo) > DIGEST_ITEMS else ""
+                messages.append(_message(user.id, f"nudge:{monday}", "digest", None,  # a message of its own, as a digest
+                                         f"<b>Due within {NUDGE_DAYS} days, not forecast by you</b> ({len(todo)}):\n"
+                                         f"{lines}{more}\n/settings nudges off stops these.", now))
+        return store.queue_messages(messages, state={"nudged": monday.isoformat()})
 
 
 def queue_digests(store: Store, now: datetime, tz: ZoneInfo) -> int:
@@ -325,6 +359,7 @@ class _Audience:
     def __init__(self, store: Store) -> None:
         self.chats_by_id = {c.id: c for c in store.chats()}
         self.subscriptions = store.subscriptions()
+        self.users_by_name = {u.name: u.id for u in store.users()}  # who forecasts under which name
 
     def chats(self, claim: Claim, kind: str, since: datetime | None = None) -> list[int]:
         """The chats to tell; with `since` (when the event happened), only those that followed the claim by then,
@@ -333,6 +368,13 @@ class _Audience:
                               and (since is None or s.since <= since))
         return [c for c in found if (chat := self.chats_by_id.get(c)) is None
                 or chat.active and claim.id not in chat.muted]
+
+    def forecasters(self, claim: Claim) -> list[int]:
+        """The private chats of a claim's forecasters who have one with the bot (reachable, not muting it)."""
+        users = self.users_by_name
+        return [user for name in claim.current_forecasts() if (user := users.get(name)) is not None
+                and (chat := self.chats_by_id.get(user)) is not None and chat.type == "private" and chat.active
+                and claim.id not in chat.muted]
 
 
 def _by_chat(subscriptions: list[Subscription]) -> dict[int, list[Subscription]]:

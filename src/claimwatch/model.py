@@ -362,6 +362,7 @@ class Chat:
     digest_at: time = time(9, 0)  # local time of the digest
     tz: str = ""  # the chat's time zone name; "" is CLAIMWATCH_TZ
     muted: tuple[int, ...] = ()  # claims whose alerts this chat does not want
+    nudges: bool = True  # a person's private chat: the weekly list of claims due soon they have not forecast
 
 
 ALERT_KINDS = ("evidence", "due", "outcome", "digest")  # what a subscription can ask for

@@ -1017,7 +1017,8 @@ class Store:
                 self._update_outbox_state({"digests": {k: v for k, v in digests.items() if k != str(chat.id)}})
             doc = {"type": chat.type, "title": chat.title, "active": chat.active, "reason": chat.reason,
                    "changed_at": iso(chat.changed_at), "digest": chat.digest,
-                   "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted)}
+                   "digest_at": chat.digest_at.strftime("%H:%M"), "tz": chat.tz, "muted": list(chat.muted),
+                   "nudges": chat.nudges}
             self._people("chats").upsert(Document(doc, doc_id=chat.id))
 
     def team_settings(self) -> dict[str, str]:
@@ -1205,7 +1206,7 @@ def _chat(doc: dict[str, Any], chat_id: int) -> Chat:
     return Chat(chat_id, doc["type"], doc["title"], doc["active"], doc.get("reason") or "",
                 parse_datetime(changed) if changed else None, doc.get("digest", "off"),
                 clock_time.fromisoformat(doc.get("digest_at", "09:00")), doc.get("tz", ""),
-                tuple(doc.get("muted", ())))
+                tuple(doc.get("muted", ())), bool(doc.get("nudges", True)))
 
 
 def _subscription(doc: dict[str, Any]) -> Subscription:

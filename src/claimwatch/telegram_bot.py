@@ -297,9 +297,10 @@ async def reminders_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     front = _front(context)
     store, now = front.service.store, front.clock()
     queued = await front.call(delivery.queue_reminders, store, now, front.config.tz, front.config.remind_at)
+    nudged = await front.call(delivery.queue_nudges, store, now, front.config.tz, front.config.remind_at)
     await front.call(delivery.forget_dropped, store, now)
-    if queued:
-        log.info("queued %d review reminders", queued)
+    if queued or nudged:
+        log.info("queued %d review reminders and %d weekly nudges", queued, nudged)
 
 
 async def digests_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
