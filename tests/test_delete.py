@@ -136,3 +136,32 @@ def test_delete_restore_purge_and_withdraw_on_the_command_line(tmp_path: Path) -
     assert "#3 is purged" in run_cli("purge", "3", "--yes", data=data).stdout
     gone = run_cli("show", "3", data=data)
     assert gone.returncode != 0 and "no claim #3" in gone.stderr
+
+
+def test_through_the_bot_a_deleted_claim_gets_no_reminder_and_a_restored_one_does(tmp_path: Path) -> None:
+    from fakebot import FakeBotAPI, running
+    from test_bot import ADMIN
+    from test_delivery_bot import bot_for
+
+    data = tmp_path / "data"
+    store = open_store(data)
+    gone = claim(store, "Typo claim", review_date=date(2026, 3, 1))
+    kept = claim(store, "Real claim", review_date=date(2026, 3, 1))
+    store.subscribe(ADMIN, "all", NOW, ("due",))
+    store.queue_messages([], state={"reminded": "2026-03-02"})  # today's round is done
+    tomorrow, after = NOW + timedelta(days=1), NOW + timedelta(days=2)
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, data, clock=lambda: NOW)):
+            mark = api.mark()
+            api.user_message(ADMIN, f"/delete {gone} typo", username="admin")
+            assert "is deleted" in api.wait_reply(ADMIN, mark).text
+        with running(bot_for(api, store, data, clock=lambda: tomorrow)):
+            reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""))
+            mark = api.mark()
+            api.user_message(ADMIN, f"/restore {gone}", username="admin")
+            assert "is back" in api.wait_reply(ADMIN, mark).text
+        assert f"#{kept}" in reminder.text and f"#{gone}" not in reminder.text
+        with running(bot_for(api, store, data, clock=lambda: after)):
+            back = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or "")
+                                and s.message_id > reminder.message_id)
+        assert f"#{gone}" in back.text
