@@ -66,6 +66,15 @@ def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap() -> No
     assert "Recorded <b>#2</b>" in plain.text  # nothing to understand: recorded at once, as before
 
 
+def test_the_edited_one_line_add_replaces_the_draft() -> None:
+    store, chat = service()
+    chat.handle(Incoming(ANA, ANA, "/add Will Power of Siberia 2 be signed by end of 2026? 30%", "ana"), NOW)
+    chat.handle(Incoming(ANA, ANA, "edit", "ana", pressed=True), NOW)
+    replies = chat.handle(Incoming(ANA, ANA, "/add Will it be signed by end of 2027? | p 20%", "ana"), NOW)
+    assert "was dropped; nothing of it was saved" in replies[0].text and "Recorded <b>#1</b>" in replies[1].text
+    assert len(replies) == 2 and store.get_claim(1).p == 0.2  # no "draft kept" question after it
+
+
 def test_a_forwarded_message_offers_a_claim_with_the_message_as_its_source() -> None:
     store, chat = service()
     origin = Source(title="Reuters World", url="https://t.me/reuters_world/812", published=NOW.date())

@@ -269,7 +269,7 @@ class ChatService:
                 return [Reply(f"I don't know /{esc(name)}. /help lists what you can do.")]
             if command.role and not (role and role.allows(command.role)):
                 return [Reply(f"/{name} is for {command.role.value}s. /help lists what you can do.")]
-            dropped = self._drafts.pop(key, None) if name == "add" and not args else None
+            dropped = self._drafts.pop(key, None) if name == "add" else None  # a new /add replaces a draft
             replies = command.run(self, ctx)
             if dropped is not None:
                 replies.insert(0, Reply(f"Your earlier draft ({esc(clip(dropped.text) or 'no text yet')}) "
