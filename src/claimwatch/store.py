@@ -1129,32 +1129,40 @@ def _check_claim_shape(doc: dict[str, Any], number: int) -> None:
         _claim_shape_problem(doc, number)
 
 
-def _claim_shape_ok(doc: dict[str, Any]) -> bool:
-    str_, list_, dict_, none, parse_time = str, list, dict, None, datetime.fromisoformat
+def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, dict_: type = dict, none: None = None,
+                    number: tuple[type, ...] = (int, float), parse_time: Any = datetime.fromisoformat,
+                    parse_day: Any = date.fromisoformat) -> bool:
+    """The quick test (about 2 us a claim: `stats` reads 20k claims): local names, early returns."""
     try:
-        forecasts, outcome, source, p = doc["forecasts"], doc["outcome"], doc["source"], doc["p"]
-        review, ext = doc["review_date"], doc["id"]
-        if not (type(doc["text"]) is str_ and type(doc["kind"]) is str_ and type(doc["created_by"]) is str_
-                and type(forecasts) is list_ and type(source) is dict_ and type(doc["tags"]) is list_
-                and type(doc["watch"]) is list_ and (ext is none or type(ext) is str_)
-                and (p is none or type(p) in (int, float) and 0 <= p <= 1)
-                and all(type(v) is str_ for v in doc["tags"]) and all(type(v) is str_ for v in doc["watch"])
-                and all(v is none or type(v) is str_ for v in source.values())):
+        p, ext, source, tags, watch, review = doc["p"], doc["id"], doc["source"], doc["tags"], doc["watch"], doc["review_date"]
+        if (type(doc["text"]) is not str_ or type(doc["kind"]) is not str_ or type(doc["created_by"]) is not str_
+                or type(source) is not dict_ or type(tags) is not list_ or type(watch) is not list_
+                or not (ext is none or type(ext) is str_) or not (p is none or type(p) in number and 0 <= p <= 1)):
             return False
+        for value in (*tags, *watch):
+            if type(value) is not str_:
+                return False
+        for value in source.values():
+            if value is not none and type(value) is not str_:
+                return False
         parse_time(doc["created"])
         if review is not none:
-            date.fromisoformat(review)
+            parse_day(review)
+        forecasts = doc["forecasts"]
+        if type(forecasts) is not list_:
+            return False
         for f in forecasts:
-            if not (type(f["by"]) is str_ and type(f["p"]) in (int, float) and 0 <= f["p"] <= 1
-                    and type(f.get("note", "")) is str_):
+            fp = f["p"]
+            if type(f["by"]) is not str_ or type(fp) not in number or not 0 <= fp <= 1:
                 return False
             parse_time(f["at"])
+        outcome = doc["outcome"]
         if outcome is not none:
             if outcome["value"] not in OUTCOME_VALUES:
                 return False
             parse_time(outcome["at"])
             if outcome.get("event_date") is not none:
-                date.fromisoformat(outcome["event_date"])
+                parse_day(outcome["event_date"])
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
     return True
