@@ -183,18 +183,19 @@ class FileBackend:
     def _recover(self) -> None:
         """Finish a commit a killed writer left, then remove the temp files of those it had not decided,
         unless a writer is at work (it holds the lock, and finishes its commit itself). Opening neither
-        waits for the lock nor needs write access, so that reading never does: in a directory one may not
-        change, an interrupted commit is finished for reading only (its new files are read where they are)."""
+        waits for the lock nor needs write access, so that reading never does: where the lock cannot be had
+        (a directory one may not change), an interrupted commit is finished for reading only: its new files
+        are read where they are."""
         try:
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
-            fd = None
+            self._pending = {name: tmp for name, tmp in self._interrupted() if tmp.exists()}
+            return
         try:
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    return  # a writer holds the lock: its temp files are not garbage, its commit is its own
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # a writer holds the lock: its temp files are not garbage, its commit is its own
             try:
                 self._finish_interrupted()
                 for leftover in self.root.glob(".*.tmp"):
@@ -202,10 +203,19 @@ class FileBackend:
             except OSError as e:
                 if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                     raise StoreError(f"cannot finish an interrupted write in {self.root}: {e.strerror}") from None
-            self._pending = {name: tmp for name, tmp in self._interrupted() if tmp.exists()}
+                self._pending = {name: tmp for name, tmp in self._interrupted() if tmp.exists()}
         finally:
-            if fd is not None:
-                os.close(fd)  # closing releases the flock
+            os.close(fd)  # closing releases the flock
+
+    def _located(self, name: str) -> Path:
+        """Where a file's current version is: beside it while an interrupted commit is read in place (until a
+        writer finishes that commit), else the file itself."""
+        waiting = self._pending.get(name)
+        if waiting is not None:
+            if waiting.exists():
+                return waiting
+            del self._pending[name]  # renamed since: the file holds it now
+        return self.path(name)
 
     def path(self, name: str) -> Path:
         return self.root / f"{name}.json"
@@ -214,12 +224,15 @@ class FileBackend:
         return str(self.path(name))
 
     def read(self, name: str) -> tuple[Signature | None, dict[str, Any] | None]:
-        path = self._pending.get(name) or self.path(name)
+        path = self._located(name)
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 raw = f.read()
         except FileNotFoundError:
+            if path != self.path(name):  # the waiting new version was renamed into place just now
+                self._pending.pop(name, None)
+                return self.read(name)
             return None, None
         except OSError as e:
             raise StoreError(f"cannot read {path}: {e.strerror}") from None
@@ -227,7 +240,7 @@ class FileBackend:
 
     def signature(self, name: str) -> Signature | None:
         try:
-            st = os.stat(self._pending.get(name) or self.path(name))
+            st = os.stat(self._located(name))
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
