@@ -23,6 +23,8 @@ from claimwatch.model import (
     ALERT_KINDS,
     DIGEST_FREQUENCIES,
     SHARED_SENDERS,
+    CONSOLE_CHAT,
+    TELEGRAM_IDENTITY,
     WRITE_AS_YOURSELF,
     Chat,
     Claim,
@@ -134,6 +136,12 @@ class _Context:
     @property
     def who(self) -> str:
         return self.msg.user_name or str(self.msg.user_id)
+
+    @property
+    def identity(self) -> str:
+        """Who, for good: a Telegram user by their id (a name may change, or pass to someone else); the
+        console's user by their name, as on the command line."""
+        return "" if self.msg.user_id == CONSOLE_CHAT else f"{TELEGRAM_IDENTITY}{self.msg.user_id}"
 
 
 @dataclass(frozen=True)
@@ -415,7 +423,8 @@ class ChatService:
             return [Reply(f"Your forecast for #{number}: {esc(claim.text)}",
                           (tuple(buttons[:6]), tuple(buttons[6:])))]
         p = parse_probability(parts[1])
-        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "")
+        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, parts[2] if len(parts) > 2 else "",
+                                    who=ctx.identity)
         return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
 
     def cmd_resolve(self, ctx: _Context) -> list[Reply]:

@@ -220,7 +220,7 @@ def outcome_text(claim: Claim) -> str:
         parts.append("Evidence: " + ", ".join(HTML.esc(url) for url in outcome.evidence))
     o = scores.outcome_code(outcome.value)
     latest = ([("the source", claim.p)] if claim.p is not None else []) + [
-        (who, f.p) for who, f in claim.current_forecasts().items()]
+        (f.by, f.p) for f in claim.current_forecasts().values()]
     if latest and o is not None:
         parts.append("Brier: " + "; ".join(f"{HTML.esc(who)} {render.percent(p)} → {scores.brier(p, o):.3f}"
                                            for who, p in latest))

@@ -107,6 +107,7 @@ def problems(doc: Any) -> list[str]:
         forecasts = c.get("forecasts") if isinstance(c.get("forecasts"), list) else []
         checks += [(f"forecasts[{j}].at", lambda f=f: _time(f["at"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].who", lambda f=f: _identity(f.get("who"))) for j, f in enumerate(forecasts)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):
@@ -152,6 +153,11 @@ def _day(text: str) -> date:
 
 def _time(text: str) -> datetime:
     return within_years(parse_datetime(text))
+
+
+def _identity(value: Any) -> None:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"tg:[0-9]{1,15}", value)):
+        raise ValueError(f"{value!r} is not a forecaster's identity: tg: and a Telegram user id, or left out")
 
 
 def _number(value: Any) -> None:

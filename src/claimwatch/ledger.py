@@ -28,6 +28,7 @@ from claimwatch.parsing import (
     parse_watch_terms,
 )
 from claimwatch.model import (
+    TELEGRAM_IDENTITY,
     Change,
     Claim,
     Feed,
@@ -163,14 +164,18 @@ def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
         return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
 
 
-def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
+def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "", *,
+                 who: str = "") -> Claim:
+    """A forecast by `by` (shown), who is `who` for good when given (a Telegram user: "tg:<id>")."""
     note = parse_note(note)
+    if not who and by.startswith(TELEGRAM_IDENTITY):  # a typed name never passes for a Telegram user
+        raise InputError(f"names starting with {TELEGRAM_IDENTITY!r} are kept for Telegram users: {clip(by)!r}")
     with store.transaction():
         claim = store.get_claim(number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
-        forecast = Forecast(by=by, p=p, at=now, note=note)
-        previous = claim.current_forecasts().get(by)
+        forecast = Forecast(by=by, p=p, at=now, note=note, who=who)
+        previous = claim.current_forecasts().get(forecast.forecaster)
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
 

@@ -87,6 +87,7 @@ from claimwatch.model import (
     Feed,
     Role,
     SHARED_SENDERS,
+    TELEGRAM_IDENTITY,
     Stance,
     ALERT_KINDS,
     WRITE_AS_YOURSELF,
@@ -109,7 +110,7 @@ from claimwatch.parsing import feed_key, shown_url
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>)
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 
 Signature = tuple[int, int, int]
@@ -1288,6 +1289,32 @@ def _claim_doc(claim: Claim) -> dict[str, Any]:
 def _for_claim(change: Change, number: int) -> Change:
     return change if change.claim == number else Change(number, change.at, change.by, change.action,
                                                         change.before, change.after)
+
+
+def _forecasters_by_identity(store: Store) -> None:
+    """Schema 1 -> 2: a forecast made in Telegram gets its maker's identity (`who`: tg:<user id>), found from its
+    name: a name kept as "first last (id)" holds the id; a @username is the name one user with a role was
+    granted it under. A name that is no Telegram user's stays a command-line name. (Two people whose
+    forecasts one name held before cannot be told apart now; from here on they never merge.)"""
+    granted: dict[str, list[int]] = {}
+    for user in store.users():
+        granted.setdefault(user.name, []).append(user.id)
+    with_id = re.compile(r".*\(([0-9]{1,15})\)")
+    for name in store._claim_files():
+        table = store._db(name).table("claims")
+        with store._reading(name):
+            for doc in table.all():
+                forecasts = [dict(f) for f in doc["forecasts"]]
+                for f in forecasts:
+                    found = with_id.fullmatch(f["by"])
+                    ids = [int(found[1])] if found else granted.get(f["by"], [])
+                    if not f.get("who") and len(ids) == 1:
+                        f["who"] = f"{TELEGRAM_IDENTITY}{ids[0]}"
+                if forecasts != doc["forecasts"]:
+                    table.update({"forecasts": forecasts}, doc_ids=[doc.doc_id])
+
+
+MIGRATIONS[1] = _forecasters_by_identity
 
 
 def open_store(path: str | Path | None, **kwargs: Any) -> Store:
