@@ -246,19 +246,20 @@ def next_batch(store: Store, now: datetime, *, console: bool = False) -> list[Ou
 def sent(store: Store, message: Outgoing) -> None:
     """Telegram accepted the message: it leaves the outbox (its events were consumed by the fan-out that
     made it, so nothing can make it again)."""
-    store.forget_messages(list(message.keys))
+    store.forget_messages(list(message.keys), chat=message.chat)
 
 
 def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:
     """Try again later: after `after` seconds (flood control), else backing off 10 s, 20 s ... up to an hour."""
     attempts = message.attempts + 1
     wait = timedelta(seconds=after) if after is not None else min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** (attempts - 1)))
-    store.update_messages(list(message.keys), attempts=attempts, next_try=iso_utc(now + wait), error=error)
+    store.update_messages(list(message.keys), chat=message.chat, attempts=attempts, next_try=iso_utc(now + wait),
+                          error=error)
 
 
 def dropped(store: Store, message: Outgoing, now: datetime, error: str) -> None:
     """Telegram refused the message itself (not the chat): it will never go through."""
-    store.update_messages(list(message.keys), status="dropped", sent_at=iso_utc(now), error=error)
+    store.update_messages(list(message.keys), chat=message.chat, status="dropped", sent_at=iso_utc(now), error=error)
 
 
 def unreachable(store: Store, chat: int, reason: str, now: datetime) -> None:

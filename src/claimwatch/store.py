@@ -10,6 +10,10 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
                            chat id) and `subscriptions`
     feeds.json             table `feeds` (doc id = feed id): address, schedule and health
     seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
+    outbox-000.json        table `messages`: the outbox messages of the chats whose id modulo 256 is 0
+    ...                    ... up to outbox-255.json: a send rewrites its chat's file, not the backlog
+    outbox.json            table `state` (what the reminder and digest jobs did), and `messages` queued
+                           before the outbox was split into files by chat
     .lock                  the writers' lock (readers take none: reading needs no write access)
     .commit.json           while a write to several files is under way: its commit record
 
@@ -64,7 +68,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as clock_time
@@ -136,15 +140,23 @@ class Backend(Protocol):
 JOURNAL = ".commit.json"  # the commit record of a write to several files
 _FIXED_NAMES = frozenset({"meta", "people", "feeds", "seen", "outbox"})
 _NUMBERED = re.compile(r"(claims|evidence)-([0-9]{4,})")
+OUTBOX_SHARDS = 256  # outbox messages are kept in files by chat id modulo this: a send rewrites one of them
 
 
 def is_data_name(name: object) -> bool:
     """A data file's name (without .json): one of the fixed names, or claims-/evidence- with its shard number
     written as the store writes it (claims-0000, never claims-0000-old or 'claims-0000 (copy)')."""
-    if name in _FIXED_NAMES:
+    if name in _FIXED_NAMES or name in _OUTBOX_NAMES:
         return True
     numbered = _NUMBERED.fullmatch(name) if isinstance(name, str) else None
     return numbered is not None and name == f"{numbered[1]}-{int(numbered[2]):04d}"
+
+
+def _outbox_shard(chat: int) -> str:
+    return f"outbox-{chat % OUTBOX_SHARDS:03d}"
+
+
+_OUTBOX_NAMES = frozenset(_outbox_shard(n) for n in range(OUTBOX_SHARDS))
 
 
 def _unreadable(where: str, why: str) -> StoreError:
@@ -514,7 +526,7 @@ class Store:
         else:
             signature, read = self.backend.read(name)
             data = read if read is not None else {}
-            if name == "outbox":
+            if name == "outbox" or name.startswith("outbox-"):
                 _skip_unreadable_messages(data, self.backend.where(name))
             elif name.startswith("claims-"):  # every reader, however it reads claims, gets claims of their shape
                 with self._reading(name):
@@ -800,16 +812,38 @@ class Store:
 
     # --- outbox --------------------------------------------------------------------------------
 
+    def _message_files(self, chats: Iterable[int] | None = None) -> list[str]:
+        """The files that hold outbox messages (of these chats, or of all): `outbox`, which holds those queued
+        before the outbox was split (and the jobs' state), and a shard per chat id modulo OUTBOX_SHARDS."""
+        if chats is not None:
+            return ["outbox", *sorted({_outbox_shard(chat) for chat in chats})]
+        names = set(self.backend.names()) | set(self._dirty)
+        return ["outbox", *sorted(n for n in names if n.startswith("outbox-"))]
+
+    def _messages_where(self, test: Callable[[dict[str, Any]], bool],
+                        chats: Iterable[int] | None = None) -> dict[str, list[int]]:
+        """The ids of the messages that pass `test`, by file; only files holding one (TinyDB rewrites a file
+        at every update or removal, even one that changes nothing)."""
+        found: dict[str, list[int]] = {}
+        for name in self._message_files(chats):
+            with self._reading(name):
+                ids = [int(i) for i, d in self._data(name).get("messages", {}).items() if test(d)]
+            if ids:
+                found[name] = ids
+        return found
+
     def queue_messages(self, messages: list[dict[str, Any]], *, done_events: list[tuple[str, int]] = (),
                        state: dict[str, Any] | None = None) -> int:
         """Add outbox messages whose key is new, remove the alert events they came from and update the
-        outbox state, in one transaction (the outbox file first); how many messages were new."""
+        outbox state, in one transaction (the outbox files first); how many messages were new."""
         with self.transaction():
-            outbox = self._db("outbox")
-            table = outbox.table("messages")
-            known = {d["key"] for d in table.all()}
+            known = {d["key"] for name in self._message_files() for d in self._data(name).get("messages", {}).values()}
             new = [m for m in messages if m["key"] not in known and not known.add(m["key"])]
-            table.insert_multiple(new)
+            by_shard: dict[str, list[dict[str, Any]]] = {}
+            for m in new:
+                by_shard.setdefault(_outbox_shard(m["chat"]), []).append(m)
+            for name, shard in by_shard.items():
+                self._db(name).table("messages").insert_multiple(shard)
             if state:
                 self._update_outbox_state(state)
             by_file: dict[str, list[int]] = {}
@@ -829,56 +863,74 @@ class Store:
         self._db("outbox").table("state").upsert(Document({**self.outbox_state(), **state}, doc_id=1))
 
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Outbox messages (all, or those with `status`: pending, sent, dropped), oldest first."""
-        with self._reading("outbox"):
-            return [dict(d) for d in self._db("outbox").table("messages").all()
-                    if status is None or d["status"] == status]
+        """Outbox messages (all, or those with `status`: pending, sent, dropped), oldest first within a chat."""
+        found = []
+        for name in self._message_files():
+            with self._reading(name):
+                found += [dict(d) for d in self._data(name).get("messages", {}).values()
+                          if status is None or d["status"] == status]
+        return found
 
-    def update_messages(self, keys: list[str], **fields: Any) -> None:
-        """Set fields (status, sent_at, attempts, next_try, error) on the outbox messages with these keys."""
+    def update_messages(self, keys: list[str], *, chat: int | None = None, **fields: Any) -> None:
+        """Set fields (status, sent_at, attempts, next_try, error) on the outbox messages with these keys (all
+        of `chat`, when given: then only that chat's files are read and written)."""
         wanted = set(keys)
         with self.transaction():
-            self._db("outbox").table("messages").update(fields, lambda d: d["key"] in wanted)
+            for name, ids in self._messages_where(lambda d: d["key"] in wanted, None if chat is None else [chat]).items():
+                self._db(name).table("messages").update(fields, doc_ids=ids)
 
-    def forget_messages(self, keys: list[str]) -> None:
-        """Remove delivered messages from the outbox: it holds what is still to send (and, for a while,
-        what was dropped), so each send rewrites a file the size of the backlog, not of the history."""
+    def forget_messages(self, keys: list[str], *, chat: int | None = None) -> None:
+        """Remove delivered messages from the outbox: it holds what is still to send (and, for a while, what
+        was dropped), in files by chat, so a send rewrites a file of a few chats' backlog, not the whole
+        backlog or the history. With `chat`, the messages are all that chat's."""
         wanted = set(keys)
         with self.transaction():
-            self._db("outbox").table("messages").remove(lambda d: d["key"] in wanted)
+            for name, ids in self._messages_where(lambda d: d["key"] in wanted, None if chat is None else [chat]).items():
+                self._db(name).table("messages").remove(doc_ids=ids)
 
     def forget_claim_messages(self, chat_id: int, number: int) -> int:
         """Remove a chat's pending messages about a claim (the chat muted it); how many were removed."""
         with self.transaction():
-            return len(self._db("outbox").table("messages").remove(
-                lambda d: d["chat"] == chat_id and d["claim"] == number and d["status"] == "pending"))
+            found = self._messages_where(lambda d: d["chat"] == chat_id and d["claim"] == number
+                                         and d["status"] == "pending", [chat_id])
+            for name, ids in found.items():
+                self._db(name).table("messages").remove(doc_ids=ids)
+            return sum(map(len, found.values()))
 
     def prune_outbox(self, before: datetime, pending_for: tuple[int, ...] = ()) -> int:
         """Forget messages dropped before `before`, and those still pending since then for the chats
         `pending_for`; how many were forgotten."""
         cutoff = iso_utc(before)
         with self.transaction():
-            return len(self._db("outbox").table("messages").remove(
-                lambda d: (d["status"] != "pending" or d["chat"] in pending_for)
-                and (d.get("sent_at") or d["created"]) < cutoff))
+            found = self._messages_where(lambda d: (d["status"] != "pending" or d["chat"] in pending_for)
+                                         and (d.get("sent_at") or d["created"]) < cutoff)
+            for name, ids in found.items():
+                self._db(name).table("messages").remove(doc_ids=ids)
+            return sum(map(len, found.values()))
 
     def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int:
         """The bot was blocked or removed there: mark the chat inactive (its subscriptions rest until it
         writes again) and drop its pending messages; how many were dropped."""
         with self.transaction():
-            dropped = self._db("outbox").table("messages").update(
-                {"status": "dropped", "error": reason, "sent_at": iso_utc(at)},
-                lambda d: d["chat"] == chat_id and d["status"] == "pending")
+            found = self._messages_where(lambda d: d["chat"] == chat_id and d["status"] == "pending", [chat_id])
+            for name, ids in found.items():
+                self._db(name).table("messages").update(
+                    {"status": "dropped", "error": reason, "sent_at": iso_utc(at)}, doc_ids=ids)
             chat = self.chat(chat_id) or Chat(chat_id, "private" if chat_id > 0 else "group", "")
             self.save_chat(replace(chat, active=False, reason=reason, changed_at=at))
-            return len(dropped)
+            return sum(map(len, found.values()))
 
     def migrate_chat(self, old: int, new: int, at: datetime) -> None:
         """A group became a supergroup with a new id: its subscriptions, settings, pending messages and the
         time of its last digest follow."""
         with self.transaction():
-            self._db("outbox").table("messages").update({"chat": new}, lambda d: d["chat"] == old and
-                                                        d["status"] == "pending")
+            moved = []
+            for name, ids in self._messages_where(lambda d: d["chat"] == old and d["status"] == "pending", [old]).items():
+                table = self._db(name).table("messages")
+                moved += [dict(table.get(doc_id=i), chat=new) for i in ids]
+                table.remove(doc_ids=ids)
+            if moved:  # to the new chat's file
+                self._db(_outbox_shard(new)).table("messages").insert_multiple(moved)
             digests = dict(self.outbox_state().get("digests", {}))
             if str(old) in digests:
                 digests[str(new)] = digests.pop(str(old))
