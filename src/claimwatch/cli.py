@@ -460,8 +460,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     for at, word in enumerate(words, 1):  # bytes that are not UTF-8 arrive as lone surrogates
         if lone_surrogate(word):
-            shown = word.encode("utf-8", "surrogateescape")
-            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(str(shown), 80)}", file=sys.stderr)
+            try:
+                shown = str(word.encode("utf-8", "surrogateescape"))  # the bytes as they came
+            except UnicodeEncodeError:  # a surrogate that no byte becomes (given to main() as text)
+                shown = ascii(word)
+            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(shown, 80)}", file=sys.stderr)
             return 2
     args = build_parser().parse_args(words)
     stdout = sys.stdout
