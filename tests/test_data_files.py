@@ -44,9 +44,9 @@ def test_a_copy_of_a_data_file_is_ignored_with_one_warning(tmp_path: Path, stray
 
 def test_data_file_names_are_exact() -> None:
     assert all(map(is_data_name, ["meta", "people", "feeds", "seen", "outbox", "claims-0000", "evidence-0012",
-                                  "claims-12345"]))
+                                  "claims-12345", "outbox-000", "outbox-255"]))
     assert not any(map(is_data_name, ["claims-0000 (copy)", "claims-0000-old", "claims-000", "claims-00001",
-                                      "evidence-x", "claims--001", "backup", "", 5]))
+                                      "evidence-x", "claims--001", "backup", "outbox-256", "outbox-01", "", 5]))
 
 
 Mutation = Callable[[dict[str, Any]], None]

@@ -13,7 +13,7 @@ from tinydb import TinyDB
 from claimwatch import ledger
 from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
-from claimwatch.store import SHARD_SIZE, ClaimFilter, FileBackend, MemoryBackend, Store, open_store
+from claimwatch.store import SCHEMA_VERSION, SHARD_SIZE, ClaimFilter, FileBackend, MemoryBackend, Store, open_store
 
 from conftest import NOW
 
@@ -128,7 +128,7 @@ def test_files_are_plain_tinydb_json(tmp_path: Path) -> None:
         assert db.table("claims").get(doc_id=1)["text"] == "readable by TinyDB"
         assert db.table("audit").all()[0]["action"] == "add"
     with TinyDB(tmp_path / "meta.json") as db:
-        assert db.table("meta").get(doc_id=1)["schema"] == 1
+        assert db.table("meta").get(doc_id=1)["schema"] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("garbage", [b"", b"{not json", b'{"claims": {}}  trailing', b"[1, 2]"])

@@ -35,6 +35,7 @@ class Scored(NamedTuple):  # a tuple: there are as many of these as forecasts
     log_score: float
     at: datetime | None = None  # when the counted forecast was made (None for the team's)
     time_weighted: float | None = None  # analysts only
+    who: str = ""  # an analyst's stable identity when `forecaster` is only their name as shown (model.Forecast)
 
 
 _CODES = {value.value: code for value, code in scores.OUTCOME_CODES.items()}  # "true" -> 1.0 ...
@@ -72,25 +73,29 @@ def _score(number: int, claim: dict[str, Any], tz: ZoneInfo) -> tuple[list[Score
     if o is None:
         return [], []
     end = cutoff(outcome, tz)
-    before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event
+    before: dict[str, list[_Made]] = {}  # each forecaster's forecasts made before the event, by identity
+    shown: dict[str, str] = {}  # identity -> the name its latest forecast here was made under
     late = []
     for f in claim["forecasts"]:
         if f.get("withdrawn"):  # withdrawn by its author: in the history, never scored
             continue
         at = parse_datetime(f["at"])
         if at < end:
-            before.setdefault(f["by"], []).append(_Made(f["p"], at))
+            who = f.get("who") or f["by"]
+            before.setdefault(who, []).append(_Made(f["p"], at))
+            shown[who] = f["by"]
         else:
             late.append(f)
     rows = []
-    for name, made in before.items():
+    for who, made in before.items():
         if len(made) == 1:  # the usual case: it counts, and it stood for the whole period
             f = made[0]
             brier = weighted = scores.brier(f.p, o)
         else:
             f = scores.counted_forecast(made, end)  # type: ignore[assignment]
             brier, weighted = scores.brier(f.p, o), scores.time_weighted_brier(made, o, end)
-        rows.append(Scored(number, "analyst", name, f.p, o, brier, scores.log_score(f.p, o), f.at, weighted))
+        rows.append(Scored(number, "analyst", shown[who], f.p, o, brier, scores.log_score(f.p, o), f.at, weighted,
+                           who if who != shown[who] else ""))
     team = scores.consensus([r.p for r in rows])
     if team is not None:
         rows.append(Scored(number, "team", TEAM, team, o, scores.brier(team, o), scores.log_score(team, o)))
@@ -180,6 +185,14 @@ class _Tally:
                 "too_few": self.claims < MIN_RESOLVED}
 
 
+def _shown_name(who: str, names: dict[str, tuple[datetime, str]], everyone: dict[str, Any]) -> str:
+    """An analyst's line in a review: the name they last forecast under, with their identity when another
+    analyst goes by that name too (a command-line name, or a Telegram name that changed hands)."""
+    name = names[who][1] if who in names else who
+    shared = any(other != who and names.get(other, (None, other))[1] == name for other in everyone)
+    return f"{name} ({who})" if shared and who != name else name
+
+
 def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Scope = Scope()) -> dict[str, Any]:
     """Every figure of a review of the claims (number, dict form), as `claimwatch stats --json` prints it.
 
@@ -187,7 +200,8 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
     belongs to (all, its tags, its source, its quarter), so 100k forecasts take well under a second.
     """
     overall = _Tally()
-    forecasters: dict[str, _Tally] = defaultdict(_Tally)
+    forecasters: dict[str, _Tally] = defaultdict(_Tally)  # by identity
+    names: dict[str, tuple[datetime, str]] = {}  # identity -> (when, the name it last forecast under)
     groups: dict[str, dict[str, _Tally]] = {"by_tag": defaultdict(_Tally), "by_source": defaultdict(_Tally),
                                             "by_period": defaultdict(_Tally)}
     team_all, source_all = _Tally(), _Tally()
@@ -199,9 +213,9 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
         rows, late = _score(number, claim, tz)
         n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late)
         if scope.forecaster:
-            if not any(r.kind == "analyst" and r.forecaster == scope.forecaster for r in rows):
+            if not any(r.kind == "analyst" and scope.forecaster in (r.forecaster, r.who) for r in rows):
                 continue
-            rows = [r for r in rows if r.kind != "analyst" or r.forecaster == scope.forecaster]
+            rows = [r for r in rows if r.kind != "analyst" or scope.forecaster in (r.forecaster, r.who)]
         if not rows:
             continue
         n_claims += 1
@@ -220,7 +234,10 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
                 if team is not None:
                     vs_team += row.brier - team.brier
                 pairs.append((row.p, row.o))
-                mine = forecasters[row.forecaster]
+                identity = row.who or row.forecaster
+                if row.at is not None and (identity not in names or names[identity][0] <= row.at):
+                    names[identity] = (row.at, row.forecaster)
+                mine = forecasters[identity]
                 mine.add_row(row, team)
                 mine.claims += 1
             elif row.kind == "team":
@@ -243,7 +260,7 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
 
     decomposition = scores.murphy(pairs)
     by_forecaster = {}
-    for name, t in sorted(forecasters.items()):
+    for name, t in sorted((_shown_name(who, names, forecasters), t) for who, t in forecasters.items()):
         by_forecaster[name] = t.figures() | {"time_weighted_brier": t.weighted / t.weighted_n if t.weighted_n else None,
                                              "vs_team": t.vs_team / t.n}  # < 0: better than the team
     everything = overall.figures()

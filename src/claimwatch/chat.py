@@ -23,6 +23,8 @@ from claimwatch.model import (
     ALERT_KINDS,
     DIGEST_FREQUENCIES,
     SHARED_SENDERS,
+    CONSOLE_CHAT,
+    TELEGRAM_IDENTITY,
     WRITE_AS_YOURSELF,
     Chat,
     Claim,
@@ -140,6 +142,12 @@ class _Context:
     @property
     def who(self) -> str:
         return self.msg.user_name or str(self.msg.user_id)
+
+    @property
+    def identity(self) -> str:
+        """Who, for good: a Telegram user by their id (a name may change, or pass to someone else); the
+        console's user by their name, as on the command line."""
+        return "" if self.msg.user_id == CONSOLE_CHAT else f"{TELEGRAM_IDENTITY}{self.msg.user_id}"
 
 
 @dataclass(frozen=True)
@@ -495,7 +503,7 @@ class ChatService:
 
     def cmd_show(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        claim, hidden = ledger.as_seen_by(self.store, self.store.get_claim(number), ctx.who)
+        claim, hidden = ledger.as_seen_by(self.store, self.store.get_claim(number), ctx.identity or ctx.who)
         text = render.claim_detail(claim, self.store.evidence_for(number), ctx.today, self.settings.tz, HTML, hidden)
         buttons: list[Button] = []
         if ctx.role and ctx.role.allows(Role.ANALYST):
@@ -521,13 +529,13 @@ class ChatService:
                           (tuple(buttons[:6]), tuple(buttons[6:])))]
         rest = ctx.args.split(None, 1)[1]
         if rest.strip().lower() == "withdraw":
-            claim = ledger.withdraw_forecast(self.store, number, ctx.who, ctx.now)
-            now_p = claim.current_forecasts().get(ctx.who)
+            claim = ledger.withdraw_forecast(self.store, number, ctx.who, ctx.now, who=ctx.identity)
+            now_p = claim.current_forecasts().get(ctx.identity or ctx.who)
             return [Reply(f"#{number}: your latest forecast is withdrawn (kept in /history {number}, never scored)"
                           + (f"; your forecast is {render.percent(now_p.p)} again." if now_p else "."))]
         p, used = leading_probability(rest.split())  # "very likely" is two words
         note = rest.split(None, used)[used] if len(rest.split(None, used)) > used else ""
-        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, note)
+        claim = ledger.add_forecast(self.store, number, p, ctx.who, ctx.now, note, who=ctx.identity)
         return [Reply(f"#{claim.id}: your forecast is {render.percent(p)}.", edit=ctx.msg.pressed)]
 
     def _may_delete(self, ctx: _Context, number: int) -> None:
@@ -607,7 +615,7 @@ class ChatService:
 
     def cmd_history(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        changes = ledger.history_as_seen_by(self.store, number, ctx.who)
+        changes = ledger.history_as_seen_by(self.store, number, ctx.identity or ctx.who, ctx.who)
         return [Reply(f"History of #{number}:\n" + render.history(changes, self.settings.tz, HTML))]
 
     # --- accuracy and exports ------------------------------------------------------------------
@@ -638,7 +646,7 @@ class ChatService:
         return replies
 
     def cmd_mine(self, ctx: _Context) -> list[Reply]:
-        rows = ledger.own_forecasts(self.store, ctx.who)
+        rows = ledger.own_forecasts(self.store, ctx.identity or ctx.who)
         if not rows:
             return [Reply("You have no open forecasts. /todo lists the open claims you have not forecast.")]
         return [Reply(f"Your open forecasts ({len(rows)}), due soonest first:\n"
@@ -647,7 +655,7 @@ class ChatService:
                          else ""))]
 
     def cmd_todo(self, ctx: _Context) -> list[Reply]:
-        claims = ledger.not_yet_forecast(self.store, ctx.who)
+        claims = ledger.not_yet_forecast(self.store, ctx.identity or ctx.who)
         if not claims:
             return [Reply("You have forecast every open claim.")]
         shown = claims[:PAGE_SIZE]

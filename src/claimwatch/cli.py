@@ -315,7 +315,8 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    changes = ledger.history_as_seen_by(ctx.store, number, args.by or ctx.config.user)
+    who = args.by or ctx.config.user
+    changes = ledger.history_as_seen_by(ctx.store, number, who, who)
     if args.json:
         _print_json([change_to_dict(c) for c in changes])
     else:
@@ -691,8 +692,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     for at, word in enumerate(words, 1):  # bytes that are not UTF-8 arrive as lone surrogates
         if lone_surrogate(word):
-            shown = word.encode("utf-8", "surrogateescape")
-            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(str(shown), 80)}", file=sys.stderr)
+            try:
+                shown = str(word.encode("utf-8", "surrogateescape"))  # the bytes as they came
+            except UnicodeEncodeError:  # a surrogate that no byte becomes (given to main() as text)
+                shown = ascii(word)
+            print(f"claimwatch: error: argument {at} is not valid UTF-8 text: {clip(shown, 80)}", file=sys.stderr)
             return 2
     args = parse_args(words)
     stdout = sys.stdout

@@ -42,6 +42,7 @@ from claimwatch.model import (
     Evidence,
     Role,
     Subscription,
+    TELEGRAM_IDENTITY,
     iso_utc,
     outcome_from_dict,
     parse_datetime,
@@ -155,7 +156,8 @@ def queue_nudges(store: Store, now: datetime, tz: ZoneInfo, remind_at: time) -> 
             chat = audience.chats_by_id.get(user.id)
             if chat is None or not chat.active or not chat.nudges or not user.role.allows(Role.ANALYST):
                 continue
-            todo = [c for c in claims if not any(f.by == user.name for f in c.forecasts) and c.id not in chat.muted]
+            mine = (f"{TELEGRAM_IDENTITY}{user.id}", user.name)  # a forecast from before identities: by name
+            todo = [c for c in claims if not any(f.forecaster in mine for f in c.forecasts) and c.id not in chat.muted]
             if todo:
                 lines = "\n".join(render.claim_line(c, local.date(), HTML) for c in todo[:DIGEST_ITEMS])
                 more = f"\n… and {len(todo) - DIGEST_ITEMS} more (/todo)" if len(todo) > DIGEST_ITEMS else ""
@@ -264,7 +266,7 @@ def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
         source_p, forecasts = event.get("source_p"), dict(event.get("forecasts") or {})
     else:
         outcome = claim.outcome
-        source_p, forecasts = claim.p, {who: f.p for who, f in claim.current_forecasts().items()}
+        source_p, forecasts = claim.p, {f.by: f.p for f in claim.current_forecasts().values()}
     if outcome is None:
         return "reopened since"
     parts = [f"<b>{outcome.value.value}</b>" + (f" (event {outcome.event_date})" if outcome.event_date else "")
@@ -298,19 +300,20 @@ def next_batch(store: Store, now: datetime, *, console: bool = False) -> list[Ou
 def sent(store: Store, message: Outgoing) -> None:
     """Telegram accepted the message: it leaves the outbox (its events were consumed by the fan-out that
     made it, so nothing can make it again)."""
-    store.forget_messages(list(message.keys))
+    store.forget_messages(list(message.keys), chat=message.chat)
 
 
 def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:
     """Try again later: after `after` seconds (flood control), else backing off 10 s, 20 s ... up to an hour."""
     attempts = message.attempts + 1
     wait = timedelta(seconds=after) if after is not None else min(MAX_BACKOFF, timedelta(seconds=10 * 2 ** (attempts - 1)))
-    store.update_messages(list(message.keys), attempts=attempts, next_try=iso_utc(now + wait), error=error)
+    store.update_messages(list(message.keys), chat=message.chat, attempts=attempts, next_try=iso_utc(now + wait),
+                          error=error)
 
 
 def dropped(store: Store, message: Outgoing, now: datetime, error: str) -> None:
     """Telegram refused the message itself (not the chat): it will never go through."""
-    store.update_messages(list(message.keys), status="dropped", sent_at=iso_utc(now), error=error)
+    store.update_messages(list(message.keys), chat=message.chat, status="dropped", sent_at=iso_utc(now), error=error)
 
 
 def unreachable(store: Store, chat: int, reason: str, now: datetime) -> None:
@@ -370,11 +373,19 @@ class _Audience:
                 or chat.active and claim.id not in chat.muted]
 
     def forecasters(self, claim: Claim) -> list[int]:
-        """The private chats of a claim's forecasters who have one with the bot (reachable, not muting it)."""
-        users = self.users_by_name
-        return [user for name in claim.current_forecasts() if (user := users.get(name)) is not None
+        """The private chats of a claim's forecasters who have one with the bot (reachable, not muting it): a
+        Telegram user by their identity, a forecast from before identities by the user's name."""
+        found = [_telegram_user(f.forecaster) or self.users_by_name.get(f.by)
+                 for f in claim.current_forecasts().values()]
+        return [user for user in dict.fromkeys(found) if user is not None
                 and (chat := self.chats_by_id.get(user)) is not None and chat.type == "private" and chat.active
                 and claim.id not in chat.muted]
+
+
+def _telegram_user(identity: str) -> int | None:
+    """The Telegram user id of a forecaster's identity ("tg:<id>"), None for a command-line name."""
+    rest = identity.removeprefix(TELEGRAM_IDENTITY)
+    return int(rest) if rest != identity and rest.isdecimal() else None
 
 
 def _by_chat(subscriptions: list[Subscription]) -> dict[int, list[Subscription]]:

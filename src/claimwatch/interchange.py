@@ -117,6 +117,7 @@ def problems(doc: Any) -> list[str]:
         checks += [(f"forecasts[{j}].p", lambda f=f: _finite(f["p"])) for j, f in enumerate(forecasts)]
         checks += [(f"forecasts[{j}].by", lambda f=f: parse_name(f["by"], "a forecaster's name"))
                    for j, f in enumerate(forecasts)]
+        checks += [(f"forecasts[{j}].who", lambda f=f: _identity(f.get("who"))) for j, f in enumerate(forecasts)]
         for field, check in checks:
             where = f"claims[{i}].{field}"
             if any(known == where or known.startswith(where + "[") for known in by_field):
@@ -167,6 +168,11 @@ def _day(text: str) -> date:
 
 def _time(text: str) -> datetime:
     return within_years(parse_datetime(text))
+
+
+def _identity(value: Any) -> None:
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"tg:[0-9]{1,15}", value)):
+        raise ValueError(f"{value!r} is not a forecaster's identity: tg: and a Telegram user id, or left out")
 
 
 def _number(value: Any) -> None:

@@ -4,6 +4,7 @@ APScheduler directly; with the bot, PTB's JobQueue wraps the same scheduler)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 from datetime import datetime
@@ -79,15 +80,15 @@ def watch_forever(store: Store, config: Config, clock: Callable[[], datetime], s
         stop = asyncio.Event()
 
         async def tick() -> None:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):  # Ctrl-C during a cycle: stop quietly
                 reports = await _cycle(watcher, clock, False)
-            except asyncio.CancelledError:  # Ctrl-C during a cycle: what it recorded is stored; stop quietly
-                return
-            await asyncio.to_thread(lambda: _report(  # it reads the store: off the event loop
-                reports, config, say, every_line=False, shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence")))
+                await asyncio.to_thread(lambda: _report(  # it reads the store: off the event loop
+                    reports, config, say, every_line=False,
+                    shown_elsewhere=delivery.hears(store, CONSOLE_CHAT, "evidence")))
 
         async def deliver() -> None:
-            await asyncio.to_thread(console_delivery, store, config, clock, say)
+            with contextlib.suppress(asyncio.CancelledError):  # Ctrl-C while printing: stop quietly
+                await asyncio.to_thread(console_delivery, store, config, clock, say)
 
         scheduler = AsyncIOScheduler(timezone=config.tz)
         scheduler.add_job(tick, "interval", seconds=TICK_SECONDS, id="watch-tick", name="watch-tick",

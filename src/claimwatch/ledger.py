@@ -32,6 +32,7 @@ from claimwatch.parsing import (
 )
 from claimwatch.model import (
     Archived,
+    TELEGRAM_IDENTITY,
     Change,
     Chat,
     Claim,
@@ -199,24 +200,28 @@ def _live_claim(store: Store, number: int) -> Claim:
     return claim
 
 
-def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "") -> Claim:
+def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "", *,
+                 who: str = "") -> Claim:
+    """A forecast by `by` (shown), who is `who` for good when given (a Telegram user: "tg:<id>")."""
     note = parse_note(note)
+    if not who and by.startswith(TELEGRAM_IDENTITY):  # a typed name never passes for a Telegram user
+        raise InputError(f"names starting with {TELEGRAM_IDENTITY!r} are kept for Telegram users: {clip(by)!r}")
     with store.transaction():
         claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
-        forecast = Forecast(by=by, p=p, at=now, note=note)
-        previous = claim.current_forecasts().get(by)
+        forecast = Forecast(by=by, p=p, at=now, note=note, who=who)
+        previous = claim.current_forecasts().get(forecast.forecaster)
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
 
 
-def withdraw_forecast(store: Store, number: int, by: str, now: datetime) -> Claim:
-    """Withdraw `by`'s latest forecast on a claim: it stays in the history and is never scored; the one
-    before it, if any, is their current view again."""
+def withdraw_forecast(store: Store, number: int, by: str, now: datetime, *, who: str = "") -> Claim:
+    """Withdraw the latest forecast of `by` (who is `who` for good, when given) on a claim: it stays in the
+    history and is never scored; the one before it, if any, is their current view again."""
     with store.transaction():
         claim = _live_claim(store, number)
-        mine = [i for i, f in enumerate(claim.forecasts) if f.by == by and f.withdrawn_at is None]
+        mine = [i for i, f in enumerate(claim.forecasts) if f.forecaster == (who or by) and f.withdrawn_at is None]
         if not mine:
             raise InputError(f"you have no forecast on #{number} to withdraw")
         last = max(mine, key=lambda i: (claim.forecasts[i].at, i))  # the last recorded of the latest
@@ -277,7 +282,7 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
         # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
         # the time it is fanned out the claim may have been reopened and resolved otherwise.
         store.add_alert("outcome", number, now, outcome=outcome_to_dict(outcome), source_p=claim.p,
-                        forecasts={who: f.p for who, f in claim.current_forecasts().items()})
+                        forecasts={f.by: f.p for f in claim.current_forecasts().values()})
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 
@@ -402,7 +407,8 @@ class OwnForecast:
 
 
 def own_forecasts(store: Store, who: str) -> list[OwnForecast]:
-    """The open claims `who` has forecast, due soonest first, with their current p and the team's median."""
+    """The open claims `who` (a forecaster's identity: Forecast.forecaster) has forecast, due soonest first,
+    with their current p and the team's median."""
     mine = []
     for claim in store.find_claims(ClaimFilter(status="open")):
         current = claim.current_forecasts()
@@ -440,25 +446,26 @@ def team_setting(store: Store, key: str) -> str:
 
 
 def forecasts_hidden(store: Store, claim: Claim, who: str) -> bool:
-    """Whether `who` may not see the others' forecasts on a claim yet: with `hide-forecasts until-own`, an open
-    claim they have not forecast (so their own forecast is not anchored on the team's)."""
+    """Whether `who` (a forecaster's identity) may not see the others' forecasts on a claim yet: with
+    `hide-forecasts until-own`, an open claim they have not forecast (so their own is not anchored on the team's)."""
     return (claim.outcome is None and team_setting(store, "hide-forecasts") == "until-own"
-            and not any(f.by == who for f in claim.forecasts))
+            and not any(f.forecaster == who for f in claim.forecasts))
 
 
 def as_seen_by(store: Store, claim: Claim, who: str) -> tuple[Claim, int]:
     """The claim as `who` may see it, and how many forecasters are hidden from them."""
     if not forecasts_hidden(store, claim, who):
         return claim, 0
-    return claim.with_changes(forecasts=()), len({f.by for f in claim.forecasts})
+    return claim.with_changes(forecasts=()), len({f.forecaster for f in claim.forecasts})
 
 
-def history_as_seen_by(store: Store, number: int, who: str) -> list[Change]:
-    """A claim's history as `who` may see it: without others' forecasts while they are hidden from them."""
+def history_as_seen_by(store: Store, number: int, who: str, name: str) -> list[Change]:
+    """A claim's history as `who` (an identity; `name` as the history shows them) may see it: without others'
+    forecasts while they are hidden from them."""
     changes = store.history(number)
     if not forecasts_hidden(store, store.get_claim(number), who):
         return changes
-    return [c for c in changes if c.action not in ("forecast", "withdraw") or c.by == who]
+    return [c for c in changes if c.action not in ("forecast", "withdraw") or c.by == name]
 
 
 # --- snoozing and muting ----------------------------------------------------------------------------

@@ -47,11 +47,19 @@ class Source:
 
 @dataclass(frozen=True)
 class Forecast:
-    by: str
+    by: str  # who, as shown: a name given on the command line, or a Telegram name as it was then
     p: float
     at: datetime
     note: str = ""
     withdrawn_at: datetime | None = None  # withdrawn by its author: kept in the history, never scored
+    # Who, for good, when `by` is a display name that may change or be someone else's later: "tg:<user id>"
+    # for a Telegram user ("" for command-line and console names, which are their own identity).
+    who: str = ""
+
+    @property
+    def forecaster(self) -> str:
+        """The forecaster's stable identity: two people never share one, one person keeps theirs."""
+        return self.who or self.by
 
     def __post_init__(self) -> None:
         if not (isinstance(self.p, int | float) and math.isfinite(self.p) and 0 <= self.p <= 1):
@@ -103,7 +111,7 @@ class Claim:
         latest: dict[str, Forecast] = {}
         for f in sorted(self.forecasts, key=lambda f: f.at):
             if f.withdrawn_at is None:
-                latest[f.by] = f
+                latest[f.forecaster] = f
         return latest
 
     def with_changes(self, **changes: Any) -> Claim:
@@ -187,13 +195,14 @@ def source_to_dict(source: Source) -> dict[str, Any]:
 
 
 def forecast_to_dict(f: Forecast) -> dict[str, Any]:
-    d = {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note}
+    d = {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note, **({"who": f.who} if f.who else {})}
     return d | {"withdrawn": iso(f.withdrawn_at)} if f.withdrawn_at else d
 
 
 def forecast_from_dict(d: dict[str, Any]) -> Forecast:
     return Forecast(by=d["by"], p=float(d["p"]), at=parse_datetime(d["at"]), note=d.get("note") or "",
-                    withdrawn_at=parse_datetime(d["withdrawn"]) if d.get("withdrawn") else None)
+                    withdrawn_at=parse_datetime(d["withdrawn"]) if d.get("withdrawn") else None,
+                    who=d.get("who") or "")
 
 
 def outcome_to_dict(o: Outcome) -> dict[str, Any]:
@@ -372,6 +381,7 @@ CONSOLE_CHAT = 0  # the chat (and user) of `claimwatch console`: no Telegram cha
 # given to one would be everyone's, so none of them ever holds one.
 CHANNEL_BOT = 136817688
 SHARED_SENDERS = frozenset({CHANNEL_BOT, 1087968824, 777000})
+TELEGRAM_IDENTITY = "tg:"  # a forecaster's identity prefix for a Telegram user id (Forecast.who)
 WRITE_AS_YOURSELF = ("write to claimwatch as yourself: messages sent as a channel or as an anonymous admin could "
                      "come from anyone, so they get no role and run no command")
 

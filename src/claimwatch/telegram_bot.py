@@ -348,11 +348,12 @@ async def on_stop(app: Application) -> None:
 
 
 def build_application(config: Config, service: ChatService, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                      watch_every: float = 60, deliver_every: float = 2) -> Application:
-    """The bot, wired; `run_polling()` it, or drive its lifecycle by hand (tests)."""
+                      watch_every: float = 60, deliver_every: float = 2, overall_rate: float = 30) -> Application:
+    """The bot, wired; `run_polling()` it, or drive its lifecycle by hand (tests). `overall_rate` is Telegram's
+    limit of messages a second (0 opens it: benchmarks measure what claimwatch itself can send)."""
     app = (ApplicationBuilder().token(config.token)
            .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
-           .rate_limiter(AIORateLimiter(max_retries=3))
+           .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=3))
            .concurrent_updates(True)
            .post_init(on_start).post_shutdown(on_stop)
            .build())
