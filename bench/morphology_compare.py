@@ -51,6 +51,8 @@ def keyed_match(keys: Callable[[str], set[str]]) -> Callable[[str, str], bool]:
             return lambda w, s: w == word and s[0].isupper()
         if mark or any(c.isdigit() for c in word) or len(word) <= 2:
             return lambda w, s: w == word
+        if surface[0].isupper() and not is_cyrillic(word):  # an English name: as written
+            return lambda w, s: w == word and s[0].isupper()
         mine = keys(word)
         return lambda w, s: w == word or bool(mine & keys(w))
 
@@ -107,7 +109,7 @@ def candidates() -> dict[str, tuple[Callable[[str, str], bool], Callable[[str], 
 def main() -> int:
     table = rows()
     words = sorted({fold(w) for _, text, _ in table for w in _TOKEN.findall(unicodedata.normalize("NFKC", text))
-                    if not _UNSPACED.match(w)})
+                    if not _UNSPACED.match(w) and any(c.isalnum() for c in w)})
     print(f"{len(table)} rows ({sum(e for *_, e in table)} should match), {len(words)} distinct words\n")
     print(f"{'candidate':32} {'recall':>7} {'precision':>9} {'µs/word':>8}  misses (first 3) / false matches (first 3)")
     for name, (match, analyse) in candidates().items():

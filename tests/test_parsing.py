@@ -6,6 +6,7 @@ what went wrong or what is accepted.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 from collections.abc import Callable
@@ -369,7 +370,7 @@ def watch(alternatives: tuple[str, ...] = (), required: tuple[str, ...] = (),
         case('-"foot, ball", pipe', watch(("pipe",), (), ("foot, ball",)), id="quoted-excluded"),
         case("+gas", watch((), ("gas",)), id="required-only-is-enough"),
         case('"+x"', watch(("+x",)), id="quoted-plus-is-literal"),
-        case("+-x", watch((), ("-x",)), id="required-term-starting-with-minus"),
+        case('+"-x"', watch((), ("-x",)), id="required-term-starting-with-minus-quoted"),
         case('Power of Siberia 2, "Сила Сибири 2", +gas, -football',
              watch(("Power of Siberia 2", "Сила Сибири 2"), ("gas",), ("football",)), id="docstring-example"),
         case("газ, 天然气, 西伯利亚力量", watch(("газ", "天然气", "西伯利亚力量")), id="cyrillic-and-chinese"),
@@ -649,3 +650,16 @@ def test_list_at_analyst_keeps_the_claims_they_forecast() -> None:
     assert where == ClaimFilter(status=None, forecaster="alice")
     assert where.matches(_doc(None, None) | {"forecasts": [{"by": "alice"}]})
     assert not where.matches(_doc(None, None) | {"forecasts": [{"by": "bob"}]})
+
+
+@pytest.mark.parametrize("text, says", [
+    ("Минск\x1b[31m, Гомель", "cannot hold control characters (\\x1b)"),
+    ("+-Минск", "has two signs"),
+    ("-+газ, нефть", "has two signs"),
+    ("бел*рус", "* may only end a word"),
+    ("*", "marks no word"),
+    ("=", "marks no word"),
+])
+def test_watch_terms_that_cannot_be_kept_are_refused_in_one_line(text: str, says: str) -> None:
+    with pytest.raises(InputError, match=re.escape(says)):
+        parse_watch_terms(text)

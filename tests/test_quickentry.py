@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from claimwatch.chat import ChatService, ChatSettings, Incoming
+from claimwatch.errors import InputError
 from claimwatch.model import Role, Source
 from claimwatch.quickentry import read_quick_claim
 from claimwatch.store import open_store
@@ -34,6 +35,11 @@ ANA = 2
     ("Nord Stream 2 restarts by mid-2027", "Nord Stream 2 restarts by mid-2027", date(2027, 7, 1), None,
      ("Nord Stream 2",)),
     ("A claim from chat", "A claim from chat", None, None, ()),
+    ("Will the ECB cut its deposit rate to 1.75", "Will the ECB cut its deposit rate to 1.75", None, None, ("ECB",)),
+    ("Will the Fed cut rates by 0.25", "Will the Fed cut rates by 0.25", None, None, ("Fed",)),
+    ("Exports rise 30%", "Exports rise 30%", None, None, ()),  # a quantity, not a probability
+    ("Will the EU adopt a package by March? 1.5", "Will the EU adopt a package by March? 1.5", date(2027, 3, 1),
+     None, ("EU",)),
     ("The Kremlin says talks in 3 rounds failed", "The Kremlin says talks in 3 rounds failed", None, None,
      ("Kremlin",)),
 ])
@@ -99,3 +105,8 @@ def test_quick_add_on_the_command_line(tmp_path: Path) -> None:
         "(claimwatch edit 19 due|p|watch … to change)"]
     plain = run_cli("add", "Power of Siberia 2 deal stalls", "--tags", "energy", data=data)
     assert plain.stdout == "added #20: Power of Siberia 2 deal stalls\n"  # an option given: read as written
+
+
+def test_a_probability_out_of_range_is_refused_not_kept_in_the_text() -> None:
+    with pytest.raises(InputError, match="outside 0-100%"):
+        read_quick_claim("Will Power of Siberia 2 be signed by end of 2026? 130%", NOW, UTC_TZ)

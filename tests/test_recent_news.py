@@ -169,8 +169,12 @@ def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "* may only end a word" in bad.stderr
     empty = run_cli("watch", "--try", " ", data=data)
     assert empty.returncode == 2 and "give the watch terms to try" in empty.stderr
+    alone = run_cli("watch", "--show", "3", data=data)  # no watch loop started by mistake
+    assert alone.returncode == 2 and "--show goes with --try" in alone.stderr
+    once = run_cli("watch", "--try", "Минск", "--once", data=data)
+    assert once.returncode == 2 and "does not take --once" in once.stderr
     added = run_cli("add", "Talks move to Minsk", "--watch", "Минск", data=data)
-    assert "1 news item from the last 14 days matches; /evidence 19" in added.stdout
+    assert "1 news item from the last 14 days matches; claimwatch evidence 19" in added.stdout
     (item,) = json.loads(run_cli("evidence", "19", "--json", data=data).stdout)
     assert item["words"] == ["Минске"] and item["backfill"] is True
     doc = tmp_path / "claims.json"

@@ -395,7 +395,7 @@ class ChatService:
         past = render.past_review(claim, today)
         found = ledger.match_recent_news(self.store, [claim], now) if claim.watch else 0
         notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
-            (f"\n{ledger.recent_news_note(found, claim.id)}." if found else "")
+            (f"\n{ledger.recent_news_note(found, f'/evidence {claim.id}')}." if found else "")
         return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{notes}",
                      ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
 
@@ -598,7 +598,7 @@ class ChatService:
         if parts[1].lower() == "watch" and claim.watch:  # the new terms may find what the old ones did not
             found = ledger.match_recent_news(self.store, [claim], ctx.now)
         notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
-            (f"\n{ledger.recent_news_note(found, claim.id)}." if found else "")
+            (f"\n{ledger.recent_news_note(found, f'/evidence {claim.id}')}." if found else "")
         return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.{notes}")]
 
     def cmd_trywatch(self, ctx: _Context) -> list[Reply]:

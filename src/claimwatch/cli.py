@@ -114,7 +114,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     if past:
         print(f"claimwatch add: warning: {past}", file=sys.stderr)
     if claim.watch and (found := ledger.match_recent_news(ctx.store, [claim], ctx.now)):
-        print(ledger.recent_news_note(found, claim.id))
+        print(ledger.recent_news_note(found, f"claimwatch evidence {claim.id}"))
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
@@ -189,7 +189,7 @@ def cmd_edit(args: argparse.Namespace, ctx: Context) -> None:
     if past:
         print(f"claimwatch edit: warning: {past}", file=sys.stderr)
     if args.field.lower() == "watch" and claim.watch and (found := ledger.match_recent_news(ctx.store, [claim], ctx.now)):
-        print(ledger.recent_news_note(found, number))
+        print(ledger.recent_news_note(found, f"claimwatch evidence {number}"))
 
 
 def cmd_snooze(args: argparse.Namespace, ctx: Context) -> None:
@@ -283,13 +283,18 @@ def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     def say(line: str) -> None:
         print(line, flush=True)  # a running watcher's output is read as it comes, often through a pipe
 
+    if args.try_terms is None and args.show is not None:
+        raise InputError("--show goes with --try TERMS: it is how many of the matching news items to list")
     if args.try_terms is not None:
+        if args.once:
+            raise InputError("--try shows what terms would match and stores nothing; it does not take --once")
         if not args.try_terms.strip():
             raise InputError("give the watch terms to try, e.g. --try 'Минск, Belarus*, 明斯克'")
-        if args.show < 1:
-            raise InputError(f"--show needs a number of 1 or more, not {args.show}")
+        shown = 20 if args.show is None else args.show
+        if shown < 1:
+            raise InputError(f"--show needs a number of 1 or more, not {shown}")
         found = ledger.try_watch_terms(ctx.store, args.try_terms, ctx.now)
-        print(render.tried_terms(found, ledger.RECENT_DAYS, ctx.config.tz, shown=args.show))
+        print(render.tried_terms(found, ledger.RECENT_DAYS, ctx.config.tz, shown=shown))
         return 0
     if args.once:
         return jobs.watch_once(ctx.store, ctx.config, lambda: datetime.now(UTC), say)
@@ -566,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one cycle over every feed, then a line per feed")
     p.add_argument("--try", dest="try_terms", metavar="TERMS",
                    help="show the news of the last 14 days that watch terms would match (nothing is stored)")
-    p.add_argument("--show", type=int, default=20, metavar="N", help="with --try: list the newest N matches (20)")
+    p.add_argument("--show", type=int, metavar="N", help="with --try: list the newest N matches (20)")
 
     p = command("evidence", cmd_evidence, "the news items found for a claim; label them", json_output=True, by=True)
     p.add_argument("id", help="the claim's number")

@@ -376,9 +376,9 @@ def match_recent_news(store: Store, claims: Sequence[Claim], now: datetime) -> i
     return len(found)
 
 
-def recent_news_note(found: int, number: int | None = None) -> str:
-    """What a reply says about the recent news a claim was matched against."""
-    where = f"; /evidence {number}" if number is not None and found else ""
+def recent_news_note(found: int, see: str = "") -> str:
+    """What a reply says about the recent news a claim was matched against; `see`: the command that shows it."""
+    where = f"; {see}" if see and found else ""
     return (f"{found} news item{'s' * (found != 1)} from the last {RECENT_DAYS} days "
             f"match{'es' * (found == 1)}{where}")
 

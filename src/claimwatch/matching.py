@@ -47,22 +47,33 @@ from claimwatch.parsing import UNSPACED_CHARS, parse_watch_terms
 log = logging.getLogger(__name__)
 
 _UNSPACED = re.compile(f"[{UNSPACED_CHARS}]")
+# The end of a sentence or clause, which no phrase spans: "Nord Stream: 2 people", "Power of Siberia, 2 sources".
+# A dash does not end one ("Сила Сибири — 2"), nor a point inside a number (1.5).
+_BREAK = "[.,:;!?…»”\"](?=\\s|$)"
 # A word is letters and digits of spaced scripts, with apostrophes inside (Putin's, м'ясо); a run of
 # unspaced characters is a token of its own that no term word matches, so it stands between words as a
 # gap no phrase spans: "Trump" is a word in "美国总统Trump表示", and "Apple Watch" does not match
 # "Apple公司表示，不会推出Watch".
-_TOKEN = re.compile(f"[^\\W{UNSPACED_CHARS}]+(?:['’][^\\W{UNSPACED_CHARS}]+)*|[{UNSPACED_CHARS}]+")
+_TOKEN = re.compile(f"[^\\W{UNSPACED_CHARS}]+(?:['’][^\\W{UNSPACED_CHARS}]+)*|[{UNSPACED_CHARS}]+|{_BREAK}")
 # a term's word with its marks: =word (exact) or word* (prefix)
 _TERM_WORD = re.compile(f"(=?)([^\\W{UNSPACED_CHARS}]+(?:['’][^\\W{UNSPACED_CHARS}]+)*)(\\*?)")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+# What is not part of a word's letters: soft hyphens, zero-width characters and joiners, a BOM, and combining
+# accents such as the stress mark in «Ми́нск» (precomposed letters, й and ё, are single characters after NFKC).
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff\u0300-\u036f]")
 _LATIN_WORD = re.compile("[a-z'\u00df-\u024f]+")  # folded: ASCII letters and Latin accented ones
 _POSSESSIVE = re.compile("['’]s$")
 _MAX_CACHE = 500_000  # distinct words a Matcher remembers; beyond, it starts again
 
 
 def normalize(text: str) -> str:
-    """NFKC, case-folded, ё as е."""
-    return unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    """NFKC without invisible characters, case-folded, ё as е."""
+    return _visible(text).casefold().replace("ё", "е")
+
+
+def _visible(text: str) -> str:
+    """NFKC, without the characters that only split words (soft hyphens, zero-width ones, combining accents)."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def fold(word: str) -> str:
@@ -97,6 +108,8 @@ def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
         return frozenset({"=" + word})
     if _CYRILLIC.search(word):
         return frozenset("=" + form for form in cyrillic_forms(word))
+    if surface[0].isupper():  # an English name: as written, starting with a capital (Fed not feeds, Turkey not turkey)
+        return frozenset({"^" + word})
     if _LATIN_WORD.fullmatch(word):
         return frozenset({"~" + english_lemma(word)})
     return frozenset({"=" + word})
@@ -189,7 +202,7 @@ class Matcher:
             self._pieces["".join(folded.split())].add(term)
             return
         node = self._root
-        for m in _TERM_WORD.finditer(unicodedata.normalize("NFKC", term)):
+        for m in _TERM_WORD.finditer(_visible(term)):
             node = node.next.setdefault(self._class(_term_word_keys(*m.groups())), _Node())
         if node is not self._root:
             node.terms.append(term)
@@ -224,7 +237,7 @@ class Matcher:
         """The texts after NFKC, and where each term occurs first: (text, first word, end word) or, for
         a Chinese or Japanese term, (text, the piece found)."""
         hits: dict[str, tuple[int, int, int] | tuple[int, str]] = {}
-        nfkcs = [unicodedata.normalize("NFKC", text) for text in texts]
+        nfkcs = [_visible(text) for text in texts]
         for at, nfkc in enumerate(nfkcs):
             if self._classes:
                 surfaces = _TOKEN.findall(nfkc)

@@ -49,14 +49,17 @@ def cyrillic_forms(word: str) -> frozenset[str]:
 
     A word written in its base form («газ») stands for that lexeme only, not for others whose forms
     it shares («газа», a bay, whose plural is also «газ»): parses that have the word as their base
-    form are preferred. Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary; a word only
-    the Ukrainian dictionary knows gets its Ukrainian forms; a word both know gets both."""
+    form are preferred. Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word
+    only the Ukrainian dictionary knows; any other word gets its Russian forms."""
     cached = _forms.get(word)
     if cached is not None:
         return cached
-    langs = ["uk"] if _UKRAINIAN_LETTERS.search(word) else ["ru"]
-    if langs == ["ru"] and _analyzer("uk").word_is_known(word):
-        langs = ["ru", "uk"] if _analyzer("ru").word_is_known(word) else ["uk"]
+    # One language a word: Ukrainian when it has a Ukrainian letter or only the Ukrainian dictionary knows it,
+    # else Russian. Both at once would give a Russian name the forms of a Ukrainian word it looks like
+    # (Ким -> кому, Мали -> мало).
+    uk = _UKRAINIAN_LETTERS.search(word) or (not _analyzer("ru").word_is_known(word)
+                                             and _analyzer("uk").word_is_known(word))
+    langs = ["uk"] if uk else ["ru"]
     found = {word}
     for lang in langs:
         parses = _analyzer(lang).parse(word)

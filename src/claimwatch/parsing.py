@@ -332,6 +332,9 @@ def parse_watch_terms(text: str | list[str] | tuple[str, ...]) -> WatchTerms:
                              f"empty watch term: {_WATCH_HELP}")
         if len(term) > MAX_TERM_LENGTH:
             raise InputError(f"watch term {term[:20]!r}... is longer than {MAX_TERM_LENGTH} characters")
+        bad = control_character(term)
+        if bad:
+            raise InputError(f"a watch term cannot hold control characters ({bad}): {clip(term)!r}")
         if not _LETTER_OR_DIGIT.search(term):
             if set(term) <= set("*= "):
                 raise InputError(f"watch term {term!r} marks no word: put * after a word's first letters "
@@ -401,6 +404,9 @@ def _unquote_one(raw: str) -> tuple[str, str]:
     s = raw.strip()
     sign = s[0] if s[:1] in ("+", "-") else ""
     s = s[len(sign):].strip()
+    if sign and s[:1] in ("+", "-"):  # a term that starts with a sign itself is quoted: +"-x"
+        raise InputError(f"watch term {raw.strip()!r} has two signs: + requires a term, - excludes one "
+                         f'(quote a term that starts with a sign: {sign}"{s}")')
     if s.count('"') % 2:
         raise InputError(f"unbalanced quote in watch term {raw.strip()!r}: {_WATCH_HELP}")
     if s.startswith('"') and s.endswith('"') and len(s) >= 2 and '"' not in s[1:-1]:

@@ -1,8 +1,9 @@
 """Reading a claim typed as one sentence: "Will Power of Siberia 2 be signed by end of 2026? 30%". Pure.
 
 What is understood, and how (each a draft the analyst sees before saving):
-- the **probability**: a percentage or a decimal at the end (`30%`, `(30%)`, `p=0.3`, `0.3`), or the words
-  of estimative probability after a comma, dash or question mark (`…, very likely`); it leaves the text;
+- the **probability**: a percentage or a decimal below 1 at the end, after a question mark, comma, colon, dash
+  or `p` (`…? 30%`, `p=0.3`) or in parentheses (`(30%)`), or the words of estimative probability after a
+  comma, dash or question mark (`…, very likely`); it leaves the text (a quantity such as "rise 30%" stays);
 - the **review date**: the phrase after the last `by`, `before`, `until`, `in`, `within`, `до`, `к` or
   `в течение` that reads as a date (`by end of 2026`, `before June 2027`, `in 3 months`, `до конца 2027
   года`); it stays in the text, which it is part of;
@@ -22,7 +23,9 @@ from zoneinfo import ZoneInfo
 from claimwatch.errors import InputError
 from claimwatch.parsing import ESTIMATIVE_WORDS, parse_date, parse_probability
 
-_TRAILING_P = re.compile(r"[\s,;:(—–-]*(?:\bp\s*[=:]?\s*)?(\d{1,3}(?:[.,]\d+)?\s*%|0?[.,]\d+)\s*\)?\s*[.!]?\s*$",
+# A probability at the end, after a question mark, comma, colon, dash or `p` (`…? 30%`, `…, 0.3`, `p=30%`) or in
+# parentheses (`(25%)`): a percentage or a decimal below 1, never a quantity of the text ("rise 30%", "to 1.75").
+_TRAILING_P = re.compile(r"(?:[?,;:—–-]\s*\(?|\(|\bp\s*[=:]?\s*)(\d{1,3}(?:[.,]\d+)?\s*%|0?[.,]\d+)\)?\s*[.!]?\s*$",
                          re.IGNORECASE)
 _DATE_MARKERS = re.compile(r"(?:^|\s)(?:by|before|until|till|in|within|no later than|до|к|в течение)\s+",
                            re.IGNORECASE)
@@ -61,11 +64,9 @@ def read_quick_claim(sentence: str, now: datetime, tz: ZoneInfo) -> QuickClaim:
 
 def _probability(text: str) -> tuple[str, float | None]:
     m = _TRAILING_P.search(text)
-    if m and m.start() > 0:
-        try:
-            return text[:m.start()].rstrip(" ,;:—–-"), parse_probability(m.group(1).replace(" ", ""))
-        except InputError:
-            pass
+    if m and m.start() > 0:  # a probability out of range (130%) is an error, not part of the text
+        p = parse_probability(m.group(1).replace(" ", ""))
+        return text[:m.start()].rstrip(" ,;:(—–-") + ("?" if text[m.start():].lstrip().startswith("?") else ""), p
     lowered = text.lower()
     for phrase in sorted(ESTIMATIVE_WORDS, key=len, reverse=True):  # "very likely" before "likely"
         for separator in (", ", " — ", " - ", "? ", ": "):
@@ -85,7 +86,7 @@ def _review_date(text: str, now: datetime, tz: ZoneInfo) -> tuple[date | None, s
             within = marker.group().strip().lower() in ("in", "within", "в течение")
             return (date(int(year), 12, 31) if within else date(int(year), 1, 1)), year
         for n in range(len(words), 0, -1):  # the longest run of words after the marker that is a date
-            phrase = " ".join(words[:n]).rstrip(",;:")
+            phrase = " ".join(words[:n]).rstrip(",;:?!.")
             try:
                 day = parse_date(phrase, now, tz)
             except InputError:
