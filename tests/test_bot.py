@@ -73,6 +73,7 @@ class Harness:
 def bot(tmp_path: Path) -> Iterator[Harness]:
     with FakeBotAPI() as api:
         store = open_store(tmp_path / "data")
+        ledger.load_examples(store, NOW)  # as /examples load does: the commands below act on them
         store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
         store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
         config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
@@ -93,9 +94,14 @@ def labels(sent: Sent) -> list[str]:
     return [text for row in sent.buttons for text, _ in row]
 
 
-def test_start_registers_commands_and_seeds_the_examples(bot: Harness) -> None:
+def test_start_registers_commands_and_loads_the_examples_only_when_asked(bot: Harness) -> None:
     assert [(c["command"], c["description"]) for c in bot.api.commands] == menu()
-    assert len(bot.store.find_claims()) == 18
+    assert len(bot.store.find_claims()) == 18  # loaded by the fixture, as /examples load does
+    assert "only admins" in bot.say(ANALYST, "/examples remove").text or "is for admins" in bot.say(
+        ANALYST, "/examples remove").text
+    assert "Deleted 18 example claims" in bot.say(ADMIN, "/examples remove").text
+    assert bot.store.find_claims() == []
+    assert "here already" in bot.say(ADMIN, "/examples load").text
 
 
 # (command, the least role that may run it); run in this order, so each works for those allowed
@@ -329,13 +335,13 @@ def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with FakeBotAPI() as api:
         harness = Harness(api, open_store(data))
-        proc = start_bot(api, data)
+        proc = start_bot(api, data)  # a new data directory starts empty: the first claim is #1
         try:
-            assert "Recorded <b>#19</b>" in harness.say(ADMIN, "/add Northern Sea Route traffic doubles | tags arctic").text
-            harness.say(ADMIN, "/forecast 19 65%")
-            harness.say(ADMIN, "/subscribe 19")
-            harness.say(ADMIN, "/resolve 19 partial some of it")
-            history = harness.say(ADMIN, "/history 19").text
+            assert "Recorded <b>#1</b>" in harness.say(ADMIN, "/add Northern Sea Route traffic doubles | tags arctic").text
+            harness.say(ADMIN, "/forecast 1 65%")
+            harness.say(ADMIN, "/subscribe 1")
+            harness.say(ADMIN, "/resolve 1 partial some of it")
+            history = harness.say(ADMIN, "/history 1").text
             time.sleep(4)  # the deliver job runs every 2 s: it logs nothing unless something happens
         finally:
             out = stop_bot(proc, api)
@@ -345,9 +351,9 @@ def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
 
         proc = start_bot(api, data)
         try:
-            assert harness.say(ADMIN, "/history 19").text == history
-            assert "claim #19" in harness.say(ADMIN, "/subscriptions").text
-            assert "Outcome: <b>partial</b>" in harness.say(ADMIN, "/show 19").text
+            assert harness.say(ADMIN, "/history 1").text == history
+            assert "claim #1" in harness.say(ADMIN, "/subscriptions").text
+            assert "Outcome: <b>partial</b>" in harness.say(ADMIN, "/show 1").text
         finally:
             stop_bot(proc, api)
 

@@ -31,7 +31,8 @@ EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["cla
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
 COMMANDS = {"add", "list", "due", "show", "forecast", "resolve", "reopen", "history", "import", "export",
             "console", "run", "stats", "report", "feeds", "watch", "evidence", "mine", "todo", "me",
-            "delete", "restore", "purge", "edit", "snooze", "mute", "unmute", "settings"}
+            "delete", "restore", "purge", "edit", "snooze", "mute", "unmute", "settings",
+            "examples"}
 CSV_HEADER = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags", "claim_p",
               "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
@@ -115,19 +116,22 @@ def workdir(populated: Populated, tmp_path: Path) -> Path:
 def test_new_user_session_end_to_end(tmp_path: Path) -> None:
     data = tmp_path / "data"
 
-    # A first look shows the bundled example claims, and makes no data directory.
-    first = ok(run_cli("list", data=data))
-    assert f"no data directory at {data} yet, so these are the example claims" in first.stderr
-    seeded = len([line for line in first.stdout.splitlines() if line.startswith("#")])
-    assert 12 <= seeded <= 20 and seeded == len(EXAMPLES)
-    assert not data.exists()
+    # A first look says there are no claims yet and how to load the examples, and makes no data directory.
+    first = ok(run_cli("list", data=data, examples=False))
+    assert f"no data directory at {data} yet, so no claims: claimwatch examples load" in first.stderr
+    assert first.stdout == "no claims match\n" and not data.exists()
 
-    # The first command that records something makes it, importing the examples, and says so.
+    # Loading the examples makes it; they carry the tag example.
+    loaded = ok(run_cli("examples", "load", data=data, examples=False))
+    seeded = len(EXAMPLES)
+    assert loaded.stdout.startswith(f"loaded {seeded} example claims from the source report")
+    assert len(as_json(run_cli("list", "#example", "--json", data=data))) == seeded
+
     added = ok(run_cli("add", "Gazprom", "will", "sign", "the", "Power of Siberia 2 contract",
                        "--due", "2020-01-01", "--p", "70%", "--tags", "energy, russia",
                        "--watch", 'Power of Siberia 2, "Сила Сибири 2", +gas, -football',
                        "--source", "https://example.org/r", "--quote", "talks are advancing", data=data))
-    assert f"new data directory {data}: imported {seeded} example claims from claims.json" in added.stderr
+    assert "example claims" not in added.stderr
 
     # A second command does not import again.
     second = run_cli("list", "all", "--json", data=data)
@@ -434,9 +438,9 @@ def test_export_then_import_into_a_fresh_directory_round_trips(populated: Popula
     assert by_number[populated.resolved]["outcome"]["evidence"] == ["https://example.org/e"]
 
     fresh = tmp_path / "fresh"
-    imported = ok(run_cli("import", str(out), data=fresh))
+    imported = ok(run_cli("import", str(out), data=fresh, examples=False))
     assert imported.stdout == f"{out}: {total} added, 0 updated, 0 unchanged\n"
-    assert imported.stderr == ""  # import into a new directory does not seed the example claims first
+    assert imported.stderr == ""
 
     again = json.loads(ok(run_cli("export", data=fresh)).stdout)
     assert again["version"] == 1
@@ -479,7 +483,7 @@ def test_import_into_a_new_data_directory_names_every_problem_at_once(tmp_path: 
     bad.write_text(json.dumps({"claims": [
         {"text": "Resolved in the future", "outcome": {"value": "true", "event_date": "2099-01-01"}},
         {"text": "Bad probability", "p": 1.5}]}), encoding="utf-8")
-    result = run_cli("import", str(bad), data=tmp_path / "data")
+    result = run_cli("import", str(bad), data=tmp_path / "data", examples=False)
     assert result.returncode == 2 and not (tmp_path / "data").exists()
     assert [line.split(":")[0].strip() for line in result.stderr.splitlines()[1:]] == [
         "claims[0].outcome.event_date", "claims[1].p"]
@@ -554,7 +558,7 @@ def test_every_command_and_argument_has_help_text() -> None:
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    result = run_cli("--help", data=data)
+    result = run_cli("--help", data=data, examples=False)
     assert result.returncode == 0
     listed = set(re.findall(r"^\s{4}(\w+)\s", result.stdout, re.M))
     assert COMMANDS <= listed, result.stdout
@@ -627,7 +631,7 @@ def test_a_read_only_data_directory_can_be_read_and_refuses_changes_in_one_line(
 ], ids=" ".join)
 def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args: list[str]) -> None:
     data = tmp_path / "data"
-    result = run_cli(*args, data=data)
+    result = run_cli(*args, data=data, examples=False)
     assert result.returncode == 2
     assert "error" in one_line(result.stderr)
     assert not data.exists()
@@ -639,19 +643,30 @@ def test_bad_input_on_a_new_data_directory_creates_nothing(tmp_path: Path, args:
 ], ids=" ".join)
 def test_a_command_that_fails_on_a_new_data_directory_leaves_none(tmp_path: Path, args: list[str]) -> None:
     data = tmp_path / "data"
-    result = run_cli(*args, data=data)
+    result = run_cli(*args, data=data, examples=False)
     assert result.returncode == 2 and "error" in one_line(result.stderr) and "new data directory" not in result.stderr
     assert not data.exists()
 
 
 @pytest.mark.parametrize("args", [
-    ["list"], ["due"], ["show", "2"], ["history", "2"], ["stats"], ["export"], ["evidence", "2"], ["feeds", "list"],
+    ["list"], ["due"], ["stats"], ["export"], ["feeds", "list"], ["mine"], ["todo"],
 ], ids=" ".join)
-def test_a_reading_command_on_a_new_data_directory_shows_the_examples_and_makes_none(tmp_path: Path,
-                                                                                   args: list[str]) -> None:
+def test_a_reading_command_on_a_new_data_directory_says_how_to_load_the_examples_and_makes_none(
+        tmp_path: Path, args: list[str]) -> None:
     data = tmp_path / "data"
-    result = ok(run_cli(*args, data=data))
+    result = ok(run_cli(*args, data=data, examples=False))
+    assert "claimwatch examples load" in result.stderr
     assert not data.exists()
+
+
+def test_examples_load_once_and_remove_deletes_them(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert ok(run_cli("examples", "load", data=data, examples=False)).stdout.startswith("loaded 18 example claims")
+    assert ok(run_cli("examples", "load", data=data)).stdout == "the example claims are here already\n"
+    ok(run_cli("add", "A real claim", data=data))
+    assert ok(run_cli("examples", "remove", data=data)).stdout.startswith("deleted 18 example claims")
+    assert [c["text"] for c in as_json(run_cli("list", "all", "--json", data=data))] == ["A real claim"]
+    assert ok(run_cli("examples", "remove", data=data)).stdout == "no example claims are listed\n"
 
 
 def test_the_default_data_directory_is_the_users_data_directory_and_help_names_it(tmp_path: Path) -> None:
@@ -667,7 +682,7 @@ def test_the_default_data_directory_is_the_users_data_directory_and_help_names_i
 
     expected = tmp_path / "share" / "claimwatch"
     assert f"$CLAIMWATCH_DATA (now {expected})" in " ".join(cli("--help").stdout.split())
-    assert cli("forecast", "3", "40%").returncode == 0
+    assert cli("examples", "load").returncode == 0 and cli("forecast", "3", "40%").returncode == 0
     assert (expected / "meta.json").exists() and list(work.iterdir()) == []
     assert "40%" in cli("show", "3").stdout
 
@@ -700,7 +715,7 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
     data = tmp_path / "data"
     for command, shown in steps:
         assert command[0] == "claimwatch"
-        result = ok(run_cli(*command[1:], data=data, cwd=tmp_path))
+        result = ok(run_cli(*command[1:], data=data, cwd=tmp_path, examples=False))
         if shown:
             assert result.stdout.splitlines() == shown
 
@@ -775,7 +790,7 @@ def test_a_bad_import_file_cuts_long_values_and_makes_no_data_directory(tmp_path
     bad.write_text(json.dumps({"version": 1, "claims": [{"text": "x" * 5000, "tags": ["y" * 5000],
                                                          "review_date": "z" * 5000}]}), encoding="utf-8")
     data = tmp_path / "data"
-    result = run_cli("import", str(bad), data=data)
+    result = run_cli("import", str(bad), data=data, examples=False)
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert lines[0] == f"claimwatch import: error: {bad}: 3 problems, nothing imported"

@@ -34,7 +34,7 @@ def test_an_argument_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
         run = subprocess.run([sys.executable, "-m", "claimwatch", *args], env=env, capture_output=True, text=True)
         one_line_error(run, f"argument {len(args)} is not valid UTF-8 text: b'")
         assert len(run.stderr.splitlines()) == 1
-    user = run_cli("forecast", "1", "30%", data=tmp_path / "data", env={"CLAIMWATCH_USER": "b\udce9"})
+    user = run_cli("forecast", "1", "30%", data=tmp_path / "data", env={"CLAIMWATCH_USER": "b\udce9"}, examples=False)
     one_line_error(user, "CLAIMWATCH_USER: the name is not valid text (it holds \\udce9")
 
 
@@ -57,7 +57,7 @@ def test_an_import_of_text_or_numbers_that_cannot_be_kept_is_refused_in_lines(tm
     data = tmp_path / "data"
     doc = tmp_path / "claims.json"
     doc.write_text('{"version": 1, "claims": [' + claim + "]}")
-    run = run_cli("import", str(doc), data=data)
+    run = run_cli("import", str(doc), data=data, examples=False)
     one_line_error(run, says)
     assert not data.exists() or open_store(data).find_claims() == []
 

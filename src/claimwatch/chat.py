@@ -645,6 +645,18 @@ class ChatService:
                                  attachment=Attachment("calibration.png", chart, photo=True)))
         return replies
 
+    def cmd_examples(self, ctx: _Context) -> list[Reply]:
+        action = ctx.args.strip().lower()
+        if action == "load":
+            added = ledger.load_examples(self.store, ctx.now, ctx.who)
+            return [Reply(f"Loaded {render.count(added, 'example claim')} from the source report, tagged #example "
+                          "(/examples remove deletes them)." if added else "The example claims are here already.")]
+        if action == "remove":
+            removed = ledger.remove_examples(self.store, ctx.who, ctx.now)
+            return [Reply(f"Deleted {render.count(removed, 'example claim')} (/list deleted shows them)." if removed
+                          else "No example claims are listed.")]
+        raise InputError("say load or remove")
+
     def cmd_mine(self, ctx: _Context) -> list[Reply]:
         rows = ledger.own_forecasts(self.store, ctx.identity or ctx.who)
         if not rows:
@@ -974,6 +986,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("addfeed", Role.ADMIN, "/addfeed <url> [name]", "watch a news feed", ChatService.cmd_addfeed),
     Command("removefeed", Role.ADMIN, "/removefeed <id>", "stop watching a feed", ChatService.cmd_removefeed),
     Command("cancel", None, "/cancel", "stop a step-by-step /add", ChatService.cmd_cancel),
+    Command("examples", Role.ADMIN, "/examples <load|remove>", "the example claims of the source report",
+            ChatService.cmd_examples),
     Command("invite", Role.ADMIN, "/invite <analyst|subscriber>", "a one-time invite link", ChatService.cmd_invite),
     Command("grant", Role.ADMIN, "/grant <user id> <analyst|admin|subscriber>", "give a role", ChatService.cmd_grant),
     Command("revoke", Role.ADMIN, "/revoke <user id>", "take a role away", ChatService.cmd_revoke),

@@ -52,8 +52,8 @@ class Context:
 
     @functools.cached_property
     def store(self) -> Store:
-        """The store, opened (a new one made and given the examples) when the command first uses it: a
-        command reads all its arguments first, so bad input leaves no data directory behind."""
+        """The store, opened (a new one made) when the command first uses it: a command reads all its arguments
+        first, so bad input leaves no data directory behind."""
         return self.open_store()
 
     @property
@@ -394,6 +394,17 @@ def cmd_settings(args: argparse.Namespace, ctx: Context) -> None:
         print(f"{key} {ledger.team_setting(ctx.store, key)}")
 
 
+def cmd_examples(args: argparse.Namespace, ctx: Context) -> None:
+    if args.action == "load":
+        added = ledger.load_examples(ctx.store, ctx.now)
+        print(f"loaded {render.count(added, 'example claim')} from the source report (tagged #example; claimwatch "
+              "examples remove deletes them)" if added else "the example claims are here already")
+    else:
+        removed = ledger.remove_examples(ctx.store, args.by or ctx.config.user, ctx.now)
+        print(f"deleted {render.count(removed, 'example claim')} (claimwatch list deleted shows them)" if removed
+              else "no example claims are listed")
+
+
 def cmd_mine(args: argparse.Namespace, ctx: Context) -> None:
     rows = ledger.own_forecasts(ctx.store, args.by or ctx.config.user)
     if args.json:
@@ -548,6 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                 json_output=True)
     scope_options(p)
 
+    p = command("examples", cmd_examples, "the example claims of the source report: load them, or remove "
+                "(delete) them", by=True)
+    p.add_argument("action", choices=("load", "remove"), help="load or remove")
+
     p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
                 "forecasts on an open claim before making their own)")
     p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts")
@@ -609,26 +624,26 @@ def _reads_only(args: argparse.Namespace) -> bool:
         (args.command == "watch" and args.try_terms is not None) or (args.command == "settings" and not args.setting)
 
 
-def _open_store(config: Config, now: datetime, seed: bool, reading: bool, notes: list[str] | None) -> Store:
-    """The store of the data directory; for a reading command on one that does not exist, the examples in memory.
-    What to tell the user goes in `notes`, said once the command succeeded (a failed one keeps no directory);
-    with None (a command that runs on, such as the console), said at once."""
+def _open_store(config: Config, now: datetime, reading: bool, notes: list[str] | None) -> Store:
+    """The store of the data directory; for a reading command on one that does not exist, an empty one in
+    memory (a reading command makes no data directory). What to tell the user goes in `notes`, said once the
+    command succeeded (a failed one keeps no directory); with None (a command that runs on, such as the
+    console), said at once."""
     say = (lambda note: print(note, file=sys.stderr)) if notes is None else notes.append
     if reading and not config.data_dir.exists():
-        store = open_store(None)
-        if seed and ledger.seed_examples(store, now):
-            say(f"claimwatch: no data directory at {config.data_dir} yet, so these are the example claims; "
-                "the first command that records something makes it")
-        return store
+        say(f"claimwatch: no data directory at {config.data_dir} yet, so no claims: {_EXAMPLES_HINT}")
+        return open_store(None)
     store = open_store(config.data_dir)
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)
-    seeded = ledger.seed_examples(store, now) if seed else 0
-    if seeded:
-        say(f"claimwatch: new data directory {config.data_dir}: imported {seeded} example "
-            f"claims from {interchange.bundled_claims_path().name}")
+    if reading and store.is_empty():
+        say(f"claimwatch: no claims yet: {_EXAMPLES_HINT}")
     return store
+
+
+_EXAMPLES_HINT = ("claimwatch examples load adds the example claims of the source report (tagged #example; "
+                  "claimwatch examples remove deletes them again)")
 
 
 class _OutputFailed(Exception):
@@ -731,11 +746,10 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "by", None) is not None:
             args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
-        seed = args.command != "import"  # a new user sees real claims at once; importers bring their own
         made = None if config.data_dir.exists() else config.data_dir
         reading = _reads_only(args)
         notes: list[str] | None = None if args.command in ("console", "watch") else []
-        code = args.func(args, Context(config, now, lambda: _open_store(config, now, seed, reading, notes))) or 0
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
         for note in notes or ():
             print(note, file=sys.stderr)
@@ -751,6 +765,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _forget_new_data_dir(made: Path | None) -> None:
-    """A command that failed leaves no data directory behind: one it made (with the examples) is removed again."""
+    """A command that failed leaves no data directory behind: one it made is removed again."""
     if made is not None and made.is_dir():
         shutil.rmtree(made, ignore_errors=True)

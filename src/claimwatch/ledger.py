@@ -684,15 +684,24 @@ def _merge(known: Claim, incoming: Claim) -> Claim:
     return known.with_changes(forecasts=forecasts, outcome=known.outcome or incoming.outcome)
 
 
-def seed_examples(store: Store, now: datetime) -> int:
-    """Import the example claims shipped with claimwatch into a store that never held a claim.
+EXAMPLE_TAG = "example"  # every example claim carries it
 
-    How many were imported; 0 when the store has claims already.
-    """
-    if not store.is_empty():
-        return 0
+
+def load_examples(store: Store, now: datetime, by: str = "claimwatch") -> int:
+    """Import the example claims shipped with claimwatch (claims.json, from the source report), each tagged
+    EXAMPLE_TAG; how many were added (0 when they are here already: an import adds nothing twice). Only when
+    asked: a new data directory starts empty, so a team that starts for real gets no reminders of them."""
     path = interchange.bundled_claims_path()
-    return len(import_claims(store, interchange.load_file(path), "claimwatch", now, path.name).added)
+    return len(import_claims(store, interchange.load_file(path), by, now, path.name).added)
+
+
+def remove_examples(store: Store, by: str, now: datetime) -> int:
+    """Delete (archive) the example claims still listed; how many."""
+    with store.transaction():
+        examples = store.find_claims(ClaimFilter(tag=EXAMPLE_TAG))
+        for claim in examples:
+            delete_claim(store, claim.id, by, now, "an example claim")
+    return len(examples)
 
 
 EXPORT_FORMATS = ("json", "csv", "claimreview")

@@ -313,11 +313,11 @@ def _seconds(value: float | timedelta) -> float:
 
 
 async def on_start(app: Application) -> None:
-    """Register the command menu, learn the bot's name, seed an empty store, say where we serve."""
+    """Register the command menu, learn the bot's name, say where we serve (a new data directory starts empty:
+    /examples load brings the example claims)."""
     front: Front = app.bot_data["front"]
     await app.bot.set_my_commands([BotCommand(name, summary) for name, summary in menu()])
     front.service.settings = replace(front.service.settings, bot_username=app.bot.username)
-    seeded = await front.call(ledger.seed_examples, front.service.store, front.clock())
     # Load every claim once, then exempt what is loaded from the cyclic garbage collector: the data is
     # long-lived and acyclic, and rescanning it made each full collection cost ~130 ms at 10k claims.
     await front.call(front.service.store.find_claims)
@@ -336,8 +336,9 @@ async def on_start(app: Application) -> None:
                    job_kwargs=once)
     jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
     jobs.run_repeating(deliver_tick, interval=front.deliver_every, first=1, name="deliver", job_kwargs=once)
-    note = f"; imported {seeded} example claims from {interchange.bundled_claims_path().name}" if seeded else ""
-    log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir, note)
+    empty = await front.call(front.service.store.is_empty)
+    log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir,
+             " (no claims yet: /examples load adds the example claims)" if empty else "")
 
 
 async def on_stop(app: Application) -> None:
