@@ -226,6 +226,17 @@ def test_with_forecasts_hidden_a_second_analyst_sees_the_others_only_after_forec
     assert "user102: 20%" in bot.say(SUBSCRIBER, "/show 5").text
 
 
+def test_a_withdrawn_forecast_is_in_the_history_and_not_scored(bot: Harness) -> None:
+    bot.say(ANALYST, "/forecast 3 40% first view")
+    bot.say(ANALYST, "/forecast 3 95% a typo")
+    assert "your forecast is 40% again" in bot.say(ANALYST, "/forecast 3 withdraw").text
+    assert "withdraw" in bot.say(ANALYST, "/history 3").text
+    bot.now = NOW + timedelta(hours=1)  # the outcome comes after the forecasts
+    assert "false" in bot.say(ANALYST, "/resolve 3 false").text
+    stats = ledger.accuracy_review(bot.store, UTC_TZ)["by_forecaster"]["user102"]
+    assert round(stats["brier"], 2) == 0.16  # the 40% counts, not the withdrawn 95%
+
+
 def test_invite_link_used_twice(bot: Harness) -> None:
     link = bot.say(ADMIN, "/invite analyst").text.split("https://t.me/claimwatch_test_bot?start=")[1].split()[0]
     assert "makes you an analyst" in bot.say(STRANGER, f"/start {link}").text

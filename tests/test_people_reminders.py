@@ -67,15 +67,21 @@ def test_the_weekly_nudge_lists_claims_due_soon_not_yet_forecast_once_a_week(tmp
     assert [m["chat"] for m in store.outbox() if m["event"] == "nudge:2026-03-09"] == [ANN]
 
 
-def test_a_forecaster_gets_the_reminder_in_private_through_the_bot(tmp_path: Path) -> None:
+def test_a_forecaster_gets_the_reminder_and_the_nudge_in_private_through_the_bot_once_across_a_restart(
+        tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = team(data)
     number = claim(store, "Deal signed by spring", date(2026, 2, 20))
+    soon = claim(store, "Summit held next week", date(2026, 3, 6))
     ledger.add_forecast(store, number, 0.4, "bob", NOW - timedelta(days=10))
-    store.queue_messages([], state={"reminded": "2026-03-01", "nudged": "2026-03-02"})
+    store.queue_messages([], state={"reminded": "2026-03-01"})
     with FakeBotAPI() as api:
         with running(bot_for(api, store, data)):
             reminder = api.wait_for(lambda s: s.chat_id == BOB and "Review due" in (s.text or ""))
+            nudge = api.wait_for(lambda s: s.chat_id == BOB and "not forecast by you" in (s.text or ""))
             time.sleep(0.6)
-            assert [s for s in api.sent if "Review due" in (s.text or "")] == [reminder]  # bob only, once
-    assert f"#{number}" in reminder.text
+        with running(bot_for(api, store, data)):  # a restart the same morning: nothing again
+            time.sleep(1.0)
+        assert [s for s in api.sent if "Review due" in (s.text or "")] == [reminder]  # bob only, once
+        assert sorted(s.chat_id for s in api.sent if "not forecast by you" in (s.text or "")) == [ANN, BOB]
+    assert f"#{number}" in reminder.text and f"#{soon}" in nudge.text and f"#{number}" not in nudge.text

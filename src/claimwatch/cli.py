@@ -386,12 +386,19 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_settings(args: argparse.Namespace, ctx: Context) -> None:
+    if args.hide_forecasts is not None:
+        if args.setting is not None:
+            raise InputError("give the setting either as words or as --hide-forecasts, not both")
+        args.setting, args.value = "hide-forecasts", args.hide_forecasts
     if args.setting is not None:
         if args.value is None:
             raise InputError(f"give {args.setting}'s value: {', '.join(ledger.TEAM_SETTINGS.get(args.setting, ('…',)))}")
         ledger.set_team_setting(ctx.store, args.setting, args.value)
-    for key in ledger.TEAM_SETTINGS:
-        print(f"{key} {ledger.team_setting(ctx.store, key)}")
+    settings = {key: ledger.team_setting(ctx.store, key) for key in ledger.TEAM_SETTINGS}
+    if args.json:
+        _print_json(settings)
+    else:
+        print("\n".join(f"{key} {value}" for key, value in settings.items()))
 
 
 def cmd_examples(args: argparse.Namespace, ctx: Context) -> None:
@@ -564,9 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("load", "remove"), help="load or remove")
 
     p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
-                "forecasts on an open claim before making their own)")
+                "forecasts on an open claim before making their own)", json_output=True)
     p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts")
     p.add_argument("value", nargs="?", help="its new value")
+    p.add_argument("--hide-forecasts", choices=ledger.TEAM_SETTINGS["hide-forecasts"],
+                   help="the same as: settings hide-forecasts off|until-own")
 
     command("mine", cmd_mine, "your open forecasts, due soonest first, with the team's median", json_output=True, by=True)
     command("todo", cmd_todo, "open claims you have not forecast, due soonest first", json_output=True, by=True)
@@ -621,7 +630,7 @@ _READING = ("list", "due", "show", "history", "stats", "report", "export", "mine
 def _reads_only(args: argparse.Namespace) -> bool:
     return args.command in _READING or (args.command == "evidence" and not args.label) or \
         (args.command == "feeds" and args.action in ("list", "export-opml")) or \
-        (args.command == "watch" and args.try_terms is not None) or (args.command == "settings" and not args.setting)
+        (args.command == "watch" and args.try_terms is not None) or (args.command == "settings" and not args.setting and args.hide_forecasts is None)
 
 
 def _open_store(config: Config, now: datetime, reading: bool, notes: list[str] | None) -> Store:
