@@ -110,3 +110,12 @@ def test_quick_add_on_the_command_line(tmp_path: Path) -> None:
 def test_a_probability_out_of_range_is_refused_not_kept_in_the_text() -> None:
     with pytest.raises(InputError, match="outside 0-100%"):
         read_quick_claim("Will Power of Siberia 2 be signed by end of 2026? 130%", NOW, UTC_TZ)
+
+
+def test_a_link_sent_alone_offers_the_one_line_add_with_it_as_the_source() -> None:
+    store, chat = service()
+    (offer,) = chat.handle(Incoming(ANA, ANA, "https://news.example/pos2-talks", "ana"), NOW)
+    assert "Record a claim from this link?" in offer.text
+    assert "/add &lt;what is claimed&gt; | source https://news.example/pos2-talks" in offer.text
+    (plain,) = chat.handle(Incoming(ANA, ANA, "just some words", "ana"), NOW)
+    assert "Send a command" in plain.text

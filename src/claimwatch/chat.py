@@ -192,6 +192,7 @@ def _file_refusal(role: Role | None, filename: str) -> Reply | None:
     return None
 
 
+_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 _CONFIRM_BUTTONS = ((Button("Save", "save"), Button("Edit", "edit"), Button("Cancel", "/cancel")),)
 
 
@@ -267,9 +268,12 @@ class ChatService:
                 return [Reply("This claimwatch bot is invite-only. Ask one of its admins for an invite link.")]
             if msg.file is not None:
                 return self._received_file(ctx, msg.file)
-            if not name and msg.forwarded is not None and role and role.allows(Role.ANALYST) \
-                    and msg.chat_type == "private":
-                return self._forwarded(ctx, msg.forwarded)
+            if not name and role and role.allows(Role.ANALYST) and msg.chat_type == "private" and key not in self._drafts:
+                if msg.forwarded is not None:
+                    return self._forwarded(ctx, msg.forwarded)
+                if _LINK.fullmatch(text):  # a link sent on its own: the one-line /add with it as the source
+                    return [Reply("Record a claim from this link? Send what it claims, with the link as its source:\n"
+                                  f"<code>/add {esc('<what is claimed>')} | source {esc(text)}</code>")]
             if not name:
                 return self._conversation_step(ctx)
             command = COMMANDS.get(name)
