@@ -219,22 +219,23 @@ def test_evidence_is_kept_per_claim_and_labelled_with_history(store: Store) -> N
     ])
     assert [e.title for e in store.evidence_for(first.id)] == ["New item", "Old item"]
     assert store.evidence_for(first.id)[1] == stored[0]
-    labelled = store.label_evidence(first.id, stored[0].id, Stance.SUPPORTS, "bo", NOW + timedelta(hours=1))
+    assert [e.seq for e in stored] == [1, 1, 2]  # numbered per claim, not across the file: [1], [2] for #1
+    labelled = store.label_evidence(first.id, stored[0].seq, Stance.SUPPORTS, "bo", NOW + timedelta(hours=1))
     assert labelled.stance == Stance.SUPPORTS
     assert store.evidence_for(first.id)[1].stance == Stance.SUPPORTS
     assert [c.action for c in store.history(first.id)] == ["add", "label"]
     with pytest.raises(NotFound):
-        store.label_evidence(second.id, stored[0].id, Stance.CONTRADICTS, "bo", NOW)
+        store.label_evidence(second.id, 2, Stance.CONTRADICTS, "bo", NOW)  # the second claim has only [1]
 
 
 def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> None:
     claim = add(store, "one")
     item, = store.add_evidence([Evidence(0, claim.id, "https://n.org/a", "Item", NOW)])
-    store.label_evidence(claim.id, item.id, Stance.SUPPORTS, "bo", NOW)
-    with pytest.raises(InputError, match=rf"evidence \[{item.id}\] on #{claim.id} is labelled supports already"):
-        store.label_evidence(claim.id, item.id, Stance.SUPPORTS, "al", NOW + timedelta(hours=1))
+    store.label_evidence(claim.id, item.seq, Stance.SUPPORTS, "bo", NOW)
+    with pytest.raises(InputError, match=rf"evidence \[{item.seq}\] on #{claim.id} is labelled supports already"):
+        store.label_evidence(claim.id, item.seq, Stance.SUPPORTS, "al", NOW + timedelta(hours=1))
     assert [c.action for c in store.history(claim.id)] == ["add", "label"]
-    store.label_evidence(claim.id, item.id, Stance.CONTRADICTS, "al", NOW + timedelta(hours=2))
+    store.label_evidence(claim.id, item.seq, Stance.CONTRADICTS, "al", NOW + timedelta(hours=2))
     assert [c.action for c in store.history(claim.id)] == ["add", "label", "label"]
 
 

@@ -46,7 +46,7 @@ def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
 
     evidence = json.loads(run_cli("evidence", "2", "--json", data=data).stdout)  # claim 2: Power of Siberia 2
     assert [e["title"] for e in evidence] == ["Сила Сибири 2: новый раунд", "Power of Siberia 2 talks stall"]
-    labelled = run_cli("evidence", "2", "--label", str(evidence[1]["id"]), "contradicts", data=data)
+    labelled = run_cli("evidence", "2", "--label", str(evidence[1]["number"]), "contradicts", data=data)
     assert "(contradicts;" in labelled.stdout
     bad = run_cli("evidence", "2", "--label", "1", "maybe", data=data)
     assert bad.returncode == 2 and "not a stance" in bad.stderr

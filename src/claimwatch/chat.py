@@ -741,7 +741,7 @@ class ChatService:
         lines = [render.evidence_line(e, self.settings.tz, HTML) for e in items]
         rows: tuple[tuple[Button, ...], ...] = ()
         if ctx.role and ctx.role.allows(Role.ANALYST):
-            rows = tuple(tuple(Button(f"[{e.id}] {word}", f"/label {number} {e.id} {word}")
+            rows = tuple(tuple(Button(f"[{e.seq}] {word}", f"/label {number} {e.seq} {word}")
                                for word in ("supports", "contradicts", "irrelevant")) for e in items)
         return [Reply(f"Evidence for #{number} (latest first):\n" + "\n".join(lines), rows)]
 
@@ -751,7 +751,7 @@ class ChatService:
             raise InputError("say which claim, which evidence item and the stance")
         number = ledger.parse_claim_number(parts[0])
         item = self.store.label_evidence(number, int(parts[1]), ledger.parse_stance(parts[2]), ctx.who, ctx.now)
-        return [Reply(f"Evidence [{item.id}] on #{number}: {item.stance.value}.")]
+        return [Reply(f"Evidence [{item.seq}] on #{number}: {item.stance.value}.")]
 
     # --- subscriptions ---------------------------------------------------------------------------
 

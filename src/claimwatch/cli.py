@@ -139,7 +139,7 @@ def cmd_show(args: argparse.Namespace, ctx: Context) -> None:
     claim, hidden = ledger.as_seen_by(ctx.store, ctx.store.get_claim(number), args.by or ctx.config.user)
     evidence = ctx.store.evidence_for(number)
     if args.json:
-        _print_json(_claim_json(claim) | {"evidence": [evidence_to_dict(e) | {"id": e.id} for e in evidence]}
+        _print_json(_claim_json(claim) | {"evidence": [evidence_to_dict(e) | {"id": e.id, "number": e.seq} for e in evidence]}
                     | ({"hidden_forecasters": hidden} if hidden else {}))
     else:
         print(render.claim_detail(claim, evidence, ctx.today, ctx.config.tz, hidden=hidden))
@@ -313,7 +313,7 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
         ctx.store.label_evidence(number, int(item), stance, args.by or ctx.config.user, ctx.now)
     items = ctx.store.evidence_for(number)
     if args.json:
-        _print_json([evidence_to_dict(e) | {"id": e.id} for e in items])
+        _print_json([evidence_to_dict(e) | {"id": e.id, "number": e.seq} for e in items])
     else:
         print("\n".join(render.evidence_line(e, ctx.config.tz) for e in items) or f"no evidence for #{number} yet")
 

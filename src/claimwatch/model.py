@@ -131,6 +131,7 @@ class Evidence:
     stance: Stance = Stance.UNLABELLED
     words: tuple[str, ...] = ()  # for each matched term, the words of the item that matched it ("Минске")
     backfill: bool = False  # found in news that came before the claim or its terms: alerted to nobody
+    seq: int = 0  # its number among the claim's evidence (1, 2, 3 …, in the order found): what people see and type
 
     def reasons(self) -> tuple[str, ...]:
         """Why it matched, per term: "Минске ← Минск", or the term alone where the item has it as written."""

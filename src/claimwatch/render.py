@@ -131,7 +131,7 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
     if evidence:
         lines.append(f"Evidence ({len(evidence)}, latest first):")
         for item in evidence[:5]:
-            lines.append(f"  [{item.id}] {e(item.title)} — {e(item.url)} ({item.stance.value})")
+            lines.append(f"  [{item.seq or item.id}] {e(item.title)} — {e(item.url)} ({item.stance.value})")
     return "\n".join(lines)
 
 
@@ -169,7 +169,7 @@ def feed_line(feed: Feed, tz: ZoneInfo) -> str:
 
 def evidence_line(item: Evidence, tz: ZoneInfo, m: Markup = PLAIN) -> str:
     when_ = when(item.published or item.found_at, tz)
-    return (f"[{item.id}] {when_} {m.esc(item.title)} — {m.esc(item.url)} ({item.stance.value}; "
+    return (f"[{item.seq or item.id}] {when_} {m.esc(item.title)} — {m.esc(item.url)} ({item.stance.value}; "
             f"{m.esc(item.feed)}; matched {m.esc(', '.join(item.reasons()))}{'; earlier news' if item.backfill else ''})")
 
 

@@ -70,6 +70,7 @@ import re
 import shutil
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -830,6 +831,9 @@ class Store:
                     db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
                                                         "created": iso(items[at].found_at)}
                                                        for at, i in zip(positions, ids, strict=True))
+                seqs = {e.id: e.seq for e in self._numbered_evidence(name)}
+                for at in all_positions:
+                    stored[at] = replace(stored[at], seq=seqs[stored[at].id])
         return stored
 
     def alerts(self, number: int) -> list[dict[str, Any]]:
@@ -982,38 +986,42 @@ class Store:
                 self._people("chats").remove(doc_ids=[old])
                 self.save_chat(replace(chat, id=new, type="supergroup", changed_at=at))
 
+    def _numbered_evidence(self, name: str) -> list[Evidence]:
+        """The evidence rows of a file, each numbered among its claim's (Evidence.seq: 1, 2, 3 … in the order
+        stored, so a number never changes: evidence goes only with its whole claim)."""
+        seqs: dict[int, int] = defaultdict(int)
+        items = []
+        with self._reading(name):
+            for d in sorted(self._db(name).table("evidence").all(), key=lambda d: d.doc_id):
+                seqs[d["claim"]] += 1
+                items.append(replace(evidence_from_dict(d, d.doc_id), seq=seqs[d["claim"]]))
+        return items
+
     def evidence_for(self, number: int) -> list[Evidence]:
         """A claim's evidence, newest first."""
-        name = f"evidence-{_shard(number):04d}"
-        with self._reading(name):
-            docs = self._db(name).table("evidence").search(lambda d: d["claim"] == number)
-            items = [evidence_from_dict(d, d.doc_id) for d in docs]
+        items = [e for e in self._numbered_evidence(f"evidence-{_shard(number):04d}") if e.claim == number]
         return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
 
     def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]:
         """Evidence found after `start` up to `end`, oldest first."""
         names = sorted(n for n in set(self.backend.names()) | set(self._dirty) if n.startswith("evidence-"))
-        found = []
-        for name in names:
-            with self._reading(name):
-                found += [e for d in self._db(name).table("evidence").all()
-                          if start < (e := evidence_from_dict(d, d.doc_id)).found_at <= end]
+        found = [e for name in names for e in self._numbered_evidence(name) if start < e.found_at <= end]
         return sorted(found, key=lambda e: e.found_at)
 
-    def label_evidence(self, number: int, evidence_id: int, stance: Stance, by: str, at: datetime) -> Evidence:
+    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime) -> Evidence:
+        """Label a claim's evidence item `seq` (its number among the claim's, as shown)."""
         with self.transaction():
+            item = next((e for e in self.evidence_for(number) if e.seq == seq), None)
+            if item is None:
+                raise NotFound(f"claim #{number} has no evidence [{seq}]")
+            if item.stance == stance:  # as /edit: a label that changes nothing records nothing
+                raise InputError(f"evidence [{seq}] on #{number} is labelled {stance.value} already; nothing changed")
             db = self._db(f"evidence-{_shard(number):04d}")
-            doc = db.table("evidence").get(doc_id=evidence_id)
-            if doc is None or doc["claim"] != number:
-                raise NotFound(f"claim #{number} has no evidence {evidence_id}")
-            if doc["stance"] == stance.value:  # as /edit: a label that changes nothing records nothing
-                raise InputError(f"evidence [{evidence_id}] on #{number} is labelled {stance.value} already; "
-                                 "nothing changed")
-            db.table("evidence").update({"stance": stance.value}, doc_ids=[evidence_id])
+            db.table("evidence").update({"stance": stance.value}, doc_ids=[item.id])
             db.table("audit").insert(_audit_doc(Change(
-                number, at, by, "label", {"evidence": evidence_id, "stance": doc["stance"]},
-                {"evidence": evidence_id, "stance": stance.value})))
-        return evidence_from_dict({**doc, "stance": stance.value}, evidence_id)
+                number, at, by, "label", {"evidence": seq, "stance": item.stance.value},
+                {"evidence": seq, "stance": stance.value})))
+        return replace(item, stance=stance)
 
 
     # --- people, chats and subscriptions -------------------------------------------------------
