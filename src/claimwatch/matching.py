@@ -1,14 +1,16 @@
 """Matching news items against the watch terms of claims, in English, Russian and Chinese. Pure.
 
-Text and terms are normalised alike: Unicode NFKC, full case folding (so Greek, Cyrillic and ß fold
-too, not just ASCII), ё read as е. Terms in Latin or Cyrillic script match whole words, in order and
-adjacent, whatever punctuation stands between them ("Сила Сибири-2" matches "сила сибири 2"); each
-word of a term matches its word forms:
+Text and terms are normalised alike: Unicode NFKC without soft hyphens, zero-width characters and
+combining accents, full case folding (so Greek, Cyrillic and ß fold too, not just ASCII), ё read as е.
+Terms in Latin or Cyrillic script match whole words, in order and adjacent, whatever punctuation within
+a clause stands between them ("Сила Сибири-2" matches "сила сибири 2", but "Nord Stream: 2 people" does
+not match `Nord Stream 2`); each word of a term matches its word forms:
 
 - a Russian or Ukrainian word matches every form of its paradigm: `Минск` finds «в Минске», «из
   Минска»; `Сила Сибири 2` finds «по Силе Сибири 2»; `Беларусь` finds «с Беларусью»;
 - an English word matches the words with the same dictionary lemma: `sanction` finds "sanctions",
-  "sanctioned", "sanctioning"; any word matches its possessive ("Putin's");
+  "sanctioned", "sanctioning"; one written with a capital is a name, matched as written and starting
+  with a capital in the news too (`Fed` not "feeds"); any word matches its possessive ("Putin's");
 - a word of another lemma never matches: `Путин` not «Путинизм», `газ` not «газета», `Putin` not
   "Putinism", and `Минск` not «минский» (an adjective: write `минск*` or list it);
 - exact, whatever the language: words with a digit (`2`, `G7`), words of one or two letters, and
@@ -254,6 +256,8 @@ class Matcher:
                         pair = (surfaces[start], surfaces[start + 1])
                         second = self._pairs.get(pair)
                         if second is None:
+                            if len(self._pairs) >= _MAX_CACHE:  # pairs outnumber words: bounded on their own
+                                self._pairs.clear()
                             second = self._pairs[pair] = tuple(
                                 n for node in word.roots if node.next for c in words[start + 1].classes
                                 if (n := node.next.get(c)))
