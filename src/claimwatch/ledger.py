@@ -234,9 +234,7 @@ def withdraw_forecast(store: Store, number: int, by: str, now: datetime, *, who:
 def delete_claim(store: Store, number: int, by: str, now: datetime, reason: str = "") -> Claim:
     """Archive a claim: out of lists, reminders, digests, news matching and stats; kept with its history,
     evidence and forecasts until restored (or purged)."""
-    reason = reason.strip()
-    if control_character(reason):
-        raise InputError("a reason is one line of text without control characters")
+    reason = parse_note(reason, "a reason")
     with store.transaction():
         claim = _live_claim(store, number)
         deleted = claim.with_changes(archived=Archived(now, by, reason))
@@ -354,26 +352,17 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
 def match_recent_news(store: Store, claims: Sequence[Claim], now: datetime) -> int:
     """Match claims just added or with new watch terms against the news of the last RECENT_DAYS: what
     matches is kept as evidence marked backfill, alerted to nobody. An item that is evidence for the
-    claim already is not added again, so editing the terms back and forth adds nothing twice.
-    Returns how many items were added."""
+    claim already is not added again (the store keeps evidence once by claim and link), so editing the
+    terms back and forth adds nothing twice. Returns how many items were added."""
     matcher = Matcher((c.id, c.watch) for c in claims if c.watch and c.outcome is None)
     if not len(matcher):
         return 0
     with store.transaction():
-        found: list[Evidence] = []
-        known: dict[int, set[tuple[str, str]]] = {}
-        for item in store.recent_news(now):
-            for m in matcher.match(item.title, item.summary):
-                have = known.get(m.claim)
-                if have is None:
-                    have = known[m.claim] = {(e.url, e.title) for e in store.evidence_for(m.claim)}
-                if (item.link, item.title) in have:
-                    continue
-                have.add((item.link, item.title))
-                found.append(Evidence(0, m.claim, item.link, item.title, now, feed=item.feed, published=item.published,
-                                      matched=m.terms, words=m.words, backfill=True))
-        store.add_evidence(found)
-    return len(found)
+        found = [Evidence(0, m.claim, item.link, item.title, now, feed=item.feed, published=item.published,
+                          matched=m.terms, words=m.words, backfill=True)
+                 for item in store.recent_news(now) for m in matcher.match(item.title, item.summary)]
+        before = {(e.claim, e.id) for claim in {e.claim for e in found} for e in store.evidence_for(claim)}
+        return len({(e.claim, e.id) for e in store.add_evidence(found)} - before)
 
 
 def recent_news_note(found: int, see: str = "") -> str:
