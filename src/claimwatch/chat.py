@@ -368,7 +368,7 @@ class ChatService:
             if quick.understood():
                 draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
                     "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
-                    watch=parse_watch_terms(list(quick.watch)).terms() if quick.watch else ())
+                    watch=quick.watch)
                 return [self._question(draft, ctx.now)]
         fields: dict[str, object] = {}
         for part in parts:
@@ -473,7 +473,7 @@ class ChatService:
         quick = read_quick_claim(ledger.claim_text(clip(sentence, 300)), ctx.now, self.settings.tz)
         draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
             "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
-            watch=parse_watch_terms(list(quick.watch)).terms() if quick.watch else (),
+            watch=quick.watch,
             source=replace(source, quote=clip(ctx.args.strip(), 4000)))
         question = self._question(draft, ctx.now)
         return [Reply("Record a claim from this message? " + question.text, question.buttons)]

@@ -82,8 +82,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     if not (args.due or args.p or args.watch or args.tags):  # one sentence: its date, probability and names
         quick = read_quick_claim(text, ctx.now, ctx.config.tz)
         if quick.understood():
-            text, review, p = quick.text, quick.review_date, quick.p
-            watch = parse_watch_terms(list(quick.watch)).terms() if quick.watch else ()
+            text, review, p, watch = quick.text, quick.review_date, quick.p, quick.watch
         else:
             quick = None
     new = ledger.NewClaim(

@@ -134,10 +134,15 @@ class Evidence:
     seq: int = 0  # its number among the claim's evidence (1, 2, 3 …, in the order found): what people see and type
 
     def reasons(self) -> tuple[str, ...]:
-        """Why it matched, per term: "Минске ← Минск", or the term alone where the item has it as written."""
-        words = self.words if len(self.words) == len(self.matched) else ("",) * len(self.matched)
-        return tuple(f"{w} ← {t}" if w and w.casefold() != t.lstrip("=").replace("*", "").casefold() else t
-                     for w, t in zip(words, self.matched))
+        return match_reasons(self.matched, self.words)
+
+
+def match_reasons(terms: tuple[str, ...], words: tuple[str, ...]) -> tuple[str, ...]:
+    """Why an item matched, per term: "Минске ← Минск", or the term alone where the item has it as written
+    (or where the words are not known: evidence kept before they were)."""
+    words = words if len(words) == len(terms) else ("",) * len(terms)
+    return tuple(f"{w} ← {t}" if w and w.casefold() != t.lstrip("=").replace("*", "").casefold() else t
+                 for w, t in zip(words, terms))
 
 
 @dataclass(frozen=True)

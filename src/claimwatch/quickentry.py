@@ -21,7 +21,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from claimwatch.errors import InputError
-from claimwatch.parsing import ESTIMATIVE_WORDS, parse_date, parse_probability
+from claimwatch.parsing import ESTIMATIVE_WORDS, parse_date, parse_probability, parse_watch_terms
 
 # A probability at the end, after a question mark, comma, colon, dash or `p` (`…? 30%`, `…, 0.3`, `p=30%`) or in
 # parentheses (`(25%)`): a percentage or a decimal below 1, never a quantity of the text ("rise 30%", "to 1.75").
@@ -46,7 +46,7 @@ class QuickClaim:
     text: str
     review_date: date | None = None
     p: float | None = None
-    watch: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()  # as stored (see parsing.WatchTerms.terms)
     date_phrase: str = ""  # the words read as the review date
 
     def understood(self) -> bool:
@@ -59,7 +59,8 @@ def read_quick_claim(sentence: str, now: datetime, tz: ZoneInfo) -> QuickClaim:
     """A one-sentence claim with what could be read out of it (see the module docstring)."""
     text, p = _probability(" ".join(sentence.split()))
     review, phrase = _review_date(text, now, tz)
-    return QuickClaim(text, review, p, _names(text, phrase), phrase)
+    names = _names(text, phrase)
+    return QuickClaim(text, review, p, parse_watch_terms(list(names)).terms() if names else (), phrase)
 
 
 def _probability(text: str) -> tuple[str, float | None]:

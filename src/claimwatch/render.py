@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import accuracy
-from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem, claim_to_dict
+from claimwatch.model import Change, Claim, Evidence, Feed, NewsItem, claim_to_dict, match_reasons
 from claimwatch.parsing import shown_url
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def tried_terms(found: list[tuple[NewsItem, Match]], days: int, tz: ZoneInfo, m:
              f"match{'es' * (len(found) == 1)}"
              + (f" (the newest {shown}):" if len(found) > shown else ":")]
     for item, match in found[:shown]:
-        reasons = Evidence(0, 0, item.link, item.title, item.published, matched=match.terms, words=match.words).reasons()
+        reasons = match_reasons(match.terms, match.words)
         lines.append(f"{when(item.published, tz)} {m.esc(item.title)} — {m.esc(item.link)} "
                      f"({m.esc(item.feed)}; matched {m.esc(', '.join(reasons))})")
     return "\n".join(lines)
