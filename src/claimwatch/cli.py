@@ -453,6 +453,16 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
           file=sys.stderr)
 
 
+def cmd_doctor() -> int:
+    """Runs before the configuration is loaded: a bad one is the first of its findings."""
+    from claimwatch.doctor import diagnose
+
+    findings = diagnose(datetime.now(UTC))
+    for finding in findings:
+        print(finding.line())
+    return 0 if all(finding.ok for finding in findings) else 1
+
+
 def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.chat import ChatService, ChatSettings  # the chat layer loads only for the console
     from claimwatch.console import CONSOLE_USER_ID, run_console
@@ -602,6 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label evidence N: supports, contradicts or irrelevant")
 
     command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
+    command("doctor", None, "check the configuration, the store, the bot token, the feeds and the alert backlog, "
+            "a line each (exit 1 on any problem)")
     p = command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
     p.add_argument("--webhook", metavar="URL", help="receive updates by webhook at this https URL instead of long "
                    "polling (secret: $CLAIMWATCH_WEBHOOK_SECRET)")
@@ -753,6 +765,8 @@ def _run(args: argparse.Namespace) -> int:
         from claimwatch.telegram_bot import main as bot_main
 
         return bot_main(args.webhook, args.listen)
+    if args.command == "doctor":
+        return cmd_doctor()
     made = None  # the data directory, when this command makes it
     try:
         read_env_file()

@@ -435,6 +435,22 @@ def _start_failure(error: TelegramError, config: Config) -> str:
     return str(error)
 
 
+def bot_identity(config: Config) -> str:
+    """Whose the token is (getMe) and how updates reach the bot (getWebhookInfo), in one line for `doctor`;
+    ClaimwatchError, in one line naming what to check, when Telegram cannot be asked or refuses the token."""
+    async def ask() -> str:
+        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot") as bot:
+            hook = await bot.get_webhook_info()
+        if not hook.url:
+            return f"@{bot.username}, no webhook set (long polling)"
+        trouble = f"; its last error: {hook.last_error_message}" if hook.last_error_message else ""
+        return f"@{bot.username}, updates by webhook at {hook.url} ({hook.pending_update_count} waiting{trouble})"
+    try:
+        return asyncio.run(ask())
+    except TelegramError as e:
+        raise ClaimwatchError(_start_failure(e, config).replace(config.token, "<token>")) from None
+
+
 def main(webhook_url: str | None = None, listen: str | None = None) -> int:
     """`python bot.py` and `claimwatch run`: long polling, or with `webhook_url` webhook mode on `listen`."""
     try:
