@@ -47,7 +47,8 @@ def check_config(env: Mapping[str, str], env_file: str | None) -> tuple[Finding,
 
 
 def check_store(config: Config) -> tuple[Finding, Store | None]:
-    """The data directory: it opens (schema), every claims file reads, and a writer can write there."""
+    """The data directory: it opens (schema), every claims file reads, and a writer can write there. (A store of
+    another kind, such as PostgreSQL, gets a check of its own returning the same, chosen in diagnose().)"""
     where = config.data_dir
     if not where.exists():
         return Finding("store", True, f"no data directory at {where} yet: the bot or the first command that "
