@@ -167,6 +167,18 @@ def test_listen_without_webhook_and_a_bad_webhook_are_one_line(tmp_path: Path) -
     assert not (tmp_path / "data").exists()
 
 
+def test_a_webhook_telegram_refuses_is_one_line(tmp_path: Path) -> None:
+    with FakeBotAPI() as api:
+        api.fail_next("setWebhook", 400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known")
+        result = subprocess.run([sys.executable, "-m", "claimwatch", "run", "--webhook", HOOK, "--listen",
+                                 f"127.0.0.1:{free_port()}"], env=bot_env(api.TOKEN, api.url, tmp_path / "data"),
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == ("claimwatch: error: Telegram refused the webhook (Bad webhook: failed to "
+                                              "resolve host: name or service not known): check --webhook, a public "
+                                              "https URL")
+
+
 def test_a_webhook_address_in_use_is_one_line(tmp_path: Path) -> None:
     with FakeBotAPI() as api, socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -429,6 +429,10 @@ def _start_failure(error: TelegramError, config: Config) -> str:
     if isinstance(error, InvalidToken):
         return ("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN (from @BotFather) and that it is for "
                 f"{config.api_url}")
+    if isinstance(error, BadRequest):  # a NetworkError to PTB, but the server answered: it refused
+        if "webhook" in error.message.lower():
+            return f"Telegram refused the webhook ({error.message}): check --webhook, a public https URL"
+        return f"Telegram refused a call at start ({error.message})"
     if isinstance(error, NetworkError):
         return (f"cannot reach the Telegram Bot API at {config.api_url} ({error.message}): check the network, "
                 "or TELEGRAM_API_URL")
