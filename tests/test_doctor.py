@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from claimwatch import delivery, ledger
-from claimwatch.doctor import BACKLOG_AGE, diagnose
+from claimwatch.doctor import BACKLOG_AGE, check_outbox, diagnose
 from claimwatch.model import Evidence, Feed
 from claimwatch.store import open_store
 
@@ -128,3 +128,5 @@ def test_an_old_alert_backlog_is_a_problem_and_a_fresh_one_is_not(tmp_path: Path
     stale = diagnosed_later["outbox"]
     assert not stale.ok and stale.message.startswith("1 alert waiting, the oldest for 61 minutes: is the bot running")
     assert stale.line().startswith("problem  outbox: ")
+    large = check_outbox(store, NOW, max_size=0)  # more waiting than sending keeps up with, however fresh
+    assert not large.ok and large.message.startswith("1 alert waiting, the oldest for 0 minutes: is the bot running")

@@ -97,7 +97,7 @@ def check_feeds(store: Store) -> Finding:
                                    "(claimwatch feeds list), then remove the feed or add it again")
 
 
-def check_outbox(store: Store, now: datetime) -> Finding:
+def check_outbox(store: Store, now: datetime, max_age: timedelta = BACKLOG_AGE, max_size: int = BACKLOG_SIZE) -> Finding:
     """Alerts waiting to be sent: how many, and for how long the oldest has waited."""
     try:
         pending = store.outbox("pending")
@@ -108,7 +108,7 @@ def check_outbox(store: Store, now: datetime) -> Finding:
         return Finding("outbox", True, "no alerts waiting")
     waited = now - oldest
     said = f"{render.count(len(pending), 'alert')} waiting, the oldest for {_duration(waited)}"
-    if waited > BACKLOG_AGE or len(pending) > BACKLOG_SIZE:
+    if waited > max_age or len(pending) > max_size:
         errors = sorted({m["error"] for m in pending if m.get("error")})
         why = f" (last errors: {'; '.join(errors[:3])})" if errors else ""
         return Finding("outbox", False, f"{said}{why}: is the bot running (claimwatch run)? Its log says why "
