@@ -11,6 +11,10 @@ start from what the database holds: "watch-tick" (feeds), "deliver" (outbox to c
 "reminders" (daily at CLAIMWATCH_REMIND_AT, and once at start to make up for downtime) and
 "digests" (each minute, for the chats whose digest time has come). At most IN_FLIGHT messages are
 between "sent" and "recorded as sent": a bot killed at that instant sends those again on restart.
+
+Updates come by long polling, from one process per token (a second one stops on Telegram's 409 Conflict, see
+CONFLICT_GRACE), or with `run --webhook` by Telegram's calls to PTB's webhook server, which refuses (403) any
+call without the secret token.
 """
 
 from __future__ import annotations
