@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import re
 import io
 import os
 from collections.abc import Mapping
@@ -34,6 +35,21 @@ class Config:
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
     log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
+    database: str | None = field(default=None, repr=False)  # CLAIMWATCH_DATA when it is postgresql://…: the store
+
+    @property
+    def location(self) -> Path | str:
+        """Where the store is: the PostgreSQL database, else the data directory."""
+        return self.database or self.data_dir
+
+    @property
+    def shown_location(self) -> str:
+        """The store's location as it may be shown: a database address without its password."""
+        return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1@", str(self.location))
+
+    def new_data_dir(self) -> bool:
+        """The data directory does not exist yet (a database is never new: its schema is made as it opens)."""
+        return self.database is None and not self.data_dir.exists()
 
 
 def default_data_dir() -> Path:
@@ -93,8 +109,11 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     log_level = env.get("CLAIMWATCH_LOG_LEVEL", "").strip().lower() or "info"
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"CLAIMWATCH_LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
+    data = env.get("CLAIMWATCH_DATA", "").strip()
+    database = data if data.startswith(("postgresql://", "postgres://")) else None
     return Config(
-        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
+        data_dir=default_data_dir() if database else Path(data or default_data_dir()),
+        database=database,
         tz=tz,
         user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
