@@ -99,8 +99,7 @@ def test_a_withdrawn_forecast_stays_in_the_history_and_is_not_scored(store: Stor
         ledger.withdraw_forecast(store, number, "carol", NOW)
 
 
-def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin() -> None:
-    store = open_store(None)
+def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin(store: Store) -> None:
     store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
     store.set_role(BOB, Role.ANALYST, "bob", "test", NOW)
     number = claim(store, "Ana's claim")

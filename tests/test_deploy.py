@@ -45,6 +45,7 @@ def test_compose_runs_postgresql_one_bot_and_two_watchers() -> None:
     copied = [word for line in dockerfile.read_text("utf-8").splitlines() if line.startswith("COPY ")
               for word in line.split()[1:-1]]
     assert copied and all((dockerfile.parents[1] / path).exists() for path in copied)
+    assert '".[postgresql]"' in dockerfile.read_text("utf-8")  # the extra CLAIMWATCH_DATA=postgresql://… needs
 
 
 def test_systemd_unit_runs_the_bot_with_settings_that_exist() -> None:

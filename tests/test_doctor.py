@@ -24,7 +24,14 @@ def files(data: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(data.iterdir()) if p.is_file()}
 
 
-def env_for(data: Path, api: FakeBotAPI, token: str | None = None) -> dict[str, str]:
+def snapshot(data: Path | str) -> tuple[dict, dict[str, bytes] | None]:
+    """What the store holds (its export, less when it was made), and a data directory's files byte for byte."""
+    exported = json.loads(run_cli("export", data=data, examples=False).stdout)
+    del exported["exported"]
+    return exported, files(data) if isinstance(data, Path) else None
+
+
+def env_for(data: Path | str, api: FakeBotAPI, token: str | None = None) -> dict[str, str]:
     return {"CLAIMWATCH_DATA": str(data), "TELEGRAM_BOT_TOKEN": token or api.TOKEN, "TELEGRAM_API_URL": api.url}
 
 
@@ -32,19 +39,19 @@ def findings(data: Path, api: FakeBotAPI, **env: str) -> dict[str, tuple[bool, s
     return {f.name: (f.ok, f.message) for f in diagnose(NOW, env_for(data, api) | env, env_file=None)}
 
 
-def test_a_healthy_installation_is_all_ok_and_doctor_changes_nothing(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_a_healthy_installation_is_all_ok_and_doctor_changes_nothing(data: Path | str) -> None:
     with FakeBotAPI() as api:
         assert run_cli("feeds", "add", "https://news.example.org/rss", "Wire", data=data).returncode == 0
-        before = files(data)
+        before = snapshot(data)
         result = run_cli("doctor", data=data, env=env_for(data, api), examples=False)
+        after = snapshot(data)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0].split() for line in lines] == [["ok", name] for name in NAMES]
-    assert "schema 2, 18 claims, writable" in lines[1]
+    assert "18 claims, writable" in lines[1]
     assert "@claimwatch_test_bot, no webhook set (long polling)" in lines[2]
     assert "1 feed, none failing" in lines[3] and "no alerts waiting" in lines[4]
-    assert files(data) == before and api.TOKEN not in result.stdout
+    assert after == before and api.TOKEN not in result.stdout
 
 
 def test_a_bad_configuration_value_is_the_one_problem_named(tmp_path: Path) -> None:
@@ -79,6 +86,14 @@ def test_a_store_that_cannot_be_used_is_a_problem(tmp_path: Path, damage, says: 
     ok, message = found["store"]
     assert not ok and says in message, message
     assert found["token"][0] and "feeds" not in found  # the checks that need the store are left out
+
+
+def test_a_database_that_cannot_be_reached_is_a_problem(tmp_path: Path) -> None:
+    with FakeBotAPI() as api:
+        found = findings(tmp_path, api, CLAIMWATCH_DATA="postgresql://claimwatch:pw@127.0.0.1:9/claimwatch")
+    ok, message = found["store"]
+    assert not ok and message.startswith("cannot connect to PostgreSQL at ") and "pw" not in message
+    assert found["configuration"][0] and "pw" not in found["configuration"][1]
 
 
 def test_a_rejected_token_is_a_problem_and_no_token_says_the_command_line_works(tmp_path: Path) -> None:

@@ -38,7 +38,22 @@ class Config:
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
     log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
+    database: str | None = field(default=None, repr=False)  # CLAIMWATCH_DATA when it is postgresql://…: the store
     webhook_secret: str = field(default="", repr=False)  # what Telegram sends with each webhook call; never shown
+
+    @property
+    def location(self) -> Path | str:
+        """Where the store is: the PostgreSQL database, else the data directory."""
+        return self.database or self.data_dir
+
+    @property
+    def shown_location(self) -> str:
+        """The store's location as it may be shown: a database address without its password."""
+        return re.sub(r"^(\w+://[^:/@]*):[^@]*@", r"\1@", str(self.location))
+
+    def new_data_dir(self) -> bool:
+        """The data directory does not exist yet (a database is never new: its schema is made as it opens)."""
+        return self.database is None and not self.data_dir.exists()
 
 
 def default_data_dir() -> Path:
@@ -102,8 +117,11 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     if secret and not _SECRET.fullmatch(secret):  # the value itself is not shown: it is a secret
         raise ConfigError("CLAIMWATCH_WEBHOOK_SECRET: use 1 to 256 characters of A-Z, a-z, 0-9, _ and - "
                           "(Telegram's rule), e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    data = env.get("CLAIMWATCH_DATA", "").strip()
+    database = data if data.startswith(("postgresql://", "postgres://")) else None
     return Config(
-        data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
+        data_dir=default_data_dir() if database else Path(data or default_data_dir()),
+        database=database,
         tz=tz,
         user=_user(env.get("CLAIMWATCH_USER", "")),
         token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),

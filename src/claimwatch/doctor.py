@@ -1,8 +1,8 @@
 """`claimwatch doctor`: whether this installation can run, one check a line.
 
 Each check is a function returning a Finding (its name, ok or not, and what was found or what to do); diagnose()
-runs them in order, so another kind of store adds its own check function there. Checks change nothing a user can
-see: the store check takes the writers' lock and writes a temporary file that never has a name.
+runs them in order. Checks change nothing a user can see: the store check takes the writers' lock, and in a data
+directory writes a temporary file that never has a name.
 """
 
 from __future__ import annotations
@@ -42,23 +42,25 @@ def check_config(env: Mapping[str, str], env_file: str | None) -> tuple[Finding,
         config = load_config(env)
     except ClaimwatchError as e:
         return Finding("configuration", False, f"{e}"), None
-    return Finding("configuration", True, f"data in {config.data_dir}, times in {config.tz.key}, "
+    return Finding("configuration", True, f"data in {config.shown_location}, times in {config.tz.key}, "
                                           f"{render.count(len(config.admins), 'admin')}"), config
 
 
 def check_store(config: Config) -> tuple[Finding, Store | None]:
-    """The data directory: it opens (schema), every claims file reads, and a writer can write there. (A store of
-    another kind, such as PostgreSQL, gets a check of its own returning the same, chosen in diagnose().)"""
-    where = config.data_dir
-    if not where.exists():
+    """The store: it opens (schema), every claim reads, and a writer gets the writers' lock; in a data directory
+    a file can be written too. (A PostgreSQL store gets its lock in a transaction that writes nothing.)"""
+    where = config.shown_location
+    if config.new_data_dir():
         return Finding("store", True, f"no data directory at {where} yet: the bot or the first command that "
                                       "writes makes it (claimwatch examples load adds the example claims)"), None
     try:
-        store = open_store(where)  # an older schema is upgraded here, as by any command, with a backup
+        store = open_store(config.location)  # an older schema is upgraded here, as by any command, with a backup
         upgraded = f" (upgraded just now; the old files are in {store.migrated_backup})" if store.migrated_backup else ""
         claims = len(store.find_claims())
-        with store.transaction(), tempfile.TemporaryFile(dir=where, prefix=".doctor-"):
-            pass  # the writers' lock taken, a file written in the directory and gone with no name left behind
+        with store.transaction():
+            if config.database is None:
+                with tempfile.TemporaryFile(dir=config.data_dir, prefix=".doctor-"):
+                    pass  # a file written in the data directory, and gone with no name left behind
     except StoreError as e:
         return Finding("store", False, f"{e}"), None
     except OSError as e:

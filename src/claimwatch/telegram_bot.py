@@ -365,7 +365,8 @@ async def on_start(app: Application) -> None:
     jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
     jobs.run_repeating(deliver_tick, interval=front.deliver_every, first=1, name="deliver", job_kwargs=once)
     empty = await front.call(front.service.store.is_empty)
-    log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir,
+    log.info("claimwatch bot @%s serving %s %s%s", app.bot.username,
+             "the database" if front.config.database else "data directory", front.config.shown_location,
              " (no claims yet: /examples load adds the example claims)" if empty else "")
 
 
@@ -475,7 +476,7 @@ def main(webhook_url: str | None = None, listen: str | None = None) -> int:
         return 2
     _setup_logging(config.token, config.log_level)
     try:
-        store = open_store(config.data_dir)
+        store = open_store(config.location)
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
