@@ -659,8 +659,7 @@ def test_a_reading_command_on_a_new_data_directory_says_how_to_load_the_examples
     assert not data.exists()
 
 
-def test_examples_load_once_and_remove_deletes_them(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_examples_load_once_and_remove_deletes_them(tmp_path: Path, data: Path | str) -> None:
     assert ok(run_cli("examples", "load", data=data, examples=False)).stdout.startswith("loaded 18 example claims")
     assert ok(run_cli("examples", "load", data=data)).stdout == "the example claims are here already\n"
     ok(run_cli("add", "A real claim", data=data))
@@ -702,7 +701,7 @@ def test_a_command_that_draws_nothing_loads_no_plotting_library(workdir: Path, a
     assert "matplotlib" in _imported(["report", "-o", str(workdir.parent / "r.html")], workdir)  # one that draws
 
 
-def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
+def test_the_readme_session_runs_as_shown(tmp_path: Path, data: Path | str) -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     block = readme.split("## A session", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
     steps: list[tuple[list[str], list[str]]] = []  # each command, and the output shown under it
@@ -712,7 +711,6 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
         else:
             steps[-1][1].append(line)
     assert len(steps) >= 8
-    data = tmp_path / "data"
     for command, shown in steps:
         assert command[0] == "claimwatch"
         result = ok(run_cli(*command[1:], data=data, cwd=tmp_path, examples=False))
