@@ -25,7 +25,7 @@ from claimwatch.render import utf16_len
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import build_application
 
-from conftest import NOW, ROOT, UTC_TZ
+from conftest import NOW, ROOT, UTC_TZ, cwd_of
 from fakebot import FakeBotAPI, Sent, running
 
 ADMIN, ANALYST, SUBSCRIBER, STRANGER = 101, 102, 103, 104
@@ -311,7 +311,7 @@ def bot_env(token: str, url: str, data: Path | str) -> dict[str, str]:
 
 def start_bot(api: FakeBotAPI, data: Path | str) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=bot_env(api.TOKEN, api.url, data),
-                            cwd=data.parent if isinstance(data, Path) else ROOT, text=True,
+                            cwd=cwd_of(data), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the start-up line
