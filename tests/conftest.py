@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +67,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return open_store(None if request.param == "memory" else tmp_path / "data")
 
 
+def cwd_of(data: Path | str) -> Path:
+    """The folder a command on `data` runs in: beside a data directory; for a database, a folder of its own."""
+    if isinstance(data, Path):
+        return data.parent
+    folder = Path(tempfile.gettempdir()) / f"claimwatch-cwd-{hashlib.sha256(data.encode()).hexdigest()[:16]}"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def run_cli(*args: str, data: Path | str, env: dict[str, str] | None = None, input: str | None = None,
             cwd: Path | None = None, prefix: tuple[str, ...] = (), examples: bool = True) -> subprocess.CompletedProcess[str]:
     """`python -m claimwatch ARGS` in a subprocess, as a user would run it (under `prefix`, a command such
@@ -77,7 +88,7 @@ def run_cli(*args: str, data: Path | str, env: dict[str, str] | None = None, inp
 
     def run(*words: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*prefix, sys.executable, "-m", "claimwatch", *words], capture_output=True, text=True,
-                              env=full_env, input=input, cwd=cwd or (data.parent if isinstance(data, Path) else ROOT),
+                              env=full_env, input=input, cwd=cwd or cwd_of(data),
                               timeout=120)
     if examples and (not data.exists() if isinstance(data, Path) else open_store(data).is_empty()):
         assert run("examples", "load").returncode == 0

@@ -695,9 +695,8 @@ def test_csv_says_no_for_a_late_forecast_even_when_nothing_on_the_claim_counts(s
         ("with a source p", "resolved", "no", ""), ("without one", "resolved", "no", "")]
 
 
-def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(tmp_path: Path) -> None:
+def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(tmp_path: Path, data: Path | str) -> None:
     """A team back-filling past claims sees why nothing is scored: in resolve's reply, show, stats and the report."""
-    data = tmp_path / "data"
     number = ledger.add_claim(open_store(data), ledger.NewClaim(text="Summit held in June"), "ann", NOW).id
     for who, p in (("ann", "70%"), ("bo", "60%")):
         assert run_cli("forecast", str(number), p, "--by", who, data=data).returncode == 0

@@ -25,7 +25,7 @@ from claimwatch.render import utf16_len
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import build_application
 
-from conftest import NOW, ROOT, UTC_TZ
+from conftest import NOW, ROOT, UTC_TZ, cwd_of
 from fakebot import FakeBotAPI, Sent, running
 
 ADMIN, ANALYST, SUBSCRIBER, STRANGER = 101, 102, 103, 104
@@ -302,20 +302,20 @@ def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Ha
 # --- python bot.py as a user runs it ------------------------------------------------------------
 
 
-def bot_env(token: str, url: str, data: Path) -> dict[str, str]:
+def bot_env(token: str, url: str, data: Path | str) -> dict[str, str]:
     """The environment `python bot.py` runs in: this one without claimwatch's and Telegram's settings, and these."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMWATCH_", "TELEGRAM_"))}
     return env | {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": url, "CLAIMWATCH_DATA": str(data),
                   "CLAIMWATCH_ADMINS": str(ADMIN)}
 
 
-def start_bot(api: FakeBotAPI, data: Path) -> subprocess.Popen[str]:
+def start_bot(api: FakeBotAPI, data: Path | str) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=bot_env(api.TOKEN, api.url, data),
-                            cwd=data.parent, text=True,
+                            cwd=cwd_of(data), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the start-up line
-        if "serving data directory" in line:
+        if "serving data directory" in line or "serving the database" in line:
             assert "@claimwatch_test_bot" in line and str(data) in line and api.TOKEN not in line
             return proc
     raise AssertionError(f"the bot did not start (exit {proc.wait()})")
@@ -342,8 +342,7 @@ def test_a_bot_that_cannot_start_says_why_in_one_line(tmp_path: Path, url: str |
     assert "WRONG" not in result.stderr
 
 
-def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_bot_py_keeps_state_across_a_restart(tmp_path: Path, data: Path | str) -> None:
     with FakeBotAPI() as api:
         harness = Harness(api, open_store(data))
         proc = start_bot(api, data)  # a new data directory starts empty: the first claim is #1

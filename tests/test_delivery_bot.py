@@ -121,8 +121,7 @@ def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(tmp_path
     assert store.outbox_state()["reminded"] == "2026-03-02"
 
 
-def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Path, data: Path | str) -> None:
     store, _ = world(data, 300)
     del store
     with FakeBotAPI() as api:
@@ -170,8 +169,7 @@ def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp
     assert store.outbox_state()["digests"][str(ADMIN + 1)] == "2026-03-02T09:00:00+00:00"
 
 
-def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path, data: Path | str) -> None:
     store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Gas deal signed"), "ann", NOW).id
     store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console`: /subscribe all
