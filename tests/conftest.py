@@ -10,10 +10,12 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from claimwatch.config import Config
 from claimwatch.store import Store, open_store
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")  # as the bot's main() does: no deprecation warning per 429
@@ -74,6 +76,20 @@ def cwd_of(data: Path | str) -> Path:
     folder = Path(tempfile.gettempdir()) / f"claimwatch-cwd-{hashlib.sha256(data.encode()).hexdigest()[:16]}"
     folder.mkdir(exist_ok=True)
     return folder
+
+
+def files_of(data: Path | str) -> Path:
+    """The data directory of a test about its files (skipped on a database, which has none)."""
+    if not isinstance(data, Path):
+        pytest.skip("about the files of a data directory")
+    return data
+
+
+def store_config(data: Path | str, *args: Any, **fields: Any) -> Config:
+    """The configuration of a store at `data` (Config's other fields as given)."""
+    if isinstance(data, Path):
+        return Config(data, *args, **fields)
+    return Config(cwd_of(data) / "data", *args, database=data, **fields)
 
 
 def run_cli(*args: str, data: Path | str, env: dict[str, str] | None = None, input: str | None = None,

@@ -29,7 +29,7 @@ from claimwatch.cli import build_parser
 from claimwatch.interchange import bundled_claims_path
 from claimwatch.migrate import copy_store, fingerprint
 from claimwatch.store import open_store
-from conftest import NOW, ROOT, cwd_of, postgres_location, run_cli
+from conftest import NOW, ROOT, cwd_of, files_of, postgres_location, run_cli
 
 EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["claims"]
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
@@ -122,12 +122,6 @@ def workdir(populated: Populated, tmp_path: Path) -> Path | str:
     shutil.copytree(populated.data, data)
     return data
 
-
-def files_of(workdir: Path | str) -> Path:
-    """The data directory of a test about its files (skipped on a database, which has none)."""
-    if not isinstance(workdir, Path):
-        pytest.skip("about the files of a data directory")
-    return workdir
 
 
 # --- 1. a new user's session ---------------------------------------------------------------------

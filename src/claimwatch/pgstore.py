@@ -180,7 +180,7 @@ create table subscriptions (
 );
 create table settings (key text primary key, value text not null);
 create table feeds (
-    id serial primary key,
+    id integer primary key check (id > 0),
     address text not null,
     url text not null,
     name text not null,
@@ -818,8 +818,9 @@ class PgStore(StoreBase):
                     out.append(watched[key])
                     continue
                 values = [getattr(feed, f) for f in _FEED_FIELDS]
-                id_ = self._one(f"insert into feeds (address, {', '.join(_FEED_FIELDS)}) values "
-                                f"(%s, {', '.join(['%s'] * len(_FEED_FIELDS))}) returning id", (key, *values))[0]
+                id_ = self._one(f"insert into feeds (id, address, {', '.join(_FEED_FIELDS)}) values "  # numbered as in files
+                                f"((select coalesce(max(id), 0) + 1 from feeds), %s, {', '.join(['%s'] * len(_FEED_FIELDS))}) "
+                                "returning id", (key, *values))[0]
                 watched[key] = id_
                 out.append(replace(feed, id=id_))
             return out
@@ -830,7 +831,6 @@ class PgStore(StoreBase):
                 self._run(f"insert into feeds (id, address, {', '.join(_FEED_FIELDS)}) values "
                           f"(%s, %s, {', '.join(['%s'] * len(_FEED_FIELDS))})",
                           (feed.id, feed_key(feed.url), *(getattr(feed, f) for f in _FEED_FIELDS)))
-                self._run("select setval(pg_get_serial_sequence('feeds', 'id'), (select max(id) from feeds))")
             else:
                 self.save_feeds([feed])
 
