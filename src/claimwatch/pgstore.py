@@ -319,6 +319,7 @@ class PgStore(StoreBase):
     def __init__(self, location: str, *, schema_version: int = SCHEMA_VERSION,
                  migrations: dict[int, str] | None = None) -> None:
         conninfo, self.schema = _split(location)
+        self._conninfo = conninfo
         self.location = shown(location)
         self._pool = _pool(conninfo)
         self._local = threading.local()
@@ -379,7 +380,55 @@ class PgStore(StoreBase):
                 self._local.conn = None
 
     def close(self) -> None:
-        """Nothing to release: the pool is the process's, shared by the stores on one database."""
+        """Release this store's own connections (the pool is the process's, shared by the stores on one database)."""
+        for conn in (getattr(self, "_listener", None), getattr(self, "_role_conn", None)):
+            if conn is not None:
+                conn.close()
+
+    # --- announcements and roles -----------------------------------------------------------------
+
+    def _announce(self, what: str) -> None:
+        """Tell listening processes, once this transaction commits, that there is `what` (see announcements)."""
+        self._run("select pg_notify('claimwatch', %s)", (f"{self.schema}:{what}",))
+
+    def announcements(self, timeout: float) -> set[str]:
+        """Wait up to `timeout` seconds for another process to write what workers act on: "alerts" (new alert
+        events to fan out), "outbox" (new messages to send); what was announced, or nothing (LISTEN/NOTIFY)."""
+        if getattr(self, "_listener", None) is None:
+            self._listener = psycopg.connect(self._conninfo, autocommit=True)
+            self._listener.execute("listen claimwatch")
+        heard: set[str] = set()
+        try:
+            for note in self._listener.notifies(timeout=timeout, stop_after=1):
+                schema, _, what = note.payload.rpartition(":")
+                if schema == self.schema:
+                    heard.add(what)
+        except psycopg.OperationalError:  # the server went away: listen again next time
+            self._listener.close()
+            self._listener = None
+        return heard
+
+    def hold_role(self, role: str) -> bool:
+        """Whether this process holds `role` (such as "sender") among all processes on this database, taking it
+        if it is free: a session advisory lock on a connection of its own, so the role is let go when the
+        process dies (its connection closes) and another process's next call takes it."""
+        conn = getattr(self, "_role_conn", None)
+        if conn is not None and not conn.closed:
+            try:
+                conn.execute("select 1")
+                return True
+            except psycopg.OperationalError:
+                conn.close()
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+            held = conn.execute("select pg_try_advisory_lock(hashtext(%s))", (f"{self.schema}:{role}",)).fetchone()[0]
+        except psycopg.OperationalError as e:
+            raise StoreError(f"PostgreSQL at {self.location}: {str(e).strip().splitlines()[-1]}") from None
+        if not held:
+            conn.close()
+            return False
+        self._role_conn = conn
+        return True
 
     # --- schema --------------------------------------------------------------------------------
 
@@ -580,6 +629,7 @@ class PgStore(StoreBase):
                     if alert:
                         self._run("insert into alert_events (kind, claim, created, fields) values (%s, %s, %s, %s)",
                                   ("evidence", e.claim, e.found_at, Jsonb({"evidence": id_})))
+                        self._announce("alerts")
                 stored[at] = replace(e, id=known[key][0], seq=known[key][1])
         return stored
 
@@ -613,6 +663,7 @@ class PgStore(StoreBase):
         with self.transaction():
             self._run("insert into alert_events (kind, claim, created, fields) values (%s, %s, %s, %s)",
                       (kind, number, at, Jsonb(fields)))
+            self._announce("alerts")
 
     def alert_events(self) -> list[dict[str, Any]]:
         return [{"kind": kind, "claim": claim, "created": iso(created), **fields, "ref": ("alert", id_)}
@@ -636,6 +687,8 @@ class PgStore(StoreBase):
             ids = [ref for _, ref in done_events]
             if ids:
                 self._run("delete from alert_events where id = any(%s)", (ids,))
+            if new:
+                self._announce("outbox")
             return new
 
     def outbox_state(self) -> dict[str, Any]:
