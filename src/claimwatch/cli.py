@@ -485,6 +485,16 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
           file=sys.stderr)
 
 
+def cmd_doctor() -> int:
+    """Runs before the configuration is loaded: a bad one is the first of its findings."""
+    from claimwatch.doctor import diagnose
+
+    findings = diagnose(datetime.now(UTC))
+    for finding in findings:
+        print(finding.line())
+    return 0 if all(finding.ok for finding in findings) else 1
+
+
 def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.chat import ChatService, ChatSettings  # the chat layer loads only for the console
     from claimwatch.console import CONSOLE_USER_ID, run_console
@@ -638,7 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label evidence N: supports, contradicts or irrelevant")
 
     command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
-    command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
+    command("doctor", None, "check the configuration, the store, the bot token, the feeds and the alert backlog, "
+            "a line each (exit 1 on any problem)")
+    p = command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
+    p.add_argument("--webhook", metavar="URL", help="receive updates by webhook at this https URL instead of long "
+                   "polling (secret: $CLAIMWATCH_WEBHOOK_SECRET)")
+    p.add_argument("--listen", metavar="ADDR:PORT", help="with --webhook: where the bot's own server listens, "
+                   "e.g. 0.0.0.0:8443 (default 127.0.0.1:8080, behind a reverse proxy)")
 
     p = command("export", cmd_export, "export every claim as JSON (re-importable) or CSV (a row per forecast)")
     p.add_argument("--format", choices=ledger.EXPORT_FORMATS, default="json",
@@ -749,6 +765,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                      "quotes: --p 'very likely', --due 'end of June')")
     if extra:
         setattr(args, rest, [*getattr(args, rest), *extra])
+    if args.command == "run" and args.listen is not None and args.webhook is None:
+        parser.error("--listen goes with --webhook URL (long polling listens on nothing)")
     return args
 
 
@@ -782,7 +800,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
         from claimwatch.telegram_bot import main as bot_main
 
-        return bot_main()
+        return bot_main(args.webhook, args.listen)
+    if args.command == "doctor":
+        return cmd_doctor()
     made = None  # the data directory, when this command makes it
     try:
         read_env_file()
