@@ -13,7 +13,7 @@ import pytest
 from claimwatch.config import load_config, webhook
 from claimwatch.errors import ConfigError
 
-from conftest import ROOT
+from conftest import ROOT, cwd_of
 from fakebot import FakeBotAPI
 from test_bot import ADMIN, bot_env, start_bot, stop_bot
 
@@ -27,17 +27,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_webhook_bot(api: FakeBotAPI, data: Path, port: int, secret: str | None) -> tuple[subprocess.Popen[str], str]:
+def start_webhook_bot(api: FakeBotAPI, data: Path | str, port: int, secret: str | None) -> tuple[subprocess.Popen[str], str]:
     """`claimwatch run --webhook HOOK --listen 127.0.0.1:PORT` once it has set its webhook, and what it said."""
     env = bot_env(api.TOKEN, api.url, data) | ({"CLAIMWATCH_WEBHOOK_SECRET": secret} if secret else {})
     proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "run", "--webhook", HOOK, "--listen",
-                             f"127.0.0.1:{port}"], env=env, cwd=data.parent, text=True,
+                             f"127.0.0.1:{port}"], env=env, cwd=cwd_of(data), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     said = []
     for line in proc.stdout:
         said.append(line)
-        if "serving data directory" in line:
+        if "serving data directory" in line or "serving the database" in line:
             break
     else:
         raise AssertionError(f"the bot did not start (exit {proc.wait()})")
