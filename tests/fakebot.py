@@ -160,6 +160,9 @@ class FakeBotAPI:
         self._wakeup: asyncio.Event | None = None
         self._closing = False
         self.webhook: JSON = {}  # what the last setWebhook set (url, secret_token, ...); {} when none is set
+        self.send_times: list[float] = []  # time.monotonic() of each sendMessage answered
+        self.sends_waiting = 0  # sendMessage calls held by pause_sends()
+        self._sends_open: asyncio.Event | None = None
         self._poll_ids = itertools.count(1)
         self._current_poll = 0  # the getUpdates being answered now; a newer one cuts it off, as Telegram does
         self._methods: dict[str, Callable[[JSON], Any]] = {
@@ -217,6 +220,8 @@ class FakeBotAPI:
     async def _serve(self) -> None:
         """Sets up the aiohttp server inside the server thread."""
         self._wakeup = asyncio.Event()
+        self._sends_open = asyncio.Event()
+        self._sends_open.set()
         app = web.Application(client_max_size=64 * 2**20)  # Telegram takes uploads up to 50 MB
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
@@ -239,6 +244,15 @@ class FakeBotAPI:
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = asyncio.Event()
+
+    def pause_sends(self) -> None:
+        """sendMessage calls wait, unanswered, until resume_sends() (as on a slow network: in flight)."""
+        assert self._loop is not None and self._sends_open is not None
+        self._loop.call_soon_threadsafe(self._sends_open.clear)
+
+    def resume_sends(self) -> None:
+        assert self._loop is not None and self._sends_open is not None
+        self._loop.call_soon_threadsafe(self._sends_open.set)
 
     # --- what users do ---------------------------------------------------------------------------------------
 
@@ -374,6 +388,12 @@ class FakeBotAPI:
             failure = self._failure_for(name, params)
         if failure is not None:
             return failure
+        if name == "sendmessage" and self._sends_open is not None and not self._sends_open.is_set():
+            self.sends_waiting += 1
+            try:
+                await self._sends_open.wait()  # a caller that goes away meanwhile is cancelled here: nothing sent
+            finally:
+                self.sends_waiting -= 1
         try:
             if name == "getupdates":
                 result: Any = await self._get_updates(params)
@@ -387,6 +407,8 @@ class FakeBotAPI:
         except Exception as exc:  # a bug in the fake or a request it cannot handle: make it visible
             self.errors.append(f"{method}: {exc!r}")
             return _error(500, f"Internal Server Error: fake bot API failed: {exc!r}")
+        if name == "sendmessage":
+            self.send_times.append(time.monotonic())
         return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request) -> JSON:

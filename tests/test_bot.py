@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,7 +75,9 @@ def bot(data: Path | str) -> Iterator[Harness]:
         ledger.load_examples(store, NOW)  # as /examples load does: the commands below act on them
         store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
         store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
-        config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}))
+        # reminders and nudges come after the day's commands here: a private chat hears only its replies
+        config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}),
+                              remind_at=clock_time(23, 59))
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
         harness = Harness(api, store, handled=set())
         app = build_application(config, service, clock=lambda: harness.now)

@@ -37,7 +37,7 @@ def start_webhook_bot(api: FakeBotAPI, data: Path | str, port: int, secret: str 
     said = []
     for line in proc.stdout:
         said.append(line)
-        if "serving data directory" in line or "serving the database" in line:  # the start-up line
+        if "serving data directory" in line or "serving the database" in line:
             break
     else:
         raise AssertionError(f"the bot did not start (exit {proc.wait()})")

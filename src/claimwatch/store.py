@@ -143,6 +143,7 @@ class Backend(Protocol):
     def names(self) -> list[str]: ...
     def strays(self) -> list[str]: ...
     def lock(self) -> Any: ...
+    def try_role(self, role: str) -> int | bool | None: ...  # hold a role for this process: a handle, or None
     def backup(self, names: list[str], label: str) -> str: ...
     def where(self, name: str) -> str: ...
 
@@ -382,6 +383,19 @@ class FileBackend:
         """The other .json files, which are not data."""
         return sorted(p.name for p in self.root.glob("*.json") if not p.name.startswith(".") and not is_data_name(p.stem))
 
+    def try_role(self, role: str) -> int | None:
+        """The descriptor of `.role-ROLE.lock` flocked for this process, or None when another process holds it."""
+        try:
+            fd = os.open(self.root / f".role-{role}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot take the {role} role in {self.root} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         with self._thread_lock:
@@ -455,6 +469,9 @@ class MemoryBackend:
 
     def where(self, name: str) -> str:
         return f"memory:{name}"
+
+    def try_role(self, role: str) -> bool:
+        return True  # one process: it holds every role
 
     def lock(self) -> Any:
         return self._lock
@@ -616,6 +633,10 @@ class Store(ClaimStore, EvidenceStore, OutboxStore, PeopleStore, FeedStore, Prot
     def transaction(self) -> AbstractContextManager[None]: ...
     @property
     def schema_version(self) -> int | None: ...
+    # what other processes wrote for workers to act on within `timeout` s ("alerts", "outbox"); files: nothing
+    def announcements(self, timeout: float) -> set[str]: ...
+    def hold_role(self, role: str) -> bool: ...  # this process holds `role` ("sender") among all on this store
+    def close(self) -> None: ...
 
 
 def _shard(number: int) -> int:
@@ -640,6 +661,25 @@ class StoreBase:
 class FileStore(StoreBase):
     """The store (Store) over a Backend: a data directory, or memory."""
 
+    def announcements(self, timeout: float) -> set[str]:
+        """Files announce nothing: workers on a data directory look at it on their schedule."""
+        time.sleep(timeout)
+        return set()
+
+    def hold_role(self, role: str) -> bool:
+        """Whether this process holds `role` (such as "sender") among the processes on this data directory, taking
+        it if it is free: an flock on `.role-ROLE.lock`, let go when the process dies."""
+        held = self._roles.get(role)
+        if held is None:
+            held = self._roles[role] = self.backend.try_role(role)
+        return held is not False and held is not None
+
+    def close(self) -> None:
+        for fd in self._roles.values():
+            if isinstance(fd, int) and fd >= 0:
+                os.close(fd)
+        self._roles.clear()
+
     def __init__(self, backend: Backend, *, schema_version: int = SCHEMA_VERSION,
                  migrations: dict[int, Migration] | None = None) -> None:
         self.backend = backend
@@ -654,6 +694,7 @@ class FileStore(StoreBase):
         # has only its documents that differ from that data checked before a write.
         self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
         self.migrated_backup: str | None = None
+        self._roles: dict[str, int | bool | None] = {}  # role -> the descriptor of its held lock (True in memory)
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
     # --- files, cache and transactions ---------------------------------------------------------

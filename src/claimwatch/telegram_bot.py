@@ -65,6 +65,7 @@ from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
+LISTEN_SECONDS = 5  # how long one wait for announcements lasts (a stopping bot waits this long at most)
 IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
 MAX_PIECES = 4  # messages one reply may take; the rest is cut
@@ -89,11 +90,13 @@ class Front:
         self.clock = clock
         self.watch_every, self.deliver_every = watch_every, deliver_every
         self.watcher: Watcher | None = None  # made at start, inside the event loop
+        self.listener: asyncio.Task[None] | None = None  # on a database: delivers when others announce work
         self.started = time.monotonic()  # reset when the bot starts
         self.received = False  # an update came (polling works for this process)
         self.stopped_because = ""  # why the bot stopped itself, for main() to say
         self._next_send: dict[int, float] = {}  # chat -> monotonic time its next alert may go
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
+        self._delivering = asyncio.Lock()  # the deliver job and the listener take turns
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -107,12 +110,26 @@ class Front:
         self._worker.shutdown(wait=True)
 
     async def deliver(self, bot: Bot) -> None:
-        """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run)."""
+        """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run).
+
+        Of all the bot processes on one store, one sends: the one holding the sender role (Store.hold_role), so
+        Telegram's overall limit is kept by one rate limiter; when it dies, another takes the role at its next
+        run (every `deliver_every` seconds). Messages it had in flight (at most IN_FLIGHT) may go again."""
         store = self.service.store
-        await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
-        gate = asyncio.Semaphore(IN_FLIGHT)
-        while batch := await self.call(delivery.next_batch, store, self.clock()):
-            await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+        async with self._delivering:
+            if not await self.call(store.hold_role, "sender"):
+                return
+            await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
+            gate = asyncio.Semaphore(IN_FLIGHT)
+            while batch := await self.call(delivery.next_batch, store, self.clock()):
+                await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+
+    async def listen(self, bot: Bot) -> None:
+        """Deliver as soon as another process announces new alerts or messages (PostgreSQL's LISTEN/NOTIFY),
+        rather than at the next run of the deliver job."""
+        while True:
+            if await asyncio.to_thread(self.service.store.announcements, LISTEN_SECONDS):
+                await self.deliver(bot)
 
     async def _deliver_one(self, bot: Bot, message: delivery.Outgoing, gate: asyncio.Semaphore) -> None:
         store, chat = self.service.store, message.chat
@@ -364,6 +381,8 @@ async def on_start(app: Application) -> None:
                    job_kwargs=once)
     jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
     jobs.run_repeating(deliver_tick, interval=front.deliver_every, first=1, name="deliver", job_kwargs=once)
+    if front.config.database:  # a database announces what other processes wrote
+        front.listener = asyncio.get_running_loop().create_task(front.listen(app.bot), name="listen")
     empty = await front.call(front.service.store.is_empty)
     log.info("claimwatch bot @%s serving %s %s%s", app.bot.username,
              "the database" if front.config.database else "data directory", front.config.shown_location,
@@ -372,6 +391,8 @@ async def on_start(app: Application) -> None:
 
 async def on_stop(app: Application) -> None:
     front: Front = app.bot_data["front"]
+    if front.listener is not None:
+        front.listener.cancel()
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
     front.close()
