@@ -19,6 +19,7 @@ from claimwatch.parsing import parse_name
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_LISTEN = "127.0.0.1:8080"  # where `claimwatch serve` listens unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Config:
     allow_private_feeds: bool = False  # feeds on loopback or private addresses (tests, intranets)
     remind_at: time = time(9, 0)  # local time (CLAIMWATCH_TZ) of the daily review reminders
     log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
+    public_url: str = ""  # where people reach `claimwatch serve` (https://claims.example.org); "" when not set
 
 
 def default_data_dir() -> Path:
@@ -93,6 +95,10 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     log_level = env.get("CLAIMWATCH_LOG_LEVEL", "").strip().lower() or "info"
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"CLAIMWATCH_LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
+    public_url = env.get("CLAIMWATCH_PUBLIC_URL", "").strip().rstrip("/")
+    if public_url and (not public_url.startswith(("http://", "https://")) or any(c in public_url for c in " ?#")):
+        raise ConfigError(f"CLAIMWATCH_PUBLIC_URL={public_url!r}: give the web view's address, e.g. "
+                          "https://claims.example.org")
     return Config(
         data_dir=Path(env.get("CLAIMWATCH_DATA", "").strip() or default_data_dir()),
         tz=tz,
@@ -105,6 +111,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         allow_private_feeds=private in ("1", "true", "yes"),
         remind_at=remind_at,
         log_level=log_level,
+        public_url=public_url,
     )
 
 

@@ -173,7 +173,8 @@ def _forwarded_from(message: Message) -> Source | None:
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.command) for b in row]
+    return InlineKeyboardMarkup([[(InlineKeyboardButton(b.label, url=b.url) if b.url else
+                                  InlineKeyboardButton(b.label, callback_data=b.command)) for b in row]
                                  for row in reply.buttons if row])
 
 
@@ -429,7 +430,7 @@ def main() -> int:
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
-    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access))
+    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access, public_url=config.public_url))
     try:
         build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
     except TelegramError as e:  # e.g. a rejected token, whose message quotes the token itself
