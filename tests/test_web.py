@@ -7,42 +7,18 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from claimwatch import ledger
+from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
-from claimwatch.model import Change, Role, Source, Stance
-from claimwatch.store import Store, open_store
+from claimwatch.model import Change, Chat, Role, Source, Stance
+from claimwatch.store import Store
 from conftest import NOW, ROOT, UTC_TZ, run_cli
-from webserver import ADMIN, ANALYST, HOSTILE, STRANGER, SUBSCRIBER, Clock, csrf, running_web, signed_in, team
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(data: Path) -> Store:
-    store = open_store(data)
-    team(store, NOW)
-    return store
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(NOW)
-
-
-@pytest.fixture
-def base(store: Store, clock: Clock) -> Iterator[str]:
-    with running_web(store, clock) as url:
-        yield url
+from webserver import (ADMIN, ANALYST, HOSTILE, STRANGER, SUBSCRIBER, Clock, base, clock, csrf, data,  # noqa: F401
+                       signed_in, store)
 
 
 def _hostile_number(store: Store) -> int:
@@ -372,3 +348,14 @@ def test_templates_and_styles_are_in_the_wheel(tmp_path: Path) -> None:
     names = zipfile.ZipFile(next(tmp_path.glob("claimwatch-*.whl"))).namelist()
     for needed in ("claimwatch/templates/claim.html", "claimwatch/templates/base.html", "claimwatch/static/claimwatch.css"):
         assert needed in names
+
+
+def test_alerts_carry_a_link_to_the_claims_page_when_the_public_url_is_set(store: Store) -> None:
+    store.save_chat(Chat(555, "private", "reader"))
+    store.subscribe(555, "all", NOW)
+    ledger.resolve(store, 3, ledger.parse_outcome("true"), "ann", NOW)
+    delivery.fan_out(store, NOW, UTC_TZ)
+    (linked,) = delivery.next_batch(store, NOW, web_url="https://claims.example.org")
+    assert [b.url for row in linked.buttons for b in row if b.url] == ["https://claims.example.org/claims/3"]
+    (plain,) = delivery.next_batch(store, NOW)
+    assert plain.text == linked.text and not [b for row in plain.buttons for b in row if b.url]

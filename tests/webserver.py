@@ -8,16 +8,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import uvicorn
 
 from claimwatch import ledger
 from claimwatch.chat import ChatSettings
 from claimwatch.model import CONSOLE_CHAT, Evidence, Feed, Role
-from claimwatch.store import Store
+from claimwatch.store import Store, open_store
 from claimwatch.web import listen_socket, make_app
+from conftest import NOW
 
 ANALYST, SUBSCRIBER, ADMIN, STRANGER = 11, 12, 13, 14  # Telegram user ids; the console's user (0) is an admin too
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes"'
@@ -93,3 +96,28 @@ def team(store: Store, now: datetime) -> None:
         text=HOSTILE, tags=("x",), watch=('"<b>bold</b>"',)), HOSTILE[:40], now)
     ledger.add_forecast(store, hostile.id, 0.5, "evil<b>", now, note=HOSTILE)
     store.add_feed(Feed(0, "https://user:secret@feeds.example/rss", "Wire <feed>", now, "test"))
+
+
+# Fixtures of both web test modules (each imports them): a data directory holding the team, and the clock.
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def store(data: Path) -> Store:
+    store = open_store(data)
+    team(store, NOW)
+    return store
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def base(store: Store, clock: Clock) -> Iterator[str]:
+    with running_web(store, clock) as url:
+        yield url

@@ -906,8 +906,10 @@ class ChatService:
                 "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.\n"
                 f"Weekly nudges (claims due soon you have not forecast, in private): {'on' if chat.nudges else 'off'} "
                 "(/settings nudges on|off).\n"
-                f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}"
-                + (" (change with /settings hide-forecasts off|until-own)." if ctx.role == Role.ADMIN else "."))
+                f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}, "
+                f"public-names {ledger.team_setting(self.store, 'public-names')}"
+                + (" (change with /settings hide-forecasts off|until-own, /settings public-names off|on)."
+                   if ctx.role == Role.ADMIN else "."))
         return [Reply(text, (tuple(Button(("✓ " if f == chat.digest else "") + f, f"/settings digest {f}")
                                    for f in DIGEST_FREQUENCIES),), edit=ctx.msg.pressed)]
 

@@ -593,8 +593,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("load", "remove"), help="load or remove")
 
     p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
-                "forecasts on an open claim before making their own)", json_output=True)
-    p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts")
+                "forecasts on an open claim before making their own), public-names off|on (a shared claim's public "
+                "page names its forecasters)", json_output=True)
+    p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts or public-names")
     p.add_argument("value", nargs="?", help="its new value")
     p.add_argument("--hide-forecasts", choices=ledger.TEAM_SETTINGS["hide-forecasts"],
                    help="the same as: settings hide-forecasts off|until-own")

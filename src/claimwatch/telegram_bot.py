@@ -16,6 +16,7 @@ between "sent" and "recorded as sent": a bot killed at that instant sends those 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -98,7 +99,8 @@ class Front:
         store = self.service.store
         await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
         gate = asyncio.Semaphore(IN_FLIGHT)
-        while batch := await self.call(delivery.next_batch, store, self.clock()):
+        while batch := await self.call(functools.partial(delivery.next_batch, web_url=self.config.public_url),
+                                       store, self.clock()):
             await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
 
     async def _deliver_one(self, bot: Bot, message: delivery.Outgoing, gate: asyncio.Semaphore) -> None:

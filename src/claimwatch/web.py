@@ -21,6 +21,8 @@ import hashlib
 import hmac
 import logging
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,6 +126,9 @@ class WebView:
         self.settings = settings
         self.clock = clock
         self.roles = ChatService(store, settings)  # role_of: the chat's roles, read where the chat reads them
+        self._lists: dict[tuple[Any, ...], list[Claim]] = {}
+        self._cache_lock = threading.Lock()  # requests run in worker threads
+        self._suggestions: tuple[Any, tuple[list[str], list[str]]] = (None, ([], []))
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       undefined=jinja2.StrictUndefined)
         self.env.filters |= {"percent": render.percent, "when": lambda at: render.when(at, settings.tz),
@@ -232,7 +237,7 @@ class WebView:
         words = [filters["status"], *_scope_words(filters["tag"], filters["analyst"]), *filters["q"].split()]
         error = ""
         try:
-            found = ledger.list_claims(self.store, words, self._today())
+            found = self._listed(words)
         except InputError as e:  # an unknown tag or analyst: said beside the filters, which stay as typed
             found, error = [], str(e)
         if filters["source"]:
@@ -255,13 +260,29 @@ class WebView:
                 render.review(claim, self._today()), "consensus": ledger.consensus(seen), "hidden": hidden,
                 "forecasters": len(seen.current_forecasts()), "mine": mine.p if mine else None}
 
+    def _listed(self, words: list[str]) -> list[Claim]:
+        """ledger.list_claims, kept until any claim changes (or the day does): paging through a list reads it once."""
+        key = (self.store.claims_version(), tuple(words), self._today())
+        with self._cache_lock:
+            found = self._lists.get(key)
+        if found is None:
+            found = ledger.list_claims(self.store, words, self._today())
+            with self._cache_lock:
+                if len(self._lists) >= 32:
+                    self._lists.pop(next(iter(self._lists)))
+                self._lists[key] = found
+        return found
+
     def _known(self) -> tuple[list[str], list[str]]:
-        """Every tag and every analyst's name, for the filters' suggestions."""
-        tags, names = set(), set()
-        for _, doc in self.store.claim_dicts():
-            tags.update(doc["tags"])
-            names.update(f["by"] for f in doc["forecasts"])
-        return sorted(tags), sorted(names)
+        """Every tag and every analyst's name, for the filters' suggestions (kept until any claim changes)."""
+        version = self.store.claims_version()
+        if self._suggestions[0] != version:
+            tags, names = set(), set()
+            for _, doc in self.store.claim_dicts():
+                tags.update(doc["tags"])
+                names.update(f["by"] for f in doc["forecasts"])
+            self._suggestions = (version, (sorted(tags), sorted(names)))
+        return self._suggestions[1]
 
     def claim(self, request: Request, form: dict[str, str]) -> Response:
         viewer = self._signed_in(request)
@@ -480,7 +501,8 @@ async def _read_form(request: Request) -> dict[str, str]:
 
 
 class SecurityHeaders:
-    """Every response gets HEADERS (a response that sets one of them itself keeps its own)."""
+    """Every response gets HEADERS (a response that sets one of them itself keeps its own), and a Server-Timing
+    header saying how long the server took to answer (what bench/web_bench.py reads)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -490,11 +512,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for key, value in HEADERS.items():
                     headers.setdefault(key, value)
+                headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
             await send(message)
 
         await self.app(scope, receive, sending)
