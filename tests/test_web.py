@@ -175,7 +175,9 @@ def test_the_accuracy_figures_are_those_of_stats_json(store: Store, base: str, c
                            ("team.brier", f"{figures['team']['brier']:.3f}")):
             assert f'data-figure="{key}">{value}<' in page
         for name, f in figures["by_forecaster"].items():
-            assert f"<td>{name}</td><td class=\"n\">{f['n']}</td><td class=\"n\">{f['brier']:.3f}</td>" in page
+            assert re.search(rf"<td>(<a [^>]*>)?{name}(</a>)?</td><td class=\"n\">{f['n']}</td><td class=\"n\">"
+                             rf"{f['brier']:.3f}</td>", page)
+    assert '<a href="/accuracy?analyst=bo"' in client.get("/accuracy").text  # each analyst's own calibration
 
 
 def test_an_unknown_tag_or_analyst_is_said_beside_the_filters(store: Store, base: str, clock: Clock) -> None:
