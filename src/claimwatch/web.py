@@ -17,6 +17,7 @@ Policy allows none; charts are SVG drawn on the server (charts.py), loaded as im
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import logging
@@ -25,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -56,6 +57,7 @@ COOKIE = "claimwatch_session"
 PAGE_SIZE = 50  # claims per page of the table
 FORM_LIMIT = 64 * 1024  # bytes of a form: a note or a claim's worth, not a file
 STATUSES = ("open", "due", "resolved", "all")
+SUGGESTIONS_KEPT = timedelta(minutes=1)  # how long the filters' suggested tags and analysts may lag behind
 HEADERS = {
     # No script at all; styles and images from this server only; forms post here only; never in a frame.
     "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -128,7 +130,7 @@ class WebView:
         self.roles = ChatService(store, settings)  # role_of: the chat's roles, read where the chat reads them
         self._lists: dict[tuple[Any, ...], list[Claim]] = {}
         self._cache_lock = threading.Lock()  # requests run in worker threads
-        self._suggestions: tuple[Any, tuple[list[str], list[str]]] = (None, ([], []))
+        self._suggestions: tuple[Any, datetime | None, tuple[list[str], list[str]]] = (None, None, ([], []))
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       undefined=jinja2.StrictUndefined)
         self.env.filters |= {"percent": render.percent, "when": lambda at: render.when(at, settings.tz),
@@ -274,15 +276,18 @@ class WebView:
         return found
 
     def _known(self) -> tuple[list[str], list[str]]:
-        """Every tag and every analyst's name, for the filters' suggestions (kept until any claim changes)."""
-        version = self.store.claims_version()
-        if self._suggestions[0] != version:
+        """Every tag and every analyst's name, for the filters' suggestions: looked for again once claims changed,
+        at most once a minute (they are only suggestions, and looking reads every claim)."""
+        version, at, known = self._suggestions
+        now = self.clock()
+        if version != self.store.claims_version() and (at is None or now - at >= SUGGESTIONS_KEPT):
             tags, names = set(), set()
             for _, doc in self.store.claim_dicts():
                 tags.update(doc["tags"])
                 names.update(f["by"] for f in doc["forecasts"])
-            self._suggestions = (version, (sorted(tags), sorted(names)))
-        return self._suggestions[1]
+            known = (sorted(tags), sorted(names))
+            self._suggestions = (self.store.claims_version(), now, known)
+        return known
 
     def claim(self, request: Request, form: dict[str, str]) -> Response:
         viewer = self._signed_in(request)
@@ -536,11 +541,15 @@ def listen_socket(listen: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Connections accepted from it inherit this: a response's headers and body, written apart, go at once (without
+    # it, a reused connection's second request waited about 40 ms for the client's delayed acknowledgement).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
         raise InputError(f"cannot listen on {listen}: {e.strerror or e}") from None
+    sock.listen(128)  # from here, connections wait for the server rather than being refused
     return sock
 
 
@@ -548,6 +557,11 @@ def serve(store: Store, settings: ChatSettings, listen: str, user: str, clock: C
           say: Callable[[str], None], log_level: str = "warning") -> int:
     """Serve the web view until interrupted, first saying where and giving the local user a one-time admin link."""
     sock = listen_socket(listen)
+    # As the bot does: read the claims and the evidence once, then exempt what was read from the cyclic garbage
+    # collector (long-lived, acyclic data), whose full collections rescanning it stalled a page now and then.
+    store.find_claims()
+    store.evidence_between(datetime.min.replace(tzinfo=UTC), clock())
+    gc.freeze()
     host, port = sock.getsockname()[:2]
     local = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     link = ledger.sign_in_link(store, local, CONSOLE_CHAT, user, clock())
