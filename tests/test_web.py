@@ -297,6 +297,10 @@ def test_a_shared_claim_is_public_without_names_and_unsharing_ends_it(store: Sto
     assert [c.action for c in store.history(1)].count("share") == 1
     ledger.set_team_setting(store, "public-names", "on")
     assert ">ann<" in anyone.get(url.group(1)).text
+    ledger.set_team_setting(store, "hide-forecasts", "until-own")  # an open claim's forecasts: shown to nobody
+    hidden = anyone.get(url.group(1)).text
+    assert "80%" not in hidden and "2 forecasters' forecasts are not shown while the claim is open" in hidden
+    ledger.set_team_setting(store, "hide-forecasts", "off")
     assert "private again" in _say(service, ANALYST, "/unshare 1")
     assert anyone.get(url.group(1)).status_code == 404
     assert "not shared" in _say(service, ANALYST, "/unshare 1")
@@ -361,3 +365,12 @@ def test_alerts_carry_a_link_to_the_claims_page_when_the_public_url_is_set(store
     assert [b.url for row in linked.buttons for b in row if b.url] == ["https://claims.example.org/claims/3"]
     (plain,) = delivery.next_batch(store, NOW)
     assert plain.text == linked.text and not [b for row in plain.buttons for b in row if b.url]
+
+
+def test_web_in_the_console_signs_the_local_user_in_as_admin(data: Path, store: Store, base: str) -> None:
+    console = run_cli("console", data=data, input="/web\n", env={"CLAIMWATCH_PUBLIC_URL": base})
+    link = re.search(r"(http://\S+/signin\?token=\S+)", console.stdout)
+    assert link is not None and "CLAIMWATCH_PUBLIC_URL is not set" not in console.stdout
+    browser = httpx.Client(follow_redirects=True)
+    assert browser.post(f"{base}/signin", data={"token": link.group(1).split("token=")[1]}).status_code == 200
+    assert "tester · admin" in browser.get(f"{base}/feeds").text

@@ -457,7 +457,8 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.chat import ChatService, ChatSettings  # the chat layer loads only for the console
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
-    service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
+    service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite",
+                                                  public_url=ctx.config.public_url))
     return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout,
                        data_dir=ctx.config.data_dir)
 

@@ -871,16 +871,17 @@ def unshare(store: Store, number: int, by: str, now: datetime) -> None:
         store.update_claim(claim, Change(number, now, by, "unshare", None, None))
 
 
-def public_claim(store: Store, claim: Claim) -> Claim:
-    """A claim as its public page shows it to anyone: what a reader who has not forecast may see (as_seen_by),
-    and, unless the team's public-names setting is on, its forecasters as "forecaster 1", "forecaster 2" (in the
-    order they first forecast) and no names of who recorded or resolved it."""
-    claim, _ = as_seen_by(store, claim, "")
+def public_claim(store: Store, claim: Claim) -> tuple[Claim, int]:
+    """A claim as its public page shows it to anyone, and how many forecasters are hidden: what a reader who has
+    not forecast may see (as_seen_by), and, unless the team's public-names setting is on, its forecasters as
+    "forecaster 1", "forecaster 2" (in the order they first forecast), without their notes, and no names of who
+    recorded or resolved it."""
+    claim, hidden = as_seen_by(store, claim, "")
     if team_setting(store, "public-names") == "on":
-        return claim
+        return claim, hidden
     order: dict[str, str] = {}
     for f in sorted(claim.forecasts, key=lambda f: f.at):
         order.setdefault(f.forecaster, f"forecaster {len(order) + 1}")
     forecasts = tuple(replace(f, by=order[f.forecaster], who="", note="") for f in claim.forecasts)
     outcome = replace(claim.outcome, by="") if claim.outcome else None
-    return claim.with_changes(forecasts=forecasts, outcome=outcome, created_by="")
+    return claim.with_changes(forecasts=forecasts, outcome=outcome, created_by=""), hidden

@@ -33,7 +33,6 @@ from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 import uvicorn
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -298,7 +297,7 @@ class WebView:
         claim = self.store.get_claim(number)
         seen, hidden = ledger.as_seen_by(self.store, claim, viewer.who)
         changes = ledger.history_as_seen_by(self.store, number, viewer.who, viewer.name)
-        history = [Markup(render.change_line(c, self.settings.tz, render.HTML)) for c in changes]
+        history = [render.change_line(c, self.settings.tz) for c in changes]
         token = self.store.share_token(number) if viewer.may("share") else None
         mine = claim.current_forecasts().get(viewer.who)
         return self._page(request, "claim.html", status, viewer=viewer, title=f"#{number}", **self._story(seen),
@@ -428,7 +427,7 @@ class WebView:
 
     # --- public pages ------------------------------------------------------------------------------
 
-    def _shared(self, request: Request) -> Claim:
+    def _shared(self, request: Request) -> tuple[Claim, int]:
         number = self.store.shared_claim(request.path_params["token"])
         claim = self.store.get_claim(number) if number is not None else None
         if claim is None or claim.archived:
@@ -436,13 +435,13 @@ class WebView:
         return ledger.public_claim(self.store, claim)
 
     def public(self, request: Request, form: dict[str, str]) -> Response:
-        claim = self._shared(request)
-        return self._page(request, "claim.html", title=f"#{claim.id}", **self._story(claim), hidden=0, history=[],
+        claim, hidden = self._shared(request)
+        return self._page(request, "claim.html", title=f"#{claim.id}", **self._story(claim), hidden=hidden, history=[],
                           public=True, error="", done="", mine=None, share="", may_change=False,
                           chart=f"/p/{request.path_params['token']}/chart.svg")
 
     def public_chart(self, request: Request, form: dict[str, str]) -> Response:
-        return _chart(self._shared(request))
+        return _chart(self._shared(request)[0])
 
 
 def allowed_role(command: str) -> str:
