@@ -1,4 +1,5 @@
-"""Charts as PNG bytes (chat, report) and SVG (the web view), drawn with matplotlib without a display (the only module that imports it)."""
+"""Charts as PNG bytes (chat, report) and SVG (the web view), drawn with matplotlib without a display (the only
+module that imports it)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def forecasts_figure(lines: dict[str, Sequence[tuple[datetime, float]]], team: S
         end = max([e for e in [end] if e is not None] + [datetime.combine(event[0], datetime.min.time(), UTC)])
     for name, points in lines.items():
         xs = [at for at, _ in points] + [end]
-        ax.step(xs, [p for _, p in points] + [points[-1][1]], where="post", marker="o", markevery=list(range(len(points))), linewidth=1.2, alpha=0.85, label=name)
+        ax.step(xs, [p for _, p in points] + [points[-1][1]], where="post", marker="o",
+                markevery=list(range(len(points))), linewidth=1.2, alpha=0.85, label=name)
     if team:
         ax.step([at for at, _ in team] + [end], [p for _, p in team] + [team[-1][1]], where="post", color="#222222",
                 linewidth=2.4, linestyle="--", label="team median")

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
-from claimwatch.config import DEFAULT_LISTEN
+from claimwatch.config import web_url
 from claimwatch.errors import InputError, StoreError
 from claimwatch.model import (
     ALERT_KINDS,
@@ -121,8 +121,8 @@ class ChatSettings:
 
     @property
     def web_url(self) -> str:
-        """Where sign-in links and public pages point: the public address, else `claimwatch serve` on this machine."""
-        return self.public_url or f"http://{DEFAULT_LISTEN}"
+        """Where sign-in links and public pages point."""
+        return web_url(self.public_url)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, load_config, read_env_file
+from claimwatch.config import DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, load_config, read_env_file, web_url
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
@@ -470,8 +470,9 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
     listen_socket(args.listen).close()  # a bad or busy address is said before the data directory is made
     settings = ChatSettings(ctx.config.tz, ctx.config.admins | {CONSOLE_CHAT}, ctx.config.access,
                             public_url=ctx.config.public_url)
+    log_level = "warning" if ctx.config.log_level == "info" else ctx.config.log_level  # uvicorn says no more than serve
     return serve(ctx.store, settings, args.listen, ctx.config.user, lambda: datetime.now(UTC),
-                 lambda line: print(line, flush=True), "warning" if ctx.config.log_level == "info" else ctx.config.log_level)
+                 lambda line: print(line, flush=True), log_level)
 
 
 def cmd_share(args: argparse.Namespace, ctx: Context) -> None:
@@ -482,8 +483,7 @@ def cmd_share(args: argparse.Namespace, ctx: Context) -> None:
         print(f"#{number} is private again: its public address no longer works")
         return
     token, new = ledger.share(ctx.store, number, by, ctx.now)
-    base = ctx.config.public_url or f"http://{DEFAULT_LISTEN}"
-    print(f"#{number} {'is now' if new else 'was already'} public: {base}/p/{token}")
+    print(f"#{number} {'is now' if new else 'was already'} public: {web_url(ctx.config.public_url)}/p/{token}")
 
 
 # --- the parser --------------------------------------------------------------------------------

@@ -38,6 +38,11 @@ class Config:
     public_url: str = ""  # where people reach `claimwatch serve` (https://claims.example.org); "" when not set
 
 
+def web_url(public_url: str) -> str:
+    """Where links to the web view point: CLAIMWATCH_PUBLIC_URL, else `claimwatch serve` on this machine."""
+    return public_url or f"http://{DEFAULT_LISTEN}"
+
+
 def default_data_dir() -> Path:
     """Where the data lives without CLAIMWATCH_DATA: the platform's user data directory (~/.local/share/claimwatch
     on Linux), the same wherever a command runs, so no folder gets a ledger of its own by accident."""

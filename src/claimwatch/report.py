@@ -96,7 +96,8 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
                      f"− resolution {_num(m['resolution'])} + uncertainty {_num(m['uncertainty'])}.</p>")
 
     parts.append("<h2>Brier over time</h2>")
-    parts.append(_img(charts.brier_over_time_png(quarter_points(result), f"Brier score per quarter of the event ({result['scope']})"),
+    parts.append(_img(charts.brier_over_time_png(quarter_points(result),
+                                                 f"Brier score per quarter of the event ({result['scope']})"),
                       "Brier over time"))
 
     def breakdown(title: str, key: str, label: str) -> None:

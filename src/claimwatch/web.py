@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -159,7 +159,7 @@ class WebView:
             Route("/p/{token}/chart.svg", page(self.public_chart)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        return Starlette(routes=routes, middleware=[])
+        return Starlette(routes=routes)
 
     def _endpoint(self, handler: Callable[[Request, dict[str, str]], Response]) -> Callable[[Request], Any]:
         """An ASGI endpoint running `handler` (which reads and writes the store, blocking) in a worker thread."""
@@ -223,7 +223,7 @@ class WebView:
             raise _Refused(403, f"Only {allowed_role(command)}s may do that here, as in chat.")
         return viewer
 
-    def _today(self) -> Any:
+    def _today(self) -> date:
         return self.clock().astimezone(self.settings.tz).date()
 
     # --- claims ------------------------------------------------------------------------------------
