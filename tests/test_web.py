@@ -374,3 +374,16 @@ def test_web_in_the_console_signs_the_local_user_in_as_admin(data: Path, store: 
     browser = httpx.Client(follow_redirects=True)
     assert browser.post(f"{base}/signin", data={"token": link.group(1).split("token=")[1]}).status_code == 200
     assert "tester · admin" in browser.get(f"{base}/feeds").text
+
+
+def test_signing_in_leads_to_the_page_asked_for(store: Store, base: str) -> None:
+    browser = httpx.Client(base_url=base)
+    assert browser.get("/claims/3?done=x").status_code == 401  # a link from an alert, followed signed out
+    token = ledger.sign_in_link(store, base, ANALYST, "ann", NOW).split("token=")[1]
+    answer = browser.post("/signin", data={"token": token})
+    assert answer.status_code == 303 and answer.headers["location"] == "/claims/3?done=x"
+    again = ledger.sign_in_link(store, base, ANALYST, "ann", NOW).split("token=")[1]
+    assert browser.post("/signin", data={"token": again}).headers["location"] == "/claims"  # once only
+    elsewhere = httpx.Client(base_url=base, cookies={"claimwatch_after_sign_in": "//evil.example/x"})
+    token = ledger.sign_in_link(store, base, ANALYST, "ann", NOW).split("token=")[1]
+    assert elsewhere.post("/signin", data={"token": token}).headers["location"] == "/claims"

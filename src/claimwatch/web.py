@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 COOKIE = "claimwatch_session"
+AFTER_SIGN_IN = "claimwatch_after_sign_in"  # the page a signed-out visitor asked for, opened once they sign in
 PAGE_SIZE = 50  # claims per page of the table
 FORM_LIMIT = 64 * 1024  # bytes of a form: a note or a claim's worth, not a file
 STATUSES = ("open", "due", "resolved", "all")
@@ -176,7 +177,12 @@ class WebView:
         try:
             return handler(request, form)
         except _Refused as e:
-            return self._message(request, e.status, str(e))
+            answer = self._message(request, e.status, str(e))
+            if e.status == 401 and request.method == "GET":  # signing in leads back here (a link from an alert)
+                answer.set_cookie(AFTER_SIGN_IN, request.url.path + (f"?{request.url.query}" if request.url.query
+                                                                     else ""), max_age=3600, httponly=True,
+                                  secure=request.url.scheme == "https", samesite="lax")
+            return answer
         except NotFound as e:
             return self._message(request, 404, str(e))
         except InputError as e:
@@ -410,7 +416,10 @@ class WebView:
 
     def sign_in(self, request: Request, form: dict[str, str]) -> Response:
         session, _, _ = ledger.sign_in(self.store, form.get("token", ""), self.clock())
-        response = RedirectResponse("/claims", 303)
+        wanted = request.cookies.get(AFTER_SIGN_IN, "")
+        response = RedirectResponse(wanted if wanted.startswith("/") and not wanted.startswith("//")
+                                    and "\\" not in wanted else "/claims", 303)
+        response.delete_cookie(AFTER_SIGN_IN)
         response.set_cookie(COOKIE, session, max_age=int(ledger.SESSION_VALID.total_seconds()), httponly=True,
                             secure=request.url.scheme == "https", samesite="lax")
         return response
