@@ -1,6 +1,8 @@
-"""Runs the claimwatch Telegram bot: `python bot.py` (the same as `claimwatch run`)."""
+"""Runs the claimwatch Telegram bot: `python bot.py [--webhook URL --listen ADDR:PORT]` (the same as `claimwatch run`)."""
 
-from claimwatch.telegram_bot import main
+import sys
+
+from claimwatch.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["run", *sys.argv[1:]]))

@@ -12,6 +12,8 @@ import socket
 import struct
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -157,8 +159,15 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._wakeup: asyncio.Event | None = None
         self._closing = False
+        self.webhook: JSON = {}  # what the last setWebhook set (url, secret_token, ...); {} when none is set
+        self.send_times: list[float] = []  # time.monotonic() of each sendMessage answered
+        self.sends_waiting = 0  # sendMessage calls held by pause_sends()
+        self._sends_open: asyncio.Event | None = None
+        self._poll_ids = itertools.count(1)
+        self._current_poll = 0  # the getUpdates being answered now; a newer one cuts it off, as Telegram does
         self._methods: dict[str, Callable[[JSON], Any]] = {
-            "getme": lambda p: self.BOT, "deletewebhook": self._delete_webhook, "sendmessage": self._send_message,
+            "getme": lambda p: self.BOT, "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook, "getwebhookinfo": self._webhook_info, "sendmessage": self._send_message,
             "sendphoto": lambda p: self._send_file(p, "photo"), "senddocument": lambda p: self._send_file(p, "document"),
             "editmessagetext": lambda p: self._edit("editMessageText", p),
             "editmessagereplymarkup": lambda p: self._edit("editMessageReplyMarkup", p),
@@ -211,6 +220,8 @@ class FakeBotAPI:
     async def _serve(self) -> None:
         """Sets up the aiohttp server inside the server thread."""
         self._wakeup = asyncio.Event()
+        self._sends_open = asyncio.Event()
+        self._sends_open.set()
         app = web.Application(client_max_size=64 * 2**20)  # Telegram takes uploads up to 50 MB
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
@@ -233,6 +244,15 @@ class FakeBotAPI:
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = asyncio.Event()
+
+    def pause_sends(self) -> None:
+        """sendMessage calls wait, unanswered, until resume_sends() (as on a slow network: in flight)."""
+        assert self._loop is not None and self._sends_open is not None
+        self._loop.call_soon_threadsafe(self._sends_open.clear)
+
+    def resume_sends(self) -> None:
+        assert self._loop is not None and self._sends_open is not None
+        self._loop.call_soon_threadsafe(self._sends_open.set)
 
     # --- what users do ---------------------------------------------------------------------------------------
 
@@ -293,6 +313,27 @@ class FakeBotAPI:
         with self._lock:
             self._blocked.add(chat_id)
 
+    def push_webhook(self, to: str, secret: str | None = "", timeout: float = 10.0) -> list[int]:
+        """Posts each queued update to `to` (the bot's --listen address and the webhook's path, where a reverse
+        proxy would pass Telegram's calls on) with the X-Telegram-Bot-Api-Secret-Token header: the secret
+        setWebhook set when `secret` is "", none when None. An update answered 2xx leaves the queue, as Telegram
+        drops it; a refused connection is tried again until `timeout` (the server may be starting). Returns
+        each update's HTTP status."""
+        with self._lock:
+            if not self.webhook:
+                raise RuntimeError("no webhook is set: the bot has not called setWebhook")
+            updates = copy.deepcopy(self._updates)
+            secret = self.webhook.get("secret_token") if secret == "" else secret
+        statuses = []
+        for update in updates:
+            status = _post_json(to, update, {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret},
+                                time.monotonic() + timeout)
+            statuses.append(status)
+            if 200 <= status < 300:
+                with self._lock:
+                    self._updates = [u for u in self._updates if u["update_id"] != update["update_id"]]
+        return statuses
+
     # --- what the bot did ------------------------------------------------------------------------------------
 
     def messages_to(self, chat_id: int) -> list[Sent]:
@@ -347,6 +388,12 @@ class FakeBotAPI:
             failure = self._failure_for(name, params)
         if failure is not None:
             return failure
+        if name == "sendmessage" and self._sends_open is not None and not self._sends_open.is_set():
+            self.sends_waiting += 1
+            try:
+                await self._sends_open.wait()  # a caller that goes away meanwhile is cancelled here: nothing sent
+            finally:
+                self.sends_waiting -= 1
         try:
             if name == "getupdates":
                 result: Any = await self._get_updates(params)
@@ -360,6 +407,8 @@ class FakeBotAPI:
         except Exception as exc:  # a bug in the fake or a request it cannot handle: make it visible
             self.errors.append(f"{method}: {exc!r}")
             return _error(500, f"Internal Server Error: fake bot API failed: {exc!r}")
+        if name == "sendmessage":
+            self.send_times.append(time.monotonic())
         return web.json_response({"ok": True, "result": result})
 
     async def _params(self, request: web.Request) -> JSON:
@@ -391,11 +440,21 @@ class FakeBotAPI:
         return None
 
     async def _get_updates(self, p: JSON) -> list[JSON]:
-        """Long poll: confirms updates below `offset`, waits up to `timeout` s for new ones."""
+        """Long poll: confirms updates below `offset`, waits up to `timeout` s for new ones. As Telegram does, a
+        getUpdates cuts off the one still waiting (409 Conflict), and none is answered while a webhook is set."""
         offset, limit = int(p.get("offset") or 0), min(max(int(p.get("limit") or 100), 1), 100)
         deadline = time.monotonic() + float(p.get("timeout") or 0)
+        with self._lock:
+            if self.webhook:
+                raise _ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use "
+                                     "deleteWebhook to delete the webhook first")
+            poll = self._current_poll = next(self._poll_ids)
+        self._wake()  # the one waiting, if any, sees it was cut off
         while True:
             with self._lock:
+                if poll != self._current_poll:
+                    raise _ApiError(409, "Conflict: terminated by other getUpdates request; make sure that only "
+                                         "one bot instance is running")
                 if offset < 0:  # the last -offset updates; everything before is forgotten
                     self._updates = self._updates[offset:]
                 else:
@@ -477,7 +536,29 @@ class FakeBotAPI:
         """deleteWebhook, dropping pending updates if asked."""
         if p.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = {}
         return True
+
+    def _set_webhook(self, p: JSON) -> bool:
+        """setWebhook: from now on updates go to the webhook (see push_webhook), not to getUpdates."""
+        url = str(p.get("url") or "")
+        if not url:
+            return self._delete_webhook(p)
+        if not url.startswith("https://") and not url.startswith("http://"):
+            raise _ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if p.get("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = dict(p)
+        self._wake()
+        return True
+
+    def _webhook_info(self, p: JSON) -> JSON:
+        """getWebhookInfo."""
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}
 
     def _outgoing(self, method: str, p: JSON, text: str | None, content: JSON,
                   upload: tuple[str | None, bytes | None] = (None, None)) -> JSON:
@@ -582,6 +663,23 @@ class FakeBotAPI:
         if entry is None:
             raise _ApiError(400, "Bad Request: invalid file_id")
         return {k: entry[0][k] for k in ("file_id", "file_unique_id", "file_size", "file_path")}
+
+
+def _post_json(url: str, body: JSON, headers: dict[str, str], deadline: float) -> int:
+    """POSTs JSON and returns the HTTP status; a refused connection is tried again until the deadline."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1, whatever http_proxy says
+    while True:
+        try:
+            with opener.open(request, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as e:
+            return e.code
+        except urllib.error.URLError as e:
+            if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager

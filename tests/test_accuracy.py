@@ -293,15 +293,14 @@ def test_the_event_day_starts_in_the_configured_time_zone(fixed: Store) -> None:
     assert r["team"]["brier"] == pytest.approx((0.5625 + 0.09 + 0 + 0 + 1) / 5)
 
 
-def test_a_review_of_an_empty_store_has_no_figures() -> None:
-    r = review(open_store(None))
+def test_a_review_of_an_empty_store_has_no_figures(store: Store) -> None:
+    r = review(store)
     assert (r["n_claims"], r["n_forecasts"], r["brier"], r["log_score"], r["murphy"]) == (0, 0, None, None, None)
     assert r["team"] == {"n": 0, "brier": None, "log_score": None, "too_few": True} and r["by_forecaster"] == {}
     assert [b["n"] for b in r["calibration"]] == [0] * 10
 
 
-def test_too_few_becomes_false_at_min_resolved_claims() -> None:
-    store = open_store(None)
+def test_too_few_becomes_false_at_min_resolved_claims(store: Store) -> None:
 
     def claims(k: int) -> dict[str, Any]:
         return {"version": 1, "claims": [
@@ -579,8 +578,7 @@ def large_doc(n: int = 3000) -> dict[str, Any]:
     return {"version": 1, "claims": claims}
 
 
-def test_report_of_a_large_store_renders_valid_html_with_charts_and_a_capped_list() -> None:
-    store = open_store(None)
+def test_report_of_a_large_store_renders_valid_html_with_charts_and_a_capped_list(store: Store) -> None:
     ledger.import_claims(store, large_doc(), "importer", NOW)
     result = review(store)
     assert (result["n_claims"], result["n_forecasts"]) == (3000, 12000)
@@ -686,8 +684,7 @@ def test_csv_export_marks_the_forecasts_that_count_and_scores_only_them(fixed: S
     assert {r["status"] for r in rows if r["id"] == "E"} == {"open"}
 
 
-def test_csv_says_no_for_a_late_forecast_even_when_nothing_on_the_claim_counts() -> None:
-    store = open_store(None)
+def test_csv_says_no_for_a_late_forecast_even_when_nothing_on_the_claim_counts(store: Store) -> None:
     late = {"created": "2024-01-01T00:00:00+00:00",
             "forecasts": [{"by": "ana", "p": 0.7, "at": "2024-03-01T00:00:00+00:00"}],  # a month after the event
             "outcome": {"value": "true", "event_date": "2024-02-01", "at": "2024-02-02T00:00:00+00:00"}}
@@ -698,9 +695,8 @@ def test_csv_says_no_for_a_late_forecast_even_when_nothing_on_the_claim_counts()
         ("with a source p", "resolved", "no", ""), ("without one", "resolved", "no", "")]
 
 
-def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(tmp_path: Path) -> None:
+def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(tmp_path: Path, data: Path | str) -> None:
     """A team back-filling past claims sees why nothing is scored: in resolve's reply, show, stats and the report."""
-    data = tmp_path / "data"
     number = ledger.add_claim(open_store(data), ledger.NewClaim(text="Summit held in June"), "ann", NOW).id
     for who, p in (("ann", "70%"), ("bo", "60%")):
         assert run_cli("forecast", str(number), p, "--by", who, data=data).returncode == 0

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,13 +19,12 @@ from telegram.ext import TypeHandler
 
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings, menu
-from claimwatch.config import Config
 from claimwatch.model import NewsItem, Role, Source
 from claimwatch.render import utf16_len
 from claimwatch.store import Store, open_store
 from claimwatch.telegram_bot import build_application
 
-from conftest import NOW, ROOT, UTC_TZ
+from conftest import NOW, ROOT, UTC_TZ, cwd_of, files_of, store_config
 from fakebot import FakeBotAPI, Sent, running
 
 ADMIN, ANALYST, SUBSCRIBER, STRANGER = 101, 102, 103, 104
@@ -71,14 +70,15 @@ class Harness:
 
 
 @pytest.fixture
-def bot(tmp_path: Path) -> Iterator[Harness]:
+def bot(data: Path | str) -> Iterator[Harness]:
     with FakeBotAPI() as api:
-        store = open_store(tmp_path / "data")
+        store = open_store(data)
         ledger.load_examples(store, NOW)  # as /examples load does: the commands below act on them
         store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
         store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
-        config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
-                        admins=frozenset({ADMIN}))
+        # reminders and nudges come after the day's commands here: a private chat hears only its replies
+        config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}),
+                              remind_at=clock_time(23, 59))
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
         harness = Harness(api, store, handled=set(), service=service)
         app = build_application(config, service, clock=lambda: harness.now)
@@ -303,8 +303,8 @@ def test_long_replies_are_split_and_buttons_go_last(bot: Harness) -> None:
     assert all(utf16_len(s.text) <= 4096 for s in (first, second))
 
 
-def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Harness, tmp_path: Path) -> None:
-    (tmp_path / "data" / "claims-0000.json").write_bytes(b"{broken")
+def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Harness, data: Path | str) -> None:
+    (files_of(data) / "claims-0000.json").write_bytes(b"{broken")
     reply = bot.say(SUBSCRIBER, "/show 1")
     assert "cannot read or change its data right now" in reply.text and "claims-0000" not in reply.text
     assert bot.say(SUBSCRIBER, "/help").text.startswith("You are a subscriber")  # the bot goes on
@@ -313,20 +313,20 @@ def test_an_internal_failure_is_logged_and_the_user_told_without_details(bot: Ha
 # --- python bot.py as a user runs it ------------------------------------------------------------
 
 
-def bot_env(token: str, url: str, data: Path) -> dict[str, str]:
+def bot_env(token: str, url: str, data: Path | str) -> dict[str, str]:
     """The environment `python bot.py` runs in: this one without claimwatch's and Telegram's settings, and these."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMWATCH_", "TELEGRAM_"))}
     return env | {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_URL": url, "CLAIMWATCH_DATA": str(data),
                   "CLAIMWATCH_ADMINS": str(ADMIN)}
 
 
-def start_bot(api: FakeBotAPI, data: Path) -> subprocess.Popen[str]:
+def start_bot(api: FakeBotAPI, data: Path | str) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py")], env=bot_env(api.TOKEN, api.url, data),
-                            cwd=data.parent, text=True,
+                            cwd=cwd_of(data), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     for line in proc.stdout:  # wait for the start-up line
-        if "serving data directory" in line:
+        if "serving data directory" in line or "serving the database" in line:
             assert "@claimwatch_test_bot" in line and str(data) in line and api.TOKEN not in line
             return proc
     raise AssertionError(f"the bot did not start (exit {proc.wait()})")
@@ -353,8 +353,7 @@ def test_a_bot_that_cannot_start_says_why_in_one_line(tmp_path: Path, url: str |
     assert "WRONG" not in result.stderr
 
 
-def test_bot_py_keeps_state_across_a_restart(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_bot_py_keeps_state_across_a_restart(tmp_path: Path, data: Path | str) -> None:
     with FakeBotAPI() as api:
         harness = Harness(api, open_store(data))
         proc = start_bot(api, data)  # a new data directory starts empty: the first claim is #1
@@ -422,15 +421,15 @@ def test_an_admin_sends_an_opml_file_and_its_feeds_are_watched(bot: Harness) -> 
     assert "⚠️ no feeds could be read from the file" in bot.api.wait_reply(ADMIN, mark).text
 
 
-def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(tmp_path: Path) -> None:
+def test_the_bot_watches_feeds_and_tells_admins_about_a_gone_feed(data: Path | str) -> None:
     from claimwatch.model import Feed
     from feedserver import FeedServer, respond
 
     with FakeBotAPI() as api, FeedServer() as feeds:
         feeds.routes["/gone"] = respond(status=410)
-        store = open_store(tmp_path / "data")
+        store = open_store(data)
         store.add_feed(Feed(0, feeds.url + "/gone", "Old news", NOW, "admin"))
-        config = Config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
+        config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url,
                         admins=frozenset({ADMIN}), allow_private_feeds=True)
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
         with running(build_application(config, service, clock=lambda: NOW, watch_every=0.2)):

@@ -9,7 +9,7 @@ import pytest
 from claimwatch import ledger
 from claimwatch.chat import CONVERSATION_TIMEOUT, PAGE_SIZE, ChatService, ChatSettings, Incoming, Reply
 from claimwatch.model import OutcomeValue, Role
-from claimwatch.store import open_store
+from claimwatch.store import Store
 
 from conftest import NOW, UTC_TZ
 
@@ -17,8 +17,7 @@ ADMIN, ANALYST, SUBSCRIBER, STRANGER = 1, 2, 3, 4
 
 
 @pytest.fixture
-def service() -> ChatService:
-    store = open_store(None)
+def service(store: Store) -> ChatService:
     store.set_role(ANALYST, Role.ANALYST, "ana", "test", NOW)
     store.set_role(SUBSCRIBER, Role.SUBSCRIBER, "sub", "test", NOW)
     for i in range(1, 4):

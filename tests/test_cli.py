@@ -21,18 +21,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from typing import Any
+
 import pytest
 
 from claimwatch.cli import build_parser
 from claimwatch.interchange import bundled_claims_path
-from conftest import ROOT, run_cli
+from claimwatch.migrate import copy_store, fingerprint
+from claimwatch.store import open_store
+from conftest import NOW, ROOT, cwd_of, files_of, postgres_location, run_cli
 
 EXAMPLES: list[dict] = json.loads(bundled_claims_path().read_text("utf-8"))["claims"]
 EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the example claims 1..n in file order
 COMMANDS = {"add", "list", "due", "show", "forecast", "resolve", "reopen", "history", "import", "export",
             "console", "run", "stats", "report", "feeds", "watch", "evidence", "mine", "todo", "me",
             "delete", "restore", "purge", "edit", "snooze", "mute", "unmute", "settings",
-            "examples", "serve", "share", "unshare"}
+            "examples", "migrate", "doctor", "serve", "share", "unshare"}
 CSV_HEADER = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags", "claim_p",
               "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
@@ -60,8 +64,11 @@ def added_number(result) -> int:
     return int(m.group(1))
 
 
-def snapshot(data: Path) -> dict[str, bytes]:
-    """Every file of a data directory (the writers' .lock aside), by path, with its bytes."""
+def snapshot(data: Path | str) -> dict[str, Any]:
+    """Every file of a data directory (the writers' .lock aside), by path, with its bytes; of a database, each
+    table's row count and hash (migrate.fingerprint)."""
+    if not isinstance(data, Path):
+        return fingerprint(open_store(data), NOW)
     return {p.relative_to(data).as_posix(): p.read_bytes()
             for p in sorted(data.rglob("*")) if p.is_file() and p.name != ".lock"}
 
@@ -79,17 +86,19 @@ def utc_today() -> date:
 
 @dataclass(frozen=True)
 class Populated:
-    data: Path
+    data: Path | str
     siberia: int  # open, external id ext-1, due 2020-01-01 (overdue), #energy, forecasts by alice (80%) and bob (30%)
     future: int  # open, due 2099-12-31, #energy
     undated: int  # open, no review date, #misc
     resolved: int  # example claim 2 (#energy, mentions Power of Siberia), resolved true
 
 
-@pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
-    """A data directory holding the example claims and three more, with forecasts and an outcome. Read-only."""
-    data = tmp_path_factory.mktemp("populated") / "data"
+@pytest.fixture(scope="module", params=["file", "postgresql"])
+def populated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Populated:
+    """A data directory (or a database) holding the example claims and three more, with forecasts and an
+    outcome. Read-only."""
+    data = tmp_path_factory.mktemp("populated") / "data" if request.param == "file" else \
+        postgres_location(request.getfixturevalue("postgres_database"))
     ok(run_cli("list", data=data))
     siberia = added_number(run_cli("add", "Siberia pipeline talks resume, Gazprom says", "--due", "2020-01-01",
                                    "--tags", "energy", "--p", "0.6", "--id", "ext-1", data=data))
@@ -103,11 +112,16 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Populated:
 
 
 @pytest.fixture
-def workdir(populated: Populated, tmp_path: Path) -> Path:
-    """A private copy of the populated data directory, for tests that write (or might, by mistake)."""
+def workdir(populated: Populated, tmp_path: Path) -> Path | str:
+    """A private copy of the populated data directory (or database), for tests that write (or might, by mistake)."""
+    if not isinstance(populated.data, Path):
+        copy = postgres_location(populated.data.split("?")[0])
+        copy_store(open_store(populated.data), open_store(copy), NOW)
+        return copy
     data = tmp_path / "data"
     shutil.copytree(populated.data, data)
     return data
+
 
 
 # --- 1. a new user's session ---------------------------------------------------------------------
@@ -270,7 +284,7 @@ def test_list_an_analysts_claims(populated: Populated) -> None:
 def test_an_unknown_analyst_or_tag_is_named_with_the_close_ones(populated: Populated, args: list[str], says: str) -> None:
     result = run_cli(*args, data=populated.data)
     assert result.returncode == 2 and says in one_line(result.stderr) and result.stdout == ""
-    assert not (populated.data.parent / "r.html").exists()
+    assert not (cwd_of(populated.data) / "r.html").exists()
 
 
 def test_list_filter_expectations_are_not_trivial(populated: Populated) -> None:
@@ -356,6 +370,8 @@ BAD_INPUT = [
 @pytest.mark.parametrize("args, says", BAD_INPUT)
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(populated: Populated, workdir: Path, tmp_path: Path,
                                                              args: list[str], says: list[str]) -> None:
+    if any("in the data directory" in phrase for phrase in says):
+        files_of(workdir)
     (tmp_path / "notes.txt").write_text("these are notes, not JSON\n", encoding="utf-8")
     fill = {"open": populated.siberia, "resolved": populated.resolved, "tmp": tmp_path, "data": workdir}
     before = snapshot(workdir)
@@ -576,6 +592,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     pytest.param(lambda old: b'{"claims": {"1": {"text": "x"}}}', id="claim-missing-fields"),
 ])
 def test_corrupt_data_file_exits_1_naming_it_and_leaves_it_untouched(workdir: Path, corrupt) -> None:
+    workdir = files_of(workdir)
     path = workdir / "claims-0000.json"
     path.write_bytes(corrupt(path.read_bytes()))
     before = snapshot(workdir)
@@ -589,6 +606,7 @@ def test_corrupt_data_file_exits_1_naming_it_and_leaves_it_untouched(workdir: Pa
 
 
 def test_a_damaged_data_file_reported_as_left_untouched_takes_no_writes(workdir: Path) -> None:
+    workdir = files_of(workdir)
     path = workdir / "claims-0000.json"
     data = json.loads(path.read_text("utf-8"))
     del data["claims"]["1"]["text"]
@@ -607,6 +625,7 @@ AS_A_PLAIN_USER = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search,
 
 
 def test_a_read_only_data_directory_can_be_read_and_refuses_changes_in_one_line(workdir: Path) -> None:
+    workdir = files_of(workdir)
     (workdir / ".lock").unlink(missing_ok=True)
     before = snapshot(workdir)
     for path in (*workdir.iterdir(), workdir):
@@ -659,8 +678,7 @@ def test_a_reading_command_on_a_new_data_directory_says_how_to_load_the_examples
     assert not data.exists()
 
 
-def test_examples_load_once_and_remove_deletes_them(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_examples_load_once_and_remove_deletes_them(tmp_path: Path, data: Path | str) -> None:
     assert ok(run_cli("examples", "load", data=data, examples=False)).stdout.startswith("loaded 18 example claims")
     assert ok(run_cli("examples", "load", data=data)).stdout == "the example claims are here already\n"
     ok(run_cli("add", "A real claim", data=data))
@@ -699,10 +717,10 @@ def test_a_command_that_draws_nothing_loads_no_plotting_library(workdir: Path, a
     """matplotlib alone takes longer to load than these commands may take to run (bench/startup_bench.py)."""
     loaded = _imported(args, workdir)
     assert "claimwatch" in loaded and "matplotlib" not in loaded and "telegram" not in loaded
-    assert "matplotlib" in _imported(["report", "-o", str(workdir.parent / "r.html")], workdir)  # one that draws
+    assert "matplotlib" in _imported(["report", "-o", str(cwd_of(workdir) / "r.html")], workdir)  # one that draws
 
 
-def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
+def test_the_readme_session_runs_as_shown(tmp_path: Path, data: Path | str) -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     block = readme.split("## A session", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
     steps: list[tuple[list[str], list[str]]] = []  # each command, and the output shown under it
@@ -712,7 +730,6 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
         else:
             steps[-1][1].append(line)
     assert len(steps) >= 8
-    data = tmp_path / "data"
     for command, shown in steps:
         assert command[0] == "claimwatch"
         result = ok(run_cli(*command[1:], data=data, cwd=tmp_path, examples=False))
@@ -723,7 +740,7 @@ def test_the_readme_session_runs_as_shown(tmp_path: Path) -> None:
 # --- 6. where the output goes, and the .env file ---------------------------------------------------
 
 
-def _run_into(stdout_path: str, *args: str, data: Path, input: str | None = None):
+def _run_into(stdout_path: str, *args: str, data: Path | str, input: str | None = None):
     """Like run_cli, with standard output written to `stdout_path` (such as /dev/full)."""
     import subprocess
     import sys
@@ -732,7 +749,7 @@ def _run_into(stdout_path: str, *args: str, data: Path, input: str | None = None
     env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PYTHONIOENCODING": "utf-8"}
     with open(stdout_path, "w") as out:
         return subprocess.run([sys.executable, "-m", "claimwatch", *args], stdout=out, stderr=subprocess.PIPE,
-                              text=True, env=env, input=input, cwd=data.parent, timeout=120)
+                              text=True, env=env, input=input, cwd=cwd_of(data), timeout=120)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
@@ -740,8 +757,9 @@ def _run_into(stdout_path: str, *args: str, data: Path, input: str | None = None
                                          (["show", "1"], None)], ids=["export", "list", "console", "show"])
 def test_output_that_cannot_be_written_is_one_line_not_a_traceback(populated: Populated, tmp_path: Path,
                                                                    args: list[str], input: str | None) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(populated.data, data)
+    data = tmp_path / "data" if isinstance(populated.data, Path) else populated.data  # (what it runs only reads)
+    if isinstance(data, Path):
+        shutil.copytree(populated.data, data)
     result = _run_into("/dev/full", *args, data=data, input=input)
     assert result.returncode == 1
     assert one_line(result.stderr) == "claimwatch: cannot write the output: No space left on device"
@@ -765,6 +783,7 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly(populated: Populated
 @pytest.mark.parametrize("body, says", [(b"\xff\xfe=1\n", ["byte 1 (0xff)", "UTF-8"]),
                                         (b"CLAIMWATCH_TZ=UTC\nX=a\x00b\n", ["line 2", "NUL"])], ids=["latin", "nul"])
 def test_a_bad_env_file_exits_2_naming_it(workdir: Path, body: bytes, says: list[str]) -> None:
+    workdir = files_of(workdir)
     (workdir.parent / ".env").write_bytes(body)
     before = snapshot(workdir)
     result = run_cli("list", data=workdir)

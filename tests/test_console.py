@@ -26,8 +26,7 @@ save
 """
 
 
-def test_console_reads_commands_from_a_pipe_and_keeps_the_state(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_console_reads_commands_from_a_pipe_and_keeps_the_state(tmp_path: Path, data: Path | str) -> None:
     result = run_cli("console", data=data, input=SESSION)
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -99,8 +99,7 @@ def test_a_withdrawn_forecast_stays_in_the_history_and_is_not_scored(store: Stor
         ledger.withdraw_forecast(store, number, "carol", NOW)
 
 
-def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin() -> None:
-    store = open_store(None)
+def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin(store: Store) -> None:
     store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
     store.set_role(BOB, Role.ANALYST, "bob", "test", NOW)
     number = claim(store, "Ana's claim")
@@ -121,8 +120,7 @@ def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin() -> None
     assert "no forecast on" in say(ANA, f"/forecast {number} withdraw")
 
 
-def test_delete_restore_purge_and_withdraw_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_delete_restore_purge_and_withdraw_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     assert run_cli("forecast", "3", "40%", "--by", "alice", data=data).returncode == 0
     assert run_cli("forecast", "3", "withdraw", "--by", "alice", data=data).returncode == 0
     assert json.loads(run_cli("show", "3", "--json", data=data).stdout)["forecasts"][0]["withdrawn"]
@@ -138,12 +136,11 @@ def test_delete_restore_purge_and_withdraw_on_the_command_line(tmp_path: Path) -
     assert gone.returncode != 0 and "no claim #3" in gone.stderr
 
 
-def test_through_the_bot_a_deleted_claim_gets_no_reminder_and_a_restored_one_does(tmp_path: Path) -> None:
+def test_through_the_bot_a_deleted_claim_gets_no_reminder_and_a_restored_one_does(tmp_path: Path, data: Path | str) -> None:
     from fakebot import FakeBotAPI, running
     from test_bot import ADMIN
     from test_delivery_bot import bot_for
 
-    data = tmp_path / "data"
     store = open_store(data)
     gone = claim(store, "Typo claim", review_date=date(2026, 3, 1))
     kept = claim(store, "Real claim", review_date=date(2026, 3, 1))

@@ -18,7 +18,7 @@ from claimwatch import delivery, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
 from claimwatch.render import split_message, utf16_len
-from claimwatch.store import OUTBOX_SHARDS, Store, open_store
+from claimwatch.store import FileStore, OUTBOX_SHARDS, Store, open_store
 
 NINE = time(9, 0)
 
@@ -605,7 +605,7 @@ def test_an_outbox_message_is_bounded_whatever_the_evidence_title(store: Store) 
 def test_a_send_rewrites_a_small_part_of_a_large_backlog(tmp_path: Path) -> None:
     """The outbox was one file rewritten at every send (5,000 chats: 83 sends/s against 191 at 1,000). In files
     by chat, a send writes a few chats' messages. Counted in bytes written, not timed."""
-    from claimwatch.store import FileBackend, Store
+    from claimwatch.store import FileBackend, FileStore, Store
 
     class Counting(FileBackend):
         written = 0
@@ -615,7 +615,7 @@ def test_a_send_rewrites_a_small_part_of_a_large_backlog(tmp_path: Path) -> None
             Counting.written += sum(signatures[name][2] for name in files)
             return signatures
 
-    store = Store(Counting(tmp_path / "data"))
+    store = FileStore(Counting(tmp_path / "data"))
     number = claim(store, "Gas deal signed")
     for chat in range(1, 1_501):
         store.subscribe(chat, "all", NOW)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import NOW, UTC_TZ
+from conftest import NOW, UTC_TZ, store_config
 from fakebot import FakeBotAPI, running
 from test_bot import ADMIN, start_bot, stop_bot
 
@@ -24,7 +24,7 @@ from claimwatch.telegram_bot import IN_FLIGHT, build_application
 FIRST_CHAT = 10_000
 
 
-def world(data: Path, subscribers: int) -> tuple[Store, int]:
+def world(data: Path | str, subscribers: int) -> tuple[Store, int]:
     """A claim followed by `subscribers` private chats, and one new piece of evidence waiting to go out."""
     store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Power of Siberia 2 stays stalled", tags=("energy",)),
@@ -36,9 +36,9 @@ def world(data: Path, subscribers: int) -> tuple[Store, int]:
     return store, number
 
 
-def bot_for(api: FakeBotAPI, store: Store, data: Path, clock=lambda: NOW, **settings):
+def bot_for(api: FakeBotAPI, store: Store, data: Path | str, clock=lambda: NOW, **settings):
     """The real Application on `store`, delivering every 0.2 s; `settings` are more Config fields."""
-    config = Config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}), **settings)
+    config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}), **settings)
     return build_application(config, ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access)),
                              clock=clock, deliver_every=0.2)
 
@@ -54,8 +54,8 @@ def wait_until(condition, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_path: Path) -> None:
-    store, _ = world(tmp_path / "data", 300)
+def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(data: Path | str) -> None:
+    store, _ = world(data, 300)
     blocked = set(range(FIRST_CHAT, FIRST_CHAT + 300, 30))  # 10 users blocked the bot
     clock = {"now": NOW}
     with FakeBotAPI() as api:
@@ -66,7 +66,7 @@ def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_
         api.fail_next("sendMessage", 400, "Bad Request: chat not found", chat_id=FIRST_CHAT + 299)
         api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
                       chat_id=FIRST_CHAT + 298, migrate_to=-1009999)
-        with running(bot_for(api, store, tmp_path / "data", lambda: clock["now"])):
+        with running(bot_for(api, store, data, lambda: clock["now"])):
             wait_until(lambda: len(received(api)) == 288)
             assert FIRST_CHAT + 7 not in received(api)  # its 502 is retried after a backoff ...
             clock["now"] = NOW + timedelta(minutes=1)
@@ -84,15 +84,15 @@ def test_fan_out_to_300_with_flood_control_blocked_users_and_a_server_error(tmp_
     assert {m["status"] for m in store.outbox()} == {"dropped"}  # the sent ones left the outbox
 
 
-def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_many_matches_for_one_chat_arrive_as_one_grouped_message(data: Path | str) -> None:
+    store = open_store(data)
     a = ledger.add_claim(store, ledger.NewClaim(text="Arctic route doubles"), "ann", NOW).id
     b = ledger.add_claim(store, ledger.NewClaim(text="Summit without China"), "ann", NOW).id
     store.subscribe(ADMIN, "all", NOW)
     store.add_evidence([Evidence(0, n, f"https://n.example/{g}/{i}", f"story {n}.{i}", NOW, feed="Wire")
                         for g, n in enumerate((a, b, a)) for i in range(2)], alert=True)
     with FakeBotAPI() as api:
-        with running(bot_for(api, store, tmp_path / "data")):
+        with running(bot_for(api, store, data)):
             message = api.wait_for(lambda s: s.chat_id == ADMIN and "story" in (s.text or ""))
             time.sleep(0.6)
         alerts = [s for s in api.messages_to(ADMIN) if "story" in (s.text or "")]
@@ -101,14 +101,14 @@ def test_many_matches_for_one_chat_arrive_as_one_grouped_message(tmp_path: Path)
     assert (f"Mute #{a}", f"/mute {a}") in [pair for row in message.buttons for pair in row]
 
 
-def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(data: Path | str) -> None:
+    store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed by spring", review_date=date(2026, 2, 20)),
                               "ann", NOW).id
     store.subscribe(ADMIN, "all", NOW, ("due",))
     store.queue_messages([], state={"reminded": "2026-02-27"})  # the last round, three days before NOW
     with FakeBotAPI() as api:
-        with running(bot_for(api, store, tmp_path / "data")):
+        with running(bot_for(api, store, data)):
             reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""))
             time.sleep(0.6)
             assert [s for s in api.messages_to(ADMIN) if "Review due" in (s.text or "")] == [reminder]
@@ -121,8 +121,7 @@ def test_reminders_after_three_days_down_are_sent_once_and_snooze_works(tmp_path
     assert store.outbox_state()["reminded"] == "2026-03-02"
 
 
-def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Path, data: Path | str) -> None:
     store, _ = world(data, 300)
     del store
     with FakeBotAPI() as api:
@@ -147,12 +146,12 @@ def test_bot_py_killed_mid_fan_out_delivers_the_rest_after_restart(tmp_path: Pat
     assert open_store(data).outbox("pending") == []
 
 
-def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp_path: Path) -> None:
+def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(data: Path | str) -> None:
     from datetime import time as clock_time
 
     from claimwatch.model import Chat
 
-    store = open_store(tmp_path / "data")
+    store = open_store(data)
     ledger.add_claim(store, ledger.NewClaim(text="Arctic route opens", tags=("arctic",)), "ann",
                      NOW - timedelta(hours=2))
     for chat, tag in ((ADMIN, "#arctic"), (ADMIN + 1, "#nothing-here")):
@@ -162,7 +161,7 @@ def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp
     store.queue_messages([], state={"digests": {str(ADMIN): "2026-03-01T09:00:00+00:00",
                                                 str(ADMIN + 1): "2026-03-01T09:00:00+00:00"}})
     with FakeBotAPI() as api:
-        with running(bot_for(api, store, tmp_path / "data")):
+        with running(bot_for(api, store, data)):
             digest = api.wait_for(lambda s: s.chat_id == ADMIN and "Digest" in (s.text or ""))
             time.sleep(0.6)
         assert api.messages_to(ADMIN + 1) == []  # nothing it follows happened: no digest
@@ -170,8 +169,7 @@ def test_a_digest_goes_out_at_the_chats_local_time_and_an_empty_one_does_not(tmp
     assert store.outbox_state()["digests"][str(ADMIN + 1)] == "2026-03-02T09:00:00+00:00"
 
 
-def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: Path, data: Path | str) -> None:
     store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Gas deal signed"), "ann", NOW).id
     store.subscribe(CONSOLE_CHAT, "all", NOW)  # `claimwatch console`: /subscribe all
@@ -189,12 +187,12 @@ def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: P
     assert "Pipeline deal signed" in said[0] and store.outbox() == []
 
 
-def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(tmp_path: Path) -> None:
+def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(data: Path | str) -> None:
     now = datetime.now(UTC)
     remind = (now + timedelta(seconds=2)).replace(microsecond=0)  # 1 to 2 s from now
     if remind.date() != now.date():
         pytest.skip("too close to midnight UTC: the start-up round would already be today's")
-    store = open_store(tmp_path / "data")
+    store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed by spring", review_date=date(2026, 2, 20)),
                               "ann", now).id
     store.subscribe(ADMIN, "all", now, ("due",))
@@ -204,7 +202,7 @@ def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(tmp
         time.sleep((remind + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds())
 
     with FakeBotAPI() as api:
-        app = bot_for(api, store, tmp_path / "data", lambda: datetime.now(UTC), remind_at=remind.time())
+        app = bot_for(api, store, data, lambda: datetime.now(UTC), remind_at=remind.time())
         with running(app):
             app.job_queue.run_once(busy, when=0.2)
             reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""), timeout=15)

@@ -62,8 +62,7 @@ def test_an_import_of_text_or_numbers_that_cannot_be_kept_is_refused_in_lines(tm
     assert not data.exists() or open_store(data).find_claims() == []
 
 
-def test_a_claim_number_just_under_the_bound_leaves_later_claims_addressable(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_a_claim_number_just_under_the_bound_leaves_later_claims_addressable(tmp_path: Path, data: Path | str) -> None:
     doc = tmp_path / "claims.json"
     doc.write_text(json.dumps({"version": 1, "claims": [{"text": "far", "number": 10_000_000}]}))
     assert run_cli("import", str(doc), data=data).returncode == 0
@@ -93,8 +92,7 @@ def test_a_note_with_control_characters_is_refused_in_cli_and_chat(tmp_path: Pat
 @pytest.mark.parametrize("name, says", [("N\x1b[2J", "a feed's name cannot hold control characters"),
                                         ("\u200b\u200d", "a feed's name cannot be blank")])
 def test_a_feed_name_with_control_or_only_zero_width_characters_is_refused(tmp_path: Path, name: str,
-                                                                           says: str) -> None:
-    data = tmp_path / "data"
+                                                                           says: str, data: Path | str) -> None:
     one_line_error(run_cli("feeds", "add", "https://a.example/rss", name, data=data), says)
     service = ChatService(open_store(data), ChatSettings(UTC_TZ, frozenset({1}), "invite", "bot"))
     [reply] = service.handle(Incoming(1, 1, f"/addfeed https://a.example/rss {name}", "admin"), NOW)

@@ -69,10 +69,9 @@ def test_forecasts_made_in_telegram_before_identities_migrate_with_a_backup(tmp_
     assert "tg:" not in (Path(migrated.migrated_backup) / "claims-0000.json").read_text()
 
 
-def test_an_export_keeps_identities_and_an_import_checks_them(tmp_path: Path) -> None:
+def test_an_export_keeps_identities_and_an_import_checks_them(tmp_path: Path, data: Path | str) -> None:
     import json
 
-    data = tmp_path / "data"
     store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed"), "ana", NOW).id
     ledger.add_forecast(store, number, 0.8, "alice", NOW, who="tg:5")

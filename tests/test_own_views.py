@@ -70,8 +70,7 @@ def test_me_gives_my_record_beside_the_team_with_a_chart() -> None:
     assert "takes no arguments" in say(chat, ANA, "/me bob")[0].text
 
 
-def test_mine_todo_and_me_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_mine_todo_and_me_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     assert run_cli("forecast", "3", "40%", "--by", "alice", data=data).returncode == 0
     assert run_cli("forecast", "3", "60%", "--by", "bob", data=data).returncode == 0
     mine = run_cli("mine", "--by", "alice", data=data)
@@ -86,8 +85,7 @@ def test_mine_todo_and_me_on_the_command_line(tmp_path: Path) -> None:
     assert me["record"]["n"] == 1 and round(me["record"]["brier"], 3) == 0.16
 
 
-def test_hidden_forecasts_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_hidden_forecasts_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     assert run_cli("forecast", "3", "40%", "--by", "bob", data=data).returncode == 0
     assert run_cli("settings", data=data).stdout == "hide-forecasts off\npublic-names off\n"
     assert run_cli("settings", "--hide-forecasts", "until-own", data=data).stdout == "hide-forecasts until-own\npublic-names off\n"

@@ -41,8 +41,7 @@ def test_every_chat_command_has_a_command_line_twin_or_a_reason() -> None:
     assert set(CHAT_ONLY) <= set(COMMANDS)  # no reason kept for a command that is gone
 
 
-def test_edit_snooze_and_mute_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_edit_snooze_and_mute_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     assert run_cli("edit", "1", "due", "2027-03-01", data=data).stdout == "#1 updated: due\n"
     snoozed = run_cli("snooze", "1", "7", data=data)
     assert snoozed.stdout == "#1: next review 2027-03-08 (7 days from its review date, 2027-03-01)\n"

@@ -68,8 +68,7 @@ def test_the_weekly_nudge_lists_claims_due_soon_not_yet_forecast_once_a_week(tmp
 
 
 def test_a_forecaster_gets_the_reminder_and_the_nudge_in_private_through_the_bot_once_across_a_restart(
-        tmp_path: Path) -> None:
-    data = tmp_path / "data"
+        tmp_path: Path, data: Path | str) -> None:
     store = team(data)
     number = claim(store, "Deal signed by spring", date(2026, 2, 20))
     soon = claim(store, "Summit held next week", date(2026, 3, 6))

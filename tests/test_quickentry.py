@@ -96,8 +96,7 @@ def test_a_forwarded_message_offers_a_claim_with_the_message_as_its_source() -> 
     assert "invite-only" in stranger.text and len(store.find_claims()) == 1
 
 
-def test_quick_add_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_quick_add_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     added = run_cli("add", "Will Power of Siberia 2 be signed by end of 2026? 30%", data=data)
     assert added.stdout.splitlines() == [
         "added #19: Will Power of Siberia 2 be signed by end of 2026?",

@@ -153,8 +153,7 @@ def test_the_guided_add_says_what_its_watch_terms_would_find(tmp_path: Path) -> 
     assert "1 news item from the last 14 days matches: <code>/trywatch Минск</code>" in confirm.text
 
 
-def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     yesterday = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)  # the CLI runs on the real clock
     with FeedServer() as server:
@@ -183,8 +182,7 @@ def test_watch_try_add_and_import_on_the_command_line(tmp_path: Path) -> None:
     assert "1 news item from the last 14 days matches" in imported.stdout
 
 
-def test_watch_once_finds_the_case_forms_of_base_form_terms_and_alerts_them(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_watch_once_finds_the_case_forms_of_base_form_terms_and_alerts_them(tmp_path: Path, data: Path | str) -> None:
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     first = RUSSIAN.replace("Sun, 01 Mar 2026", format_datetime(datetime.now(UTC), usegmt=True)[:16])
     later = first.replace("</channel>", '<item><guid>4</guid><title>Лукашенко прилетел в Беларусь</title>'

@@ -18,7 +18,7 @@ from claimwatch.feedparse import parse_feed
 from claimwatch.fetch import Fetcher, max_age_seconds, retry_after_seconds
 from claimwatch.model import Evidence, Feed, OutcomeValue, Role
 from claimwatch.parsing import parse_date
-from claimwatch.store import MemoryBackend, Store, open_store
+from claimwatch.store import FileStore, MemoryBackend, Store, open_store
 
 from conftest import NOW, ROOT, UTC_TZ
 from fakebot import FakeBotAPI
@@ -48,7 +48,7 @@ def test_large_imported_numbers_do_not_break_numbering(store: Store) -> None:
 
 def test_records_are_written_before_what_marks_them_done() -> None:
     backend = MemoryBackend()
-    store = Store(backend)
+    store = FileStore(backend)
     ledger.add_claim(store, ledger.NewClaim(text="x"), "ana", NOW)
     writes: list[str] = []
     original = backend.commit

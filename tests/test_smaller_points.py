@@ -56,8 +56,7 @@ def test_a_batch_of_feeds_names_each_address_it_watches_already(tmp_path: Path) 
     assert [o if isinstance(o, int) else o.url for o in out] == ["https://b.example/rss", first.id, 2]
 
 
-def test_feed_credentials_are_shown_nowhere(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_feed_credentials_are_shown_nowhere(tmp_path: Path, data: Path | str) -> None:
     url = "https://reader:s3cret@a.example/rss"
     added = run_cli("feeds", "add", url, data=data)
     again = run_cli("feeds", "add", url, data=data)
@@ -71,8 +70,7 @@ def test_feed_credentials_are_shown_nowhere(tmp_path: Path) -> None:
     assert open_store(data).feeds()[0].url == url  # kept, to fetch with
 
 
-def test_a_claimreview_export_emits_only_web_addresses_as_urls(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_a_claimreview_export_emits_only_web_addresses_as_urls(tmp_path: Path, data: Path | str) -> None:
     doc = tmp_path / "claims.json"
     doc.write_text(json.dumps({"version": 1, "claims": [{
         "text": "Summit held", "source": {"title": "Report", "url": "javascript:alert(1)"},
@@ -84,8 +82,7 @@ def test_a_claimreview_export_emits_only_web_addresses_as_urls(tmp_path: Path) -
     assert review["itemReviewed"]["appearance"] == [{"@type": "CreativeWork", "headline": "Report"}]
 
 
-def test_a_character_reference_to_a_surrogate_costs_that_character_not_the_feed(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_a_character_reference_to_a_surrogate_costs_that_character_not_the_feed(tmp_path: Path, data: Path | str) -> None:
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     feed = ('<rss version="2.0"><channel><title>News</title><item><guid>1</guid>'
             '<title>Power of Siberia&#xD800; 2 talks &#55296;stall</title><link>https://n.example/1</link></item>'

@@ -13,7 +13,7 @@ from tinydb import TinyDB
 from claimwatch import ledger
 from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
-from claimwatch.store import SCHEMA_VERSION, SHARD_SIZE, ClaimFilter, FileBackend, MemoryBackend, Store, open_store
+from claimwatch.store import ClaimFilter, FileBackend, FileStore, MemoryBackend, SCHEMA_VERSION, SHARD_SIZE, Store, open_store
 
 from conftest import NOW
 
@@ -64,7 +64,8 @@ def test_numbers_continue_across_files_and_free_numbers_are_kept(store: Store) -
     taken = store.insert_claim(full_claim(SHARD_SIZE), Change(0, NOW, "ana", "import", None, None))
     assert taken.id == SHARD_SIZE + 3  # a number in use is not reused
     assert [c.id for c in store.find_claims()] == [SHARD_SIZE, SHARD_SIZE + 1, SHARD_SIZE + 2, SHARD_SIZE + 3]
-    assert {"claims-0000", "claims-0001"} <= set(store.backend.names())
+    if isinstance(store, FileStore):  # in files of 500 claims
+        assert {"claims-0000", "claims-0001"} <= set(store.backend.names())
 
 
 def test_find_claims_filters_by_status_due_tag_and_words(store: Store) -> None:
@@ -98,7 +99,7 @@ def test_a_failed_transaction_changes_nothing(store: Store) -> None:
 
 def test_a_transaction_writes_each_file_once() -> None:
     backend = MemoryBackend()
-    store = Store(backend)
+    store = FileStore(backend)
     writes: list[str] = []
     original = backend.commit
     backend.commit = lambda files: writes.extend(files) or original(files)  # type: ignore[method-assign]
@@ -240,7 +241,7 @@ def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> N
 
 
 def test_memory_backend_isolates_stored_data() -> None:
-    store = Store(MemoryBackend())
+    store = FileStore(MemoryBackend())
     claim = add(store, "kept", tags=("a",))
     fetched = store.get_claim(claim.id)
     assert fetched.tags == ("a",) and fetched is not claim
@@ -351,7 +352,7 @@ class CountingBackend(FileBackend):
 
 
 def test_a_write_after_another_process_changed_the_file_reads_it_once(tmp_path: Path) -> None:
-    mine, other = Store(CountingBackend(tmp_path)), open_store(tmp_path)
+    mine, other = FileStore(CountingBackend(tmp_path)), open_store(tmp_path)
     add(mine, "first")
     add(mine, "second")
     for p in (0.2, 0.3):

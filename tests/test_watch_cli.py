@@ -24,8 +24,7 @@ LATER = FEED.replace("</channel>", '<item><guid>2</guid><title>Сила Сиби
                                    '<link>https://n.example/2</link></item></channel>')
 
 
-def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_feeds_watch_once_and_evidence_labels(tmp_path: Path, data: Path | str) -> None:
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
@@ -54,8 +53,7 @@ def test_feeds_watch_once_and_evidence_labels(tmp_path: Path) -> None:
     assert "Local news" in listed and "ok, checked" in listed
 
 
-def test_private_feeds_are_refused_by_default(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_private_feeds_are_refused_by_default(tmp_path: Path, data: Path | str) -> None:
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
         run_cli("feeds", "add", server.url + "/rss", data=data)
@@ -209,11 +207,10 @@ def test_ctrl_c_stops_watch_quietly_parser_processes_included(tmp_path: Path) ->
     assert proc.returncode == 0 and "Traceback" not in err, err
 
 
-def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_path: Path) -> None:
+def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_path: Path, data: Path | str) -> None:
     from claimwatch.model import Feed
     from claimwatch.store import open_store
 
-    data = tmp_path / "data"
     run_cli("list", data=data)
     open_store(data).add_feed(Feed(0, "https://News.Example.org/rss", "News", NOW, "ana"))  # as stored before
     again = run_cli("feeds", "add", "https://news.example.org/rss", data=data)
@@ -224,11 +221,10 @@ def test_a_feed_stored_before_addresses_were_lower_cased_is_not_added_again(tmp_
     assert len(open_store(data).feeds()) == 1
 
 
-def test_a_hostile_entry_is_cut_to_bounds_as_it_enters_the_watcher(tmp_path: Path) -> None:
+def test_a_hostile_entry_is_cut_to_bounds_as_it_enters_the_watcher(tmp_path: Path, data: Path | str) -> None:
     from claimwatch.store import open_store
     from claimwatch.parserpool import ENTRY_BOUNDS
 
-    data = tmp_path / "data"
     env = {"CLAIMWATCH_ALLOW_PRIVATE_FEEDS": "1"}
     huge = ("<item><guid>9</guid><title>Power of Siberia 2 " + "talks " * 100_000 + "</title>"
             "<description>" + "more " * 100_000 + "</description>"

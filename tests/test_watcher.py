@@ -39,8 +39,8 @@ ZH = rss(("z1", "西伯利亚力量2号天然气管道谈判", "gas 价格"))
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[FeedServer, Store]]:
-    store = open_store(tmp_path / "data")
+def world(data: Path | str) -> Iterator[tuple[FeedServer, Store]]:
+    store = open_store(data)
     ledger.add_claim(store, ledger.NewClaim(text="PoS2 stays stalled",
                                             watch=("Power of Siberia 2", "Сила Сибири 2", "西伯利亚力量2号", "+gas")),
                      "ana", NOW)
@@ -76,7 +76,7 @@ def test_first_poll_keeps_matches_as_backfill_without_alerts_in_three_languages(
     assert all(r.feed.next_check == NOW + timedelta(seconds=600) for r in reports)
 
 
-def test_new_items_alert_once_across_restarts_and_edits_do_not_alert(world) -> None:
+def test_new_items_alert_once_across_restarts_and_edits_do_not_alert(world, data: Path | str) -> None:
     server, store = world
     cycle(store, NOW)
     server.routes["/en"] = respond(rss(("e1", "Power of Siberia 2 gas talks stall (updated)", "edited"),
@@ -86,7 +86,7 @@ def test_new_items_alert_once_across_restarts_and_edits_do_not_alert(world) -> N
     assert (report.new, report.edited, len(report.evidence), report.first_poll) == (1, 1, 1, False)
     assert [a["evidence"] for a in store.alerts(1)] == [report.evidence[0].id]
 
-    restarted = open_store(Path(store.backend.root))  # a new process, the same data
+    restarted = open_store(data)  # a new process, the same data
     again = {r.feed.name: r for r in cycle(restarted, later + timedelta(hours=1))}
     assert all(r.new == 0 and r.evidence == () for r in again.values())
     assert len(restarted.alerts(1)) == 1
@@ -152,12 +152,12 @@ def test_a_feed_removed_while_it_is_fetched_stays_removed(world) -> None:
     assert store.seen(en.id) == {} and reports["ru"] == "new entries"
 
 
-def test_a_new_feed_given_the_number_of_one_removed_meanwhile_gets_nothing_of_it(world, tmp_path: Path) -> None:
+def test_a_new_feed_given_the_number_of_one_removed_meanwhile_gets_nothing_of_it(world, data: Path | str) -> None:
     server, store = world
     [zh] = [f for f in store.feeds() if f.name == "zh"]
 
     def replaced_meanwhile(request: web.Request) -> web.Response:  # by another process on the same data
-        other = open_store(tmp_path / "data")
+        other = open_store(data)
         other.remove_feed(zh.id)
         assert other.add_feed(Feed(0, f"{server.url}/later", "later", NOW, "ana")).id == zh.id  # the number again
         return web.Response(body=ZH.encode("gb2312"), headers={"Content-Type": "text/xml; charset=gb2312"})
@@ -278,10 +278,10 @@ async def huge_body(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def test_each_fault_is_recorded_while_the_other_feeds_are_processed(tmp_path: Path) -> None:
+def test_each_fault_is_recorded_while_the_other_feeds_are_processed(data: Path | str) -> None:
     import gzip
 
-    store = open_store(tmp_path / "data")
+    store = open_store(data)
     ledger.add_claim(store, ledger.NewClaim(text="PoS2", watch=("Power of Siberia 2",)), "ana", NOW)
     faults = {
         "slow": slow_body, "huge": huge_body,
@@ -337,8 +337,8 @@ def test_a_parser_process_that_dies_is_replaced(world) -> None:
     assert "Power of Siberia 2 gas pricing agreed" in {e.title for e in store.evidence_for(1)}
 
 
-def test_a_move_to_a_watched_address_written_in_other_case_merges(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_a_move_to_a_watched_address_written_in_other_case_merges(data: Path | str) -> None:
+    store = open_store(data)
     with FeedServer() as server:
         named = server.url.replace("127.0.0.1", "localhost")
         store.add_feed(Feed(0, f"{named}/new", "new", NOW, "ana"))

@@ -18,7 +18,7 @@ import pytest
 from claimwatch import ledger
 from claimwatch.store import Store
 from conftest import NOW, run_cli
-from webserver import ANALYST, SUBSCRIBER, base, clock, data, store  # noqa: F401
+from webserver import ANALYST, SUBSCRIBER, base, clock, store  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "web"
@@ -135,7 +135,7 @@ def test_open_a_claim_and_see_its_chart_and_evidence(visit: Any, store: Store, b
     assert v.page.get_by_role("cell", name="72.5%").is_visible()  # the team's median of ann's 80% and bo's 65%
 
 
-def test_forecast_from_the_page_and_see_it_in_the_command_line(visit: Any, store: Store, base: str, data: Path) -> None:
+def test_forecast_from_the_page_and_see_it_in_the_command_line(visit: Any, store: Store, base: str, data: Path | str) -> None:
     v = visit()
     v.sign_in(store, base, ANALYST, "ann")
     v.page.goto(f"{base}/claims/3")

@@ -98,15 +98,10 @@ def team(store: Store, now: datetime) -> None:
     store.add_feed(Feed(0, "https://user:secret@feeds.example/rss", "Wire <feed>", now, "test"))
 
 
-# Fixtures of both web test modules (each imports them): a data directory holding the team, and the clock.
+# Fixtures of both web test modules (each imports them): a store holding the team, its server, the clock.
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(data: Path) -> Store:
+def store(data: Path | str) -> Store:  # `data`: conftest's, a data directory or a PostgreSQL database
     store = open_store(data)
     team(store, NOW)
     return store

@@ -329,7 +329,7 @@ def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> None:
     doc = interchange.load_file(args.file)
-    if not ctx.config.data_dir.exists():  # checked before the store is made: a bad file makes no data directory
+    if ctx.config.new_data_dir():  # checked before the store is made: a bad file makes no data directory
         ledger.check_import(doc, args.file, ctx.now)
     result = ledger.import_claims(ctx.store, doc, args.by or ctx.config.user, ctx.now, args.file)
     for warning in result.warnings:
@@ -400,6 +400,38 @@ def cmd_settings(args: argparse.Namespace, ctx: Context) -> None:
         print("\n".join(f"{key} {value}" for key, value in settings.items()))
 
 
+def cmd_migrate(args: argparse.Namespace, ctx: Context) -> None:
+    from claimwatch import migrate
+
+    target_location = args.to.strip()
+    if not target_location:
+        raise InputError("give where to copy the store: --to postgresql://user@host/db, or --to DIRECTORY")
+    if ctx.config.new_data_dir():
+        raise InputError(f"there is no data directory at {ctx.config.data_dir} to copy")
+    made = None if target_location.startswith(("postgresql://", "postgres://")) or Path(target_location).exists() \
+        else Path(target_location)
+    source = ctx.store
+    try:
+        target = open_store(target_location)
+        if not migrate.is_empty(target):  # before anything is read
+            raise InputError(f"{args.to} holds data already: migrate copies into an empty store only")
+        tty = sys.stderr.isatty()
+
+        def progress(table: str, done: int, total: int) -> None:
+            if total >= migrate.BATCH * 2:  # a bar only where there is something to wait for
+                print(("\r" if tty else "") + migrate.bar(table, done, total), end="" if tty and done < total else "\n",
+                      file=sys.stderr, flush=True)
+        tables = migrate.copy_store(source, target, ctx.now, progress)
+    except BaseException:
+        _forget_new_data_dir(made)  # a copy that failed leaves no directory of its own behind
+        raise
+    width = max(map(len, tables))
+    for table, (count, digest) in tables.items():
+        print(f"{table:<{width}}  {count:>8}  sha256 {digest[:16]}")
+    print(f"copied {ctx.config.shown_location} to {args.to} and verified it: the same rows, table by table; "
+          "the source is unchanged")
+
+
 def cmd_examples(args: argparse.Namespace, ctx: Context) -> None:
     if args.action == "load":
         added = ledger.load_examples(ctx.store, ctx.now)
@@ -451,6 +483,16 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     print(f"wrote {args.output}: {render.count(result['n_claims'], 'resolved claim')}, "
           f"{render.count(result['n_forecasts'], 'forecast')}",
           file=sys.stderr)
+
+
+def cmd_doctor() -> int:
+    """Runs before the configuration is loaded: a bad one is the first of its findings."""
+    from claimwatch.doctor import diagnose
+
+    findings = diagnose(datetime.now(UTC))
+    for finding in findings:
+        print(finding.line())
+    return 0 if all(finding.ok for finding in findings) else 1
 
 
 def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
@@ -593,6 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "(delete) them", by=True)
     p.add_argument("action", choices=("load", "remove"), help="load or remove")
 
+    p = command("migrate", cmd_migrate, "copy the whole store into an empty PostgreSQL database or data directory, "
+                "and verify the copy (the source is left as it is)")
+    p.add_argument("--to", required=True, metavar="LOCATION", help="postgresql://user@host/db, or a directory")
+
     p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
                 "forecasts on an open claim before making their own), public-names off|on (a shared claim's public "
                 "page names its forecasters)", json_output=True)
@@ -635,7 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
                        ("unshare", "take a claim's public web page away")):
         p = command(name, cmd_share, what, by=True)
         p.add_argument("id", help="the claim's number")
-    command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
+    command("doctor", None, "check the configuration, the store, the bot token, the feeds and the alert backlog, "
+            "a line each (exit 1 on any problem)")
+    p = command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")
+    p.add_argument("--webhook", metavar="URL", help="receive updates by webhook at this https URL instead of long "
+                   "polling (secret: $CLAIMWATCH_WEBHOOK_SECRET)")
+    p.add_argument("--listen", metavar="ADDR:PORT", help="with --webhook: where the bot's own server listens, "
+                   "e.g. 0.0.0.0:8443 (default 127.0.0.1:8080, behind a reverse proxy)")
 
     p = command("export", cmd_export, "export every claim as JSON (re-importable) or CSV (a row per forecast)")
     p.add_argument("--format", choices=ledger.EXPORT_FORMATS, default="json",
@@ -649,14 +701,14 @@ def _data_dir_for_help() -> str:
     """The data directory a command would use, as --help shows it (the default if the environment is unusable)."""
     try:
         read_env_file()
-        return str(load_config().data_dir)
+        return load_config().shown_location
     except ClaimwatchError:
         return str(default_data_dir())
 
 
 # Commands that only read: on a data directory that does not exist they show the example claims from memory
 # and make nothing, so a look around (or a typo in CLAIMWATCH_DATA) leaves no ledger behind.
-_READING = ("list", "due", "show", "history", "stats", "report", "export", "mine", "todo", "me")
+_READING = ("list", "due", "show", "history", "stats", "report", "export", "mine", "todo", "me", "migrate")
 
 
 def _reads_only(args: argparse.Namespace) -> bool:
@@ -671,10 +723,10 @@ def _open_store(config: Config, now: datetime, reading: bool, notes: list[str] |
     command succeeded (a failed one keeps no directory); with None (a command that runs on, such as the
     console), said at once."""
     say = (lambda note: print(note, file=sys.stderr)) if notes is None else notes.append
-    if reading and not config.data_dir.exists():
+    if reading and config.new_data_dir():
         say(f"claimwatch: no data directory at {config.data_dir} yet, so no claims: {_EXAMPLES_HINT}")
         return open_store(None)
-    store = open_store(config.data_dir)
+    store = open_store(config.location)
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)
@@ -746,6 +798,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                      "quotes: --p 'very likely', --due 'end of June')")
     if extra:
         setattr(args, rest, [*getattr(args, rest), *extra])
+    if args.command == "run" and args.listen is not None and args.webhook is None:
+        parser.error("--listen goes with --webhook URL (long polling listens on nothing)")
     return args
 
 
@@ -779,7 +833,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run":  # the one place the CLI reaches the bot: it runs it, as bot.py does
         from claimwatch.telegram_bot import main as bot_main
 
-        return bot_main()
+        return bot_main(args.webhook, args.listen)
+    if args.command == "doctor":
+        return cmd_doctor()
     made = None  # the data directory, when this command makes it
     try:
         read_env_file()
@@ -787,7 +843,7 @@ def _run(args: argparse.Namespace) -> int:
         if getattr(args, "by", None) is not None:
             args.by = parse_name(args.by, "--by")
         now = datetime.now(UTC)
-        made = None if config.data_dir.exists() else config.data_dir
+        made = config.data_dir if config.new_data_dir() else None
         reading = _reads_only(args)
         notes: list[str] | None = None if args.command in ("console", "watch") else []
         code = args.func(args, Context(config, now, lambda: _open_store(config, now, reading, notes))) or 0

@@ -8,7 +8,8 @@ Layout of a data directory (every file is a plain TinyDB JSON database that Tiny
     evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
     people.json            tables `users` (doc id = Telegram user id), `invites`, `chats` (doc id =
                            chat id) and `subscriptions`
-    feeds.json             table `feeds` (doc id = feed id): address, schedule and health
+    feeds.json             table `feeds` (doc id = feed id): address, schedule and health; table `leases`:
+                           which watch worker holds which feed, until when
     seen.json              table `seen` (doc id = feed id): the entries already seen in each feed
     news.json              table `items`: the news fetched in the last 14 days (title, summary cut
                            short, link, date, feed), matched against claims as they are added
@@ -71,8 +72,8 @@ import shutil
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time, timedelta
 from pathlib import Path
@@ -123,10 +124,11 @@ OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 SCHEMA_VERSION = 2  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>)
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
+LEASE = timedelta(minutes=10)  # how long a watch worker holds the feeds it fetches: a killed worker's come back after it
 RECENT_LIMIT = 20_000  # at most this many items of it (at most about 40 MB: see parserpool.ENTRY_BOUNDS, watcher.NEWS_SUMMARY)
 
 Signature = tuple[int, int, int]
-Migration = Callable[["Store"], None]
+Migration = Callable[["FileStore"], None]
 # schema version N -> the step that turns a version N store into version N + 1
 MIGRATIONS: dict[int, Migration] = {}
 
@@ -141,6 +143,7 @@ class Backend(Protocol):
     def names(self) -> list[str]: ...
     def strays(self) -> list[str]: ...
     def lock(self) -> Any: ...
+    def try_role(self, role: str) -> int | bool | None: ...  # hold a role for this process: a handle, or None
     def backup(self, names: list[str], label: str) -> str: ...
     def where(self, name: str) -> str: ...
 
@@ -380,6 +383,19 @@ class FileBackend:
         """The other .json files, which are not data."""
         return sorted(p.name for p in self.root.glob("*.json") if not p.name.startswith(".") and not is_data_name(p.stem))
 
+    def try_role(self, role: str) -> int | None:
+        """The descriptor of `.role-ROLE.lock` flocked for this process, or None when another process holds it."""
+        try:
+            fd = os.open(self.root / f".role-{role}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot take the {role} role in {self.root} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
     @contextmanager
     def lock(self) -> Iterator[None]:
         with self._thread_lock:
@@ -454,6 +470,9 @@ class MemoryBackend:
     def where(self, name: str) -> str:
         return f"memory:{name}"
 
+    def try_role(self, role: str) -> bool:
+        return True  # one process: it holds every role
+
     def lock(self) -> Any:
         return self._lock
 
@@ -466,7 +485,7 @@ class MemoryBackend:
 class _ShardStorage(Storage):
     """TinyDB's view of one file of the store: reads come from the store's cache, writes are batched."""
 
-    def __init__(self, store: Store, name: str) -> None:
+    def __init__(self, store: FileStore, name: str) -> None:
         self._store, self._name = store, name
 
     def read(self) -> dict[str, Any]:
@@ -519,12 +538,165 @@ def _word_pattern(word: str) -> re.Pattern[str]:
     return re.compile(folded if _CJK.search(word) else rf"(?<!\w){folded}(?!\w)")
 
 
+class ClaimStore(Protocol):
+    """Claims and their audit trail. A claim's number is its short id (#12); its history is every change."""
+
+    def get_claim(self, number: int) -> Claim: ...  # NotFound when there is none
+    def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...  # by number
+    # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
+    def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
+    def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
+    def is_empty(self) -> bool: ...  # no claim was ever stored
+    def next_number(self) -> int: ...
+    def insert_claim(self, claim: Claim, change: Change) -> Claim: ...  # numbered claim.id if free, else next
+    def update_claim(self, claim: Claim, change: Change) -> Claim: ...
+    def purge_claim(self, number: int) -> int: ...  # with its history, evidence, alerts, pending messages
+    def load_claim(self, claim: Claim, history: list[Change]) -> None: ...  # as it is, numbered: copying stores
+    def history(self, number: int) -> list[Change]: ...  # oldest first, evidence labels included
+
+
+class EvidenceStore(Protocol):
+    """News matched to claims, numbered per claim (Evidence.seq), and the alert events waiting to go out."""
+
+    # idempotent by evidence_key; with `alert`, an alert event for each new row in the same write
+    def add_evidence(self, items: list[Evidence], *, alert: bool = False) -> list[Evidence]: ...
+    def evidence_for(self, number: int) -> list[Evidence]: ...  # newest first
+    def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]: ...  # found in (start, end]
+    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime) -> Evidence: ...
+    def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None: ...
+    def alerts(self, number: int) -> list[dict[str, Any]]: ...
+    def alert_events(self) -> list[dict[str, Any]]: ...  # oldest first; each `ref` names it for queue_messages
+
+
+class OutboxStore(Protocol):
+    """Messages waiting to be sent, each once (by its key), and what the reminder and digest jobs did."""
+
+    def queue_messages(self, messages: list[dict[str, Any]], *, done_events: list[Any] = (),
+                       state: dict[str, Any] | None = None) -> int: ...  # how many were new
+    def outbox_state(self) -> dict[str, Any]: ...
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]: ...
+    def update_messages(self, keys: list[str], *, chat: int | None = None, **fields: Any) -> None: ...
+    def forget_messages(self, keys: list[str], *, chat: int | None = None) -> None: ...
+    def forget_claim_messages(self, chat_id: int, number: int) -> int: ...
+    def prune_outbox(self, before: datetime, pending_for: tuple[int, ...] = ()) -> int: ...
+    def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int: ...
+    def migrate_chat(self, old: int, new: int, at: datetime) -> None: ...
+
+
+class PeopleStore(Protocol):
+    """Users and their roles, invites, chats and their settings, subscriptions, the team's settings."""
+
+    def user(self, user_id: int) -> User | None: ...
+    def users(self) -> list[User]: ...
+    def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None: ...
+    def add_invite(self, token: str, role: Role, by: str, at: datetime, used_by: int | None = None,
+                   used_at: datetime | None = None) -> None: ...
+    def invites(self) -> list[dict[str, Any]]: ...  # token, role, created_by, created_at, used_by, used_at
+    def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role: ...
+    def chat(self, chat_id: int) -> Chat | None: ...
+    def chats(self) -> list[Chat]: ...
+    def save_chat(self, chat: Chat) -> None: ...
+    def team_settings(self) -> dict[str, str]: ...
+    def save_team_setting(self, key: str, value: str) -> None: ...
+    def subscriptions(self, chat_id: int | None = None) -> list[Subscription]: ...
+    def subscribe(self, chat_id: int, target: str, at: datetime, kinds: tuple[str, ...] = ALERT_KINDS) -> bool: ...
+    def unsubscribe(self, chat_id: int, target: str | None) -> int: ...
+
+
+class FeedStore(Protocol):
+    """Watched feeds with their health and leases, the entries seen in each, and the recent news."""
+
+    def feeds(self) -> list[Feed]: ...
+    def feed(self, feed_id: int) -> Feed: ...
+    def add_feed(self, feed: Feed) -> Feed: ...
+    def add_feeds(self, feeds: list[Feed]) -> list[Feed | int]: ...
+    def save_feed(self, feed: Feed) -> None: ...
+    def save_feeds(self, feeds: list[Feed]) -> None: ...  # ends their leases
+    def remove_feed(self, feed_id: int) -> Feed: ...
+    # due feeds no watch worker holds (or only one of `reclaim`), now held by `worker` until saved or `now + lease`
+    def lease_feeds(self, worker: str, now: datetime, limit: int, *, every_feed: bool = False,
+                    lease: timedelta = LEASE, reclaim: Collection[str] = ()) -> list[Feed]: ...
+    def lease_holders(self, now: datetime) -> set[str]: ...  # the workers holding a lease at `now`
+    def add_news(self, items: list[NewsItem], now: datetime) -> None: ...
+    def recent_news(self, now: datetime) -> list[NewsItem]: ...
+    def seen(self, feed_id: int) -> dict[str, tuple[str, datetime]]: ...
+    def save_seen(self, feed_id: int, entries: dict[str, tuple[str, datetime]]) -> None: ...
+
+
+class WebStore(Protocol):
+    """The web view's one-time sign-in links and sessions (kept by `key`, a hash of their secret: never the secret)
+    and the claims that have a public page (by its token)."""
+
+    # keeps a link good until `expires`; forgets, in the same write, links that expired a day before `at`
+    def add_sign_in(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None: ...
+    # (user id, name), once: marks the link used at `at`; unknown, used or expired (expires <= at): InputError
+    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]: ...
+    # keeps a session until `expires`; forgets, in the same write, sessions expired by `at`
+    def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None: ...
+    def session(self, key: str, at: datetime) -> tuple[int, str] | None: ...  # None: unknown, or expired by `at`
+    def end_session(self, key: str) -> None: ...  # nothing happens when there is none
+    def share_claim(self, number: int, token: str, by: str, at: datetime) -> None: ...  # replaces its earlier token
+    def unshare_claim(self, number: int) -> bool: ...  # False when it had no public page
+    def share_token(self, number: int) -> str | None: ...
+    def shared_claim(self, token: str) -> int | None: ...  # the claim whose public page holds `token`
+
+
+class Store(ClaimStore, EvidenceStore, OutboxStore, PeopleStore, FeedStore, WebStore, Protocol):
+    """What the domain, the chat, the CLI and the watcher use of a store; FileStore (a data directory) and
+    pgstore.PgStore (a PostgreSQL database) are the two. Every method that writes is one transaction;
+    transaction() makes several calls one, all or nothing, with writers taking turns."""
+
+    migrated_backup: str | None  # where a migration at opening saved the old data, if it did
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    @property
+    def schema_version(self) -> int | None: ...
+    # what other processes wrote for workers to act on within `timeout` s ("alerts", "outbox"); files: nothing
+    def announcements(self, timeout: float) -> set[str]: ...
+    def hold_role(self, role: str) -> bool: ...  # this process holds `role` ("sender") among all on this store
+    def close(self) -> None: ...
+
+
 def _shard(number: int) -> int:
     return (number - 1) // SHARD_SIZE
 
 
-class Store:
-    """Claims, their audit trail and their evidence, over a Backend."""
+class StoreBase:
+    """What each store makes of its other methods, written once."""
+
+    def add_feed(self: Store, feed: Feed) -> Feed:
+        """Store a new feed; an address already watched is an InputError naming that feed."""
+        [stored] = self.add_feeds([feed])
+        if isinstance(stored, int):
+            raise InputError(f"{shown_url(feed.url)} is watched already, as feed {stored}")
+        return stored
+
+    def alerts(self: Store, number: int) -> list[dict[str, Any]]:
+        """The alert events of a claim not yet fanned out to its subscribers, oldest first."""
+        return [e for e in self.alert_events() if e["claim"] == number]
+
+
+class FileStore(StoreBase):
+    """The store (Store) over a Backend: a data directory, or memory."""
+
+    def announcements(self, timeout: float) -> set[str]:
+        """Files announce nothing: workers on a data directory look at it on their schedule."""
+        time.sleep(timeout)
+        return set()
+
+    def hold_role(self, role: str) -> bool:
+        """Whether this process holds `role` (such as "sender") among the processes on this data directory, taking
+        it if it is free: an flock on `.role-ROLE.lock`, let go when the process dies."""
+        held = self._roles.get(role)
+        if held is None:
+            held = self._roles[role] = self.backend.try_role(role)
+        return held is not False and held is not None
+
+    def close(self) -> None:
+        for fd in self._roles.values():
+            if isinstance(fd, int) and fd >= 0:
+                os.close(fd)
+        self._roles.clear()
 
     def __init__(self, backend: Backend, *, schema_version: int = SCHEMA_VERSION,
                  migrations: dict[int, Migration] | None = None) -> None:
@@ -540,6 +712,7 @@ class Store:
         # has only its documents that differ from that data checked before a write.
         self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
         self.migrated_backup: str | None = None
+        self._roles: dict[str, int | bool | None] = {}  # role -> the descriptor of its held lock (True in memory)
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
     # --- files, cache and transactions ---------------------------------------------------------
@@ -789,6 +962,15 @@ class Store:
     def _exists(self, number: int) -> bool:
         return self._db(f"claims-{_shard(number):04d}").table("claims").contains(doc_id=number)
 
+    def load_claim(self, claim: Claim, history: list[Change]) -> None:
+        """Store a claim under its number with its whole history, as another store holds it (copying stores)."""
+        with self.transaction():
+            if self._exists(claim.id):
+                raise InputError(f"claim #{claim.id} is stored already")
+            db = self._db(f"claims-{_shard(claim.id):04d}")
+            db.table("claims").insert(Document(_claim_doc(claim), doc_id=claim.id))
+            db.table("audit").insert_multiple(_audit_doc(change) for change in history)
+
     def history(self, number: int) -> list[Change]:
         """Every change to a claim, its evidence labels included, oldest first."""
         self.get_claim(number)
@@ -811,10 +993,10 @@ class Store:
             for name, all_positions in by_file.items():
                 db = self._db(name)
                 with self._reading(name):  # idempotent by key: a row stored already is returned, not added again
-                    known = {_evidence_key(d): d.doc_id for d in db.table("evidence").all()}
+                    known = {evidence_key(d): d.doc_id for d in db.table("evidence").all()}
                 positions = []
                 for at in all_positions:
-                    key = _evidence_key(evidence_to_dict(items[at]))
+                    key = evidence_key(evidence_to_dict(items[at]))
                     if key in known:
                         stored[at] = replace(items[at], id=known[key])
                     else:
@@ -823,10 +1005,10 @@ class Store:
                 ids = db.table("evidence").insert_multiple(evidence_to_dict(items[at]) for at in positions)
                 for at, i in zip(positions, ids, strict=True):
                     stored[at] = replace(items[at], id=i)
-                    known[_evidence_key(evidence_to_dict(items[at]))] = i
+                    known[evidence_key(evidence_to_dict(items[at]))] = i
                 for at in all_positions:
                     if stored[at].id == 0:  # given twice in this call: the id the first got
-                        stored[at] = replace(items[at], id=known[_evidence_key(evidence_to_dict(items[at]))])
+                        stored[at] = replace(items[at], id=known[evidence_key(evidence_to_dict(items[at]))])
                 if alert:
                     db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
                                                         "created": iso(items[at].found_at)}
@@ -835,10 +1017,6 @@ class Store:
                 for at in all_positions:
                     stored[at] = replace(stored[at], seq=seqs[stored[at].id])
         return stored
-
-    def alerts(self, number: int) -> list[dict[str, Any]]:
-        """The alert events of a claim not yet fanned out to its subscribers, oldest first."""
-        return [e for e in self.alert_events() if e["claim"] == number]
 
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:
         """An alert event kept beside the claim, in the same write as the change it announces."""
@@ -1050,10 +1228,16 @@ class Store:
             doc = {"name": name, "role": role.value, "granted_by": by, "granted_at": iso(at)}
             users.upsert(Document(doc, doc_id=user_id))
 
-    def add_invite(self, token: str, role: Role, by: str, at: datetime) -> None:
+    def add_invite(self, token: str, role: Role, by: str, at: datetime, used_by: int | None = None,
+                   used_at: datetime | None = None) -> None:
         with self.transaction():
             self._people("invites").insert({"token": token, "role": role.value, "created_by": by,
-                                             "created_at": iso(at), "used_by": None, "used_at": None})
+                                             "created_at": iso(at), "used_by": used_by, "used_at": iso(used_at)})
+
+    def invites(self) -> list[dict[str, Any]]:
+        with self._reading("people"):
+            return [dict(d, role=Role(d["role"]), created_at=parse_datetime(d["created_at"]),
+                         used_at=d["used_at"] and parse_datetime(d["used_at"])) for d in self._people("invites").all()]
 
     def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
         """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
@@ -1145,13 +1329,6 @@ class Store:
                 raise NotFound(f"there is no feed {feed_id}")
             return feed_from_dict(doc, feed_id)
 
-    def add_feed(self, feed: Feed) -> Feed:
-        """Store a new feed; an address already watched is an InputError naming that feed."""
-        [stored] = self.add_feeds([feed])
-        if isinstance(stored, int):
-            raise InputError(f"{shown_url(feed.url)} is watched already, as feed {stored}")
-        return stored
-
     def add_feeds(self, feeds: list[Feed]) -> list[Feed | int]:
         """Store new feeds in one write; for each, the feed as stored, or the number of the feed that
         watches its address already (stored before, or earlier in `feeds`)."""
@@ -1187,6 +1364,7 @@ class Store:
     def save_feed(self, feed: Feed) -> None:
         with self.transaction():
             self._db("feeds").table("feeds").upsert(Document(feed_to_dict(feed), doc_id=feed.id))
+            self._end_leases([feed.id])
 
     def save_feeds(self, feeds: list[Feed]) -> None:
         """Store the new state of feeds that are stored already, in one pass over the table (TinyDB converts
@@ -1201,12 +1379,40 @@ class Store:
                 doc.clear()
                 doc.update(fresh)
             table.update(replace_doc, doc_ids=[f.id for f in feeds if f.id in stored_url])
+            self._end_leases([f.id for f in feeds])
+
+    def lease_feeds(self, worker: str, now: datetime, limit: int, *, every_feed: bool = False,
+                    lease: timedelta = LEASE, reclaim: Collection[str] = ()) -> list[Feed]:
+        """Up to `limit` enabled feeds due at `now` (every enabled one with `every_feed`) that no worker holds
+        (or only a worker named in `reclaim`, known to be gone), now held by `worker` until their new state is
+        saved or until `now + lease` (table `leases` of feeds.json: feed id -> worker and until when), so that
+        watchers on one data directory share the feeds."""
+        with self.transaction():
+            leases = self._db("feeds").table("leases")
+            held = {d.doc_id for d in leases.all() if d["until"] > iso_utc(now) and d["by"] not in reclaim}
+            due = sorted((f for f in self.feeds() if f.enabled and f.id not in held
+                          and (every_feed or f.next_check is None or f.next_check <= now)),
+                         key=lambda f: (f.next_check is not None, f.next_check or now, f.id))[:limit]
+            for f in due:
+                leases.upsert(Document({"by": worker, "until": iso_utc(now + lease)}, doc_id=f.id))
+            return sorted(due, key=lambda f: f.id)
+
+    def lease_holders(self, now: datetime) -> set[str]:
+        with self._reading("feeds"):
+            return {d["by"] for d in self._db("feeds").table("leases").all() if d["until"] > iso_utc(now)}
+
+    def _end_leases(self, feed_ids: list[int]) -> None:
+        leases = self._db("feeds").table("leases")
+        ended = [i for i in feed_ids if leases.contains(doc_id=i)]
+        if ended:
+            leases.remove(doc_ids=ended)
 
     def remove_feed(self, feed_id: int) -> Feed:
         """Stop watching a feed; the evidence found through it stays."""
         with self.transaction():
             feed = self.feed(feed_id)
             self._db("feeds").table("feeds").remove(doc_ids=[feed_id])
+            self._end_leases([feed_id])
             seen = self._db("seen").table("seen")
             if seen.contains(doc_id=feed_id):
                 seen.remove(doc_ids=[feed_id])
@@ -1328,7 +1534,7 @@ class Store:
 
 def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    def locked(self: Store, *args: Any, **kwargs: Any) -> Any:
+    def locked(self: FileStore, *args: Any, **kwargs: Any) -> Any:
         with self._thread_lock:
             return method(self, *args, **kwargs)
     return locked
@@ -1338,13 +1544,13 @@ def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
 # process take turns (writes already do, in transaction()). Processes need no turns: a file another
 # process replaces is read whole, in one version or the other.
 for _read in ("get_claim", "find_claims", "claim_dicts", "next_number", "is_empty", "claims_version", "history",
-              "evidence_for", "evidence_between", "alert_events", "recent_news", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "team_settings", "feeds", "feed", "seen",
+              "evidence_for", "evidence_between", "alert_events", "recent_news", "outbox", "outbox_state", "user", "users", "chat", "chats", "subscriptions", "team_settings", "feeds", "feed", "seen", "lease_holders", "invites",
               "schema_version"):
-    _method = getattr(Store, _read)
+    _method = getattr(FileStore, _read)
     if isinstance(_method, property):
-        setattr(Store, _read, property(_one_thread_at_a_time(_method.fget)))
+        setattr(FileStore, _read, property(_one_thread_at_a_time(_method.fget)))
     else:
-        setattr(Store, _read, _one_thread_at_a_time(_method))
+        setattr(FileStore, _read, _one_thread_at_a_time(_method))
 
 
 def _user(doc: dict[str, Any], user_id: int) -> User:
@@ -1450,7 +1656,7 @@ def _check_claim(doc: dict[str, Any], number: int) -> None:
     doc["id"], doc["outcome"], doc["review_date"], doc["tags"], doc["text"], doc["source"]["title"]  # listing reads these
 
 
-def _evidence_key(doc: dict[str, Any]) -> tuple[Any, ...]:
+def evidence_key(doc: dict[str, Any]) -> tuple[Any, ...]:
     """What makes an evidence row the same news for the same claim: its link, else its feed and title."""
     return (doc["claim"], doc["url"]) if doc["url"] else (doc["claim"], doc.get("feed"), doc["title"])
 
@@ -1496,7 +1702,7 @@ _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
                "subscriptions": lambda d, n: _subscription(d),
                "invites": lambda d, n: (d["token"], Role(d["role"]), d["used_by"], d["created_by"]),
                "team": lambda d, n: _check_team(d)},
-    "feeds": {"feeds": lambda d, n: feed_from_dict(d, n)},
+    "feeds": {"feeds": lambda d, n: feed_from_dict(d, n), "leases": lambda d, n: (d["by"], parse_datetime(d["until"]))},
     "seen": {"seen": lambda d, n: [parse_datetime(t) for _, t in d["entries"].values()]},
     "news": {"items": lambda d, n: news_item_from_dict(d)},
     "outbox": {"messages": _check_message},  # on reading, messages that fail this are left out
@@ -1527,7 +1733,7 @@ def _for_claim(change: Change, number: int) -> Change:
                                                         change.before, change.after)
 
 
-def _forecasters_by_identity(store: Store) -> None:
+def _forecasters_by_identity(store: FileStore) -> None:
     """Schema 1 -> 2: a forecast made in Telegram gets its maker's identity (`who`: tg:<user id>), found from its
     name: a name kept as "first last (id)" holds the id; a @username is the name one user with a role was
     granted it under. A name that is no Telegram user's stays a command-line name. (Two people whose
@@ -1553,6 +1759,10 @@ def _forecasters_by_identity(store: Store) -> None:
 MIGRATIONS[1] = _forecasters_by_identity
 
 
-def open_store(path: str | Path | None, **kwargs: Any) -> Store:
-    """A store on the data directory `path`, or in memory when `path` is None."""
-    return Store(MemoryBackend() if path is None else FileBackend(Path(path)), **kwargs)
+def open_store(location: str | Path | None, **kwargs: Any) -> Store:
+    """The store at `location`: a PostgreSQL database (postgresql://user@host/db), a data directory, or memory
+    when None."""
+    if location is not None and str(location).startswith(("postgresql://", "postgres://")):
+        from claimwatch.pgstore import PgStore  # psycopg loads only for a database
+        return PgStore(str(location), **kwargs)
+    return FileStore(MemoryBackend() if location is None else FileBackend(Path(location)), **kwargs)

@@ -11,6 +11,10 @@ start from what the database holds: "watch-tick" (feeds), "deliver" (outbox to c
 "reminders" (daily at CLAIMWATCH_REMIND_AT, and once at start to make up for downtime) and
 "digests" (each minute, for the chats whose digest time has come). At most IN_FLIGHT messages are
 between "sent" and "recorded as sent": a bot killed at that instant sends those again on restart.
+
+Updates come by long polling, from one process per token (a second one stops on Telegram's 409 Conflict, see
+CONFLICT_GRACE), or with `run --webhook` by Telegram's calls to PTB's webhook server, which refuses (403) any
+call without the secret token.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import functools
 import gc
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -44,13 +49,14 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram import Bot
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, \
+    TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
-    MessageHandler, filters
+    MessageHandler, TypeHandler, filters
 
 from claimwatch import delivery, interchange, ledger
 from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
-from claimwatch.config import Config, load_config, read_env_file
+from claimwatch.config import Config, Webhook, load_config, read_env_file, webhook
 from claimwatch.errors import ClaimwatchError, StoreError
 from claimwatch.fetch import Fetcher
 from claimwatch.model import CHANNEL_BOT, Source
@@ -60,12 +66,17 @@ from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
+LISTEN_SECONDS = 5  # how long one wait for announcements lasts (a stopping bot waits this long at most)
 IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
 MAX_PIECES = 4  # messages one reply may take; the rest is cut
 CUT_SHORT = "\n… (cut short: too long for chat; the command line shows all of it)"
 MAX_UPLOAD = 5 * 2**20  # an OPML file is small; anything bigger is not one
 T = TypeVar("T")
+# A 409 Conflict from getUpdates means another process polls the same token. Telegram answers it to the poll that
+# a newer one cut off, and the two then cut each other off in turn: the process that has polled for less than this
+# (more than the 10 s long poll) and received no update yet is the newcomer, and stops; the other one carries on.
+CONFLICT_GRACE = 15.0
 NO_TOKEN = ("claimwatch: no TELEGRAM_BOT_TOKEN is set. Get one from @BotFather in Telegram (/newbot) and put it "
             "in the environment or a .env file; without one, `claimwatch console` offers the same commands here.")
 
@@ -80,8 +91,13 @@ class Front:
         self.clock = clock
         self.watch_every, self.deliver_every = watch_every, deliver_every
         self.watcher: Watcher | None = None  # made at start, inside the event loop
+        self.listener: asyncio.Task[None] | None = None  # on a database: delivers when others announce work
+        self.started = time.monotonic()  # reset when the bot starts
+        self.received = False  # an update came (polling works for this process)
+        self.stopped_because = ""  # why the bot stopped itself, for main() to say
         self._next_send: dict[int, float] = {}  # chat -> monotonic time its next alert may go
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
+        self._delivering = asyncio.Lock()  # the deliver job and the listener take turns
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -95,13 +111,27 @@ class Front:
         self._worker.shutdown(wait=True)
 
     async def deliver(self, bot: Bot) -> None:
-        """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run)."""
+        """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run).
+
+        Of all the bot processes on one store, one sends: the one holding the sender role (Store.hold_role), so
+        Telegram's overall limit is kept by one rate limiter; when it dies, another takes the role at its next
+        run (every `deliver_every` seconds). Messages it had in flight (at most IN_FLIGHT) may go again."""
         store = self.service.store
-        await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
-        gate = asyncio.Semaphore(IN_FLIGHT)
-        while batch := await self.call(functools.partial(delivery.next_batch, web_url=self.config.public_url),
-                                       store, self.clock()):
-            await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+        async with self._delivering:
+            if not await self.call(store.hold_role, "sender"):
+                return
+            await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
+            gate = asyncio.Semaphore(IN_FLIGHT)
+            while batch := await self.call(functools.partial(delivery.next_batch, web_url=self.config.public_url),
+                                           store, self.clock()):
+                await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+
+    async def listen(self, bot: Bot) -> None:
+        """Deliver as soon as another process announces new alerts or messages (PostgreSQL's LISTEN/NOTIFY),
+        rather than at the next run of the deliver job."""
+        while True:
+            if await asyncio.to_thread(self.service.store.announcements, LISTEN_SECONDS):
+                await self.deliver(bot)
 
     async def _deliver_one(self, bot: Bot, message: delivery.Outgoing, gate: asyncio.Semaphore) -> None:
         store, chat = self.service.store, message.chat
@@ -257,11 +287,25 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _send(context.bot, update.effective_chat.id, reply)
 
 
+async def on_any_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Notes that updates reach this process (see CONFLICT_GRACE)."""
+    _front(context).received = True
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log first; a chat that blocked the bot is marked inactive; anyone else hears something went wrong."""
     error = context.error
     chat = update.effective_chat if isinstance(update, Update) else None
     front = _front(context)
+    if isinstance(error, Conflict) and update is None:  # from getUpdates
+        if front.received or time.monotonic() - front.started > CONFLICT_GRACE:
+            log.warning("another process is long-polling this bot's token too (Telegram: %s); stop it: only one "
+                        "process may poll a token", error.message)
+            return
+        front.stopped_because = (f"another process is already long-polling this bot's token (Telegram: "
+                                 f"{error.message}): stop it first, or run every bot process with --webhook")
+        context.application.stop_running()
+        return
     if isinstance(error, Forbidden) and chat is not None:
         log.warning("chat %s cannot be reached (%s); marked inactive", chat.id, error.message)
         await front.call(front.service.chat_unreachable, chat.id, error.message, front.clock())
@@ -319,6 +363,7 @@ async def on_start(app: Application) -> None:
     """Register the command menu, learn the bot's name, say where we serve (a new data directory starts empty:
     /examples load brings the example claims)."""
     front: Front = app.bot_data["front"]
+    front.started = time.monotonic()
     await app.bot.set_my_commands([BotCommand(name, summary) for name, summary in menu()])
     front.service.settings = replace(front.service.settings, bot_username=app.bot.username)
     # Load every claim once, then exempt what is loaded from the cyclic garbage collector: the data is
@@ -339,13 +384,18 @@ async def on_start(app: Application) -> None:
                    job_kwargs=once)
     jobs.run_repeating(digests_tick, interval=60, first=0.5, name="digests", job_kwargs=once)
     jobs.run_repeating(deliver_tick, interval=front.deliver_every, first=1, name="deliver", job_kwargs=once)
+    if front.config.database:  # a database announces what other processes wrote
+        front.listener = asyncio.get_running_loop().create_task(front.listen(app.bot), name="listen")
     empty = await front.call(front.service.store.is_empty)
-    log.info("claimwatch bot @%s serving data directory %s%s", app.bot.username, front.config.data_dir,
+    log.info("claimwatch bot @%s serving %s %s%s", app.bot.username,
+             "the database" if front.config.database else "data directory", front.config.shown_location,
              " (no claims yet: /examples load adds the example claims)" if empty else "")
 
 
 async def on_stop(app: Application) -> None:
     front: Front = app.bot_data["front"]
+    if front.listener is not None:
+        front.listener.cancel()
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
     front.close()
@@ -362,6 +412,7 @@ def build_application(config: Config, service: ChatService, clock: Callable[[], 
            .post_init(on_start).post_shutdown(on_stop)
            .build())
     app.bot_data["front"] = Front(service, config, clock, watch_every, deliver_every)
+    app.add_handler(TypeHandler(Update, on_any_update, block=False), group=-1)
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, on_message))  # an edit is not a new command
     app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.Document.ALL, on_document))
     app.add_handler(CallbackQueryHandler(on_button))
@@ -407,19 +458,40 @@ def _start_failure(error: TelegramError, config: Config) -> str:
     if isinstance(error, InvalidToken):
         return ("Telegram rejected the bot token: check TELEGRAM_BOT_TOKEN (from @BotFather) and that it is for "
                 f"{config.api_url}")
+    if isinstance(error, BadRequest):  # a NetworkError to PTB, but the server answered: it refused
+        if "webhook" in error.message.lower():
+            return f"Telegram refused the webhook ({error.message}): check --webhook, a public https URL"
+        return f"Telegram refused a call at start ({error.message})"
     if isinstance(error, NetworkError):
         return (f"cannot reach the Telegram Bot API at {config.api_url} ({error.message}): check the network, "
                 "or TELEGRAM_API_URL")
     return str(error)
 
 
-def main() -> int:
-    """`python bot.py` and `claimwatch run`."""
+def bot_identity(config: Config) -> str:
+    """Whose the token is (getMe) and how updates reach the bot (getWebhookInfo), in one line for `doctor`;
+    ClaimwatchError, in one line naming what to check, when Telegram cannot be asked or refuses the token."""
+    async def ask() -> str:
+        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot") as bot:
+            hook = await bot.get_webhook_info()
+        if not hook.url:
+            return f"@{bot.username}, no webhook set (long polling)"
+        trouble = f"; its last error: {hook.last_error_message}" if hook.last_error_message else ""
+        return f"@{bot.username}, updates by webhook at {hook.url} ({hook.pending_update_count} waiting{trouble})"
+    try:
+        return asyncio.run(ask())
+    except TelegramError as e:
+        raise ClaimwatchError(_start_failure(e, config).replace(config.token, "<token>")) from None
+
+
+def main(webhook_url: str | None = None, listen: str | None = None) -> int:
+    """`python bot.py` and `claimwatch run`: long polling, or with `webhook_url` webhook mode on `listen`."""
     try:
         read_env_file()
         # PTB 22 warns on every flood-control error unless its future timedelta behaviour is chosen
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         config = load_config()
+        hook = None if webhook_url is None else webhook(webhook_url, listen, config)
     except ClaimwatchError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 2
@@ -428,14 +500,39 @@ def main() -> int:
         return 2
     _setup_logging(config.token, config.log_level)
     try:
-        store = open_store(config.data_dir)
+        store = open_store(config.location)
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
     service = ChatService(store, ChatSettings(config.tz, config.admins, config.access, public_url=config.public_url))
+    app = build_application(config, service)
     try:
-        build_application(config, service).run_polling(allowed_updates=Update.ALL_TYPES)
+        if hook is None:
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+        else:
+            _run_webhook(app, hook)
     except TelegramError as e:  # e.g. a rejected token, whose message quotes the token itself
         print(f"claimwatch: error: {_start_failure(e, config).replace(config.token, '<token>')}", file=sys.stderr)
         return 1
+    except OSError as e:  # the webhook's address is taken or not this machine's
+        if hook is None:
+            raise
+        print(f"claimwatch: error: cannot listen on {hook.host}:{hook.port} ({e.strerror or e}): choose another "
+              "--listen", file=sys.stderr)
+        return 1
+    stopped = app.bot_data["front"].stopped_because
+    if stopped:
+        print(f"claimwatch: error: {stopped}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_webhook(app: Application, hook: Webhook) -> None:
+    """Serves Telegram's webhook calls; a call without the secret (X-Telegram-Bot-Api-Secret-Token) gets 403."""
+    if hook.secret_made:
+        log.warning("no CLAIMWATCH_WEBHOOK_SECRET is set: using a secret made for this run (set one when several "
+                    "bot processes share the webhook, or each start locks the others out)")
+    log.info("receiving updates by webhook at %s (listening on %s:%d)", hook.url, hook.host, hook.port)
+    # PTB routes by a regular expression: the path is taken literally
+    app.run_webhook(listen=hook.host, port=hook.port, url_path=re.escape(hook.path), webhook_url=hook.url,
+                    secret_token=hook.secret, allowed_updates=Update.ALL_TYPES)

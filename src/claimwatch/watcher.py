@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -24,7 +26,23 @@ from claimwatch.model import Evidence, Feed, NewsItem
 from claimwatch.parsing import feed_key, feed_url, shown_url
 from claimwatch.store import ClaimFilter, Store
 
+LEASE_BATCH = 100  # feeds a watcher leases at a time: several watchers share a cycle's feeds in batches this size
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
+
+
+def _gone(worker: str) -> bool:
+    """A watch worker (named host:pid) of this machine that no longer runs: its leases need not run out
+    (a watcher restarted after a crash takes its feeds at once). Another machine's are left to expire."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # running, as another user
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -50,10 +68,18 @@ class FeedReport:
 
 
 class Watcher:
-    """Runs watch cycles over a store; keeps the compiled watch terms until claims change."""
+    """Runs watch cycles over a store; keeps the compiled watch terms until claims change.
 
-    def __init__(self, store: Store, fetcher: Fetcher, interval: int = polling.DEFAULT_INTERVAL) -> None:
+    Any number of watchers, in any number of processes or machines, share one store's feeds: a cycle
+    leases the due feeds LEASE_BATCH at a time (Store.lease_feeds), checks them, and stores what it found,
+    which ends the leases; it goes on until no due feed is left that another watcher does not hold. A
+    watcher killed mid-cycle loses nothing: its leases expire (store.LEASE) and another watcher takes
+    the feeds, whose entries it had not yet stored as seen."""
+
+    def __init__(self, store: Store, fetcher: Fetcher, interval: int = polling.DEFAULT_INTERVAL,
+                 worker: str | None = None) -> None:
         self.store, self.fetcher, self.interval = store, fetcher, interval
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._matcher: tuple[object, Matcher] | None = None
 
     def matcher(self) -> Matcher:
@@ -64,9 +90,18 @@ class Watcher:
         return self._matcher[1]
 
     async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
-        """Check the feeds that are due (all enabled ones with `every_feed`)."""
-        feeds = [f for f in await asyncio.to_thread(self.store.feeds)
-                 if f.enabled and (every_feed or f.next_check is None or f.next_check <= now)]
+        """Check the feeds that are due (all enabled ones with `every_feed`) and that no other watcher holds."""
+        reports: list[FeedReport] = []
+        gone = [w for w in await asyncio.to_thread(self.store.lease_holders, now) if _gone(w)]
+        while True:  # with every_feed, all at once: those checked would be due again
+            feeds = await asyncio.to_thread(self.store.lease_feeds, self.worker, now,
+                                            2**31 if every_feed else LEASE_BATCH, every_feed=every_feed, reclaim=gone)
+            reports += await self._check_all(feeds, now) if feeds else []
+            if not feeds or every_feed:
+                break
+        return sorted(reports, key=lambda r: r.feed.id)  # in the order of the feeds, as they are listed
+
+    async def _check_all(self, feeds: list[Feed], now: datetime) -> list[FeedReport]:
         if feeds:
             parserpool.start()  # the parser processes start while the first feeds are on their way
         # Documents are matched and stored while others are still fetched and parsed: whatever has arrived
@@ -85,8 +120,7 @@ class Watcher:
         if recording is not None:
             reports += await recording
         reports += await asyncio.to_thread(self._record, arrived, now) if arrived else []
-        order = {f.id: n for n, f in enumerate(feeds)}
-        return sorted(reports, key=lambda r: order[r.feed.id])  # in the order of the feeds, as they are listed
+        return reports
 
     async def _check(self, feed: Feed, now: datetime) -> tuple[Feed, FetchResult, ParsedFeed | None]:
         """Fetch one feed and parse it as soon as it arrives, while others are still on the way; the body
