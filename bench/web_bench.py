@@ -110,7 +110,7 @@ def main() -> int:
         env = {**os.environ, "CLAIMWATCH_DATA": str(data)}
         whole_list, whole_show = [], []
         for _ in range(5):
-            for words, into in ((["list"], whole_list), (["show", "1234"], whole_show)):
+            for words, into in ((["list"], whole_list), (["show", str(args.claims // 2)], whole_show)):
                 t0 = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "claimwatch", *words], env=env, check=True, capture_output=True)
                 into.append((time.perf_counter() - t0) * 1000)
@@ -130,7 +130,7 @@ def main() -> int:
     print(f"  claimwatch show N, in this process      median {statistics.median(shown):7.1f} ms, "
           f"p95 {p95(shown):7.1f} ms")
     print(f"  claimwatch list, new process            median {statistics.median(whole_list):7.1f} ms")
-    print(f"  claimwatch show 1234, new process       median {statistics.median(whole_show):7.1f} ms")
+    print(f"  claimwatch show N, new process          median {statistics.median(whole_show):7.1f} ms")
     claims_page = statistics.median(rows["claims page (/claims, open, page 1)"][0])
     claim_page = statistics.median(rows["a claim's page (/claims/N, N at random)"][0])
     print(f"the claims page takes {claims_page / statistics.median(listed):.2f}x the CLI's list; a claim's page "
