@@ -30,6 +30,13 @@ def _missing(why: str) -> None:
     pytest.skip(f"browser tests skipped: {why}")
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A data directory: these tests are about the browser (test_web.py runs the pages on both kinds of store),
+    and a page's images load at once, each holding a database connection that its pool keeps for a while."""
+    return tmp_path / "data"
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
