@@ -4,12 +4,18 @@ Times add, show, forecast, resolve and list-due (p50, p95), and plain TinyDB (de
 doing the same inserts at the same size in the same run. Targets: p95 <= 25 ms for each operation,
 add at least 10x faster than plain TinyDB.
 
+With --store postgresql://…, the same operations on a PostgreSQL store at 100k claims, 400k forecasts and
+1M evidence rows (in a database the benchmark makes on that server and drops), printed beside the data
+directory at 10k: target p95 <= 10 ms each.
+
     python bench/store_bench.py [--claims 10000] [--ops 200]
+    python bench/store_bench.py --store postgresql://127.0.0.1/postgres
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -74,13 +80,64 @@ def p95(times: list[float]) -> float:
     return statistics.quantiles(times, n=20)[-1]
 
 
+def measure(store: Store, claims: int, evidence: int, ops: int, rng: random.Random) -> dict[str, list[float]]:
+    """Populate `store`, then time each operation `ops` times."""
+    t0 = time.perf_counter()
+    populate(store, claims_document(claims, rng), evidence, rng)
+    print(f"populated {claims} claims, {4 * claims} forecasts, {evidence} evidence rows in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+    open_numbers = [c.id for c in store.find_claims()]
+    rng.shuffle(open_numbers)
+
+    def add() -> object:
+        return ledger.add_claim(store, ledger.NewClaim(
+            text="A new claim about Arctic shipping", tags=("arctic",), review_date=date(2026, 9, 1)), "bench", NOW)
+    return {
+        "add": timed(add, ops),
+        "show": timed(lambda: (store.get_claim(n := rng.randint(1, claims)), store.evidence_for(n)), ops),
+        "forecast": timed(lambda: ledger.add_forecast(store, rng.randint(1, claims), 0.4, "bench", NOW), ops),
+        "resolve": timed(lambda: ledger.resolve(store, open_numbers.pop(), OutcomeValue.TRUE, "bench", NOW), ops),
+        "list-due": timed(lambda: ledger.due(store, TODAY), ops),
+    }
+
+
+def compare_postgresql(server: str, args: argparse.Namespace) -> int:
+    from claimwatch.pgstore import create_database, drop_database
+
+    name = f"claimwatch_bench_{os.getpid()}"
+    database = create_database(server, name)
+    try:
+        print(f"PostgreSQL ({database}):")
+        pg = measure(open_store(database), args.pg_claims, args.pg_evidence, args.ops, random.Random(7))
+    finally:
+        drop_database(server, name)
+    with tempfile.TemporaryDirectory() as tmp:
+        print("data directory:")
+        files = measure(open_store(Path(tmp) / "data"), args.claims, args.evidence, args.ops, random.Random(7))
+    print(f"\n{'operation':<10} {'PostgreSQL ' + str(args.pg_claims // 1000) + 'k':>22} "
+          f"{'files ' + str(args.claims // 1000) + 'k':>20}   target: PostgreSQL p95 <= 10 ms")
+    print(f"{'':<10} {'p50 ms':>10} {'p95 ms':>10}  {'p50 ms':>9} {'p95 ms':>9}")
+    ok = True
+    for op in pg:
+        met = p95(pg[op]) <= 10
+        ok &= met
+        print(f"{op:<10} {statistics.median(pg[op]):10.2f} {p95(pg[op]):10.2f}  {statistics.median(files[op]):9.2f} "
+              f"{p95(files[op]):9.2f}   {'met' if met else 'not met'}")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--evidence", type=int, default=100_000)
     parser.add_argument("--ops", type=int, default=200)
     parser.add_argument("--plain-inserts", type=int, default=20)
+    parser.add_argument("--store", metavar="POSTGRESQL_URL", help="compare a PostgreSQL store at --pg-claims")
+    parser.add_argument("--pg-claims", type=int, default=100_000)
+    parser.add_argument("--pg-evidence", type=int, default=1_000_000)
     args = parser.parse_args()
+    if args.store:
+        return compare_postgresql(args.store, args)
     rng = random.Random(7)
     doc = claims_document(args.claims, rng)
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import NOW, UTC_TZ, store_config
+from conftest import NOW, UTC_TZ, postgres_location, store_config
 from fakebot import FakeBotAPI, running
 from test_bot import ADMIN, start_bot, stop_bot
 
@@ -36,11 +36,12 @@ def world(data: Path | str, subscribers: int) -> tuple[Store, int]:
     return store, number
 
 
-def bot_for(api: FakeBotAPI, store: Store, data: Path | str, clock=lambda: NOW, **settings):
+def bot_for(api: FakeBotAPI, store: Store, data: Path | str, clock=lambda: NOW, deliver_every: float = 0.2,
+            **settings):
     """The real Application on `store`, delivering every 0.2 s; `settings` are more Config fields."""
     config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}), **settings)
     return build_application(config, ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access)),
-                             clock=clock, deliver_every=0.2)
+                             clock=clock, deliver_every=deliver_every)
 
 
 def received(api: FakeBotAPI) -> Counter[int]:
@@ -207,3 +208,21 @@ def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(dat
             app.job_queue.run_once(busy, when=0.2)
             reminder = api.wait_for(lambda s: s.chat_id == ADMIN and "Review due" in (s.text or ""), timeout=15)
     assert f"#{number}" in reminder.text and store.outbox_state()["reminded"] == now.date().isoformat()
+
+
+def test_on_a_database_an_alert_another_process_records_goes_out_without_waiting_for_a_delivery_run(
+        postgres_database: str) -> None:
+    data = postgres_location(postgres_database)
+    store = open_store(data)
+    number = ledger.add_claim(store, ledger.NewClaim(text="Arctic route doubles"), "ann", NOW).id
+    store.subscribe(ADMIN, "all", NOW)
+    with FakeBotAPI() as api:
+        app = bot_for(api, store, data, deliver_every=3600)  # its delivery job runs at start, then in an hour
+        with running(app):
+            [job] = app.job_queue.get_jobs_by_name("deliver")
+            wait_until(lambda: job.next_t is not None and job.next_t > datetime.now(UTC) + timedelta(minutes=30))
+            watcher = open_store(data)  # another process's store: the watcher's, which found news
+            watcher.add_evidence([Evidence(0, number, "https://n.example/1", "Arctic story", NOW, feed="Wire")],
+                                 alert=True)
+            alert = api.wait_for(lambda s: s.chat_id == ADMIN and "Arctic story" in (s.text or ""), timeout=30)
+    assert f"#{number}" in alert.text

@@ -14,7 +14,7 @@ from claimwatch.doctor import BACKLOG_AGE, check_outbox, diagnose
 from claimwatch.model import Evidence, Feed
 from claimwatch.store import open_store
 
-from conftest import NOW, UTC_TZ, run_cli
+from conftest import NOW, UTC_TZ, postgres_location, run_cli
 from fakebot import FakeBotAPI
 
 NAMES = ["configuration", "store", "token", "feeds", "outbox"]
@@ -35,7 +35,7 @@ def env_for(data: Path | str, api: FakeBotAPI, token: str | None = None) -> dict
     return {"CLAIMWATCH_DATA": str(data), "TELEGRAM_BOT_TOKEN": token or api.TOKEN, "TELEGRAM_API_URL": api.url}
 
 
-def findings(data: Path, api: FakeBotAPI, **env: str) -> dict[str, tuple[bool, str]]:
+def findings(data: Path | str, api: FakeBotAPI, **env: str) -> dict[str, tuple[bool, str]]:
     return {f.name: (f.ok, f.message) for f in diagnose(NOW, env_for(data, api) | env, env_file=None)}
 
 
@@ -86,6 +86,17 @@ def test_a_store_that_cannot_be_used_is_a_problem(tmp_path: Path, damage, says: 
     ok, message = found["store"]
     assert not ok and says in message, message
     assert found["token"][0] and "feeds" not in found  # the checks that need the store are left out
+
+
+def test_a_database_of_a_newer_schema_is_a_problem(postgres_database: str) -> None:
+    from claimwatch.pgstore import MIGRATIONS
+
+    data = postgres_location(postgres_database)
+    open_store(data, schema_version=2, migrations=MIGRATIONS | {1: "create table later (x int)"})  # a newer claimwatch
+    with FakeBotAPI() as api:
+        found = findings(data, api)
+    ok, message = found["store"]
+    assert not ok and "written by a newer claimwatch (schema 2, this one reads 1)" in message, message
 
 
 def test_a_database_that_cannot_be_reached_is_a_problem(tmp_path: Path) -> None:

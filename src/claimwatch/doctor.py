@@ -1,8 +1,8 @@
 """`claimwatch doctor`: whether this installation can run, one check a line.
 
 Each check is a function returning a Finding (its name, ok or not, and what was found or what to do); diagnose()
-runs them in order. Checks change nothing a user can see: the store check takes the writers' lock, and in a data
-directory writes a temporary file that never has a name.
+runs them in order. Checks change nothing a user can see: the store check makes a write in a transaction and
+takes it back (rolls it back), and in a data directory writes a temporary file that never has a name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from claimwatch.store import Store, open_store
 
 BACKLOG_AGE = timedelta(hours=1)  # a pending alert older than this: nothing is sending (the bot sends every 2 s)
 BACKLOG_SIZE = 10_000  # more pending than this: sending cannot keep up (Telegram allows 30 messages a second)
+
+
+class _RolledBack(Exception):
+    """Ends the store check's transaction, taking its test write back."""
 
 
 class Finding(NamedTuple):
@@ -47,8 +51,9 @@ def check_config(env: Mapping[str, str], env_file: str | None) -> tuple[Finding,
 
 
 def check_store(config: Config) -> tuple[Finding, Store | None]:
-    """The store: it opens (schema), every claim reads, and a writer gets the writers' lock; in a data directory
-    a file can be written too. (A PostgreSQL store gets its lock in a transaction that writes nothing.)"""
+    """The store: it opens (schema), every claim reads, and a write can be made (inside a transaction that is then
+    rolled back: the writers' lock is taken, the write checked and nothing kept); in a data directory a file can be
+    written too."""
     where = config.shown_location
     if config.new_data_dir():
         return Finding("store", True, f"no data directory at {where} yet: the bot or the first command that "
@@ -57,10 +62,18 @@ def check_store(config: Config) -> tuple[Finding, Store | None]:
         store = open_store(config.location)  # an older schema is upgraded here, as by any command, with a backup
         upgraded = f" (upgraded just now; the old files are in {store.migrated_backup})" if store.migrated_backup else ""
         claims = len(store.find_claims())
-        with store.transaction():
-            if config.database is None:
-                with tempfile.TemporaryFile(dir=config.data_dir, prefix=".doctor-"):
-                    pass  # a file written in the data directory, and gone with no name left behind
+        try:
+            with store.transaction():  # a write made and taken back: the store's own rollback
+                store.save_team_setting("doctor-check", "a write that is rolled back")
+                if config.database is None:
+                    with tempfile.TemporaryFile(dir=config.data_dir, prefix=".doctor-"):
+                        pass  # a file written in the data directory, and gone with no name left behind
+                raise _RolledBack
+        except _RolledBack:
+            pass
+        if "doctor-check" in store.team_settings():
+            return Finding("store", False, f"{where}: a write that was rolled back is still there: the store does "
+                                           "not keep its transactions; report this as a bug"), None
     except StoreError as e:
         return Finding("store", False, f"{e}"), None
     except OSError as e:
