@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time as clock_time, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class Harness:
     store: Store
     now: datetime = NOW  # the bot's clock; tests move it
     handled: set[int] | None = None  # update ids the bot has finished with, when the test runs the bot
+    service: ChatService | None = None  # the bot's chat layer, when the test runs the bot
 
     def say(self, user: int, text: str, *, chat: int | None = None, chat_type: str = "private",
             forward_origin: dict | None = None) -> Sent:
@@ -79,7 +80,7 @@ def bot(data: Path | str) -> Iterator[Harness]:
         config = store_config(data, UTC_TZ, "test", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}),
                               remind_at=clock_time(23, 59))
         service = ChatService(store, ChatSettings(UTC_TZ, config.admins, config.access))
-        harness = Harness(api, store, handled=set())
+        harness = Harness(api, store, handled=set(), service=service)
         app = build_application(config, service, clock=lambda: harness.now)
 
         async def finished(update: Update, context: object) -> None:  # runs after the bot's own handlers
@@ -111,7 +112,8 @@ COMMANDS = [
     ("/add A claim from chat", Role.ANALYST), ("/delete 19 a test", Role.ANALYST), ("/restore 19", Role.ANALYST), ("/forecast 3 40% a note", Role.ANALYST),
     ("/resolve 4 true done", Role.ANALYST), ("/reopen 4", Role.ANALYST), ("/edit 5 due 2027-01-31", Role.ANALYST),
     ("/trywatch Минск, Belarus*", None), ("/mine", None), ("/todo", None), ("/me", None), ("/cancel", None), ("/invite subscriber", Role.ADMIN), ("/grant 555 subscriber", Role.ADMIN),
-    ("/revoke 555", Role.ADMIN), ("/users", Role.ADMIN),
+    ("/revoke 555", Role.ADMIN), ("/users", Role.ADMIN), ("/web", Role.SUBSCRIBER), ("/share 6", Role.ANALYST),
+    ("/unshare 6", Role.ANALYST),
 ]
 
 
@@ -150,6 +152,15 @@ def test_show_buttons_forecast_and_subscribe(bot: Harness) -> None:
     assert [s.target for s in bot.store.subscriptions(ANALYST)] == ["3"]
     assert [(f.by, f.p) for f in bot.store.get_claim(3).forecasts] == [("user102", 0.7)]
     assert bot.api.answered_callbacks, "every press is answered so the client stops its spinner"
+
+
+def test_show_opens_the_claim_in_the_browser_with_the_public_url_set(bot: Harness) -> None:
+    assert bot.service is not None
+    bot.service.settings = replace(bot.service.settings, public_url="https://claims.example.org")
+    shown = bot.say(ANALYST, "/show 3")
+    assert ("Open in browser", "https://claims.example.org/claims/3") in [b for row in shown.buttons for b in row]
+    link = bot.say(ANALYST, "/web").text
+    assert "https://claims.example.org/signin?token=" in link and "once, within 10 minutes" in link
 
 
 def test_resolve_by_buttons_asks_to_confirm(bot: Harness) -> None:

@@ -55,3 +55,22 @@ def test_brier_over_time_with_one_quarter_is_not_a_dot_on_a_long_axis_and_its_li
     assert (high - low).days <= 120
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2026-Q2"]
     assert "always saying 50% (0.25)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_a_claims_forecast_chart_has_a_line_per_forecaster_the_median_and_the_event() -> None:
+    from datetime import UTC, date, datetime
+
+    def at(day: int) -> datetime:
+        return datetime(2024, 5, day, tzinfo=UTC)
+
+    lines = {"alice": [(at(1), 0.3), (at(10), 0.6)], "<bob>": [(at(3), 0.8)]}
+    fig = charts.forecasts_figure(lines, [(at(1), 0.3), (at(3), 0.55), (at(10), 0.7)], (date(2024, 6, 1), "true"),
+                                  "#1: forecasts over time")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["alice", "<bob>", "team median"]
+    steps = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines()}
+    assert steps["alice"] == [0.3, 0.6, 0.6] and steps["team median"] == [0.3, 0.55, 0.7, 0.7]  # drawn on to the event
+    assert any(t.get_text() == "true (2024-06-01)" for t in ax.texts)
+    svg = charts.forecasts_svg(lines, [], None, "#1")
+    assert b"&lt;bob&gt;" in svg and b"<bob>" not in svg and b"<script" not in svg
+    assert svg == charts.forecasts_svg(lines, [], None, "#1")  # the same chart, the same bytes

@@ -36,7 +36,7 @@ EXAMPLE_NUMBERS = set(range(1, len(EXAMPLES) + 1))  # a new store numbers the ex
 COMMANDS = {"add", "list", "due", "show", "forecast", "resolve", "reopen", "history", "import", "export",
             "console", "run", "stats", "report", "feeds", "watch", "evidence", "mine", "todo", "me",
             "delete", "restore", "purge", "edit", "snooze", "mute", "unmute", "settings",
-            "examples", "migrate", "doctor"}
+            "examples", "migrate", "doctor", "serve", "share", "unshare"}
 CSV_HEADER = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags", "claim_p",
               "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 

@@ -89,14 +89,16 @@ def test_a_store_that_cannot_be_used_is_a_problem(tmp_path: Path, damage, says: 
 
 
 def test_a_database_of_a_newer_schema_is_a_problem(postgres_database: str) -> None:
-    from claimwatch.pgstore import MIGRATIONS
+    from claimwatch.pgstore import MIGRATIONS, SCHEMA_VERSION
 
     data = postgres_location(postgres_database)
-    open_store(data, schema_version=2, migrations=MIGRATIONS | {1: "create table later (x int)"})  # a newer claimwatch
+    newer = SCHEMA_VERSION + 1
+    open_store(data, schema_version=newer, migrations=MIGRATIONS | {SCHEMA_VERSION: "create table later (x int)"})
     with FakeBotAPI() as api:
         found = findings(data, api)
     ok, message = found["store"]
-    assert not ok and "written by a newer claimwatch (schema 2, this one reads 1)" in message, message
+    assert not ok and f"written by a newer claimwatch (schema {newer}, this one reads {SCHEMA_VERSION})" in message, \
+        message
 
 
 def test_a_database_that_cannot_be_reached_is_a_problem(tmp_path: Path) -> None:

@@ -350,3 +350,16 @@ def test_two_forecasts_by_one_person_at_one_time_export_and_import_again(store: 
                                          "0.3 and 0.4 here"):
         ledger.import_claims(store, exported, "ana", LATER)
     assert snapshot(store) == before
+
+
+def test_consensus_over_time_follows_each_forecast_and_withdrawal(store: Store) -> None:
+    claim = ledger.add_claim(store, ledger.NewClaim(text="Power of Siberia 2 is signed"), "ann", NOW)
+    ledger.add_forecast(store, claim.id, 0.2, "ann", NOW + timedelta(hours=1))
+    ledger.add_forecast(store, claim.id, 0.6, "bo", NOW + timedelta(hours=2))
+    ledger.add_forecast(store, claim.id, 0.4, "ann", NOW + timedelta(hours=3))
+    withdrawn = ledger.withdraw_forecast(store, claim.id, "ann", NOW + timedelta(hours=4))
+    assert [(at - NOW, p) for at, p in ledger.consensus_over_time(withdrawn)] == [
+        (timedelta(hours=1), 0.2), (timedelta(hours=2), 0.4), (timedelta(hours=3), 0.5),
+        (timedelta(hours=4), 0.4)]  # ann's 40% withdrawn: her 20% stands again
+    unforecast = ledger.add_claim(store, ledger.NewClaim(text="Nobody has forecast this"), "ann", NOW)
+    assert ledger.consensus(withdrawn) == 0.4 and ledger.consensus(unforecast) is None

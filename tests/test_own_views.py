@@ -87,9 +87,9 @@ def test_mine_todo_and_me_on_the_command_line(tmp_path: Path, data: Path | str) 
 
 def test_hidden_forecasts_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
     assert run_cli("forecast", "3", "40%", "--by", "bob", data=data).returncode == 0
-    assert run_cli("settings", data=data).stdout == "hide-forecasts off\n"
-    assert run_cli("settings", "--hide-forecasts", "until-own", data=data).stdout == "hide-forecasts until-own\n"
-    assert json.loads(run_cli("settings", "--json", data=data).stdout) == {"hide-forecasts": "until-own"}
+    assert run_cli("settings", data=data).stdout == "hide-forecasts off\npublic-names off\n"
+    assert run_cli("settings", "--hide-forecasts", "until-own", data=data).stdout == "hide-forecasts until-own\npublic-names off\n"
+    assert json.loads(run_cli("settings", "--json", data=data).stdout) == {"hide-forecasts": "until-own", "public-names": "off"}
     bad = run_cli("settings", "hide-forecasts", "sometimes", data=data)
     assert bad.returncode == 2 and "one of off, until-own" in bad.stderr
     hidden = json.loads(run_cli("show", "3", "--json", "--by", "alice", data=data).stdout)

@@ -25,6 +25,7 @@ CHAT_ONLY = {
     "invite": "Telegram roles: the command line acts as its local user",
     "grant": "as invite", "revoke": "as invite", "users": "as invite",
     "chats": "the Telegram chats the bot serves",
+    "web": "a sign-in link for the person in chat; claimwatch serve prints the local user's",
 }
 
 

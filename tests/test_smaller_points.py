@@ -12,7 +12,7 @@ from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import Feed, OutcomeValue
 from claimwatch.opml import OpmlFeed
-from claimwatch.store import Store, open_store
+from claimwatch.store import FileStore, open_store
 from conftest import NOW, UTC_TZ, run_cli
 from feedserver import FeedServer, respond
 
@@ -40,8 +40,8 @@ def test_adding_thousands_of_feeds_copies_the_feeds_table_once(tmp_path: Path, m
     store = open_store(tmp_path / "data")
     store.add_feed(Feed(0, "https://f1.example/rss", "one", NOW, "ana"))
     rewrites: list[str] = []
-    original = Store._mark_dirty
-    monkeypatch.setattr(Store, "_mark_dirty", lambda self, name, data: rewrites.append(name) or original(self, name, data))
+    original = FileStore._mark_dirty
+    monkeypatch.setattr(FileStore, "_mark_dirty", lambda self, name, data: rewrites.append(name) or original(self, name, data))
     feeds = [OpmlFeed(f"https://f{i}.example/rss", f"Feed {i}") for i in range(2_000)]
     assert ledger.add_feeds(store, feeds + feeds[:3], "ana", NOW) == (1_999, 4)
     assert rewrites == ["feeds"]

@@ -355,8 +355,19 @@ def calibration_lean(bins: list[dict[str, Any]]) -> str | None:
             "than what happened bore out.")
 
 
+def leaderboard(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The analysts of a review, best Brier first; those with too few resolved claims to judge last."""
+    return sorted(result["by_forecaster"].items(), key=lambda kv: (kv[1]["too_few"], kv[1]["brier"]))
+
+
+def quarter_points(result: dict[str, Any]) -> list[tuple[date, float, float | None]]:
+    """Brier per quarter of the event, as (its first day, analysts' Brier, team's Brier), for a chart."""
+    return [(date(int(k[:4]), (int(k[-1]) - 1) * 3 + 1, 1), v["brier"], v["team_brier"])
+            for k, v in result["by_period"].items() if v["brier"] is not None]
+
+
 def leaderboard_text(result: dict[str, Any]) -> str:
-    ranked = sorted(result["by_forecaster"].items(), key=lambda kv: (kv[1]["too_few"], kv[1]["brier"]))
+    ranked = leaderboard(result)
     if not ranked:
         return "No analyst has a resolved forecast yet."
     lines = ["Analysts by Brier score (lower is better); Δ team is the difference from the team consensus on the "

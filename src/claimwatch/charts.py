@@ -1,10 +1,11 @@
-"""Charts as PNG bytes, drawn with matplotlib without a display (the only module that imports it)."""
+"""Charts as PNG bytes (chat, report) and SVG (the web view), drawn with matplotlib without a display (the only
+module that imports it)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import matplotlib
 
@@ -19,6 +20,63 @@ def _png(fig: plt.Figure, title: str) -> bytes:
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Title": title})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _svg(fig: plt.Figure, title: str) -> bytes:
+    """The figure as SVG for the web view: text kept as text (small, selectable), the same bytes for the same
+    chart (no date, fixed ids), its title as the document's title."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "claimwatch"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Title": title, "Date": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def calibration_svg(bins: Sequence[dict], title: str) -> bytes:
+    return _svg(calibration_figure(bins, title), title)
+
+
+def brier_over_time_svg(points: Sequence[tuple[date, float, float | None]], title: str) -> bytes:
+    return _svg(brier_over_time_figure(points, title), title)
+
+
+def forecasts_svg(lines: dict[str, Sequence[tuple[datetime, float]]], team: Sequence[tuple[datetime, float]],
+                  event: tuple[date, str] | None, title: str) -> bytes:
+    """A claim's forecasts over time: a stepped line per forecaster, the team's median, and the event's date with
+    its outcome (`event`: the date and the outcome's word)."""
+    return _svg(forecasts_figure(lines, team, event, title), title)
+
+
+def forecasts_figure(lines: dict[str, Sequence[tuple[datetime, float]]], team: Sequence[tuple[datetime, float]],
+                     event: tuple[date, str] | None, title: str) -> plt.Figure:
+    """The chart forecasts_svg draws. A forecast stands until the next one, so each line steps (drawn on to the
+    event, or to the last forecast of all)."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ends = [at for points in lines.values() for at, _ in points]
+    end = max(ends, default=None)
+    if event is not None:
+        end = max([e for e in [end] if e is not None] + [datetime.combine(event[0], datetime.min.time(), UTC)])
+    for name, points in lines.items():
+        xs = [at for at, _ in points] + [end]
+        ax.step(xs, [p for _, p in points] + [points[-1][1]], where="post", marker="o",
+                markevery=list(range(len(points))), linewidth=1.2, alpha=0.85, label=name)
+    if team:
+        ax.step([at for at, _ in team] + [end], [p for _, p in team] + [team[-1][1]], where="post", color="#222222",
+                linewidth=2.4, linestyle="--", label="team median")
+    if event is not None:
+        day = datetime.combine(event[0], datetime.min.time(), UTC)
+        ax.axvline(day, color="#b3261e", linewidth=1.5)
+        ax.annotate(f"{event[1]} ({event[0]})", (day, 1.0), xytext=(-4, -12), textcoords="offset points",
+                    ha="right", fontsize=8, color="#b3261e")
+    if not lines:
+        ax.text(0.5, 0.5, "no forecasts yet", ha="center", va="center", color="#666666", transform=ax.transAxes)
+    ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.grid(alpha=0.3)
+    if lines:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.autofmt_xdate()
+    return fig
 
 
 def calibration_png(bins: Sequence[dict], title: str) -> bytes:

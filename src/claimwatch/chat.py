@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from claimwatch import accuracy, ledger, render
+from claimwatch.config import web_url
 from claimwatch.errors import InputError, StoreError
 from claimwatch.model import (
     ALERT_KINDS,
@@ -73,6 +74,7 @@ def _a(role: Role) -> str:
 class Button:
     label: str
     command: str  # run as if the presser typed it
+    url: str = ""  # instead of a command: a web address the button opens
 
     def __post_init__(self) -> None:
         if len(self.command.encode()) > CALLBACK_LIMIT:
@@ -115,6 +117,12 @@ class ChatSettings:
     admins: frozenset[int] = frozenset()
     access: str = "invite"  # "invite": only users with a role; "open": anyone may read and subscribe
     bot_username: str = ""
+    public_url: str = ""  # the web view's address (CLAIMWATCH_PUBLIC_URL), "" when not set
+
+    @property
+    def web_url(self) -> str:
+        """Where sign-in links and public pages point."""
+        return web_url(self.public_url)
 
 
 @dataclass
@@ -147,7 +155,13 @@ class _Context:
     def identity(self) -> str:
         """Who, for good: a Telegram user by their id (a name may change, or pass to someone else); the
         console's user by their name, as on the command line."""
-        return "" if self.msg.user_id == CONSOLE_CHAT else f"{TELEGRAM_IDENTITY}{self.msg.user_id}"
+        return identity(self.msg.user_id)
+
+
+def identity(user_id: int) -> str:
+    """A person's forecaster identity (Forecast.who) by their user id: "tg:<id>" for a Telegram user, "" for the
+    console's user, who goes by their name as on the command line."""
+    return "" if user_id == CONSOLE_CHAT else f"{TELEGRAM_IDENTITY}{user_id}"
 
 
 @dataclass(frozen=True)
@@ -279,7 +293,7 @@ class ChatService:
             command = COMMANDS.get(name)
             if command is None:
                 return [Reply(f"I don't know /{esc(name)}. /help lists what you can do.")]
-            if command.role and not (role and role.allows(command.role)):
+            if not allowed(role, name):
                 return [Reply(f"/{name} is for {command.role.value}s. /help lists what you can do.")]
             dropped = self._drafts.pop(key, None) if name == "add" else None  # a new /add replaces a draft
             replies = command.run(self, ctx)
@@ -519,7 +533,10 @@ class ChatService:
         buttons.append(Button("Unsubscribe", f"/unsubscribe {number}") if following
                        else Button("Subscribe", f"/subscribe {number}"))
         buttons.append(Button("History", f"/history {number}"))
-        return [Reply(text, (tuple(buttons),))]
+        rows: tuple[tuple[Button, ...], ...] = (tuple(buttons),)
+        if self.settings.public_url:
+            rows += ((Button("Open in browser", "", url=f"{self.settings.public_url}/claims/{number}"),),)
+        return [Reply(text, rows)]
 
     def cmd_forecast(self, ctx: _Context) -> list[Reply]:
         parts = ctx.args.split(None, 2)
@@ -889,8 +906,10 @@ class ChatService:
                 "Change with /settings digest off|daily|weekly, /settings time HH:MM, /settings tz Europe/Berlin.\n"
                 f"Weekly nudges (claims due soon you have not forecast, in private): {'on' if chat.nudges else 'off'} "
                 "(/settings nudges on|off).\n"
-                f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}"
-                + (" (change with /settings hide-forecasts off|until-own)." if ctx.role == Role.ADMIN else "."))
+                f"Team: hide-forecasts {ledger.team_setting(self.store, 'hide-forecasts')}, "
+                f"public-names {ledger.team_setting(self.store, 'public-names')}"
+                + (" (change with /settings hide-forecasts off|until-own, /settings public-names off|on)."
+                   if ctx.role == Role.ADMIN else "."))
         return [Reply(text, (tuple(Button(("✓ " if f == chat.digest else "") + f, f"/settings digest {f}")
                                    for f in DIGEST_FREQUENCIES),), edit=ctx.msg.pressed)]
 
@@ -936,6 +955,36 @@ class ChatService:
         lines += [f"{u.id} {esc(u.name) or '—'}: {u.role.value}" + (" (inactive: blocked the bot)" if u.id in inactive else "")
                   for u in self.store.users() if u.id not in self.settings.admins]
         return [Reply("Users:\n" + "\n".join(lines))]
+
+
+    # --- the web view ------------------------------------------------------------------------------
+
+    def cmd_web(self, ctx: _Context) -> list[Reply]:
+        if ctx.msg.chat_type != "private":  # whoever opens it first is signed in as you
+            return [Reply("Ask for a sign-in link in a private chat with me: the link signs in whoever opens it.")]
+        link = ledger.sign_in_link(self.store, self.settings.web_url, ctx.msg.user_id, ctx.who, ctx.now)
+        minutes = int(ledger.SIGN_IN_VALID.total_seconds() // 60)
+        where = "" if self.settings.public_url else \
+            " (CLAIMWATCH_PUBLIC_URL is not set, so it points at claimwatch serve on this machine)"
+        return [Reply(f"Sign in to the web view: {esc(link)}\nIt works once, within {minutes} minutes{where}.")]
+
+    def cmd_share(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
+        token, new = ledger.share(self.store, number, ctx.who, ctx.now)
+        names = "with" if ledger.team_setting(self.store, "public-names") == "on" else "without"
+        return [Reply(f"#{number} {'is now' if new else 'was already'} public, {names} forecasters' names: "
+                      f"{esc(self.settings.web_url)}/p/{token}\n/unshare {number} takes the page away.")]
+
+    def cmd_unshare(self, ctx: _Context) -> list[Reply]:
+        number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
+        ledger.unshare(self.store, number, ctx.who, ctx.now)
+        return [Reply(f"#{number} is private again: its public address no longer works.")]
+
+
+def allowed(role: Role | None, command: str) -> bool:
+    """Whether someone with `role` (None: no role) may run a chat command: the one rule, for the chat and the web."""
+    needed = COMMANDS[command].role
+    return needed is None or (role is not None and role.allows(needed))
 
 
 def _describe_target(target: str) -> str:
@@ -997,6 +1046,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("revoke", Role.ADMIN, "/revoke <user id>", "take a role away", ChatService.cmd_revoke),
     Command("chats", Role.ADMIN, "/chats", "the chats the bot serves, and which cannot be reached", ChatService.cmd_chats),
     Command("users", Role.ADMIN, "/users", "who has which role", ChatService.cmd_users),
+    Command("web", Role.SUBSCRIBER, "/web", "a one-time link to sign in to the web view", ChatService.cmd_web),
+    Command("share", Role.ANALYST, "/share <id>", "a public page for a claim, readable without signing in",
+            ChatService.cmd_share),
+    Command("unshare", Role.ANALYST, "/unshare <id>", "take a claim's public page away", ChatService.cmd_unshare),
 ]}
 
 

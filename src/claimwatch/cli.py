@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import Config, default_data_dir, in_data_dir, load_config, read_env_file
+from claimwatch.config import DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, load_config, read_env_file, web_url
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
@@ -499,9 +499,33 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.chat import ChatService, ChatSettings  # the chat layer loads only for the console
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
-    service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite"))
+    service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite",
+                                                  public_url=ctx.config.public_url))
     return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout,
                        data_dir=ctx.config.data_dir)
+
+
+def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
+    from claimwatch.chat import ChatSettings  # the web stack loads only for serve
+    from claimwatch.web import listen_socket, serve
+
+    listen_socket(args.listen).close()  # a bad or busy address is said before the data directory is made
+    settings = ChatSettings(ctx.config.tz, ctx.config.admins | {CONSOLE_CHAT}, ctx.config.access,
+                            public_url=ctx.config.public_url)
+    log_level = "warning" if ctx.config.log_level == "info" else ctx.config.log_level  # uvicorn says no more than serve
+    return serve(ctx.store, settings, args.listen, ctx.config.user, lambda: datetime.now(UTC),
+                 lambda line: print(line, flush=True), log_level)
+
+
+def cmd_share(args: argparse.Namespace, ctx: Context) -> None:
+    number = ledger.parse_claim_number(args.id)
+    by = args.by or ctx.config.user
+    if args.command == "unshare":
+        ledger.unshare(ctx.store, number, by, ctx.now)
+        print(f"#{number} is private again: its public address no longer works")
+        return
+    token, new = ledger.share(ctx.store, number, by, ctx.now)
+    print(f"#{number} {'is now' if new else 'was already'} public: {web_url(ctx.config.public_url)}/p/{token}")
 
 
 # --- the parser --------------------------------------------------------------------------------
@@ -616,8 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="LOCATION", help="postgresql://user@host/db, or a directory")
 
     p = command("settings", cmd_settings, "the team's settings: hide-forecasts off|until-own (nobody sees the others' "
-                "forecasts on an open claim before making their own)", json_output=True)
-    p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts")
+                "forecasts on an open claim before making their own), public-names off|on (a shared claim's public "
+                "page names its forecasters)", json_output=True)
+    p.add_argument("setting", nargs="?", help="the setting to change: hide-forecasts or public-names")
     p.add_argument("value", nargs="?", help="its new value")
     p.add_argument("--hide-forecasts", choices=ledger.TEAM_SETTINGS["hide-forecasts"],
                    help="the same as: settings hide-forecasts off|until-own")
@@ -648,6 +673,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label evidence N: supports, contradicts or irrelevant")
 
     command("console", cmd_console, "the chat commands in this terminal, as an admin (reads a pipe too)")
+    p = command("serve", cmd_serve, "serve the web view (claims, accuracy, feeds), printing a one-time admin sign-in "
+                "link")
+    p.add_argument("--listen", metavar="HOST:PORT", default=DEFAULT_LISTEN,
+                   help=f"where to listen (default {DEFAULT_LISTEN}; port 0 takes any free port)")
+    for name, what in (("share", "give a claim a public web page, readable without signing in"),
+                       ("unshare", "take a claim's public web page away")):
+        p = command(name, cmd_share, what, by=True)
+        p.add_argument("id", help="the claim's number")
     command("doctor", None, "check the configuration, the store, the bot token, the feeds and the alert backlog, "
             "a line each (exit 1 on any problem)")
     p = command("run", None, "run the Telegram bot (needs TELEGRAM_BOT_TOKEN); same as python bot.py")

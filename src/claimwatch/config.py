@@ -23,6 +23,7 @@ from claimwatch.parsing import parse_name
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 OFFICIAL_API = "https://api.telegram.org"
+DEFAULT_LISTEN = "127.0.0.1:8080"  # where `claimwatch serve` listens unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Config:
     log_level: str = "info"  # how much the bot logs: debug, info (claimwatch's own lines), warning or error
     database: str | None = field(default=None, repr=False)  # CLAIMWATCH_DATA when it is postgresql://…: the store
     webhook_secret: str = field(default="", repr=False)  # what Telegram sends with each webhook call; never shown
+    public_url: str = ""  # where people reach `claimwatch serve` (https://claims.example.org); "" when not set
 
     @property
     def location(self) -> Path | str:
@@ -54,6 +56,11 @@ class Config:
     def new_data_dir(self) -> bool:
         """The data directory does not exist yet (a database is never new: its schema is made as it opens)."""
         return self.database is None and not self.data_dir.exists()
+
+
+def web_url(public_url: str) -> str:
+    """Where links to the web view point: CLAIMWATCH_PUBLIC_URL, else `claimwatch serve` on this machine."""
+    return public_url or f"http://{DEFAULT_LISTEN}"
 
 
 def default_data_dir() -> Path:
@@ -113,6 +120,10 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
     log_level = env.get("CLAIMWATCH_LOG_LEVEL", "").strip().lower() or "info"
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"CLAIMWATCH_LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
+    public_url = env.get("CLAIMWATCH_PUBLIC_URL", "").strip().rstrip("/")
+    if public_url and (not public_url.startswith(("http://", "https://")) or any(c in public_url for c in " ?#")):
+        raise ConfigError(f"CLAIMWATCH_PUBLIC_URL={public_url!r}: give the web view's address, e.g. "
+                          "https://claims.example.org")
     secret = env.get("CLAIMWATCH_WEBHOOK_SECRET", "").strip()
     if secret and not _SECRET.fullmatch(secret):  # the value itself is not shown: it is a secret
         raise ConfigError("CLAIMWATCH_WEBHOOK_SECRET: use 1 to 256 characters of A-Z, a-z, 0-9, _ and - "
@@ -133,6 +144,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         remind_at=remind_at,
         log_level=log_level,
         webhook_secret=secret,
+        public_url=public_url,
     )
 
 

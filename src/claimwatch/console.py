@@ -51,7 +51,10 @@ def render_replies(replies: list[Reply], folder: Path, data_dir: Path | None = N
             text += "\n" + save_attachment(reply.attachment, folder, data_dir)
         row_texts = []
         for row in reply.buttons:
-            row_texts.append("  ".join(f"[{len(buttons) + i}] {b.label}" for i, b in enumerate(row, 1)))
+            links = [b for b in row if b.url]  # a web address to open, not a choice to type
+            row = tuple(b for b in row if not b.url)
+            row_texts += [text for text in ["  ".join(f"[{len(buttons) + i}] {b.label}" for i, b in enumerate(row, 1)),
+                                            *(f"{b.label}: {b.url}" for b in links)] if text]
             buttons += row
         blocks.append("\n".join([text, *row_texts]))
     return "\n\n".join(blocks), buttons

@@ -286,15 +286,16 @@ def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
 # --- from the outbox to chats --------------------------------------------------------------------
 
 
-def next_batch(store: Store, now: datetime, *, console: bool = False) -> list[Outgoing]:
+def next_batch(store: Store, now: datetime, *, console: bool = False, web_url: str = "") -> list[Outgoing]:
     """The next message for every Telegram chat that has one due (with `console`, for the console chat
-    alone): a digest alone, else its alerts grouped by claim."""
+    alone): a digest alone, else its alerts grouped by claim, each claim with a button to its web page when
+    `web_url` (CLAIMWATCH_PUBLIC_URL) is given."""
     due = iso_utc(now)
     by_chat: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for m in store.outbox("pending"):
         if m["next_try"] <= due and (m["chat"] == CONSOLE_CHAT) == console:
             by_chat[m["chat"]].append(m)
-    return [_compose(chat, rows) for chat, rows in by_chat.items()]
+    return [_compose(chat, rows, web_url) for chat, rows in by_chat.items()]
 
 
 def sent(store: Store, message: Outgoing) -> None:
@@ -409,7 +410,7 @@ def _message(chat: int, event: str, kind: str, claim: Claim | None, line: str, n
             "created": iso_utc(now), "status": "pending", "attempts": 0, "next_try": iso_utc(now), "sent_at": None, "error": ""}
 
 
-def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
+def _compose(chat: int, rows: list[dict[str, Any]], web_url: str = "") -> Outgoing:
     first = rows[0]
     if first["kind"] == "digest":
         return Outgoing(chat, (first["key"],), first["line"], (), first["attempts"])
@@ -428,7 +429,7 @@ def _compose(chat: int, rows: list[dict[str, Any]]) -> Outgoing:
         blocks.append((number, items, block))
         used += utf16_len(block) + 2
     items_sent = [r for _, items, _ in blocks for r in items]
-    buttons = tuple(row for number, items, _ in blocks[:BUTTON_CLAIMS] for row in _buttons(number, items))
+    buttons = tuple(row for number, items, _ in blocks[:BUTTON_CLAIMS] for row in _buttons(number, items, web_url))
     return Outgoing(chat, tuple(r["key"] for r in items_sent), "\n\n".join(b for _, _, b in blocks), buttons,
                     max(r["attempts"] for r in items_sent))
 
@@ -453,9 +454,10 @@ def _fitting(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _buttons(number: int, items: list[dict[str, Any]]) -> list[tuple[Button, ...]]:
+def _buttons(number: int, items: list[dict[str, Any]], web_url: str = "") -> list[tuple[Button, ...]]:
     kinds = {r["kind"] for r in items}
-    rows = []
+    rows: list[tuple[Button, ...]] = [(Button(f"Open #{number} in browser", "", url=f"{web_url}/claims/{number}"),)] \
+        if web_url else []
     if "due" in kinds:
         rows.append((Button(f"Resolve #{number}", f"/resolve {number}"),
                      Button("Snooze a week", f"/snooze {number} 7"), Button("Move…", f"/snooze {number}")))

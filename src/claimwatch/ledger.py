@@ -7,7 +7,9 @@ everything before it writes, so bad input changes nothing.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
+import secrets
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -402,9 +404,27 @@ def own_forecasts(store: Store, who: str) -> list[OwnForecast]:
     for claim in store.find_claims(ClaimFilter(status="open")):
         current = claim.current_forecasts()
         if who in current:
-            mine.append(OwnForecast(claim, current[who].p, statistics.median(f.p for f in current.values()),
-                                    len(current)))
+            mine.append(OwnForecast(claim, current[who].p, consensus(claim) or 0.0, len(current)))
     return sorted(mine, key=lambda o: _due_first(o.claim))
+
+
+def consensus(claim: Claim) -> float | None:
+    """The team's view of a claim now: the median of each forecaster's current forecast; None with none."""
+    current = claim.current_forecasts()
+    return statistics.median(f.p for f in current.values()) if current else None
+
+
+def consensus_over_time(claim: Claim) -> list[tuple[datetime, float]]:
+    """How consensus() moved: the team's median after each forecast and withdrawal on a claim, oldest first."""
+    times = sorted({f.at for f in claim.forecasts} | {f.withdrawn_at for f in claim.forecasts if f.withdrawn_at})
+    points = []
+    for at in times:
+        standing = tuple(replace(f, withdrawn_at=None) for f in claim.forecasts
+                         if f.at <= at and (f.withdrawn_at is None or f.withdrawn_at > at))
+        median = consensus(claim.with_changes(forecasts=standing))
+        if median is not None:
+            points.append((at, median))
+    return points
 
 
 def not_yet_forecast(store: Store, who: str) -> list[Claim]:
@@ -415,7 +435,9 @@ def not_yet_forecast(store: Store, who: str) -> list[Claim]:
 
 # --- team settings and what a person may see ------------------------------------------------------------
 
-TEAM_SETTINGS = {"hide-forecasts": ("off", "until-own")}  # setting -> its values, the first the default
+# setting -> its values, the first the default. public-names: whether a claim's public page (/share) names its
+# forecasters; off, they read "forecaster 1", "forecaster 2".
+TEAM_SETTINGS = {"hide-forecasts": ("off", "until-own"), "public-names": ("off", "on")}
 
 
 def set_team_setting(store: Store, key: str, value: str) -> str:
@@ -788,3 +810,78 @@ def resolved_claims(store: Store, scope: accuracy.Scope = accuracy.Scope()) -> l
               and (not scope.forecaster or any(f.by == scope.forecaster for f in c.forecasts))]
     return sorted(claims, key=lambda c: c.outcome.event_date or c.outcome.at.date() if c.outcome else date.min,
                   reverse=True)
+
+
+# --- the web view: signing in, public pages ----------------------------------------------------------
+
+SIGN_IN_VALID = timedelta(minutes=10)  # a sign-in link sent in chat is good this long, and once
+SESSION_VALID = timedelta(days=14)  # a browser stays signed in this long
+
+
+def _secret_key(secret: str) -> str:
+    """What the store keeps of a link's or a session's secret: its hash, so the data directory holds no key."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def sign_in_link(store: Store, base_url: str, user_id: int, name: str, now: datetime) -> str:
+    """A one-time link that signs `user_id` (shown as `name`) in to the web view at `base_url`, for SIGN_IN_VALID."""
+    token = secrets.token_urlsafe(24)
+    store.add_sign_in(_secret_key(token), user_id, name, now + SIGN_IN_VALID, now)
+    return f"{base_url.rstrip('/')}/signin?token={token}"
+
+
+def sign_in(store: Store, token: str, now: datetime) -> tuple[str, int, str]:
+    """Use a sign-in link's token: a new session's secret (for the browser's cookie), the user's id and name.
+    A used, expired or unknown link is an InputError and signs nobody in."""
+    session = secrets.token_urlsafe(32)
+    with store.transaction():  # one write: the link used up and the session started
+        user_id, name = store.use_sign_in(_secret_key(token), now)
+        store.start_session(_secret_key(session), user_id, name, now + SESSION_VALID, now)
+    return session, user_id, name
+
+
+def signed_in(store: Store, session: str, now: datetime) -> tuple[int, str] | None:
+    """(user id, name) of the browser holding the session secret `session`, None when it is not signed in."""
+    return store.session(_secret_key(session), now) if session else None
+
+
+def sign_out(store: Store, session: str) -> None:
+    store.end_session(_secret_key(session))
+
+
+def share(store: Store, number: int, by: str, now: datetime) -> tuple[str, bool]:
+    """Give a claim a public page: its token, and whether it is new (a claim shared already keeps its address)."""
+    with store.transaction():
+        claim = _live_claim(store, number)
+        token = store.share_token(number)
+        if token is not None:
+            return token, False
+        token = secrets.token_urlsafe(12)
+        store.share_claim(number, token, by, now)
+        store.update_claim(claim, Change(number, now, by, "share", None, None))
+        return token, True
+
+
+def unshare(store: Store, number: int, by: str, now: datetime) -> None:
+    """Take a claim's public page away (its address stops working; sharing again makes a new one)."""
+    with store.transaction():
+        claim = store.get_claim(number)
+        if not store.unshare_claim(number):
+            raise InputError(f"#{number} is not shared; nothing to stop")
+        store.update_claim(claim, Change(number, now, by, "unshare", None, None))
+
+
+def public_claim(store: Store, claim: Claim) -> tuple[Claim, int]:
+    """A claim as its public page shows it to anyone, and how many forecasters are hidden: what a reader who has
+    not forecast may see (as_seen_by), and, unless the team's public-names setting is on, its forecasters as
+    "forecaster 1", "forecaster 2" (in the order they first forecast), without their notes, and no names of who
+    recorded or resolved it."""
+    claim, hidden = as_seen_by(store, claim, "")
+    if team_setting(store, "public-names") == "on":
+        return claim, hidden
+    order: dict[str, str] = {}
+    for f in sorted(claim.forecasts, key=lambda f: f.at):
+        order.setdefault(f.forecaster, f"forecaster {len(order) + 1}")
+    forecasts = tuple(replace(f, by=order[f.forecaster], who="", note="") for f in claim.forecasts)
+    outcome = replace(claim.outcome, by="") if claim.outcome else None
+    return claim.with_changes(forecasts=forecasts, outcome=outcome, created_by=""), hidden

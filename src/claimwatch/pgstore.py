@@ -243,9 +243,34 @@ create table outbox_state (key text primary key, value jsonb not null);
 insert into meta values ('claims_changes', 0);
 """
 
-SCHEMA_VERSION = 1
+# The web view (store.WebStore): one-time sign-in links and sessions by the hash of their secret; public pages.
+WEB_SCHEMA = """
+create table sign_ins (
+    key text primary key,
+    user_id bigint not null,
+    name text not null,
+    expires timestamptz not null,
+    created timestamptz not null,
+    used timestamptz
+);
+create table sessions (
+    key text primary key,
+    user_id bigint not null,
+    name text not null,
+    expires timestamptz not null,
+    created timestamptz not null
+);
+create table shared_claims (
+    claim integer primary key references claims on delete cascade,
+    token text not null unique,
+    by_name text not null,
+    at timestamptz not null
+);
+"""
+
+SCHEMA_VERSION = 2  # 2: the web view's tables
 # schema version N -> the statements that turn a version N database into version N + 1 (0: an empty one)
-MIGRATIONS: dict[int, str] = {0: SCHEMA}
+MIGRATIONS: dict[int, str] = {0: SCHEMA, 1: WEB_SCHEMA}
 
 
 _MESSAGE_FIELDS = ("key", "chat", "kind", "claim", "title", "line", "created", "status", "attempts", "next_try",
@@ -842,6 +867,55 @@ class PgStore(StoreBase):
             if current is None or not current.role.allows(role):
                 self.set_role(user_id, role, name, f"invite by {row[1]}", at)
             return role
+
+    # --- web: sign-in links, shared claims (store.WebStore) ----------------------------------------------
+
+    def add_sign_in(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
+        with self.transaction():
+            self._run("delete from sign_ins where expires < %s", (at - timedelta(days=1),))
+            self._run("insert into sign_ins values (%s, %s, %s, %s, %s, null)", (key, user_id, name, expires, at))
+
+    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]:
+        with self.transaction():
+            row = self._one("select user_id, name, expires, used from sign_ins where key = %s for update", (key,))
+            if row is None:
+                raise InputError("this sign-in link is not valid; ask for a new one with /web")
+            if row[3] is not None:
+                raise InputError("this sign-in link has been used already; ask for a new one with /web")
+            if row[2] <= at:
+                raise InputError("this sign-in link has expired; ask for a new one with /web")
+            self._run("update sign_ins set used = %s where key = %s", (at, key))
+            return row[0], row[1]
+
+    def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
+        with self.transaction():
+            self._run("delete from sessions where expires <= %s", (at,))
+            self._run("insert into sessions values (%s, %s, %s, %s, %s)", (key, user_id, name, expires, at))
+
+    def session(self, key: str, at: datetime) -> tuple[int, str] | None:
+        row = self._one("select user_id, name from sessions where key = %s and expires > %s", (key, at))
+        return None if row is None else (row[0], row[1])
+
+    def end_session(self, key: str) -> None:
+        with self.transaction():
+            self._run("delete from sessions where key = %s", (key,))
+
+    def share_claim(self, number: int, token: str, by: str, at: datetime) -> None:
+        with self.transaction():
+            self._run("insert into shared_claims values (%s, %s, %s, %s) on conflict (claim) do update set "
+                      "token = excluded.token, by_name = excluded.by_name, at = excluded.at", (number, token, by, at))
+
+    def unshare_claim(self, number: int) -> bool:
+        with self.transaction():
+            return self._run("delete from shared_claims where claim = %s", (number,)) > 0
+
+    def share_token(self, number: int) -> str | None:
+        row = self._one("select token from shared_claims where claim = %s", (number,))
+        return None if row is None else row[0]
+
+    def shared_claim(self, token: str) -> int | None:
+        row = self._one("select claim from shared_claims where token = %s", (token,))
+        return None if row is None else row[0]
 
     _CHAT_COLUMNS = "id, type, title, active, reason, changed_at, digest, digest_at, tz, muted, nudges"
 

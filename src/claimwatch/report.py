@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from claimwatch import charts
-from claimwatch.accuracy import MIN_RESOLVED, Scored, calibration_title, score_claim
+from claimwatch.accuracy import MIN_RESOLVED, Scored, calibration_title, leaderboard, quarter_points, score_claim
 from claimwatch.model import Claim, Evidence, claim_to_dict
 from claimwatch.render import percent
 from claimwatch.parsing import web_address
@@ -96,10 +96,8 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
                      f"− resolution {_num(m['resolution'])} + uncertainty {_num(m['uncertainty'])}.</p>")
 
     parts.append("<h2>Brier over time</h2>")
-    periods = result["by_period"]
-    points = [(date(int(k[:4]), (int(k[-1]) - 1) * 3 + 1, 1), v["brier"], v["team_brier"])
-              for k, v in periods.items() if v["brier"] is not None]
-    parts.append(_img(charts.brier_over_time_png(points, f"Brier score per quarter of the event ({result['scope']})"),
+    parts.append(_img(charts.brier_over_time_png(quarter_points(result),
+                                                 f"Brier score per quarter of the event ({result['scope']})"),
                       "Brier over time"))
 
     def breakdown(title: str, key: str, label: str) -> None:
@@ -114,7 +112,7 @@ def render_report(result: dict[str, Any], claims: list[Claim], resolved: int, ev
     rows = [_figures_row(name, f, [f'<td class="n">{_num(f["log_score"], 2)}</td>',
                                    f'<td class="n">{_num(f["time_weighted_brier"])}</td>',
                                    f'<td class="n">{_delta(f["vs_team"])}</td>'])
-            for name, f in sorted(result["by_forecaster"].items(), key=lambda kv: (kv[1]["too_few"], kv[1]["brier"]))]
+            for name, f in leaderboard(result)]
     parts.append(_table(["analyst", "claims", "Brier", "log score", "time-weighted Brier", "Δ team", ""], rows,
                         "No analyst has a resolved forecast yet."))
     breakdown("Tags", "by_tag", "tag")

@@ -623,7 +623,25 @@ class FeedStore(Protocol):
     def save_seen(self, feed_id: int, entries: dict[str, tuple[str, datetime]]) -> None: ...
 
 
-class Store(ClaimStore, EvidenceStore, OutboxStore, PeopleStore, FeedStore, Protocol):
+class WebStore(Protocol):
+    """The web view's one-time sign-in links and sessions (kept by `key`, a hash of their secret: never the secret)
+    and the claims that have a public page (by its token)."""
+
+    # keeps a link good until `expires`; forgets, in the same write, links that expired a day before `at`
+    def add_sign_in(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None: ...
+    # (user id, name), once: marks the link used at `at`; unknown, used or expired (expires <= at): InputError
+    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]: ...
+    # keeps a session until `expires`; forgets, in the same write, sessions expired by `at`
+    def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None: ...
+    def session(self, key: str, at: datetime) -> tuple[int, str] | None: ...  # None: unknown, or expired by `at`
+    def end_session(self, key: str) -> None: ...  # nothing happens when there is none
+    def share_claim(self, number: int, token: str, by: str, at: datetime) -> None: ...  # replaces its earlier token
+    def unshare_claim(self, number: int) -> bool: ...  # False when it had no public page
+    def share_token(self, number: int) -> str | None: ...
+    def shared_claim(self, token: str) -> int | None: ...  # the claim whose public page holds `token`
+
+
+class Store(ClaimStore, EvidenceStore, OutboxStore, PeopleStore, FeedStore, WebStore, Protocol):
     """What the domain, the chat, the CLI and the watcher use of a store; FileStore (a data directory) and
     pgstore.PgStore (a PostgreSQL database) are the two. Every method that writes is one transaction;
     transaction() makes several calls one, all or nothing, with writers taking turns."""
@@ -1437,6 +1455,81 @@ class FileStore(StoreBase):
         with self.transaction():
             doc = {"entries": {k: [h, iso(t)] for k, (h, t) in entries.items()}}
             self._db("seen").table("seen").upsert(Document(doc, doc_id=feed_id))
+
+    # --- web: sign-in links, shared claims ---------------------------------------------------------
+    # In people.json: `signins` (one-time sign-in links), `sessions` (the web's signed-in browsers) and `shared`
+    # (doc id = claim number: the claim's public page). Links and sessions are kept by a hash of their secret,
+    # never the secret itself, so a copy of the data directory signs nobody in.
+
+    def add_sign_in(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
+        """Keep a one-time sign-in link for a user (by `key`, a hash of its secret), good until `expires`; links
+        that expired a day before `at` are forgotten in the same write."""
+        with self.transaction():
+            table = self._people("signins")
+            table.remove(lambda d: d["expires"] < iso_utc(at - timedelta(days=1)))
+            table.insert({"key": key, "user": user_id, "name": name, "expires": iso_utc(expires),
+                          "created": iso_utc(at), "used": None})
+
+    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]:
+        """(user id, name) of the sign-in link `key`, once: it is marked used at `at`. An unknown, used or expired
+        link is an InputError, and changes nothing."""
+        with self.transaction():
+            table = self._people("signins")
+            found = table.search(lambda d: d["key"] == key)
+            if not found:
+                raise InputError("this sign-in link is not valid; ask for a new one with /web")
+            link = found[0]
+            if link["used"] is not None:
+                raise InputError("this sign-in link has been used already; ask for a new one with /web")
+            if link["expires"] <= iso_utc(at):
+                raise InputError("this sign-in link has expired; ask for a new one with /web")
+            table.update({"used": iso_utc(at)}, doc_ids=[link.doc_id])
+            return link["user"], link["name"]
+
+    def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
+        """Keep a web session (by `key`, a hash of its cookie) for a user until `expires`; sessions expired
+        before `at` are forgotten in the same write."""
+        with self.transaction():
+            table = self._people("sessions")
+            table.remove(lambda d: d["expires"] <= iso_utc(at))
+            table.insert({"key": key, "user": user_id, "name": name, "expires": iso_utc(expires),
+                          "created": iso_utc(at)})
+
+    def session(self, key: str, at: datetime) -> tuple[int, str] | None:
+        """(user id, name) of the web session `key`, None when there is none or it expired by `at`."""
+        with self._thread_lock, self._reading("people"):
+            found = self._people("sessions").search(lambda d: d["key"] == key)
+            if not found or found[0]["expires"] <= iso_utc(at):
+                return None
+            return found[0]["user"], found[0]["name"]
+
+    def end_session(self, key: str) -> None:
+        """Forget a web session (signing out); nothing happens when there is none."""
+        with self.transaction():
+            self._people("sessions").remove(lambda d: d["key"] == key)
+
+    def share_claim(self, number: int, token: str, by: str, at: datetime) -> None:
+        """Give a claim a public page, at the address holding `token` (replacing an earlier one)."""
+        with self.transaction():
+            self._people("shared").upsert(Document({"token": token, "by": by, "at": iso_utc(at)}, doc_id=number))
+
+    def unshare_claim(self, number: int) -> bool:
+        """Take a claim's public page away; False when it had none."""
+        with self.transaction():
+            return bool(self._people("shared").remove(doc_ids=[number])) \
+                if self._people("shared").contains(doc_id=number) else False
+
+    def share_token(self, number: int) -> str | None:
+        """The token of a claim's public page, None when it has none."""
+        with self._thread_lock, self._reading("people"):
+            doc = self._people("shared").get(doc_id=number)
+            return None if doc is None else doc["token"]
+
+    def shared_claim(self, token: str) -> int | None:
+        """The claim whose public page holds `token`, None when no claim's does."""
+        with self._thread_lock, self._reading("people"):
+            found = self._people("shared").search(lambda d: d["token"] == token)
+            return found[0].doc_id if found else None
 
 
 def _one_thread_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -20,6 +20,7 @@ call without the secret token.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -121,7 +122,8 @@ class Front:
                 return
             await self.call(delivery.fan_out, store, self.clock(), self.config.tz)
             gate = asyncio.Semaphore(IN_FLIGHT)
-            while batch := await self.call(delivery.next_batch, store, self.clock()):
+            while batch := await self.call(functools.partial(delivery.next_batch, web_url=self.config.public_url),
+                                           store, self.clock()):
                 await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
 
     async def listen(self, bot: Bot) -> None:
@@ -203,7 +205,8 @@ def _forwarded_from(message: Message) -> Source | None:
 def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.command) for b in row]
+    return InlineKeyboardMarkup([[(InlineKeyboardButton(b.label, url=b.url) if b.url else
+                                  InlineKeyboardButton(b.label, callback_data=b.command)) for b in row]
                                  for row in reply.buttons if row])
 
 
@@ -501,7 +504,7 @@ def main(webhook_url: str | None = None, listen: str | None = None) -> int:
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
-    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access))
+    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access, public_url=config.public_url))
     app = build_application(config, service)
     try:
         if hook is None:
