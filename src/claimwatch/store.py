@@ -1176,8 +1176,11 @@ class FileStore(StoreBase):
         return items
 
     def evidence_for(self, number: int) -> list[Evidence]:
-        """A claim's evidence, newest first."""
-        items = [e for e in self._numbered_evidence(f"evidence-{_shard(number):04d}") if e.claim == number]
+        """A claim's evidence, newest first (only its rows are made: a file holds 500 claims' evidence)."""
+        name = f"evidence-{_shard(number):04d}"
+        with self._reading(name):
+            rows = sorted((int(i), d) for i, d in self._data(name).get("evidence", {}).items() if d["claim"] == number)
+            items = [replace(evidence_from_dict(d, i), seq=seq) for seq, (i, d) in enumerate(rows, 1)]
         return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
 
     def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]:
