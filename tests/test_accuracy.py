@@ -546,9 +546,9 @@ def png_images(page: Page) -> list[bytes]:
 SECTIONS = ["Calibration", "Brier over time", "Analysts", "Tags", "Sources", "Quarters", "Resolved claims"]
 
 
-def test_report_on_an_empty_data_directory_says_nothing_is_resolved_yet(tmp_path: Path) -> None:
+def test_report_on_an_empty_data_directory_says_nothing_is_resolved_yet(tmp_path: Path, data: Path | str) -> None:
     out = tmp_path / "report.html"
-    result = ok(run_cli("report", "-o", str(out), data=tmp_path / "data"))
+    result = ok(run_cli("report", "-o", str(out), data=data))
     assert f"wrote {out}: 0 resolved claims, 0 forecasts" in result.stderr
     html = out.read_text("utf-8")
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
@@ -710,16 +710,16 @@ def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(t
     assert "2 forecasts on resolved claims were " in (tmp_path / "r.html").read_text("utf-8")
 
 
-def test_report_never_leaves_claims_out_of_its_list_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_never_leaves_claims_out_of_its_list_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: Path | str) -> None:
     doc = large_doc(MAX_CLAIMS_LISTED - 10)  # 990 scored claims, on days 0..989
     start = date(2015, 1, 1) + timedelta(days=MAX_CLAIMS_LISTED)
     doc["claims"] += [{"text": f"Void claim {k}", "created": "2014-01-01T00:00:00+00:00",
                        "outcome": {"value": "void", "event_date": (start + timedelta(days=k)).isoformat(),
                                    "at": "2020-01-01T00:00:00+00:00"}} for k in range(20)]  # the most recent events
-    ledger.import_claims(open_store(tmp_path / "data"), doc, "importer", NOW)
+    ledger.import_claims(open_store(data), doc, "importer", NOW)
     for name in [k for k in os.environ if k.startswith("CLAIMWATCH_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setenv("CLAIMWATCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("CLAIMWATCH_DATA", str(data))
     monkeypatch.chdir(tmp_path)
     assert cli.main(["report", "-o", str(tmp_path / "r.html")]) == 0
     html = (tmp_path / "r.html").read_text("utf-8")

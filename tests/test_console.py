@@ -46,14 +46,15 @@ def test_console_reads_commands_from_a_pipe_and_keeps_the_state(tmp_path: Path, 
 
 
 def test_bot_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
     for command in ([sys.executable, str(ROOT / "bot.py")], [sys.executable, "-m", "claimwatch", "run"]):
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=60,
-                                env={"PATH": "/usr/bin:/bin", "CLAIMWATCH_DATA": str(tmp_path / "data")})
+                                env={"PATH": "/usr/bin:/bin", "CLAIMWATCH_DATA": str(data)})
         assert result.returncode == 2
         assert result.stdout == ""
         line, = result.stderr.splitlines()
         assert "@BotFather" in line and "claimwatch console" in line
-        assert not (tmp_path / "data").exists()
+        assert not data.exists()
 
 
 def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory(tmp_path: Path) -> None:
@@ -80,11 +81,11 @@ def test_console_files_never_replace_a_file_and_never_land_in_the_data_directory
     assert {p.name: p.read_bytes() for p in data.iterdir() if p.is_file() and p.name != ".lock"} == before
 
 
-def test_quit_leaves_the_console(tmp_path: Path) -> None:
-    result = run_cli("console", data=tmp_path / "data", input="/help\n/quit\n/add Never recorded\n")
+def test_quit_leaves_the_console(data: Path | str) -> None:
+    result = run_cli("console", data=data, input="/help\n/quit\n/add Never recorded\n")
     assert result.returncode == 0 and "I don't know /quit" not in result.stdout and "Recorded" not in result.stdout
 
 
-def test_each_answer_is_followed_by_a_blank_line(tmp_path: Path) -> None:
-    result = run_cli("console", data=tmp_path / "data", input="/show 3\n/subscribe all\n")
+def test_each_answer_is_followed_by_a_blank_line(data: Path | str) -> None:
+    result = run_cli("console", data=data, input="/show 3\n/subscribe all\n")
     assert "[4] History\n\nSubscribed to all claims" in result.stdout  # the buttons of /show, then the next answer

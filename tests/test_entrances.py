@@ -27,14 +27,14 @@ def one_line_error(run: subprocess.CompletedProcess[str], says: str, code: int =
     assert says in run.stderr, run.stderr
 
 
-def test_an_argument_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+def test_an_argument_that_is_not_utf8_is_one_line(data: Path | str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
-    env |= {"CLAIMWATCH_DATA": str(tmp_path / "data"), "CLAIMWATCH_USER": "tester"}
+    env |= {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester"}
     for args in ([b"add", b"caf\xe9"], [b"list", b"caf\xe9"], [b"forecast", b"1", b"30%", b"n\xff"]):
         run = subprocess.run([sys.executable, "-m", "claimwatch", *args], env=env, capture_output=True, text=True)
         one_line_error(run, f"argument {len(args)} is not valid UTF-8 text: b'")
         assert len(run.stderr.splitlines()) == 1
-    user = run_cli("forecast", "1", "30%", data=tmp_path / "data", env={"CLAIMWATCH_USER": "b\udce9"}, examples=False)
+    user = run_cli("forecast", "1", "30%", data=data, env={"CLAIMWATCH_USER": "b\udce9"}, examples=False)
     one_line_error(user, "CLAIMWATCH_USER: the name is not valid text (it holds \\udce9")
 
 
@@ -100,18 +100,18 @@ def test_a_feed_name_with_control_or_only_zero_width_characters_is_refused(tmp_p
     assert open_store(data).feeds() == []
 
 
-def test_zero_width_names_are_refused(tmp_path: Path) -> None:
-    run = run_cli("add", "x", "--by", "\u200b\u2060", data=tmp_path / "data")
+def test_zero_width_names_are_refused(data: Path | str) -> None:
+    run = run_cli("add", "x", "--by", "\u200b\u2060", data=data)
     one_line_error(run, "--by cannot be blank")
 
 
-def test_an_opml_name_with_control_characters_is_kept_without_them(tmp_path: Path) -> None:
+def test_an_opml_name_with_control_characters_is_kept_without_them(tmp_path: Path, data: Path | str) -> None:
     opml = tmp_path / "f.opml"
     opml.write_bytes(b'<opml version="2.0"><body><outline text="Gas\x1b[2J news" xmlUrl="https://a.example/rss"/>'
                      b"</body></opml>")
-    run = run_cli("feeds", "import-opml", str(opml), data=tmp_path / "data")
+    run = run_cli("feeds", "import-opml", str(opml), data=data)
     assert run.returncode == 0 and "control characters and broken text were taken out of the name" in run.stderr
-    assert [f.name for f in open_store(tmp_path / "data").feeds()] == ["Gas [2J news"]
+    assert [f.name for f in open_store(data).feeds()] == ["Gas [2J news"]
 
 
 # What a Telegram message may hold (lone surrogates included: Telegram passes a broken \\ud800 escape on)
@@ -135,14 +135,13 @@ def test_any_text_through_the_chat_entrance_never_raises_or_answers_a_control_ch
             assert not shown, (reply.text, shown)
 
 
-def test_stored_control_characters_reach_a_terminal_only_as_escapes(tmp_path: Path) -> None:
+def test_stored_control_characters_reach_a_terminal_only_as_escapes(data: Path | str) -> None:
     """Data an older version kept (or a feed carried) may hold an ESC; `claimwatch evidence` on a terminal shows
     it as \\x1b, and an export to a pipe keeps the data as it is."""
     import pty
 
     from claimwatch.model import Evidence
 
-    data = tmp_path / "data"
     store = open_store(data)
     ledger.add_claim(store, ledger.NewClaim(text="one"), "ana", NOW)
     store.add_evidence([Evidence(0, 1, "https://n.example/1", "clear\x1b[2Jscreen", NOW, feed="Wire")])

@@ -20,8 +20,8 @@ def review(store, by: str | None = None) -> dict:
     return accuracy.review(store.claim_dicts(), UTC_TZ, accuracy.Scope(forecaster=by))
 
 
-def test_a_telegram_user_and_a_command_line_name_alike_never_merge(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_a_telegram_user_and_a_command_line_name_alike_never_merge(data: Path | str) -> None:
+    store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed"), "ana", NOW - timedelta(days=3)).id
     service = ChatService(store, ChatSettings(UTC_TZ, frozenset({5}), "invite", "bot"))
     service.handle(Incoming(5, 5, f"/forecast {number} 80%", "alice"), NOW - timedelta(days=2))
@@ -34,8 +34,8 @@ def test_a_telegram_user_and_a_command_line_name_alike_never_merge(tmp_path: Pat
     assert review(store, "tg:5")["n_forecasts"] == 1  # one forecaster asked for by identity
 
 
-def test_a_telegram_user_who_changes_name_keeps_one_track_record(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_a_telegram_user_who_changes_name_keeps_one_track_record(data: Path | str) -> None:
+    store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed"), "ana", NOW - timedelta(days=3)).id
     service = ChatService(store, ChatSettings(UTC_TZ, frozenset({5}), "invite", "bot"))
     service.handle(Incoming(5, 5, f"/forecast {number} 80%", "alice"), NOW - timedelta(days=2))
@@ -45,12 +45,12 @@ def test_a_telegram_user_who_changes_name_keeps_one_track_record(tmp_path: Path)
     assert list(review(store)["by_forecaster"]) == ["alice_new"]
 
 
-def test_a_typed_name_cannot_pass_for_a_telegram_user(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_a_typed_name_cannot_pass_for_a_telegram_user(data: Path | str) -> None:
+    store = open_store(data)
     number = ledger.add_claim(store, ledger.NewClaim(text="x"), "ana", NOW).id
     with pytest.raises(InputError, match="kept for Telegram users"):
         ledger.add_forecast(store, number, 0.5, "tg:5", NOW)
-    run = run_cli("forecast", str(number), "50%", "--by", "tg:5", data=tmp_path / "data")
+    run = run_cli("forecast", str(number), "50%", "--by", "tg:5", data=data)
     assert run.returncode == 2 and "kept for Telegram users" in run.stderr
 
 

@@ -34,23 +34,23 @@ def claim(store: Store, text: str, review: date) -> int:
     return ledger.add_claim(store, ledger.NewClaim(text=text, review_date=review), "ann", NOW).id
 
 
-def test_a_claims_forecasters_get_its_due_reminder_in_private_once(tmp_path: Path) -> None:
-    store = team(tmp_path / "data")
+def test_a_claims_forecasters_get_its_due_reminder_in_private_once(data: Path | str) -> None:
+    store = team(data)
     due = claim(store, "Due claim", date(2026, 3, 1))
     ledger.add_forecast(store, due, 0.4, "ann", NOW - timedelta(days=3))
     ledger.add_forecast(store, due, 0.6, "carol", NOW - timedelta(days=3))  # no chat with the bot: nobody to tell
     store.subscribe(ANN, "all", NOW, ("due",))  # ann also follows it: still one message
     assert delivery.queue_reminders(store, NOW, UTC_TZ, NINE) == 1
     assert [(m["chat"], m["claim"]) for m in store.outbox()] == [(ANN, due)]
-    assert delivery.queue_reminders(open_store(tmp_path / "data"), NOW + timedelta(hours=1), UTC_TZ, NINE) == 0
+    assert delivery.queue_reminders(open_store(data), NOW + timedelta(hours=1), UTC_TZ, NINE) == 0
     ledger.add_forecast(store, due, 0.5, "bob", NOW)
     assert delivery.queue_reminders(store, NOW + timedelta(days=1), UTC_TZ, NINE) == 2  # the next day: ann and bob
     store.save_chat(Chat(BOB, "private", "bob", muted=(due,)))
     assert delivery.queue_reminders(store, NOW + timedelta(days=2), UTC_TZ, NINE) == 1  # bob muted it
 
 
-def test_the_weekly_nudge_lists_claims_due_soon_not_yet_forecast_once_a_week(tmp_path: Path) -> None:
-    store = team(tmp_path / "data")
+def test_the_weekly_nudge_lists_claims_due_soon_not_yet_forecast_once_a_week(data: Path | str) -> None:
+    store = team(data)
     soon = claim(store, "Due in a week", date(2026, 3, 9))
     forecast = claim(store, "Due in ten days", date(2026, 3, 12))
     claim(store, "Due in a month", date(2026, 4, 2))
@@ -60,7 +60,7 @@ def test_the_weekly_nudge_lists_claims_due_soon_not_yet_forecast_once_a_week(tmp
     nudges = {m["chat"]: m["line"] for m in store.outbox()}
     assert f"#{soon}" in nudges[ANN] and f"#{forecast}" not in nudges[ANN] and "Due in a month" not in nudges[ANN]
     assert f"#{forecast}" in nudges[BOB] and "(2)" in nudges[BOB]
-    assert delivery.queue_nudges(open_store(tmp_path / "data"), NOW + timedelta(days=3), UTC_TZ, NINE) == 0
+    assert delivery.queue_nudges(open_store(data), NOW + timedelta(days=3), UTC_TZ, NINE) == 0
     chat = ChatService(store, ChatSettings(UTC_TZ, frozenset(), "invite"))
     assert "Weekly nudges" in chat.handle(Incoming(BOB, BOB, "/settings nudges off", "bob"), NOW)[0].text
     assert delivery.queue_nudges(store, NOW + timedelta(days=7), UTC_TZ, NINE) == 1  # next Monday: ann only

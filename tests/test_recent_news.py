@@ -66,15 +66,15 @@ def test_editing_the_watch_terms_adds_the_new_matches_once(tmp_path: Path) -> No
                                                                       "Экспорт из Беларуси вырос"]
 
 
-def test_news_older_than_14_days_is_pruned_and_the_window_is_bounded(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_news_older_than_14_days_is_pruned_and_the_window_is_bounded(data: Path | str) -> None:
+    store = open_store(data)
     old = NewsItem("Wire", "https://n.example/old", "Old news of Minsk", "", NOW - timedelta(days=20))
     fresh = NewsItem("Wire", "https://n.example/new", "New news of Minsk", "", NOW - timedelta(days=10))
     store.add_news([old, fresh], NOW - timedelta(days=15))
     assert len(store.recent_news(NOW - timedelta(days=15))) == 2  # both within 14 days on that day
     store.add_news([NewsItem("Wire", "https://n.example/x", "x", "", NOW)], NOW)
     # pruned from the file, not just left out when read: seen from 15 days ago, the old item is gone
-    assert [i.title for i in open_store(tmp_path / "data").recent_news(NOW - timedelta(days=15))] == [
+    assert [i.title for i in open_store(data).recent_news(NOW - timedelta(days=15))] == [
         "x", "New news of Minsk"]
     many = [NewsItem("Wire", f"https://n.example/{i}", f"item {i}", "", NOW - timedelta(seconds=i))
             for i in range(RECENT_LIMIT + 5)]
@@ -83,8 +83,8 @@ def test_news_older_than_14_days_is_pruned_and_the_window_is_bounded(tmp_path: P
     assert len(kept) == RECENT_LIMIT and kept[0].title == "x" and kept[-1].title == f"item {RECENT_LIMIT - 2}"
 
 
-def test_the_same_news_fetched_again_is_kept_once(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_the_same_news_fetched_again_is_kept_once(data: Path | str) -> None:
+    store = open_store(data)
     item = NewsItem("Wire", "https://n.example/1", "Minsk", "", NOW)
     store.add_news([item], NOW)
     store.add_news([item], NOW)  # a cycle repeated after a crash before its seen entries were written

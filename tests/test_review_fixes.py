@@ -108,11 +108,11 @@ def test_odd_feed_headers_and_dates_are_handled() -> None:
         assert asyncio.run(fetch(server.url + "/busy")) == "HTTP 503 Service Unavailable"
 
 
-def test_a_rejected_token_is_not_printed(tmp_path: Path) -> None:
+def test_a_rejected_token_is_not_printed(data: Path | str) -> None:
     with FakeBotAPI() as api:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMWATCH_", "TELEGRAM_"))}
         env |= {"TELEGRAM_BOT_TOKEN": "999:SECRET-WRONG", "TELEGRAM_API_URL": api.url,
-                "CLAIMWATCH_DATA": str(tmp_path / "data")}
+                "CLAIMWATCH_DATA": str(data)}
         result = subprocess.run([sys.executable, str(ROOT / "bot.py")], env=env, capture_output=True, text=True,
                                 timeout=60)
     assert result.returncode == 1

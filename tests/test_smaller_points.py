@@ -48,8 +48,8 @@ def test_adding_thousands_of_feeds_copies_the_feeds_table_once(tmp_path: Path, m
     assert len(store.feeds()) == 2_000 and store.feeds()[-1].url == "https://f1999.example/rss"
 
 
-def test_a_batch_of_feeds_names_each_address_it_watches_already(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "data")
+def test_a_batch_of_feeds_names_each_address_it_watches_already(data: Path | str) -> None:
+    store = open_store(data)
     first = store.add_feed(Feed(0, "https://a.example/rss", "a", NOW, "ana"))
     out = store.add_feeds([Feed(0, u, u, NOW, "ana") for u in
                            ("https://b.example/rss", "https://A.example/rss", "https://b.example/rss")])

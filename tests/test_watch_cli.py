@@ -82,8 +82,7 @@ def test_opml_import_reports_what_it_could_not_read(tmp_path: Path) -> None:
     assert 'xmlUrl="https://a.example/rss?x=1&amp;y=2"' in exported
 
 
-def test_watch_keeps_running_and_stops_cleanly(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_watch_keeps_running_and_stops_cleanly(data: Path | str) -> None:
     run_cli("list", data=data)  # a data directory with the example claims
     env = {"CLAIMWATCH_DATA": str(data), "CLAIMWATCH_USER": "tester", "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([sys.executable, "-m", "claimwatch", "watch"], env=env, text=True,
@@ -95,10 +94,9 @@ def test_watch_keeps_running_and_stops_cleanly(tmp_path: Path) -> None:
     assert proc.wait(timeout=20) == 0
 
 
-def test_watch_prints_the_console_chats_alerts_and_leaves_telegram_ones_for_the_bot(tmp_path: Path) -> None:
+def test_watch_prints_the_console_chats_alerts_and_leaves_telegram_ones_for_the_bot(data: Path | str) -> None:
     from claimwatch.store import open_store
 
-    data = tmp_path / "data"
     assert "Subscribed to all claims: outcome" in run_cli("console", data=data, input="/subscribe all outcome\n").stdout
     open_store(data).subscribe(555, "all", NOW)  # a Telegram chat
     assert run_cli("resolve", "2", "true", "it happened", data=data).returncode == 0
@@ -174,14 +172,13 @@ def test_killed_watch_leaves_no_parser_processes_behind(tmp_path: Path) -> None:
     assert _eventually(lambda: not any(_alive(pid) for pid in children)), [p for p in children if _alive(p)]
 
 
-def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(tmp_path: Path) -> None:
+def test_a_match_the_console_follows_is_printed_once_by_its_delivery_not_twice(data: Path | str) -> None:
     from claimwatch import delivery, jobs
     from claimwatch.config import load_config
     from claimwatch.model import CONSOLE_CHAT, Evidence, Feed
     from claimwatch.store import open_store
     from claimwatch.watcher import FeedReport
 
-    data = tmp_path / "data"
     run_cli("console", data=data, input="/subscribe 2 evidence\n")  # claim 2: Power of Siberia 2
     store = open_store(data)
     found = tuple(Evidence(0, claim, f"https://n.example/{claim}", f"story {claim}", NOW, feed="Wire") for claim in (2, 3))

@@ -1059,7 +1059,7 @@ class PgStore(StoreBase):
     def recent_news(self, now: datetime) -> list[NewsItem]:
         return [NewsItem(*row) for row in self._rows(
             "select feed, link, title, summary, published from news where published >= %s "
-            "order by published desc, id desc", (now - timedelta(days=RECENT_DAYS),))]
+            "order by published desc, id", (now - timedelta(days=RECENT_DAYS),))]  # (as files: the first kept first)
 
     # --- seen entries ----------------------------------------------------------------------------
 
