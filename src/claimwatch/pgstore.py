@@ -516,7 +516,7 @@ class PgStore(StoreBase):
 
     @staticmethod
     def _where(where: ClaimFilter | None) -> tuple[sql.Composable, list[Any]]:
-        """What of a ClaimFilter the database can select (the rest, and all of it again, is checked in Python)."""
+        """A ClaimFilter as SQL: all of it but its words (which are checked in Python, with the rest again)."""
         f = where or ClaimFilter()
         parts, params = [sql.SQL("true")], []
         if f.archived is not None:
@@ -560,8 +560,9 @@ class PgStore(StoreBase):
         condition, params = self._where(where)
         numbers = self._rows(sql.SQL("select c.number from claims c left join outcomes o on o.claim = c.number "
                                      "where ") + condition + sql.SQL(" order by c.number"), params)
-        test = (where or ClaimFilter()).matches
-        return [(n, cache[n]) for (n,) in numbers if n in cache and test(cache[n][0])]  # (one written meanwhile: next time)
+        if where is None or not where.words:  # the database selected exactly these (_where): nothing to check again
+            return [(n, cache[n]) for (n,) in numbers if n in cache]  # (a claim written meanwhile: next time)
+        return [(n, cache[n]) for (n,) in numbers if n in cache and where.matches(cache[n][0])]
 
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]:
         return [(n, doc) for n, (doc, _) in self._selected(where)]
