@@ -128,9 +128,10 @@ def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
             status = "resolved" if "resolved" in chosen else "open" if chosen & {"open", "due"} else None
             due_by = today if "due" in chosen else None
         elif w.startswith("#") and len(w) > 1:
-            if tag is not None and tag != w[1:].casefold():
+            [given] = parse_tags([w])  # as tags are stored; what cannot be a tag is named as such
+            if tag is not None and tag != given:
                 raise InputError(f"list one #tag at a time, not #{tag} and {w}")
-            tag = w[1:].casefold()  # as tags are stored
+            tag = given
         elif w.startswith("@") and len(w) > 1:
             if forecaster is not None and forecaster != w[1:]:
                 raise InputError(f"list one @analyst at a time, not @{forecaster} and {w}")
