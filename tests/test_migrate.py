@@ -36,6 +36,7 @@ def fill(data: Path) -> None:
                    event_date=date(2026, 3, 2), evidence=("https://e.example/1",), today=date(2026, 3, 3))
     third = ledger.add_claim(store, ledger.NewClaim(text="A mistaken claim"), "ann", NOW).id
     ledger.delete_claim(store, third, "ann", NOW, "typo")
+    ledger.share(store, second, "ann", NOW)
     found = [Evidence(0, first, f"https://n.example/{i}", f"Pipeline news {i}", NOW + timedelta(minutes=i), "Wire",
                       NOW, ("Power of Siberia 2",), words=("Power of Siberia 2",)) for i in range(3)]
     store.add_evidence(found[:1])

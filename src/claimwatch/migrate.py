@@ -3,7 +3,8 @@
 Everything is copied through the store interface (store.Store), so any store copies into any other: claims
 with their whole history, evidence in its numbering with its labels, the alert events still to fan out,
 people, invites, chats, subscriptions, team settings, feeds with their health and seen entries, the recent
-news, the outbox and its state. The target must be empty; the source is only read.
+news, the outbox and its state, and which claims have a public page (at the same address). Sign-in links and
+web sessions are not copied: they are short-lived, and people sign in again. The target must be empty; the source is only read.
 
 The copy is then verified: each table of both stores is read back through the same interface, put in one
 canonical form (times in UTC, rows sorted, evidence ids replaced by their claim and number, as ids are
@@ -45,7 +46,12 @@ def copy_store(source: Store, target: Store, now: datetime, progress: Progress =
         batch = claims[start:start + BATCH]
         with target.transaction():
             for claim in batch:
-                target.load_claim(claim, source.history(claim.id))
+                history = source.history(claim.id)
+                target.load_claim(claim, history)
+                if (token := source.share_token(claim.id)) is not None:  # its public page keeps its address
+                    shared = [change for change in history if change.action == "share"] or [None]
+                    target.share_claim(claim.id, token, shared[-1].by if shared[-1] else "migrate",
+                                       shared[-1].at if shared[-1] else now)
             items = [e for claim in batch for e in sorted(source.evidence_for(claim.id), key=lambda e: e.seq)]
             for old, new in zip(items, target.add_evidence([dataclasses.replace(e, id=0) for e in items]), strict=True):
                 if new.seq != old.seq:
@@ -90,6 +96,7 @@ def fingerprint(store: Store, now: datetime) -> dict[str, tuple[int, str]]:
     tables: dict[str, list[Any]] = {
         "claims": claims,
         "audit": [change for c in claims for change in store.history(c.id)],
+        "public pages": [(c.id, token) for c in claims if (token := store.share_token(c.id)) is not None],
         "evidence": [dataclasses.replace(e, id=0) for e in evidence],
         "alert events": [{k: number.get(v, v) if k == "evidence" else v for k, v in e.items() if k != "ref"}
                          for e in store.alert_events()],
