@@ -604,6 +604,10 @@ class PgStore(StoreBase):
         values = (d["id"], d["kind"], d["text"], claim.created_at, d["created_by"], claim.review_date, d["p"],
                   d["tags"], d["watch"], archived and archived.at, archived and archived.by,
                   archived and archived.reason, self._changed(), claim.id)
+        with self._local.conn.pipeline():  # the statements below go together: one round trip, not eight
+            self._write_claim_rows(claim, values, new=new)
+
+    def _write_claim_rows(self, claim: Claim, values: tuple[Any, ...], *, new: bool) -> None:
         if new:
             self._run("insert into claims (ext_id, kind, text, created_at, created_by, review_date, p, tags, watch, "
                       "archived_at, archived_by, archived_reason, changed, number) "
