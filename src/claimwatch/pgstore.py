@@ -558,17 +558,18 @@ class PgStore(StoreBase):
             return [(n, (doc, [])) for n, doc in self._docs(*self._where(where))]
         cache = self._cached()
         condition, params = self._where(where)
-        numbers = self._rows(sql.SQL("select c.number from claims c left join outcomes o on o.claim = c.number "
-                                     "where ") + condition + sql.SQL(" order by c.number"), params)
+        numbers = self._one(sql.SQL("select array_agg(c.number order by c.number) from claims c left join outcomes o "
+                                    "on o.claim = c.number where ") + condition, params)[0] or []
+        found = [(n, entry) for n in numbers if (entry := cache.get(n)) is not None]  # (one written meanwhile: next time)
         if where is None or not where.words:  # the database selected exactly these (_where): nothing to check again
-            return [(n, cache[n]) for (n,) in numbers if n in cache]  # (a claim written meanwhile: next time)
-        return [(n, cache[n]) for (n,) in numbers if n in cache and where.matches(cache[n][0])]
+            return found
+        return [(n, entry) for n, entry in found if where.matches(entry[0])]
 
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]:
         return [(n, doc) for n, (doc, _) in self._selected(where)]
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
-        return [_made(n, entry) for n, entry in self._selected(where)]
+        return [made[0] if made else _made(n, (doc, made)) for n, (doc, made) in self._selected(where)]
 
     def get_claim(self, number: int) -> Claim:
         if not 0 < number < 2**31:
