@@ -690,7 +690,7 @@ class FileStore(StoreBase):
         held = self._roles.get(role)
         if held is None:
             held = self._roles[role] = self.backend.try_role(role)
-        return held is not False and held is not None
+        return held is not None
 
     def close(self) -> None:
         for fd in self._roles.values():
@@ -712,7 +712,7 @@ class FileStore(StoreBase):
         # has only its documents that differ from that data checked before a write.
         self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
         self.migrated_backup: str | None = None
-        self._roles: dict[str, int | bool | None] = {}  # role -> the descriptor of its held lock (True in memory)
+        self._roles: dict[str, int | bool | None] = {}  # role -> its lock's descriptor (True in memory), None: not held
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
 
     # --- files, cache and transactions ---------------------------------------------------------
@@ -1164,23 +1164,22 @@ class FileStore(StoreBase):
                 self._people("chats").remove(doc_ids=[old])
                 self.save_chat(replace(chat, id=new, type="supergroup", changed_at=at))
 
-    def _numbered_evidence(self, name: str) -> list[Evidence]:
-        """The evidence rows of a file, each numbered among its claim's (Evidence.seq: 1, 2, 3 … in the order
-        stored, so a number never changes: evidence goes only with its whole claim)."""
+    def _numbered_evidence(self, name: str, claim: int | None = None) -> list[Evidence]:
+        """The evidence rows of a file (of one claim, when given: only its rows are made), each numbered among its
+        claim's (Evidence.seq: 1, 2, 3 … in the order stored, so a number never changes: evidence goes only with
+        its whole claim)."""
         seqs: dict[int, int] = defaultdict(int)
         items = []
         with self._reading(name):
-            for d in sorted(self._db(name).table("evidence").all(), key=lambda d: d.doc_id):
+            rows = self._data(name).get("evidence", {}).items()
+            for i, d in sorted((int(i), d) for i, d in rows if claim is None or d["claim"] == claim):
                 seqs[d["claim"]] += 1
-                items.append(replace(evidence_from_dict(d, d.doc_id), seq=seqs[d["claim"]]))
+                items.append(replace(evidence_from_dict(d, i), seq=seqs[d["claim"]]))
         return items
 
     def evidence_for(self, number: int) -> list[Evidence]:
-        """A claim's evidence, newest first (only its rows are made: a file holds 500 claims' evidence)."""
-        name = f"evidence-{_shard(number):04d}"
-        with self._reading(name):
-            rows = sorted((int(i), d) for i, d in self._data(name).get("evidence", {}).items() if d["claim"] == number)
-            items = [replace(evidence_from_dict(d, i), seq=seq) for seq, (i, d) in enumerate(rows, 1)]
+        """A claim's evidence, newest first."""
+        items = self._numbered_evidence(f"evidence-{_shard(number):04d}", number)
         return sorted(items, key=lambda e: (e.published or e.found_at, e.id), reverse=True)
 
     def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]:
