@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +59,21 @@ def run_server(feeds: int, entries: int, latency: float, address, stop) -> None:
             server.routes[f"/f{i}"] = serve(feed_document(i, entries), f'"v{i}"')
         address.send(server.url)
         stop.wait()
+
+
+@contextlib.contextmanager
+def feed_server(feeds: int, entries: int, latency: float) -> Iterator[tuple[list[str], int]]:
+    """run_server in a process of its own: the feeds' addresses and the server's pid, until the block ends."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    stop = multiprocessing.Event()
+    server = multiprocessing.Process(target=run_server, daemon=True, args=(feeds, entries, latency, send, stop))
+    server.start()
+    url = receive.recv()
+    try:
+        yield [f"{url}/f{i}" for i in range(feeds)], server.pid
+    finally:
+        stop.set()
+        server.join(10)
 
 
 def peak_mib(pid: int | str = "self") -> float:
@@ -196,14 +213,8 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.0,
                         help="milliseconds the server waits before each answer (a remote site's round trip)")
     args = parser.parse_args()
-    receive, send = multiprocessing.Pipe(duplex=False)
-    stop = multiprocessing.Event()
-    server = multiprocessing.Process(target=run_server, daemon=True,
-                                     args=(args.feeds, args.entries, args.latency / 1000, send, stop))
-    server.start()
-    url = receive.recv()
-    urls = [f"{url}/f{i}" for i in range(args.feeds)]
-    with tempfile.TemporaryDirectory() as tmp:
+    with feed_server(args.feeds, args.entries, args.latency / 1000) as (urls, server_pid), \
+            tempfile.TemporaryDirectory() as tmp:
         import feedparser  # the baseline only
 
         wall, cpu = time.perf_counter(), time.process_time()
@@ -211,12 +222,10 @@ def main() -> int:
             feedparser.parse(u)
         base_wall, base_cpu = time.perf_counter() - wall, time.process_time() - cpu
         base_peak = peak_mib()
-        cold, steady = timed_cycles(new_store(Path(tmp) / "timed", urls), server.pid)
+        cold, steady = timed_cycles(new_store(Path(tmp) / "timed", urls), server_pid)
         peak = peak_mib()
-        unmatched, _ = timed_cycles(new_store(Path(tmp) / "unmatched", urls), server.pid, matching=False)
+        unmatched, _ = timed_cycles(new_store(Path(tmp) / "unmatched", urls), server_pid, matching=False)
         cold_phases, steady_phases = phases(new_store(Path(tmp) / "phases", urls), urls, args.feeds)
-    stop.set()
-    server.join(10)
 
     cores = len(os.sched_getaffinity(0))
     print(f"{args.feeds} feeds x {args.entries} entries from 127.0.0.1, {args.latency:g} ms latency, served by another "

@@ -14,7 +14,6 @@ gain is the waiting on the network they overlap.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from watch_bench import NOW, new_store, run_server  # noqa: E402  (the same feeds and claims)
+from watch_bench import NOW, feed_server, new_store  # noqa: E402  (the same feeds and claims)
 
 WORKER = """
 import asyncio, sys
@@ -61,16 +60,10 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--latency", type=float, default=50.0, help="milliseconds before each answer")
     args = parser.parse_args()
-    receive, send = multiprocessing.Pipe(duplex=False)
-    stop = multiprocessing.Event()
-    server = multiprocessing.Process(target=run_server, daemon=True,
-                                     args=(args.feeds, args.entries, args.latency / 1000, send, stop))
-    server.start()
-    url = receive.recv()
-    urls = [f"{url}/f{i}" for i in range(args.feeds)]
     postgresql = args.store.startswith(("postgresql://", "postgres://"))
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with feed_server(args.feeds, args.entries, args.latency / 1000) as (urls, _), \
+            tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
             if postgresql:
                 from claimwatch.pgstore import create_database, drop_database
@@ -84,8 +77,6 @@ def main() -> int:
             finally:
                 if postgresql:
                     drop_database(args.store, name)
-    stop.set()
-    server.join(10)
     print(f"{args.feeds} feeds x {args.entries} entries, {args.latency:g} ms latency, into "
           f"{'PostgreSQL' if postgresql else 'a data directory'}; {len(os.sched_getaffinity(0))} cores")
     print(f"{'':<12} {'wall s':>8} {'feeds per worker':>20}")
