@@ -41,8 +41,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import (
     ALERT_KINDS,
-    SHARED_SENDERS,
-    WRITE_AS_YOURSELF,
     Change,
     Chat,
     Claim,
@@ -838,9 +836,7 @@ class PgStore(StoreBase):
         return [User(i, n, Role(r), b, a) for i, n, r, b, a in self._rows(
             "select id, name, role, granted_by, granted_at from users order by id")]
 
-    def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
-        if role is not None and user_id in SHARED_SENDERS:
-            raise InputError(WRITE_AS_YOURSELF)
+    def _save_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
         with self.transaction():
             if role is None:
                 self._run("delete from users where id = %s", (user_id,))
@@ -858,40 +854,19 @@ class PgStore(StoreBase):
         return [{"token": t, "role": Role(r), "created_by": b, "created_at": a, "used_by": u, "used_at": ua}
                 for t, r, b, a, u, ua in self._rows("select * from invites order by created_at, token")]
 
-    def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
-        if user_id in SHARED_SENDERS:
-            raise InputError(WRITE_AS_YOURSELF)
-        with self.transaction():
-            row = self._one("select role, created_by, used_by from invites where token = %s", (token,))
-            if row is None:
-                raise InputError("this invite link is not valid; ask an admin for a new one")
-            if row[2] is not None:
-                raise InputError("this invite link has been used already; ask an admin for a new one")
-            self._run("update invites set used_by = %s, used_at = %s where token = %s", (user_id, at, token))
-            role = Role(row[0])
-            current = self.user(user_id)
-            if current is None or not current.role.allows(role):
-                self.set_role(user_id, role, name, f"invite by {row[1]}", at)
-            return role
-
-    # --- web: sign-in links, shared claims (store.WebStore) ----------------------------------------------
+    def _invite_used(self, token: str, user_id: int, at: datetime) -> None:
+        self._run("update invites set used_by = %s, used_at = %s where token = %s", (user_id, at, token))
 
     def add_sign_in(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
         with self.transaction():
             self._run("delete from sign_ins where expires < %s", (at - timedelta(days=1),))
             self._run("insert into sign_ins values (%s, %s, %s, %s, %s, null)", (key, user_id, name, expires, at))
 
-    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]:
-        with self.transaction():
-            row = self._one("select user_id, name, expires, used from sign_ins where key = %s for update", (key,))
-            if row is None:
-                raise InputError("this sign-in link is not valid; ask for a new one with /web")
-            if row[3] is not None:
-                raise InputError("this sign-in link has been used already; ask for a new one with /web")
-            if row[2] <= at:
-                raise InputError("this sign-in link has expired; ask for a new one with /web")
-            self._run("update sign_ins set used = %s where key = %s", (at, key))
-            return row[0], row[1]
+    def _sign_in(self, key: str) -> tuple[int, str, datetime, datetime | None] | None:
+        return self._one("select user_id, name, expires, used from sign_ins where key = %s", (key,))
+
+    def _sign_in_used(self, key: str, at: datetime) -> None:
+        self._run("update sign_ins set used = %s where key = %s", (at, key))
 
     def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
         with self.transaction():

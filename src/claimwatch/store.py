@@ -662,7 +662,8 @@ def _shard(number: int) -> int:
 
 
 class StoreBase:
-    """What each store makes of its other methods, written once."""
+    """What each store makes of its other methods, written once: the rules, here; what a rule reads and marks,
+    in each store (_save_role, _invite_used, _sign_in, _sign_in_used)."""
 
     def add_feed(self: Store, feed: Feed) -> Feed:
         """Store a new feed; an address already watched is an InputError naming that feed."""
@@ -674,6 +675,46 @@ class StoreBase:
     def alerts(self: Store, number: int) -> list[dict[str, Any]]:
         """The alert events of a claim not yet fanned out to its subscribers, oldest first."""
         return [e for e in self.alert_events() if e["claim"] == number]
+
+    def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
+        """Give a user a role, or take it away with None; never to an id that many people share."""
+        if role is not None and user_id in SHARED_SENDERS:
+            raise InputError(WRITE_AS_YOURSELF)
+        store: Any = self  # each store saves it its own way (_save_role)
+        store._save_role(user_id, role, name, by, at)
+
+    def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
+        """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
+        if user_id in SHARED_SENDERS:  # before the invite is used up
+            raise InputError(WRITE_AS_YOURSELF)
+        store: Any = self
+        with store.transaction():
+            invite = next((i for i in store.invites() if i["token"] == token), None)
+            if invite is None:
+                raise InputError("this invite link is not valid; ask an admin for a new one")
+            if invite["used_by"] is not None:
+                raise InputError("this invite link has been used already; ask an admin for a new one")
+            store._invite_used(token, user_id, at)
+            role = invite["role"]
+            current = store.user(user_id)
+            if current is None or not current.role.allows(role):  # an invite never lowers a role
+                self.set_role(user_id, role, name, f"invite by {invite['created_by']}", at)
+            return role
+
+    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]:
+        """(user id, name) of the sign-in link `key`, once: it is marked used at `at`. An unknown, used or expired
+        link is an InputError, and changes nothing."""
+        store: Any = self
+        with store.transaction():
+            link = store._sign_in(key)  # (user id, name, expires, used at) or None
+            if link is None:
+                raise InputError("this sign-in link is not valid; ask for a new one with /web")
+            if link[3] is not None:
+                raise InputError("this sign-in link has been used already; ask for a new one with /web")
+            if link[2] <= at:
+                raise InputError("this sign-in link has expired; ask for a new one with /web")
+            store._sign_in_used(key, at)
+            return link[0], link[1]
 
 
 class FileStore(StoreBase):
@@ -1218,10 +1259,7 @@ class FileStore(StoreBase):
         with self._reading("people"):
             return sorted((_user(d, d.doc_id) for d in self._people("users").all()), key=lambda u: u.id)
 
-    def set_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
-        """Give a user a role, or take it away with None; never to an id that many people share."""
-        if role is not None and user_id in SHARED_SENDERS:
-            raise InputError(WRITE_AS_YOURSELF)
+    def _save_role(self, user_id: int, role: Role | None, name: str, by: str, at: datetime) -> None:
         with self.transaction():
             users = self._people("users")
             if role is None:
@@ -1241,24 +1279,8 @@ class FileStore(StoreBase):
             return [dict(d, role=Role(d["role"]), created_at=parse_datetime(d["created_at"]),
                          used_at=d["used_at"] and parse_datetime(d["used_at"])) for d in self._people("invites").all()]
 
-    def use_invite(self, token: str, user_id: int, name: str, at: datetime) -> Role:
-        """Grant the invite's role to the user, once; a used or unknown invite is an InputError."""
-        if user_id in SHARED_SENDERS:  # before the invite is used up
-            raise InputError(WRITE_AS_YOURSELF)
-        with self.transaction():
-            invites = self._people("invites")
-            found = invites.search(lambda d: d["token"] == token)
-            if not found:
-                raise InputError("this invite link is not valid; ask an admin for a new one")
-            invite = found[0]
-            if invite["used_by"] is not None:
-                raise InputError("this invite link has been used already; ask an admin for a new one")
-            invites.update({"used_by": user_id, "used_at": iso(at)}, doc_ids=[invite.doc_id])
-            role = Role(invite["role"])
-            current = self.user(user_id)
-            if current is None or not current.role.allows(role):  # an invite never lowers a role
-                self.set_role(user_id, role, name, f"invite by {invite['created_by']}", at)
-            return role
+    def _invite_used(self, token: str, user_id: int, at: datetime) -> None:
+        self._people("invites").update({"used_by": user_id, "used_at": iso(at)}, lambda d: d["token"] == token)
 
     def chat(self, chat_id: int) -> Chat | None:
         with self._reading("people"):
@@ -1472,21 +1494,13 @@ class FileStore(StoreBase):
             table.insert({"key": key, "user": user_id, "name": name, "expires": iso_utc(expires),
                           "created": iso_utc(at), "used": None})
 
-    def use_sign_in(self, key: str, at: datetime) -> tuple[int, str]:
-        """(user id, name) of the sign-in link `key`, once: it is marked used at `at`. An unknown, used or expired
-        link is an InputError, and changes nothing."""
-        with self.transaction():
-            table = self._people("signins")
-            found = table.search(lambda d: d["key"] == key)
-            if not found:
-                raise InputError("this sign-in link is not valid; ask for a new one with /web")
-            link = found[0]
-            if link["used"] is not None:
-                raise InputError("this sign-in link has been used already; ask for a new one with /web")
-            if link["expires"] <= iso_utc(at):
-                raise InputError("this sign-in link has expired; ask for a new one with /web")
-            table.update({"used": iso_utc(at)}, doc_ids=[link.doc_id])
-            return link["user"], link["name"]
+    def _sign_in(self, key: str) -> tuple[int, str, datetime, datetime | None] | None:
+        link = next(iter(self._people("signins").search(lambda d: d["key"] == key)), None)
+        return None if link is None else (link["user"], link["name"], parse_datetime(link["expires"]),
+                                          link["used"] and parse_datetime(link["used"]))
+
+    def _sign_in_used(self, key: str, at: datetime) -> None:
+        self._people("signins").update({"used": iso_utc(at)}, lambda d: d["key"] == key)
 
     def start_session(self, key: str, user_id: int, name: str, expires: datetime, at: datetime) -> None:
         """Keep a web session (by `key`, a hash of its cookie) for a user until `expires`; sessions expired
