@@ -60,7 +60,9 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--latency", type=float, default=50.0, help="milliseconds before each answer")
     args = parser.parse_args()
-    postgresql = args.store.startswith(("postgresql://", "postgres://"))
+    from claimwatch.config import is_database
+
+    postgresql = is_database(args.store)
     results = {}
     with feed_server(args.feeds, args.entries, args.latency / 1000) as (urls, _), \
             tempfile.TemporaryDirectory() as tmp:

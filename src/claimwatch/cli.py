@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from claimwatch import __version__, accuracy, interchange, ledger, render
-from claimwatch.config import DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, load_config, read_env_file, web_url
+from claimwatch.config import (DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, is_database, load_config,
+                               read_env_file, web_url)
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
@@ -408,7 +409,7 @@ def cmd_migrate(args: argparse.Namespace, ctx: Context) -> None:
         raise InputError("give where to copy the store: --to postgresql://user@host/db, or --to DIRECTORY")
     if ctx.config.new_data_dir():
         raise InputError(f"there is no data directory at {ctx.config.data_dir} to copy")
-    made = None if target_location.startswith(("postgresql://", "postgres://")) or Path(target_location).exists() \
+    made = None if is_database(target_location) or Path(target_location).exists() \
         else Path(target_location)
     source = ctx.store
     try:

@@ -63,6 +63,11 @@ def web_url(public_url: str) -> str:
     return public_url or f"http://{DEFAULT_LISTEN}"
 
 
+def is_database(location: str | Path) -> bool:
+    """A store location that is a PostgreSQL database (postgresql://…), not a data directory."""
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
 def default_data_dir() -> Path:
     """Where the data lives without CLAIMWATCH_DATA: the platform's user data directory (~/.local/share/claimwatch
     on Linux), the same wherever a command runs, so no folder gets a ledger of its own by accident."""
@@ -129,7 +134,7 @@ def load_config(env: Mapping[str, str] = os.environ) -> Config:
         raise ConfigError("CLAIMWATCH_WEBHOOK_SECRET: use 1 to 256 characters of A-Z, a-z, 0-9, _ and - "
                           "(Telegram's rule), e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
     data = env.get("CLAIMWATCH_DATA", "").strip()
-    database = data if data.startswith(("postgresql://", "postgres://")) else None
+    database = data if is_database(data) else None
     return Config(
         data_dir=default_data_dir() if database else Path(data or default_data_dir()),
         database=database,

@@ -288,8 +288,9 @@ _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
 
-def is_location(text: str) -> bool:
-    return text.startswith(("postgresql://", "postgres://"))
+def _said(error: Exception) -> str:
+    """What the server or driver said, in one line (libpq adds hints on lines of their own)."""
+    return " ".join(line.strip() for line in str(error).strip().splitlines())
 
 
 def _split(location: str) -> tuple[str, str]:
@@ -297,7 +298,7 @@ def _split(location: str) -> tuple[str, str]:
     try:
         params = conninfo_to_dict(location)
     except psycopg.ProgrammingError as e:
-        raise StoreError(f"{shown(location)} is not a PostgreSQL address: {e}") from None
+        raise StoreError(f"CLAIMWATCH_DATA (or --to) is not a valid PostgreSQL address: {e}") from None
     options = params.pop("options", "") or ""
     kept, schema = [], "public"
     for option in options.split():
@@ -329,7 +330,7 @@ def _pool(conninfo: str) -> ConnectionPool:
                 psycopg.connect(conninfo, connect_timeout=5).close()
             except psycopg.OperationalError as e:
                 raise StoreError(f"cannot connect to PostgreSQL at {shown(conninfo)}: "
-                                 f"{str(e).strip().splitlines()[-1]}") from None
+                                 f"{_said(e)}") from None
             pool = _pools[conninfo] = ConnectionPool(
                 conninfo, min_size=1, max_size=8, timeout=30, open=True, name="claimwatch",
                 kwargs={"autocommit": True}, configure=lambda conn: conn.execute("set timezone to 'UTC'"))
@@ -372,7 +373,7 @@ class PgStore(StoreBase):
                 self._use_schema(conn)
                 yield conn
         except (psycopg.OperationalError, PoolTimeout) as e:
-            raise StoreError(f"PostgreSQL at {self.location}: {str(e).strip().splitlines()[-1]}") from None
+            raise StoreError(f"PostgreSQL at {self.location}: {_said(e)}") from None
 
     def _rows(self, query: str | sql.Composed, params: Any = None) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
@@ -451,7 +452,7 @@ class PgStore(StoreBase):
             conn = psycopg.connect(self._conninfo, autocommit=True)
             held = conn.execute("select pg_try_advisory_lock(hashtext(%s))", (f"{self.schema}:{role}",)).fetchone()[0]
         except psycopg.OperationalError as e:
-            raise StoreError(f"PostgreSQL at {self.location}: {str(e).strip().splitlines()[-1]}") from None
+            raise StoreError(f"PostgreSQL at {self.location}: {_said(e)}") from None
         if not held:
             conn.close()
             return False
@@ -1106,7 +1107,7 @@ def create_database(server: str, name: str) -> str:
         with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     except psycopg.Error as e:
-        raise StoreError(f"cannot create a database at {shown(server)}: {str(e).strip().splitlines()[-1]}") from None
+        raise StoreError(f"cannot create a database at {shown(server)}: {_said(e)}") from None
     params = conninfo_to_dict(server)
     user = f"{params['user']}@" if params.get("user") else ""
     return f"postgresql://{user}{params.get('host', 'localhost')}:{params.get('port', 5432)}/{name}"

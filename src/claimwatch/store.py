@@ -84,6 +84,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from claimwatch.config import is_database
 from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.gcpause import gc_paused
 from claimwatch.model import (
@@ -1778,7 +1779,7 @@ MIGRATIONS[1] = _forecasters_by_identity
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:
     """The store at `location`: a PostgreSQL database (postgresql://user@host/db), a data directory, or memory
     when None."""
-    if location is not None and str(location).startswith(("postgresql://", "postgres://")):
+    if location is not None and is_database(location):
         from claimwatch.pgstore import PgStore  # psycopg loads only for a database
         return PgStore(str(location), **kwargs)
     return FileStore(MemoryBackend() if location is None else FileBackend(Path(location)), **kwargs)
