@@ -210,6 +210,26 @@ def test_missing_migration_step_is_an_error(tmp_path: Path) -> None:
         open_store(tmp_path, schema_version=2, migrations={})
 
 
+def test_a_database_of_schema_2_gets_the_due_index_and_lists_the_same_due_claims(postgres_database: str) -> None:
+    from claimwatch.pgstore import MIGRATIONS, SCHEMA_VERSION
+
+    from conftest import postgres_location
+
+    data = postgres_location(postgres_database)
+    old = open_store(data, schema_version=2, migrations={n: MIGRATIONS[n] for n in range(2)})
+    for days in (5, -3, -1, 0, -3):
+        add(old, f"due in {days} days", review_date=NOW.date() + timedelta(days=days))
+    archived = add(old, "archived", review_date=NOW.date() - timedelta(days=9))
+    ledger.delete_claim(old, archived.id, "ana", NOW, "duplicate")
+    due_before = [c.id for c in ledger.due(old, NOW.date())]
+
+    upgraded = open_store(data)
+    assert upgraded.schema_version == SCHEMA_VERSION >= 3
+    assert [c.id for c in ledger.due(upgraded, NOW.date())] == due_before == [2, 5, 3, 4]
+    indexes = {name for (name,) in upgraded._rows("select indexname from pg_indexes where schemaname = current_schema()")}
+    assert "claims_due" in indexes and "claims_review" not in indexes
+
+
 def test_evidence_is_kept_per_claim_and_labelled_with_history(store: Store) -> None:
     first, second = add(store, "one"), add(store, "two")
     stored = store.add_evidence([

@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -103,7 +104,7 @@ def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
     if where.tag is not None:
         check_tag(store, where.tag)
     claims = store.find_claims(where)
-    return sorted(claims, key=lambda c: (c.review_date, c.id)) if where.due_by else claims
+    return sorted(claims, key=attrgetter("review_date", "id")) if where.due_by else claims
 
 
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
@@ -522,7 +523,7 @@ def set_muted(store: Store, chat: Chat, number: int, on: bool) -> bool:
 def due(store: Store, today: date) -> list[Claim]:
     """Open claims whose review date has come, earliest first."""
     claims = store.find_claims(ClaimFilter(status="open", due_by=today))
-    return sorted(claims, key=lambda c: (c.review_date, c.id))
+    return sorted(claims, key=attrgetter("review_date", "id"))
 
 
 @dataclass(frozen=True)

@@ -266,9 +266,16 @@ create table shared_claims (
 );
 """
 
-SCHEMA_VERSION = 2  # 2: the web view's tables
+# Due claims by an index-only scan: the review date and number of every live claim, in the index itself (reading the
+# numbers of 5,000 due claims of 100,000 from the table's pages took 17-20 ms, from this index about 1 ms).
+DUE_INDEX = """
+create index claims_due on claims (review_date, number) where archived_at is null;
+drop index claims_review;
+"""
+
+SCHEMA_VERSION = 3  # 2: the web view's tables; 3: the due index
 # schema version N -> the statements that turn a version N database into version N + 1 (0: an empty one)
-MIGRATIONS: dict[int, str] = {0: SCHEMA, 1: WEB_SCHEMA}
+MIGRATIONS: dict[int, str] = {0: SCHEMA, 1: WEB_SCHEMA, 2: DUE_INDEX}
 
 
 _MESSAGE_FIELDS = ("key", "chat", "kind", "claim", "title", "line", "created", "status", "attempts", "next_try",
@@ -535,14 +542,17 @@ class PgStore(StoreBase):
             params.append(f.forecaster)
         return sql.SQL(" and ").join(parts), params
 
-    def _cached(self) -> dict[int, tuple[dict[str, Any], list[Claim]]]:
-        """Every claim as this process last read it (its dict form, and its Claim once made), brought up to date:
-        the claims written since (claims.changed) are read again, and purged ones dropped. Reading 5,000 due claims
-        of 100,000 then costs a query for their numbers, not 5,000 claims rebuilt."""
+    _COUNTS = "(select value from meta where key = 'claims_changes'), (select value from meta where key = 'claims_purged')"
+
+    def _cached(self, counts: tuple[int, int | None] | None = None) -> dict[int, tuple[dict[str, Any], list[Claim]]]:
+        """Every claim as this process last read it (its dict form, and its Claim once made), brought up to date with
+        the meta counts (`counts`, or read now): the claims written since (claims.changed) are read again, and purged
+        ones dropped. Reading 5,000 due claims of 100,000 then costs a query for their numbers, not 5,000 claims
+        rebuilt."""
         with self._cache_lock:
-            counts = dict(self._rows("select key, value from meta where key in ('claims_changes', 'claims_purged')"))
-            version, purged = counts["claims_changes"], counts.get("claims_purged", 0)
-            if version != self._cache_version:
+            version, purged = counts or self._one(sql.SQL("select " + self._COUNTS))
+            purged = purged or 0
+            if version > self._cache_version:  # (a purge counts as a change too; an older snapshot has nothing new)
                 changed = self._docs(sql.SQL("c.changed > %s"), (self._cache_version,))
                 if purged != self._cache_purged:
                     live = {n for (n,) in self._rows("select number from claims")}
@@ -555,11 +565,13 @@ class PgStore(StoreBase):
     def _selected(self, where: ClaimFilter | None) -> list[tuple[int, tuple[dict[str, Any], list[Claim]]]]:
         if getattr(self._local, "conn", None) is not None:  # in a transaction: what it wrote, not yet committed
             return [(n, (doc, [])) for n, doc in self._docs(*self._where(where))]
-        cache = self._cached()
         condition, params = self._where(where)
-        numbers = self._one(sql.SQL("select array_agg(c.number order by c.number) from claims c left join outcomes o "
-                                    "on o.claim = c.number where ") + condition, params)[0] or []
-        found = [(n, entry) for n in numbers if (entry := cache.get(n)) is not None]  # (one written meanwhile: next time)
+        # one round trip: the numbers selected and the counts the cache is brought up to, in one snapshot
+        version, purged, numbers = self._one(
+            sql.SQL("select " + self._COUNTS + ", (select array_agg(c.number order by c.number) from claims c "
+                    "left join outcomes o on o.claim = c.number where ") + condition + sql.SQL(")"), params)
+        cache = self._cached((version, purged))
+        found = [(n, entry) for n in numbers or () if (entry := cache.get(n)) is not None]
         if where is None or not where.words:  # the database selected exactly these (_where): nothing to check again
             return found
         return [(n, entry) for n, entry in found if where.matches(entry[0])]
