@@ -11,7 +11,7 @@ from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.errors import InputError
 from claimwatch.model import Role, Source
 from claimwatch.quickentry import read_quick_claim
-from claimwatch.store import open_store
+from claimwatch.store import Store
 
 from conftest import NOW, UTC_TZ, run_cli
 
@@ -48,14 +48,15 @@ def test_a_sentence_gives_its_review_date_probability_and_names(sentence, text, 
     assert (quick.text, quick.review_date, quick.p, quick.watch) == (text, review, p, watch)
 
 
-def service():
-    store = open_store(None)
+@pytest.fixture
+def service(store: Store) -> tuple[Store, ChatService]:
+    """An analyst's chat on each kind of store."""
     store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
     return store, ChatService(store, ChatSettings(UTC_TZ, frozenset({1}), "invite", "claimwatch_test_bot"))
 
 
-def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap() -> None:
-    store, chat = service()
+def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap(service: tuple[Store, ChatService]) -> None:
+    store, chat = service
     (draft,) = chat.handle(Incoming(ANA, ANA, "/add Will Power of Siberia 2 be signed by end of 2026? 30%", "ana"), NOW)
     assert "review: 2026-12-31" in draft.text and "probability: 30%" in draft.text
     assert "watch: Power of Siberia 2" in draft.text
@@ -72,8 +73,8 @@ def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap() -> No
     assert "Recorded <b>#2</b>" in plain.text  # nothing to understand: recorded at once, as before
 
 
-def test_the_edited_one_line_add_replaces_the_draft() -> None:
-    store, chat = service()
+def test_the_edited_one_line_add_replaces_the_draft(service: tuple[Store, ChatService]) -> None:
+    store, chat = service
     chat.handle(Incoming(ANA, ANA, "/add Will Power of Siberia 2 be signed by end of 2026? 30%", "ana"), NOW)
     chat.handle(Incoming(ANA, ANA, "edit", "ana", pressed=True), NOW)
     replies = chat.handle(Incoming(ANA, ANA, "/add Will it be signed by end of 2027? | p 20%", "ana"), NOW)
@@ -81,8 +82,8 @@ def test_the_edited_one_line_add_replaces_the_draft() -> None:
     assert len(replies) == 2 and store.get_claim(1).p == 0.2  # no "draft kept" question after it
 
 
-def test_a_forwarded_message_offers_a_claim_with_the_message_as_its_source() -> None:
-    store, chat = service()
+def test_a_forwarded_message_offers_a_claim_with_the_message_as_its_source(service: tuple[Store, ChatService]) -> None:
+    store, chat = service
     origin = Source(title="Reuters World", url="https://t.me/reuters_world/812", published=NOW.date())
     text = "Gazprom says the Power of Siberia 2 contract will be signed by mid-2027. Talks go on in Beijing."
     (offer,) = chat.handle(Incoming(ANA, ANA, text, "ana", forwarded=origin), NOW)
@@ -111,8 +112,8 @@ def test_a_probability_out_of_range_is_refused_not_kept_in_the_text() -> None:
         read_quick_claim("Will Power of Siberia 2 be signed by end of 2026? 130%", NOW, UTC_TZ)
 
 
-def test_a_link_sent_alone_offers_the_one_line_add_with_it_as_the_source() -> None:
-    store, chat = service()
+def test_a_link_sent_alone_offers_the_one_line_add_with_it_as_the_source(service: tuple[Store, ChatService]) -> None:
+    store, chat = service
     (offer,) = chat.handle(Incoming(ANA, ANA, "https://news.example/pos2-talks", "ana"), NOW)
     assert "Record a claim from this link?" in offer.text
     assert "/add &lt;what is claimed&gt; | source https://news.example/pos2-talks" in offer.text

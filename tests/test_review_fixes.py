@@ -18,7 +18,7 @@ from claimwatch.feedparse import parse_feed
 from claimwatch.fetch import Fetcher, max_age_seconds, retry_after_seconds
 from claimwatch.model import Evidence, Feed, OutcomeValue, Role
 from claimwatch.parsing import parse_date
-from claimwatch.store import FileStore, MemoryBackend, Store, open_store
+from claimwatch.store import FileStore, MemoryBackend, Store
 
 from conftest import NOW, ROOT, UTC_TZ
 from fakebot import FakeBotAPI
@@ -60,8 +60,7 @@ def test_records_are_written_before_what_marks_them_done() -> None:
     assert writes == ["evidence-0000", "feeds", "seen"]
 
 
-def test_awkward_chat_input_gets_an_answer_not_an_exception() -> None:
-    store = open_store(None)
+def test_awkward_chat_input_gets_an_answer_not_an_exception(store: Store) -> None:
     ledger.add_claim(store, ledger.NewClaim(text="x"), "ana", NOW)
     service = ChatService(store, ChatSettings(UTC_TZ, frozenset({1}), "invite", "bot"))
 
