@@ -655,6 +655,7 @@ class Store(ClaimStore, EvidenceStore, OutboxStore, PeopleStore, FeedStore, WebS
     # what other processes wrote for workers to act on within `timeout` s ("alerts", "outbox"); files: nothing
     def announcements(self, timeout: float) -> set[str]: ...
     def hold_role(self, role: str) -> bool: ...  # this process holds `role` ("sender") among all on this store
+    def vacuum(self) -> None: ...  # after a bulk load (see StoreBase.vacuum)
     def close(self) -> None: ...
 
 
@@ -665,6 +666,10 @@ def _shard(number: int) -> int:
 class StoreBase:
     """What each store makes of its other methods, written once: the rules, here; what a rule reads and marks,
     in each store (_save_role, _invite_used, _sign_in, _sign_in_used)."""
+
+    def vacuum(self) -> None:
+        """After a bulk load (migrate): a database's planner statistics and visibility map brought up to date, as
+        PostgreSQL's autovacuum does in time; a data directory has neither, so nothing to do here."""
 
     def add_feed(self: Store, feed: Feed) -> Feed:
         """Store a new feed; an address already watched is an InputError naming that feed."""
