@@ -210,6 +210,17 @@ def test_missing_migration_step_is_an_error(tmp_path: Path) -> None:
         open_store(tmp_path, schema_version=2, migrations={})
 
 
+def test_due_claims_come_by_review_date_then_number_inside_a_transaction_too(store: Store) -> None:
+    for days in (-1, -5, 3, -5, 0, -1):
+        add(store, f"due in {days} days", review_date=NOW.date() + timedelta(days=days))
+    due = ClaimFilter(status="open", due_by=NOW.date())
+    assert [c.id for c in store.find_claims(due)] == [2, 4, 1, 6, 5]
+    assert [c.id for c in store.find_claims()] == [1, 2, 3, 4, 5, 6]  # the rest by number
+    with store.transaction():
+        add(store, "due a week ago", review_date=NOW.date() - timedelta(days=7))
+        assert [c.id for c in store.find_claims(due)] == [7, 2, 4, 1, 6, 5]
+
+
 def test_a_database_of_schema_2_gets_the_due_index_and_lists_the_same_due_claims(postgres_database: str) -> None:
     from claimwatch.pgstore import MIGRATIONS, SCHEMA_VERSION
 

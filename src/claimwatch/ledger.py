@@ -14,7 +14,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -103,8 +102,7 @@ def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
         check_analyst(store, where.forecaster)
     if where.tag is not None:
         check_tag(store, where.tag)
-    claims = store.find_claims(where)
-    return sorted(claims, key=attrgetter("review_date", "id")) if where.due_by else claims
+    return store.find_claims(where)  # (due ones as due lists them: the store's order)
 
 
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:
@@ -521,9 +519,8 @@ def set_muted(store: Store, chat: Chat, number: int, on: bool) -> bool:
 
 
 def due(store: Store, today: date) -> list[Claim]:
-    """Open claims whose review date has come, earliest first."""
-    claims = store.find_claims(ClaimFilter(status="open", due_by=today))
-    return sorted(claims, key=attrgetter("review_date", "id"))
+    """Open claims whose review date has come, earliest first (then by number): as the store lists them."""
+    return store.find_claims(ClaimFilter(status="open", due_by=today))
 
 
 @dataclass(frozen=True)

@@ -513,10 +513,11 @@ class PgStore(StoreBase):
 
     # --- claims --------------------------------------------------------------------------------
 
-    def _docs(self, where: sql.Composable = sql.SQL("true"), params: Any = None) -> list[tuple[int, dict[str, Any]]]:
-        """(number, claim in its dict form), by number, of the claims `where` selects (on `claims c`)."""
+    def _docs(self, where: sql.Composable = sql.SQL("true"), params: Any = None,
+              order: sql.Composable = sql.SQL("c.number")) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`)."""
         with self._conn() as conn:
-            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by c.number"),
+            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order,
                                 params).fetchall()
             if not rows:
                 return []
@@ -572,13 +573,16 @@ class PgStore(StoreBase):
             return self._cache
 
     def _selected(self, where: ClaimFilter | None) -> list[tuple[int, tuple[dict[str, Any], list[Claim]]]]:
-        if getattr(self._local, "conn", None) is not None:  # in a transaction: what it wrote, not yet committed
-            return [(n, (doc, [])) for n, doc in self._docs(*self._where(where))]
         condition, params = self._where(where)
+        # due claims as they are listed (ClaimStore.find_claims), straight from their index (claims_due)
+        order = sql.SQL("c.review_date, c.number" if where is not None and where.due_by is not None else "c.number")
+        if getattr(self._local, "conn", None) is not None:  # in a transaction: what it wrote, not yet committed
+            return [(n, (doc, [])) for n, doc in self._docs(condition, params, order)]
         # one round trip: the numbers selected and the counts the cache is brought up to, in one snapshot
         version, purged, numbers = self._one(
-            sql.SQL("select " + self._COUNTS + ", (select array_agg(c.number order by c.number) from claims c "
-                    "left join outcomes o on o.claim = c.number where ") + condition + sql.SQL(")"), params)
+            sql.SQL("select " + self._COUNTS + ", (select array_agg(c.number order by ") + order
+            + sql.SQL(") from claims c left join outcomes o on o.claim = c.number where ") + condition + sql.SQL(")"),
+            params)
         cache = self._cached((version, purged))
         found = [(n, entry) for n in numbers or () if (entry := cache.get(n)) is not None]
         if where is None or not where.words:  # the database selected exactly these (_where): nothing to check again

@@ -76,6 +76,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time, timedelta
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -543,7 +544,8 @@ class ClaimStore(Protocol):
     """Claims and their audit trail. A claim's number is its short id (#12); its history is every change."""
 
     def get_claim(self, number: int) -> Claim: ...  # NotFound when there is none
-    def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...  # by number
+    # by number; those selected by due_by as due lists them: by review date, then number
+    def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...
     # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
     def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
@@ -934,13 +936,16 @@ class FileStore(StoreBase):
             return self._claim(self._made(name), doc, number)
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
-        """Claims matching `where` (by default every claim not deleted), by number."""
+        """Claims matching `where` (by default every claim not deleted), by number; those selected by due_by by
+        review date, then number."""
         test = (where or ClaimFilter()).matches
         found: list[Claim] = []
         for name in self._claim_files():
             with self._reading(name), gc_paused():
                 made = self._made(name)
                 found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+        if where is not None and where.due_by is not None:
+            found.sort(key=attrgetter("review_date", "id"))
         return found
 
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]:
