@@ -51,8 +51,11 @@ def test_a_typed_name_cannot_pass_for_a_telegram_user(data: Path | str) -> None:
     number = ledger.add_claim(store, ledger.NewClaim(text="x"), "ana", NOW).id
     with pytest.raises(InputError, match="kept for Telegram users"):
         ledger.add_forecast(store, number, 0.5, "tg:5", NOW)
-    run = run_cli("forecast", str(number), "50%", "--by", "tg:5", data=data)
-    assert run.returncode == 2 and "kept for Telegram users" in run.stderr
+    for args in (("forecast", str(number), "50%"), ("add", "Another"), ("resolve", str(number), "true"),
+                 ("delete", str(number)), ("evidence", str(number), "--label", "1", "supports")):
+        run = run_cli(*args, "--by", "tg:5", data=data)
+        assert run.returncode == 2 and "kept for Telegram users" in run.stderr, args
+    assert store.get_claim(number).outcome is None and store.get_claim(number).archived is None
 
 
 def test_forecasts_made_in_telegram_before_identities_migrate_with_a_backup(tmp_path: Path) -> None:
@@ -221,3 +224,19 @@ def test_who_did_what_before_identities_migrates_in_postgresql(postgres_database
     assert [(c.action, c.who) for c in migrated.history(1)] == [
         ("add", "tg:555"), ("forecast", "tg:555"), ("forecast", ""), ("resolve", "tg:777"), ("delete", "tg:555")]
     assert migrated.get_claim(2).creator == "carol"
+
+
+def test_an_outcome_alert_scores_two_forecasters_of_one_name_each(store) -> None:
+    from claimwatch import delivery
+    from claimwatch.model import outcome_to_dict
+
+    number = ledger.add_claim(store, ledger.NewClaim(text="Deal signed"), "ana", NOW - timedelta(days=2)).id
+    ledger.add_forecast(store, number, 0.8, "carol", NOW - timedelta(days=1), who="tg:5")
+    ledger.add_forecast(store, number, 0.3, "carol", NOW - timedelta(days=1))
+    store.subscribe(1, "all", NOW - timedelta(days=2), ("outcome",))
+    claim = ledger.resolve(store, number, OutcomeValue.TRUE, "ana", NOW)
+    delivery.fan_out(store, NOW, UTC_TZ)
+    [message] = delivery.next_batch(store, NOW)
+    assert "carol 80% → 0.040" in message.text and "carol 30% → 0.490" in message.text
+    kept_before = {"outcome": outcome_to_dict(claim.outcome), "source_p": None, "forecasts": {"carol": 0.8}}
+    assert "carol 80% → 0.040" in delivery.outcome_text(claim, kept_before)  # an event queued as they were

@@ -308,6 +308,7 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
         if not item.isdecimal():
             raise InputError(f"{item!r} is not an evidence number: use the number shown in brackets")
         stance = ledger.parse_stance(stance_text)
+        ledger.acting(args.by or ctx.config.user, "")  # a name typed may not pass for a Telegram user
     ctx.store.get_claim(number)
     if args.label:
         ctx.store.label_evidence(number, int(item), stance, args.by or ctx.config.user, ctx.now)

@@ -296,9 +296,10 @@ def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: dateti
         outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note, evidence=evidence, who=who)
         change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome), who)
         # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
-        # the time it is fanned out the claim may have been reopened and resolved otherwise.
+        # the time it is fanned out the claim may have been reopened and resolved otherwise. Each forecaster's
+        # (name, p), in a list: two forecasters may go by one name.
         store.add_alert("outcome", number, now, outcome=outcome_to_dict(outcome), source_p=claim.p,
-                        forecasts={f.by: f.p for f in claim.current_forecasts().values()})
+                        forecasts=[[f.by, f.p] for f in claim.current_forecasts().values()])
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 
