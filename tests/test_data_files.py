@@ -59,6 +59,8 @@ WRONG: dict[str, Mutation] = {
     "an outcome at no time": lambda c: c["outcome"].update(at="soon"),
     "source is a list": lambda c: c.update(source=[]),
     "review date is a number": lambda c: c.update(review_date=5),
+    "who recorded it is a number": lambda c: c.update(created_who=5),
+    "who resolved it is a list": lambda c: c["outcome"].update(who=["tg:5"]),
 }
 COMMANDS = [["list", "all"], ["show", "1"], ["due"], ["history", "1"], ["stats"], ["report", "-o", "r.html"],
             ["export"], ["export", "--format", "claimreview"], ["forecast", "2", "40%"], ["add", "new one"]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from claimwatch import delivery, ledger
-from claimwatch.chat import ChatService, ChatSettings, Incoming
+from claimwatch.chat import ChatService, ChatSettings, Incoming, identity
 from claimwatch.errors import InputError, NotFound
 from claimwatch.model import Chat, Evidence, OutcomeValue, Role
 from claimwatch.store import ClaimFilter, Store, open_store
@@ -102,7 +102,7 @@ def test_a_withdrawn_forecast_stays_in_the_history_and_is_not_scored(store: Stor
 def test_delete_restore_and_withdraw_in_chat_by_the_author_or_an_admin(store: Store) -> None:
     store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
     store.set_role(BOB, Role.ANALYST, "bob", "test", NOW)
-    number = claim(store, "Ana's claim")
+    number = ledger.add_claim(store, ledger.NewClaim(text="Ana's claim"), "ana", NOW, who=identity(ANA)).id  # in Telegram
     chat = ChatService(store, ChatSettings(UTC_TZ, frozenset({ADMIN}), "invite", "claimwatch_test_bot"))
 
     def say(user: int, text: str) -> str:

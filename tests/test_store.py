@@ -227,16 +227,19 @@ def test_a_database_of_schema_2_gets_the_due_index_and_lists_the_same_due_claims
     from conftest import postgres_location
 
     data = postgres_location(postgres_database)
-    old = open_store(data, schema_version=2, migrations={n: MIGRATIONS[n] for n in range(2)})
-    for days in (5, -3, -1, 0, -3):
-        add(old, f"due in {days} days", review_date=NOW.date() + timedelta(days=days))
-    archived = add(old, "archived", review_date=NOW.date() - timedelta(days=9))
-    ledger.delete_claim(old, archived.id, "ana", NOW, "duplicate")
-    due_before = [c.id for c in ledger.due(old, NOW.date())]
+    # claims as schema 2 kept them (written as rows: today's claimwatch writes columns schema 2 did not have)
+    at = f"'{NOW.isoformat()}'"
+    rows = [(n, f"due in {days} days", days, "null, null") for n, days in enumerate((5, -3, -1, 0, -3), 1)]
+    rows.append((6, "archived", -9, f"{at}, 'ana'"))
+    old_rows = "".join(
+        f"insert into claims (number, kind, text, created_at, created_by, review_date, archived_at, archived_by, "
+        f"changed) values ({n}, 'claim', '{text}', {at}, 'ana', '{NOW.date() + timedelta(days=days)}', {archived}, 1);"
+        f"insert into sources values ({n}, '', '', '', null, '');" for n, text, days, archived in rows)
+    open_store(data, schema_version=2, migrations={0: MIGRATIONS[0], 1: MIGRATIONS[1] + old_rows})
 
     upgraded = open_store(data)
     assert upgraded.schema_version == SCHEMA_VERSION >= 3
-    assert [c.id for c in ledger.due(upgraded, NOW.date())] == due_before == [2, 5, 3, 4]
+    assert [c.id for c in ledger.due(upgraded, NOW.date())] == [2, 5, 3, 4]
     indexes = {name for (name,) in upgraded._rows("select indexname from pg_indexes where schemaname = current_schema()")}
     assert "claims_due" in indexes and "claims_review" not in indexes
 

@@ -124,7 +124,7 @@ class Scope:
     """Which part of the record to review; everything when empty."""
 
     tag: str | None = None
-    forecaster: str | None = None
+    forecaster: str | None = None  # an analyst's identity (Forecast.forecaster; ledger.check_scope finds it by name)
     source_words: tuple[str, ...] = ()
 
     def describe(self) -> str:
@@ -211,11 +211,11 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
         if not scope.keeps(claim):
             continue
         rows, late = _score(number, claim, tz)
-        n_late += sum(not scope.forecaster or f["by"] == scope.forecaster for f in late)
+        n_late += sum(not scope.forecaster or (f.get("who") or f["by"]) == scope.forecaster for f in late)
         if scope.forecaster:
-            if not any(r.kind == "analyst" and scope.forecaster in (r.forecaster, r.who) for r in rows):
+            if not any(r.kind == "analyst" and (r.who or r.forecaster) == scope.forecaster for r in rows):
                 continue
-            rows = [r for r in rows if r.kind != "analyst" or scope.forecaster in (r.forecaster, r.who)]
+            rows = [r for r in rows if r.kind != "analyst" or (r.who or r.forecaster) == scope.forecaster]
         if not rows:
             continue
         n_claims += 1
@@ -381,9 +381,14 @@ def leaderboard_text(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def own_record(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The figures of the one analyst a review was scoped to; None when they have no scored forecast in it."""
+    return next(iter(result["by_forecaster"].values()), None)
+
+
 def track_record_text(result: dict[str, Any], who: str) -> str:
-    """One analyst's record beside the team's, from a review scoped to them (plain text)."""
-    mine = result["by_forecaster"].get(who)
+    """One analyst's record beside the team's, from a review scoped to them (plain text); `who`: their name."""
+    mine = own_record(result)
     if mine is None:
         return (f"{who}: no resolved claim with a forecast of yours yet. Scores appear once claims you forecast "
                 "are resolved (true, false or partial).")

@@ -157,6 +157,11 @@ class _Context:
         console's user by their name, as on the command line."""
         return identity(self.msg.user_id)
 
+    @property
+    def me(self) -> str:
+        """Who they are when asking "is this mine": their identity, or the console user's name (model._Acted)."""
+        return self.identity or self.who
+
 
 def identity(user_id: int) -> str:
     """A person's forecaster identity (Forecast.who) by their user id: "tg:<id>" for a Telegram user, "" for the
@@ -404,7 +409,8 @@ class ChatService:
                 fields["kind"] = ledger.parse_kind(value)
             else:
                 raise InputError(f"unknown part {key!r}: use due, p, tags, watch, source or kind")
-        claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now)  # type: ignore[arg-type]
+        claim = ledger.add_claim(self.store, ledger.NewClaim(text=text, **fields), ctx.who, ctx.now,
+                                 who=ctx.identity)  # type: ignore[arg-type]
         return [self._added(claim, ctx.now, ctx.today)]
 
     def _added(self, claim: Claim, now: datetime, today: date) -> Reply:
@@ -439,7 +445,7 @@ class ChatService:
             del self._drafts[key]
             claim = ledger.add_claim(self.store, ledger.NewClaim(
                 text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch,
-                source=draft.source), ctx.who, ctx.now)
+                source=draft.source), ctx.who, ctx.now, who=ctx.identity)
             return [self._added(claim, ctx.now, ctx.today)]
         if draft.step == "text":
             if not answer:
@@ -521,7 +527,7 @@ class ChatService:
 
     def cmd_show(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        claim, hidden = ledger.as_seen_by(self.store, self.store.get_claim(number), ctx.identity or ctx.who)
+        claim, hidden = ledger.as_seen_by(self.store, self.store.get_claim(number), ctx.me)
         text = render.claim_detail(claim, self.store.evidence_for(number), ctx.today, self.settings.tz, HTML, hidden)
         buttons: list[Button] = []
         if ctx.role and ctx.role.allows(Role.ANALYST):
@@ -551,7 +557,7 @@ class ChatService:
         rest = ctx.args.split(None, 1)[1]
         if rest.strip().lower() == "withdraw":
             claim = ledger.withdraw_forecast(self.store, number, ctx.who, ctx.now, who=ctx.identity)
-            now_p = claim.current_forecasts().get(ctx.identity or ctx.who)
+            now_p = claim.current_forecasts().get(ctx.me)
             return [Reply(f"#{number}: your latest forecast is withdrawn (kept in /history {number}, never scored)"
                           + (f"; your forecast is {render.percent(now_p.p)} again." if now_p else "."))]
         p, used = leading_probability(rest.split())  # "very likely" is two words
@@ -562,7 +568,7 @@ class ChatService:
     def _may_delete(self, ctx: _Context, number: int) -> None:
         """A claim is deleted or restored by the analyst who recorded it, or an admin."""
         claim = self.store.get_claim(number)
-        if ctx.role != Role.ADMIN and claim.created_by != ctx.who:
+        if ctx.role != Role.ADMIN and claim.creator != ctx.me:
             raise InputError(f"#{number} was recorded by {claim.created_by}: only they or an admin may delete "
                              "or restore it")
 
@@ -570,14 +576,14 @@ class ChatService:
         number_text, _, reason = ctx.args.strip().partition(" ")
         number = ledger.parse_claim_number(number_text)
         self._may_delete(ctx, number)
-        ledger.delete_claim(self.store, number, ctx.who, ctx.now, reason)
+        ledger.delete_claim(self.store, number, ctx.who, ctx.now, reason, who=ctx.identity)
         return [Reply(f"#{number} is deleted: out of lists, reminders, digests and stats, kept with its history. "
                       f"/restore {number} brings it back.", ((Button("Restore", f"/restore {number}"),),))]
 
     def cmd_restore(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.strip())
         self._may_delete(ctx, number)
-        claim = ledger.restore_claim(self.store, number, ctx.who, ctx.now)
+        claim = ledger.restore_claim(self.store, number, ctx.who, ctx.now, who=ctx.identity)
         return [Reply(f"#{number} is back: {esc(claim.text)}", edit=ctx.msg.pressed)]
 
     def cmd_resolve(self, ctx: _Context) -> list[Reply]:
@@ -596,7 +602,7 @@ class ChatService:
             return [Reply(f"Record #{number} as <b>{value.value}</b>? {esc(claim.text)}",
                           ((Button(f"Yes, {value.value}", f"/resolve {number} {value.value} {CONFIRM}"),
                             Button("Cancel", f"/show {number}")),), edit=True)]
-        claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, note="" if confirmed else note,
+        claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, who=ctx.identity, note="" if confirmed else note,
                                today=ctx.today)
         late = render.hindsight(claim, self.settings.tz)
         return [Reply(f"#{number} resolved: <b>{value.value}</b>." + (f"\n{esc(late)}" if late else ""),
@@ -605,7 +611,7 @@ class ChatService:
     def cmd_reopen(self, ctx: _Context) -> list[Reply]:
         number_text, _, note = ctx.args.partition(" ")
         number = ledger.parse_claim_number(number_text)
-        ledger.reopen(self.store, number, ctx.who, ctx.now, note)
+        ledger.reopen(self.store, number, ctx.who, ctx.now, note, who=ctx.identity)
         return [Reply(f"#{number} is open again; its old outcome stays in /history {number}.")]
 
     def cmd_edit(self, ctx: _Context) -> list[Reply]:
@@ -613,7 +619,8 @@ class ChatService:
         if len(parts) < 3:
             raise InputError(f"say which claim, which field ({', '.join(ledger.EDITABLE)}) and the new value")
         number = ledger.parse_claim_number(parts[0])
-        claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz)
+        claim = ledger.edit_claim(self.store, number, parts[1], parts[2], ctx.who, ctx.now, self.settings.tz,
+                                  who=ctx.identity)
         past = render.past_review(claim, ctx.today) if parts[1].lower() == "due" else ""
         found = 0
         if parts[1].lower() == "watch" and claim.watch:  # the new terms may find what the old ones did not
@@ -636,7 +643,7 @@ class ChatService:
 
     def cmd_history(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args else "")
-        changes = ledger.history_as_seen_by(self.store, number, ctx.identity or ctx.who, ctx.who)
+        changes = ledger.history_as_seen_by(self.store, number, ctx.me)
         return [Reply(f"History of #{number}:\n" + render.history(changes, self.settings.tz, HTML))]
 
     # --- accuracy and exports ------------------------------------------------------------------
@@ -658,9 +665,9 @@ class ChatService:
 
         if ctx.args.strip():
             raise InputError("/me takes no arguments: it is your own record (/stats @name for another's)")
-        result = ledger.accuracy_review(self.store, self.settings.tz, accuracy.Scope(forecaster=ctx.who), check=False)
+        result = ledger.accuracy_review(self.store, self.settings.tz, accuracy.Scope(forecaster=ctx.me), check=False)
         replies = [Reply(esc(accuracy.track_record_text(result, ctx.who)))]
-        if ctx.who in result["by_forecaster"]:
+        if accuracy.own_record(result) is not None:
             chart = calibration_png(result["calibration"], f"Calibration of {ctx.who}")
             replies.append(Reply(f"Calibration of {esc(ctx.who)}: how often what you forecast at each level happened.",
                                  attachment=Attachment("calibration.png", chart, photo=True)))
@@ -669,17 +676,17 @@ class ChatService:
     def cmd_examples(self, ctx: _Context) -> list[Reply]:
         action = ctx.args.strip().lower()
         if action == "load":
-            added = ledger.load_examples(self.store, ctx.now, ctx.who)
+            added = ledger.load_examples(self.store, ctx.now, ctx.who, who=ctx.identity)
             return [Reply(f"Loaded {render.count(added, 'example claim')} from the source report, tagged #example "
                           "(/examples remove deletes them)." if added else "The example claims are here already.")]
         if action == "remove":
-            removed = ledger.remove_examples(self.store, ctx.who, ctx.now)
+            removed = ledger.remove_examples(self.store, ctx.who, ctx.now, who=ctx.identity)
             return [Reply(f"Deleted {render.count(removed, 'example claim')} (/list deleted shows them)." if removed
                           else "No example claims are listed.")]
         raise InputError("say load or remove")
 
     def cmd_mine(self, ctx: _Context) -> list[Reply]:
-        rows = ledger.own_forecasts(self.store, ctx.identity or ctx.who)
+        rows = ledger.own_forecasts(self.store, ctx.me)
         if not rows:
             return [Reply("You have no open forecasts. /todo lists the open claims you have not forecast.")]
         return [Reply(f"Your open forecasts ({len(rows)}), due soonest first:\n"
@@ -688,7 +695,7 @@ class ChatService:
                          else ""))]
 
     def cmd_todo(self, ctx: _Context) -> list[Reply]:
-        claims = ledger.not_yet_forecast(self.store, ctx.identity or ctx.who)
+        claims = ledger.not_yet_forecast(self.store, ctx.me)
         if not claims:
             return [Reply("You have forecast every open claim.")]
         shown = claims[:PAGE_SIZE]
@@ -767,7 +774,8 @@ class ChatService:
         if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdecimal()) or len(parts[1]) > 9:
             raise InputError("say which claim, which evidence item and the stance")
         number = ledger.parse_claim_number(parts[0])
-        item = self.store.label_evidence(number, int(parts[1]), ledger.parse_stance(parts[2]), ctx.who, ctx.now)
+        item = self.store.label_evidence(number, int(parts[1]), ledger.parse_stance(parts[2]), ctx.who, ctx.now,
+                                         who=ctx.identity)
         return [Reply(f"Evidence [{item.seq}] on #{number}: {item.stance.value}.")]
 
     # --- subscriptions ---------------------------------------------------------------------------
@@ -861,7 +869,7 @@ class ChatService:
                           f"counting from {_since(start, ctx.today)}, by:",
                           (tuple(Button(f"{label} ({start + timedelta(days=days)})", f"/snooze {number} {days}")
                                  for label, days in SNOOZES),))]
-        claim, start = ledger.snooze(self.store, number, parts[1], ctx.who, ctx.now, self.settings.tz)
+        claim, start = ledger.snooze(self.store, number, parts[1], ctx.who, ctx.now, self.settings.tz, who=ctx.identity)
         return [Reply(f"#{number}: next review {claim.review_date} ({parts[1]} days from {_since(start, ctx.today)}).",
                       edit=ctx.msg.pressed)]
 
@@ -970,14 +978,14 @@ class ChatService:
 
     def cmd_share(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
-        token, new = ledger.share(self.store, number, ctx.who, ctx.now)
+        token, new = ledger.share(self.store, number, ctx.who, ctx.now, who=ctx.identity)
         names = "with" if ledger.team_setting(self.store, "public-names") == "on" else "without"
         return [Reply(f"#{number} {'is now' if new else 'was already'} public, {names} forecasters' names: "
                       f"{esc(self.settings.web_url)}/p/{token}\n/unshare {number} takes the page away.")]
 
     def cmd_unshare(self, ctx: _Context) -> list[Reply]:
         number = ledger.parse_claim_number(ctx.args.split()[0] if ctx.args.split() else "")
-        ledger.unshare(self.store, number, ctx.who, ctx.now)
+        ledger.unshare(self.store, number, ctx.who, ctx.now, who=ctx.identity)
         return [Reply(f"#{number} is private again: its public address no longer works.")]
 
 

@@ -308,6 +308,7 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
         if not item.isdecimal():
             raise InputError(f"{item!r} is not an evidence number: use the number shown in brackets")
         stance = ledger.parse_stance(stance_text)
+        ledger.acting(args.by or ctx.config.user, "")  # a name typed may not pass for a Telegram user
     ctx.store.get_claim(number)
     if args.label:
         ctx.store.label_evidence(number, int(item), stance, args.by or ctx.config.user, ctx.now)
@@ -320,8 +321,7 @@ def cmd_evidence(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_history(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
-    who = args.by or ctx.config.user
-    changes = ledger.history_as_seen_by(ctx.store, number, who, who)
+    changes = ledger.history_as_seen_by(ctx.store, number, args.by or ctx.config.user)
     if args.json:
         _print_json([change_to_dict(c) for c in changes])
     else:
@@ -465,7 +465,7 @@ def cmd_me(args: argparse.Namespace, ctx: Context) -> None:
     who = args.by or ctx.config.user
     result = ledger.accuracy_review(ctx.store, ctx.config.tz, accuracy.Scope(forecaster=who), check=False)
     if args.json:
-        _print_json({"by": who, "record": result["by_forecaster"].get(who), "team": result["team"],
+        _print_json({"by": who, "record": accuracy.own_record(result), "team": result["team"],
                      "calibration": result["calibration"]})
     else:
         print(accuracy.track_record_text(result, who))
@@ -475,7 +475,7 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     from claimwatch.report import MAX_CLAIMS_LISTED, render_report  # matplotlib loads only for the report
 
     _check_output(args.output, ctx.config)
-    scope = _scope(args)
+    scope = ledger.check_scope(ctx.store, _scope(args))  # its analyst by identity, for resolved_claims
     result = ledger.accuracy_review(ctx.store, ctx.config.tz, scope)
     resolved = ledger.resolved_claims(ctx.store, scope)
     listed = resolved[:MAX_CLAIMS_LISTED]

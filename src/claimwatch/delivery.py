@@ -263,10 +263,11 @@ def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
         return f"was <b>{old.value.value}</b>" + (f" — {HTML.esc(event['note'])}" if event.get("note") else "")
     if event is not None and event.get("outcome") is not None:
         outcome = outcome_from_dict(event["outcome"])
-        source_p, forecasts = event.get("source_p"), dict(event.get("forecasts") or {})
+        kept = event.get("forecasts") or []  # (name, p) pairs; a name -> p dict in events kept before
+        source_p, forecasts = event.get("source_p"), list(kept.items() if isinstance(kept, dict) else map(tuple, kept))
     else:
         outcome = claim.outcome
-        source_p, forecasts = claim.p, {f.by: f.p for f in claim.current_forecasts().values()}
+        source_p, forecasts = claim.p, [(f.by, f.p) for f in claim.current_forecasts().values()]
     if outcome is None:
         return "reopened since"
     parts = [f"<b>{outcome.value.value}</b>" + (f" (event {outcome.event_date})" if outcome.event_date else "")
@@ -274,7 +275,7 @@ def outcome_text(claim: Claim, event: dict[str, Any] | None = None) -> str:
     if outcome.evidence:
         parts.append("Evidence: " + ", ".join(HTML.esc(url) for url in outcome.evidence))
     o = scores.outcome_code(outcome.value)
-    latest = ([("the source", source_p)] if source_p is not None else []) + list(forecasts.items())
+    latest = ([("the source", source_p)] if source_p is not None else []) + forecasts
     if latest and o is not None:
         parts.append("Brier: " + "; ".join(f"{HTML.esc(who)} {render.percent(p)} → {scores.brier(p, o):.3f}"
                                            for who, p in latest))

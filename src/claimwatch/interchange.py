@@ -106,6 +106,9 @@ def problems(doc: Any) -> list[str]:
             ("text", lambda: _plain(c["text"], "a claim's text")),
             ("created_by", lambda: c.get("created_by") and parse_name(c["created_by"], "created_by")),
             ("outcome.by", lambda: outcome.get("by") and parse_name(outcome["by"], "the outcome's recorder")),
+            ("created_who", lambda: _identity(c.get("created_who"))),
+            ("outcome.who", lambda: _identity(outcome.get("who"))),
+            ("archived.who", lambda: _identity((c.get("archived") or {}).get("who"))),
             ("number", lambda: _number(c.get("number"))),
         ]
         source = c.get("source") if isinstance(c.get("source"), dict) else {}
@@ -172,7 +175,7 @@ def _time(text: str) -> datetime:
 
 def _identity(value: Any) -> None:
     if value is not None and not (isinstance(value, str) and re.fullmatch(r"tg:[0-9]{1,15}", value)):
-        raise ValueError(f"{value!r} is not a forecaster's identity: tg: and a Telegram user id, or left out")
+        raise ValueError(f"{value!r} is not a person's identity: tg: and a Telegram user id, or left out")
 
 
 def _number(value: Any) -> None:
@@ -189,19 +192,21 @@ def _clip_quoted(message: str) -> str:
     return _QUOTED.sub(lambda m: clip(m.group(0), 79) + m.group(1), message)
 
 
-def read_claims(doc: Any, now: datetime, by: str, skip: frozenset[int] = frozenset()) -> list[tuple[int, Claim]]:
+def read_claims(doc: Any, now: datetime, by: str, skip: frozenset[int] = frozenset(), *,
+                who: str = "") -> list[tuple[int, Claim]]:
     """(position, claim) for the claims of a document, but those at the positions `skip` (where problems() found
-    something wrong); missing times default to `now`, authors to `by`."""
+    something wrong); missing times default to `now`, authors to `by` (who is `who`: model._Acted)."""
     claims = []
     for i, c in enumerate(doc["claims"]):
         if i in skip:
             continue
         c = dict(c)
         if c.get("outcome"):
-            c["outcome"] = {"at": iso(now), "by": by, **{k: v for k, v in c["outcome"].items() if v is not None}}
+            given = {k: v for k, v in c["outcome"].items() if v is not None}
+            c["outcome"] = {"at": iso(now), **({} if "by" in given else {"by": by, "who": who}), **given}
         c["tags"] = list(parse_tags(c.get("tags") or []))
         c["watch"] = list(parse_watch_terms(c["watch"]).terms()) if c.get("watch") else []
-        claims.append((i, claim_from_dict(c, default_created=now, default_by=by)))
+        claims.append((i, claim_from_dict(c, default_created=now, default_by=by, default_who=who)))
     return claims
 
 

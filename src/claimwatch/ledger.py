@@ -50,6 +50,7 @@ from claimwatch.model import (
     claim_to_dict,
     forecast_to_dict,
     outcome_to_dict,
+    parse_datetime,
 )
 from claimwatch.matching import Match, Matcher
 from claimwatch.store import RECENT_DAYS, ClaimFilter, Store
@@ -99,7 +100,7 @@ def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
     them when asked for due ones. A tag no claim has, or an analyst who never forecast, is an error naming it."""
     where = parse_list_filter(words, today)
     if where.forecaster is not None:
-        check_analyst(store, where.forecaster)
+        where = replace(where, forecaster=analyst_identity(store, where.forecaster))
     if where.tag is not None:
         check_tag(store, where.tag)
     return store.find_claims(where)  # (due ones as due lists them: the store's order)
@@ -183,15 +184,24 @@ def claim_text(text: str) -> str:
     return text
 
 
-def add_claim(store: Store, new: NewClaim, by: str, now: datetime) -> Claim:
-    claim = Claim(id=0, text=new.text, created_at=now, created_by=by, kind=new.kind, ext_id=new.ext_id,
-                  source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch, p=new.p)
+def acting(by: str, who: str) -> None:
+    """Who acts: `by` as shown, who is `who` for good when given (a Telegram user: "tg:<id>"); without it, `by` is
+    a command-line or console name, which is its own identity, so it may not pass for a Telegram user's."""
+    if not who and by.startswith(TELEGRAM_IDENTITY):
+        raise InputError(f"names starting with {TELEGRAM_IDENTITY!r} are kept for Telegram users: {clip(by)!r}")
+
+
+def add_claim(store: Store, new: NewClaim, by: str, now: datetime, *, who: str = "") -> Claim:
+    acting(by, who)
+    claim = Claim(id=0, text=new.text, created_at=now, created_by=by, created_who=who, kind=new.kind,
+                  ext_id=new.ext_id, source=new.source, review_date=new.review_date, tags=new.tags, watch=new.watch,
+                  p=new.p)
     with store.transaction():
         if new.ext_id is not None:  # import and export match claims on it, so it names one claim
             same = next((n for n, doc in store.claim_dicts(ClaimFilter(archived=None)) if doc["id"] == new.ext_id), None)
             if same is not None:
                 raise InputError(f"the external id {new.ext_id!r} is #{same}'s already; give another")
-        return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim)))
+        return store.insert_claim(claim, Change(0, now, by, "add", None, claim_to_dict(claim), who))
 
 
 def _live_claim(store: Store, number: int) -> Claim:
@@ -204,17 +214,17 @@ def _live_claim(store: Store, number: int) -> Claim:
 
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "", *,
                  who: str = "") -> Claim:
-    """A forecast by `by` (shown), who is `who` for good when given (a Telegram user: "tg:<id>")."""
+    """A forecast by `by` (shown), who is `who` for good when given (see acting)."""
     note = parse_note(note)
-    if not who and by.startswith(TELEGRAM_IDENTITY):  # a typed name never passes for a Telegram user
-        raise InputError(f"names starting with {TELEGRAM_IDENTITY!r} are kept for Telegram users: {clip(by)!r}")
+    acting(by, who)
     with store.transaction():
         claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
         forecast = Forecast(by=by, p=p, at=now, note=note, who=who)
         previous = claim.current_forecasts().get(forecast.forecaster)
-        change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast))
+        change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast),
+                        who)
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
 
 
@@ -229,27 +239,29 @@ def withdraw_forecast(store: Store, number: int, by: str, now: datetime, *, who:
         last = max(mine, key=lambda i: (claim.forecasts[i].at, i))  # the last recorded of the latest
         withdrawn = replace(claim.forecasts[last], withdrawn_at=now)
         forecasts = claim.forecasts[:last] + (withdrawn,) + claim.forecasts[last + 1:]
-        change = Change(number, now, by, "withdraw", None, forecast_to_dict(withdrawn))
+        change = Change(number, now, by, "withdraw", None, forecast_to_dict(withdrawn), who)
         return store.update_claim(claim.with_changes(forecasts=forecasts), change)
 
 
-def delete_claim(store: Store, number: int, by: str, now: datetime, reason: str = "") -> Claim:
+def delete_claim(store: Store, number: int, by: str, now: datetime, reason: str = "", *, who: str = "") -> Claim:
     """Archive a claim: out of lists, reminders, digests, news matching and stats; kept with its history,
     evidence and forecasts until restored (or purged)."""
     reason = parse_note(reason, "a reason")
+    acting(by, who)
     with store.transaction():
         claim = _live_claim(store, number)
-        deleted = claim.with_changes(archived=Archived(now, by, reason))
-        return store.update_claim(deleted, Change(number, now, by, "delete", None, {"reason": reason}))
+        deleted = claim.with_changes(archived=Archived(now, by, reason, who))
+        return store.update_claim(deleted, Change(number, now, by, "delete", None, {"reason": reason}, who))
 
 
-def restore_claim(store: Store, number: int, by: str, now: datetime) -> Claim:
+def restore_claim(store: Store, number: int, by: str, now: datetime, *, who: str = "") -> Claim:
     """Bring a deleted claim back, as it was."""
+    acting(by, who)
     with store.transaction():
         claim = store.get_claim(number)
         if not claim.archived:
             raise InputError(f"#{number} is not deleted; nothing to restore")
-        change = Change(number, now, by, "restore", {"reason": claim.archived.reason}, None)
+        change = Change(number, now, by, "restore", {"reason": claim.archived.reason}, None, who)
         return store.update_claim(claim.with_changes(archived=None), change)
 
 
@@ -270,31 +282,35 @@ def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: dat
 
 
 def resolve(store: Store, number: int, value: OutcomeValue, by: str, now: datetime, *, note: str = "",
-            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None) -> Claim:
+            event_date: date | None = None, evidence: tuple[str, ...] = (), today: date | None = None,
+            who: str = "") -> Claim:
     check_outcome(event_date, evidence, today)
     note = parse_note(note)
+    acting(by, who)
     with store.transaction():
         claim = _live_claim(store, number)
         if claim.outcome:
             raise InputError(f"#{number} is already resolved ({claim.outcome.value}); reopen it first to change that")
-        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note, evidence=evidence)
-        change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome))
+        outcome = Outcome(value=value, at=now, by=by, event_date=event_date, note=note, evidence=evidence, who=who)
+        change = Change(number, now, by, "resolve", None, outcome_to_dict(outcome), who)
         # Announced to subscribers, same file, same write; the event carries what happened (a snapshot), since by
-        # the time it is fanned out the claim may have been reopened and resolved otherwise.
+        # the time it is fanned out the claim may have been reopened and resolved otherwise. Each forecaster's
+        # (name, p), in a list: two forecasters may go by one name.
         store.add_alert("outcome", number, now, outcome=outcome_to_dict(outcome), source_p=claim.p,
-                        forecasts={f.by: f.p for f in claim.current_forecasts().values()})
+                        forecasts=[[f.by, f.p] for f in claim.current_forecasts().values()])
         return store.update_claim(claim.with_changes(outcome=outcome), change)
 
 
-def reopen(store: Store, number: int, by: str, now: datetime, note: str = "") -> Claim:
+def reopen(store: Store, number: int, by: str, now: datetime, note: str = "", *, who: str = "") -> Claim:
     """Open a resolved claim again; its old outcome stays in the history."""
     note = parse_note(note)
+    acting(by, who)
     with store.transaction():
         claim = _live_claim(store, number)
         if not claim.outcome:
             raise InputError(f"#{number} is open already")
         after = {"note": note} if note else None
-        change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after)
+        change = Change(number, now, by, "reopen", outcome_to_dict(claim.outcome), after, who)
         store.add_alert("outcome", number, now, outcome=None, reopened=outcome_to_dict(claim.outcome),
                         note=note.strip())
         return store.update_claim(claim.with_changes(outcome=None), change)
@@ -312,8 +328,10 @@ def source_from_text(text: str) -> Source:
     return Source(title=" ".join(text.split()))
 
 
-def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: datetime, tz: ZoneInfo) -> Claim:
+def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: datetime, tz: ZoneInfo, *,
+               who: str = "") -> Claim:
     """Change one field of a claim from text as typed; 'none' clears due, p, tags, watch and source."""
+    acting(by, who)
     field = field.strip().lower()
     value = value.strip()
     clear = value.lower() in _CLEAR and field != "text"
@@ -344,7 +362,8 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
         if edited == claim:
             raise InputError(f"#{number}'s {field} is that already; nothing changed")
         (key,) = changes  # the dataclass field and its dict key share a name
-        change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]})
+        change = Change(number, now, by, "edit", {key: claim_to_dict(claim)[key]}, {key: claim_to_dict(edited)[key]},
+                        who)
         return store.update_claim(edited, change)
 
 
@@ -470,13 +489,13 @@ def as_seen_by(store: Store, claim: Claim, who: str) -> tuple[Claim, int]:
     return claim.with_changes(forecasts=()), len({f.forecaster for f in claim.forecasts})
 
 
-def history_as_seen_by(store: Store, number: int, who: str, name: str) -> list[Change]:
-    """A claim's history as `who` (an identity; `name` as the history shows them) may see it: without others'
-    forecasts while they are hidden from them."""
+def history_as_seen_by(store: Store, number: int, who: str) -> list[Change]:
+    """A claim's history as `who` (an identity) may see it: without others' forecasts while they are hidden from
+    them."""
     changes = store.history(number)
     if not forecasts_hidden(store, store.get_claim(number), who):
         return changes
-    return [c for c in changes if c.action not in ("forecast", "withdraw") or c.by == name]
+    return [c for c in changes if c.action not in ("forecast", "withdraw") or c.actor == who]
 
 
 # --- snoozing and muting ----------------------------------------------------------------------------
@@ -490,7 +509,8 @@ def snooze_start(claim: Claim, today: date) -> date:
     return max(today, claim.review_date or today)
 
 
-def snooze(store: Store, number: int, days: str, by: str, now: datetime, tz: ZoneInfo) -> tuple[Claim, date]:
+def snooze(store: Store, number: int, days: str, by: str, now: datetime, tz: ZoneInfo, *,
+           who: str = "") -> tuple[Claim, date]:
     """Move an open claim's review on by `days` (as typed), counting from snooze_start; the claim and what it
     counted from."""
     if not (days.isascii() and days.isdecimal()) or not 1 <= int(days) <= MAX_SNOOZE_DAYS:
@@ -501,7 +521,7 @@ def snooze(store: Store, number: int, days: str, by: str, now: datetime, tz: Zon
             raise InputError(f"#{number} is resolved ({claim.outcome.value.value}); reopen it to review it again")
         start = snooze_start(claim, now.astimezone(tz).date())
         day = start + timedelta(days=int(days))
-        return edit_claim(store, number, "due", day.isoformat(), by, now, tz), start
+        return edit_claim(store, number, "due", day.isoformat(), by, now, tz, who=who), start
 
 
 def set_muted(store: Store, chat: Chat, number: int, on: bool) -> bool:
@@ -578,7 +598,8 @@ def _refusal(source_name: str, problems: list[str], conflicts: list[str]) -> str
     return f"{source_name}: {' and '.join(what)}, nothing imported\n" + "\n".join(f"  {p}" for p in problems + conflicts)
 
 
-def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file") -> ImportResult:
+def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: str = "file", *,
+                  who: str = "") -> ImportResult:
     """Import a claims document all or nothing.
 
     A claim already in the store (same external id; without one, the same text) is not added again:
@@ -589,11 +610,12 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
     itself and its own export must always import again (shown as text, never as a link).
     Every problem and conflict is named in one refusal, so a file is fixed in one round.
     """
+    acting(by, who)
     found = interchange.problems(doc)
     bad = _positions(found)
     if bad is None:
         raise InputError(_refusal(source_name, found, []))
-    incoming = interchange.read_claims(doc, now, by, skip=bad)
+    incoming = interchange.read_claims(doc, now, by, skip=bad, who=who)
     added: list[Claim] = []
     updated: list[Claim] = []
     unchanged = 0
@@ -622,7 +644,7 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
             found += problems
             warnings += notes
             if known is None:
-                stored = store.insert_claim(claim, Change(0, now, by, "import", None, claim_to_dict(claim)))
+                stored = store.insert_claim(claim, Change(0, now, by, "import", None, claim_to_dict(claim), who))
                 added.append(stored)
                 by_number[stored.id] = stored
                 if stored.ext_id:
@@ -633,7 +655,7 @@ def import_claims(store: Store, doc: Any, by: str, now: datetime, source_name: s
             if merged == known:
                 unchanged += 1
                 continue
-            change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged))
+            change = Change(known.id, now, by, "import", claim_to_dict(known), claim_to_dict(merged), who)
             updated.append(store.update_claim(merged, change))
         if found or conflicts:  # nothing is written: the transaction ends with this error
             raise InputError(_refusal(source_name, sorted(found, key=_place), conflicts))
@@ -697,20 +719,20 @@ def _merge(known: Claim, incoming: Claim) -> Claim:
 EXAMPLE_TAG = "example"  # every example claim carries it
 
 
-def load_examples(store: Store, now: datetime, by: str = "claimwatch") -> int:
+def load_examples(store: Store, now: datetime, by: str = "claimwatch", *, who: str = "") -> int:
     """Import the example claims shipped with claimwatch (claims.json, from the source report), each tagged
     EXAMPLE_TAG; how many were added (0 when they are here already: an import adds nothing twice). Only when
     asked: a new data directory starts empty, so a team that starts for real gets no reminders of them."""
     path = interchange.bundled_claims_path()
-    return len(import_claims(store, interchange.load_file(path), by, now, path.name).added)
+    return len(import_claims(store, interchange.load_file(path), by, now, path.name, who=who).added)
 
 
-def remove_examples(store: Store, by: str, now: datetime) -> int:
+def remove_examples(store: Store, by: str, now: datetime, *, who: str = "") -> int:
     """Delete (archive) the example claims still listed; how many."""
     with store.transaction():
         examples = store.find_claims(ClaimFilter(tag=EXAMPLE_TAG))
         for claim in examples:
-            delete_claim(store, claim.id, by, now, "an example claim")
+            delete_claim(store, claim.id, by, now, "an example claim", who=who)
     return len(examples)
 
 
@@ -755,20 +777,38 @@ def parse_scope(words: list[str]) -> accuracy.Scope:
     return accuracy.Scope(tag=tag, forecaster=forecaster, source_words=tuple(rest))
 
 
-def check_scope(store: Store, scope: accuracy.Scope) -> None:
-    """A scope's analyst has forecast and its tag is on a claim; else an InputError naming it, with the close ones,
-    rather than an empty review that reads as "nothing resolved yet"."""
-    if scope.forecaster is not None:
-        check_analyst(store, scope.forecaster)
+def check_scope(store: Store, scope: accuracy.Scope) -> accuracy.Scope:
+    """The scope with its analyst as an identity (see analyst_identity), once its tag is known to be on a claim;
+    else an InputError naming what is not, with the close ones, rather than an empty review that reads as "nothing
+    resolved yet"."""
     if scope.tag is not None:
         check_tag(store, scope.tag)
+    if scope.forecaster is not None:
+        return replace(scope, forecaster=analyst_identity(store, scope.forecaster))
+    return scope
 
 
-def check_analyst(store: Store, name: str) -> None:
-    """`name` has forecast on some claim; else an InputError suggesting the analysts with close names."""
-    known = {f["by"] for _, doc in store.claim_dicts() for f in doc["forecasts"]}
-    if name not in known:
+def analyst_identity(store: Store, name: str) -> str:
+    """The identity (Forecast.forecaster) of the analyst `name` stands for, as typed after @ or --by: an identity
+    itself (a command-line name, or tg:<id>), else the name one Telegram user last forecast under. An InputError
+    when no analyst has forecast under it (suggesting close names), or when several Telegram users go by it (one
+    of them may have had it before the other): it names their identities, to give one of them instead."""
+    latest: dict[str, tuple[datetime, str]] = {}  # identity -> (when, the name it last forecast under)
+    for _, doc in store.claim_dicts():
+        for f in doc["forecasts"]:
+            who, at = f.get("who") or f["by"], parse_datetime(f["at"])
+            if who not in latest or latest[who][0] <= at:
+                latest[who] = (at, f["by"])
+    if name in latest:
+        return name
+    named = sorted(who for who, (_, shown) in latest.items() if shown == name)
+    if len(named) > 1:
+        raise InputError(f"{len(named)} analysts have forecast as {name!r}: say which, as "
+                         f"{' or '.join(f'@{who}' for who in named)}")
+    if not named:
+        known = {shown for _, shown in latest.values()}
         raise InputError(f"{name!r} has made no forecast here{_suggest(name, known, '@')}")
+    return named[0]
 
 
 def check_tag(store: Store, tag: str) -> None:
@@ -794,19 +834,20 @@ def _suggest(name: str, known: set[str], mark: str) -> str:
 
 def accuracy_review(store: Store, tz: ZoneInfo, scope: accuracy.Scope = accuracy.Scope(), *,
                     check: bool = True) -> dict[str, Any]:
-    """The review's figures for `scope` (see accuracy.review); an unknown analyst or tag in it is an error, unless
-    not `check`ed (your own record: no forecast yet is an answer, not a typo)."""
+    """The review's figures for `scope` (see accuracy.review); its analyst given by name or identity (see
+    analyst_identity), and an unknown analyst or tag in it is an error, unless not `check`ed (your own record, by
+    identity: no forecast yet is an answer, not a typo)."""
     if check:
-        check_scope(store, scope)
+        scope = check_scope(store, scope)
     claims = store.claim_dicts(ClaimFilter(status="resolved"))
     with gc_paused():
         return accuracy.review(claims, tz, scope)
 
 
 def resolved_claims(store: Store, scope: accuracy.Scope = accuracy.Scope()) -> list[Claim]:
-    """Resolved claims in `scope`, the most recent event first."""
+    """Resolved claims in `scope` (its analyst by identity: see check_scope), the most recent event first."""
     claims = [c for c in store.find_claims(ClaimFilter(status="resolved")) if scope.keeps(claim_to_dict(c))
-              and (not scope.forecaster or any(f.by == scope.forecaster for f in c.forecasts))]
+              and (not scope.forecaster or any(f.forecaster == scope.forecaster for f in c.forecasts))]
     return sorted(claims, key=lambda c: c.outcome.event_date or c.outcome.at.date() if c.outcome else date.min,
                   reverse=True)
 
@@ -848,8 +889,9 @@ def sign_out(store: Store, session: str) -> None:
     store.end_session(_secret_key(session))
 
 
-def share(store: Store, number: int, by: str, now: datetime) -> tuple[str, bool]:
+def share(store: Store, number: int, by: str, now: datetime, *, who: str = "") -> tuple[str, bool]:
     """Give a claim a public page: its token, and whether it is new (a claim shared already keeps its address)."""
+    acting(by, who)
     with store.transaction():
         claim = _live_claim(store, number)
         token = store.share_token(number)
@@ -857,17 +899,18 @@ def share(store: Store, number: int, by: str, now: datetime) -> tuple[str, bool]
             return token, False
         token = secrets.token_urlsafe(12)
         store.share_claim(number, token, by, now)
-        store.update_claim(claim, Change(number, now, by, "share", None, None))
+        store.update_claim(claim, Change(number, now, by, "share", None, None, who))
         return token, True
 
 
-def unshare(store: Store, number: int, by: str, now: datetime) -> None:
+def unshare(store: Store, number: int, by: str, now: datetime, *, who: str = "") -> None:
     """Take a claim's public page away (its address stops working; sharing again makes a new one)."""
+    acting(by, who)
     with store.transaction():
         claim = store.get_claim(number)
         if not store.unshare_claim(number):
             raise InputError(f"#{number} is not shared; nothing to stop")
-        store.update_claim(claim, Change(number, now, by, "unshare", None, None))
+        store.update_claim(claim, Change(number, now, by, "unshare", None, None, who))
 
 
 def public_claim(store: Store, claim: Claim) -> tuple[Claim, int]:
@@ -882,5 +925,5 @@ def public_claim(store: Store, claim: Claim) -> tuple[Claim, int]:
     for f in sorted(claim.forecasts, key=lambda f: f.at):
         order.setdefault(f.forecaster, f"forecaster {len(order) + 1}")
     forecasts = tuple(replace(f, by=order[f.forecaster], who="", note="") for f in claim.forecasts)
-    outcome = replace(claim.outcome, by="") if claim.outcome else None
-    return claim.with_changes(forecasts=forecasts, outcome=outcome, created_by=""), hidden
+    outcome = replace(claim.outcome, by="", who="") if claim.outcome else None
+    return claim.with_changes(forecasts=forecasts, outcome=outcome, created_by="", created_who=""), hidden

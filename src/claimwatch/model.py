@@ -45,21 +45,29 @@ class Source:
         return self.title or self.url
 
 
+class _Acted:
+    """What a person did, recorded as `by` (their name as shown then) and `who` (their stable identity: "tg:<user
+    id>" for a Telegram user; "" for command-line and console names, which are their own identity)."""
+
+    by: str
+    who: str
+
+    @property
+    def actor(self) -> str:
+        """Who did it, for good: two people never share one, one person keeps theirs through a change of name."""
+        return self.who or self.by
+
+
 @dataclass(frozen=True)
-class Forecast:
+class Forecast(_Acted):
     by: str  # who, as shown: a name given on the command line, or a Telegram name as it was then
     p: float
     at: datetime
     note: str = ""
     withdrawn_at: datetime | None = None  # withdrawn by its author: kept in the history, never scored
-    # Who, for good, when `by` is a display name that may change or be someone else's later: "tg:<user id>"
-    # for a Telegram user ("" for command-line and console names, which are their own identity).
-    who: str = ""
+    who: str = ""  # see _Acted
 
-    @property
-    def forecaster(self) -> str:
-        """The forecaster's stable identity: two people never share one, one person keeps theirs."""
-        return self.who or self.by
+    forecaster = _Acted.actor  # the forecaster's stable identity
 
     def __post_init__(self) -> None:
         if not (isinstance(self.p, int | float) and math.isfinite(self.p) and 0 <= self.p <= 1):
@@ -67,22 +75,24 @@ class Forecast:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(_Acted):
     value: OutcomeValue
     at: datetime  # when it was recorded
     by: str
     event_date: date | None = None  # when the event happened, if not the day it was recorded
     note: str = ""
     evidence: tuple[str, ...] = ()
+    who: str = ""  # see _Acted
 
 
 @dataclass(frozen=True)
-class Archived:
+class Archived(_Acted):
     """Why and by whom a claim was deleted; `restore` brings it back."""
 
     at: datetime
     by: str
     reason: str = ""
+    who: str = ""  # see _Acted
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,12 @@ class Claim:
     forecasts: tuple[Forecast, ...] = ()  # every forecast ever made, oldest first
     outcome: Outcome | None = None
     archived: Archived | None = None  # deleted: out of lists, reminders, digests, matching and stats
+    created_who: str = ""  # the stable identity of who recorded it, when `created_by` is only a name (see _Acted)
+
+    @property
+    def creator(self) -> str:
+        """Who recorded the claim, for good (see _Acted.actor)."""
+        return self.created_who or self.created_by
 
     @property
     def status(self) -> str:
@@ -157,7 +173,7 @@ class NewsItem:
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(_Acted):
     """One entry of the audit trail: who changed what on a claim, and when."""
 
     claim: int
@@ -166,6 +182,7 @@ class Change:
     action: str  # add, import, forecast, resolve, reopen, edit, label
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    who: str = ""  # see _Acted
 
 
 # --- dict form -------------------------------------------------------------------------------
@@ -201,7 +218,7 @@ def source_to_dict(source: Source) -> dict[str, Any]:
 
 
 def forecast_to_dict(f: Forecast) -> dict[str, Any]:
-    d = {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note, **({"who": f.who} if f.who else {})}
+    d = {"by": f.by, "p": f.p, "at": iso(f.at), "note": f.note, **who_field(f.who)}
     return d | {"withdrawn": iso(f.withdrawn_at)} if f.withdrawn_at else d
 
 
@@ -219,7 +236,13 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
         "by": o.by,
         "note": o.note,
         "evidence": list(o.evidence),
+        **who_field(o.who),
     }
+
+
+def who_field(who: str) -> dict[str, str]:
+    """An identity in the dict form: only when there is one, so what a command-line name did reads as before."""
+    return {"who": who} if who else {}
 
 
 def outcome_from_dict(d: dict[str, Any]) -> Outcome:
@@ -230,6 +253,7 @@ def outcome_from_dict(d: dict[str, Any]) -> Outcome:
         event_date=_date(d.get("event_date")),
         note=d.get("note") or "",
         evidence=tuple(d.get("evidence") or ()),
+        who=d.get("who") or "",
     )
 
 
@@ -250,16 +274,21 @@ def claim_to_dict(claim: Claim) -> dict[str, Any]:
         "forecasts": [forecast_to_dict(f) for f in claim.forecasts],
         "outcome": outcome_to_dict(claim.outcome) if claim.outcome else None,
     }
+    if claim.created_who:  # only when set, as the other identities
+        d["created_who"] = claim.created_who
     if claim.archived:  # only when set: what every claim carries stays as it was
-        d["archived"] = {"at": iso(claim.archived.at), "by": claim.archived.by, "reason": claim.archived.reason}
+        a = claim.archived
+        d["archived"] = {"at": iso(a.at), "by": a.by, "reason": a.reason, **who_field(a.who)}
     return d
 
 
 def claim_from_dict(d: dict[str, Any], number: int | None = None, *, default_created: datetime | None = None,
-                    default_by: str = "") -> Claim:
-    """A claim from its dict form; `number` overrides the dict's own `number`."""
+                    default_by: str = "", default_who: str = "") -> Claim:
+    """A claim from its dict form; `number` overrides the dict's own `number`; without a `created_by`, it was
+    recorded by `default_by` (who is `default_who`)."""
     s = d.get("source") or {}
     created = d.get("created")
+    named = bool(d.get("created_by"))
     return Claim(
         id=number if number is not None else int(d.get("number") or 0),
         ext_id=d.get("id") or None,
@@ -273,14 +302,15 @@ def claim_from_dict(d: dict[str, Any], number: int | None = None, *, default_cre
             quote=s.get("quote") or "",
         ),
         created_at=parse_datetime(created) if created else _required(default_created, "created"),
-        created_by=d.get("created_by") or default_by,
+        created_by=d["created_by"] if named else default_by,
+        created_who=(d.get("created_who") or "") if named else default_who,
         review_date=_date(d.get("review_date")),
         tags=tuple(d.get("tags") or ()),
         watch=tuple(d.get("watch") or ()),
         p=None if d.get("p") is None else float(d["p"]),
         forecasts=tuple(forecast_from_dict(f) for f in d.get("forecasts") or ()),
         outcome=outcome_from_dict(d["outcome"]) if d.get("outcome") else None,
-        archived=Archived(parse_datetime(a["at"]), a.get("by") or "", a.get("reason") or "")
+        archived=Archived(parse_datetime(a["at"]), a.get("by") or "", a.get("reason") or "", a.get("who") or "")
         if (a := d.get("archived")) else None,
     )
 
@@ -332,12 +362,13 @@ def news_item_from_dict(d: dict[str, Any]) -> NewsItem:
 
 
 def change_to_dict(c: Change) -> dict[str, Any]:
-    return {"claim": c.claim, "at": iso(c.at), "by": c.by, "action": c.action, "before": c.before, "after": c.after}
+    return {"claim": c.claim, "at": iso(c.at), "by": c.by, **who_field(c.who), "action": c.action, "before": c.before,
+            "after": c.after}
 
 
 def change_from_dict(d: dict[str, Any]) -> Change:
     return Change(claim=d["claim"], at=parse_datetime(d["at"]), by=d["by"], action=d["action"],
-                  before=d.get("before"), after=d.get("after"))
+                  before=d.get("before"), after=d.get("after"), who=d.get("who") or "")
 
 
 # --- people and chats ------------------------------------------------------------------------
@@ -387,7 +418,7 @@ CONSOLE_CHAT = 0  # the chat (and user) of `claimwatch console`: no Telegram cha
 # given to one would be everyone's, so none of them ever holds one.
 CHANNEL_BOT = 136817688
 SHARED_SENDERS = frozenset({CHANNEL_BOT, 1087968824, 777000})
-TELEGRAM_IDENTITY = "tg:"  # a forecaster's identity prefix for a Telegram user id (Forecast.who)
+TELEGRAM_IDENTITY = "tg:"  # the identity prefix of a Telegram user id (_Acted.who, Forecast.who, Claim.created_who)
 WRITE_AS_YOURSELF = ("write to claimwatch as yourself: messages sent as a channel or as an anonymous admin could "
                      "come from anyone, so they get no role and run no command")
 

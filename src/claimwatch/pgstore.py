@@ -55,6 +55,7 @@ from claimwatch.model import (
     claim_to_dict,
     iso,
     iso_utc,
+    who_field,
 )
 from claimwatch.parsing import feed_key
 from claimwatch.store import LEASE, RECENT_DAYS, RECENT_LIMIT, ClaimFilter, StoreBase, evidence_key
@@ -273,9 +274,32 @@ create index claims_due on claims (review_date, number) where archived_at is nul
 drop index claims_review;
 """
 
-SCHEMA_VERSION = 3  # 2: the web view's tables; 3: the due index
+# Schema 3 -> 4: who recorded a claim, resolved, deleted or changed it is kept by identity too (model._Acted), as
+# forecasts always were here; what was done before is attributed by the rule of the data directory's migration
+# (store._telegram_identities): a name kept as "first last (id)" holds the id, else a @username is the name one user
+# with a role was granted it under; any other name stays a command-line name (''). A forecast's entry in the audit
+# trail takes the identity its forecast has held here from the start.
+ACTORS_SCHEMA = r"""
+create function pg_temp.telegram_identity(name text) returns text language sql stable as $$
+    select coalesce((select 'tg:' || m[1] from regexp_match(name, '^.*\(([0-9]{1,15})\)$') as m),
+                    (select 'tg:' || min(u.id) from users u where u.name = telegram_identity.name having count(*) = 1),
+                    '')
+$$;
+alter table claims add column created_who text not null default '';
+alter table claims add column archived_who text;
+alter table outcomes add column who text not null default '';
+alter table audit add column who text not null default '';
+update claims set created_who = pg_temp.telegram_identity(created_by);
+update claims set archived_who = pg_temp.telegram_identity(archived_by) where archived_by is not null;
+update outcomes set who = pg_temp.telegram_identity(by_name);
+update audit set who = case when action in ('forecast', 'withdraw') then coalesce(after ->> 'who', '')
+                             else pg_temp.telegram_identity(by_name) end;
+drop function pg_temp.telegram_identity(text);
+"""
+
+SCHEMA_VERSION = 4  # 2: the web view's tables; 3: the due index; 4: who did what, by identity (ACTORS_SCHEMA)
 # schema version N -> the statements that turn a version N database into version N + 1 (0: an empty one)
-MIGRATIONS: dict[int, str] = {0: SCHEMA, 1: WEB_SCHEMA, 2: DUE_INDEX}
+MIGRATIONS: dict[int, str] = {0: SCHEMA, 1: WEB_SCHEMA, 2: DUE_INDEX, 3: ACTORS_SCHEMA}
 
 
 _MESSAGE_FIELDS = ("key", "chat", "kind", "claim", "title", "line", "created", "status", "attempts", "next_try",
@@ -284,10 +308,10 @@ _MESSAGE_TIMES = ("created", "next_try", "sent_at")
 _FEED_FIELDS = ("url", "name", "added_at", "added_by", "enabled", "disabled_reason", "etag", "last_modified",
                 "last_success", "last_error_at", "error", "failures", "next_check", "entries_seen", "ttl_minutes")
 _CLAIM_ROWS = """
-select c.number, c.ext_id, c.kind, c.text, c.created_at, c.created_by, c.review_date, c.p, c.tags, c.watch,
-       c.archived_at, c.archived_by, c.archived_reason,
+select c.number, c.ext_id, c.kind, c.text, c.created_at, c.created_by, c.created_who, c.review_date, c.p, c.tags,
+       c.watch, c.archived_at, c.archived_by, c.archived_who, c.archived_reason,
        s.title, s.url, s.author, s.published, s.quote,
-       o.value, o.at, o.by_name, o.event_date, o.note, o.evidence
+       o.value, o.at, o.by_name, o.who, o.event_date, o.note, o.evidence
 from claims c left join sources s on s.claim = c.number left join outcomes o on o.claim = c.number
 """
 
@@ -526,7 +550,7 @@ class PgStore(StoreBase):
             for claim, by, who, p, at, note, withdrawn in conn.execute(
                     "select claim, by_name, who, p, at, note, withdrawn_at from forecasts where claim = any(%s) "
                     "order by claim, seq", (numbers,)):
-                f = {"by": by, "p": p, "at": iso(at), "note": note, **({"who": who} if who else {})}
+                f = {"by": by, "p": p, "at": iso(at), "note": note, **who_field(who)}
                 forecasts.setdefault(claim, []).append(f | {"withdrawn": iso(withdrawn)} if withdrawn else f)
         return [(r[0], _claim_doc(r, forecasts.get(r[0], []))) for r in rows]
 
@@ -548,7 +572,8 @@ class PgStore(StoreBase):
             parts.append(sql.SQL("c.tags @> array[%s]::text[]"))
             params.append(f.tag)
         if f.forecaster is not None:
-            parts.append(sql.SQL("exists (select 1 from forecasts f where f.claim = c.number and f.by_name = %s)"))
+            parts.append(sql.SQL("exists (select 1 from forecasts f where f.claim = c.number "
+                                 "and coalesce(nullif(f.who, ''), f.by_name) = %s)"))
             params.append(f.forecaster)
         return sql.SQL(" and ").join(parts), params
 
@@ -626,21 +651,21 @@ class PgStore(StoreBase):
     def _write_claim(self, claim: Claim, *, new: bool) -> None:
         d = claim_to_dict(claim)
         archived = claim.archived
-        values = (d["id"], d["kind"], d["text"], claim.created_at, d["created_by"], claim.review_date, d["p"],
-                  d["tags"], d["watch"], archived and archived.at, archived and archived.by,
-                  archived and archived.reason, self._changed(), claim.id)
+        values = (d["id"], d["kind"], d["text"], claim.created_at, d["created_by"], claim.created_who,
+                  claim.review_date, d["p"], d["tags"], d["watch"], archived and archived.at, archived and archived.by,
+                  archived and archived.who, archived and archived.reason, self._changed(), claim.id)
         with self._local.conn.pipeline():  # the statements below go together: one round trip, not eight
             self._write_claim_rows(claim, values, new=new)
 
     def _write_claim_rows(self, claim: Claim, values: tuple[Any, ...], *, new: bool) -> None:
         if new:
-            self._run("insert into claims (ext_id, kind, text, created_at, created_by, review_date, p, tags, watch, "
-                      "archived_at, archived_by, archived_reason, changed, number) "
-                      "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", values)
+            self._run("insert into claims (ext_id, kind, text, created_at, created_by, created_who, review_date, p, "
+                      "tags, watch, archived_at, archived_by, archived_who, archived_reason, changed, number) "
+                      "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", values)
         else:
             self._run("update claims set ext_id = %s, kind = %s, text = %s, created_at = %s, created_by = %s, "
-                      "review_date = %s, p = %s, tags = %s, watch = %s, archived_at = %s, archived_by = %s, "
-                      "archived_reason = %s, changed = %s where number = %s", values)
+                      "created_who = %s, review_date = %s, p = %s, tags = %s, watch = %s, archived_at = %s, "
+                      "archived_by = %s, archived_who = %s, archived_reason = %s, changed = %s where number = %s", values)
             for table in ("sources", "forecasts", "outcomes"):
                 self._run(sql.SQL("delete from {} where claim = %s").format(sql.Identifier(table)), (claim.id,))
         s = claim.source
@@ -650,12 +675,15 @@ class PgStore(StoreBase):
                        [(claim.id, seq, f.by, f.who, f.p, f.at, f.note, f.withdrawn_at)
                         for seq, f in enumerate(claim.forecasts, 1)])
         if (o := claim.outcome) is not None:
-            self._run("insert into outcomes values (%s, %s, %s, %s, %s, %s, %s)",
-                      (claim.id, o.value.value, o.at, o.by, o.event_date, o.note, list(o.evidence)))
+            self._run("insert into outcomes (claim, value, at, by_name, event_date, note, evidence, who) "
+                      "values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                      (claim.id, o.value.value, o.at, o.by, o.event_date, o.note, list(o.evidence), o.who))
 
     def _audit(self, change: Change) -> None:
-        self._run("insert into audit (claim, at, by_name, action, before, after) values (%s, %s, %s, %s, %s, %s)",
-                  (change.claim, change.at, change.by, change.action, Json(change.before), Json(change.after)))
+        self._run("insert into audit (claim, at, by_name, who, action, before, after) "
+                  "values (%s, %s, %s, %s, %s, %s, %s)",
+                  (change.claim, change.at, change.by, change.who, change.action, Json(change.before),
+                   Json(change.after)))
 
     def insert_claim(self, claim: Claim, change: Change) -> Claim:
         with self.transaction():
@@ -693,8 +721,8 @@ class PgStore(StoreBase):
 
     def history(self, number: int) -> list[Change]:
         self.get_claim(number)
-        return [Change(number, at, by, action, before, after) for at, by, action, before, after in self._rows(
-            "select at, by_name, action, before, after from audit where claim = %s order by at, id", (number,))]
+        return [Change(number, at, by, action, before, after, who) for at, by, action, before, after, who in self._rows(
+            "select at, by_name, action, before, after, who from audit where claim = %s order by at, id", (number,))]
 
     # --- evidence ------------------------------------------------------------------------------
 
@@ -751,7 +779,8 @@ class PgStore(StoreBase):
     def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]:
         return sorted(self._evidence("found_at > %s and found_at <= %s", (start, end)), key=lambda e: (e.found_at, e.id))
 
-    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime) -> Evidence:
+    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime, *,
+                       who: str = "") -> Evidence:
         with self.transaction():
             item = next(iter(self._evidence("claim = %s and seq = %s for update", (number, seq))), None)
             if item is None:
@@ -760,7 +789,7 @@ class PgStore(StoreBase):
                 raise InputError(f"evidence [{seq}] on #{number} is labelled {stance.value} already; nothing changed")
             self._run("update evidence set stance = %s where id = %s", (stance.value, item.id))
             self._audit(Change(number, at, by, "label", {"evidence": seq, "stance": item.stance.value},
-                               {"evidence": seq, "stance": stance.value}))
+                               {"evidence": seq, "stance": stance.value}, who))
         return replace(item, stance=stance)
 
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:
@@ -1093,9 +1122,9 @@ def _made(number: int, entry: tuple[dict[str, Any], list[Claim]]) -> Claim:
 
 
 def _claim_doc(r: tuple[Any, ...], forecasts: list[dict[str, Any]]) -> dict[str, Any]:
-    (_, ext_id, kind, text, created_at, created_by, review_date, p, tags, watch, archived_at, archived_by,
-     archived_reason, s_title, s_url, s_author, s_published, s_quote, o_value, o_at, o_by, o_event, o_note,
-     o_evidence) = r
+    (_, ext_id, kind, text, created_at, created_by, created_who, review_date, p, tags, watch, archived_at, archived_by,
+     archived_who, archived_reason, s_title, s_url, s_author, s_published, s_quote, o_value, o_at, o_by, o_who,
+     o_event, o_note, o_evidence) = r
     return {
         "id": ext_id, "kind": kind, "text": text,
         "source": {"title": s_title or "", "url": s_url or "", "author": s_author or "", "published": iso(s_published),
@@ -1103,9 +1132,10 @@ def _claim_doc(r: tuple[Any, ...], forecasts: list[dict[str, Any]]) -> dict[str,
         "created": iso(created_at), "created_by": created_by, "review_date": iso(review_date),
         "tags": tags, "watch": watch, "p": p, "forecasts": forecasts,
         "outcome": None if o_value is None else {"value": o_value, "event_date": iso(o_event), "at": iso(o_at),
-                                                 "by": o_by, "note": o_note, "evidence": o_evidence},
+                                                 "by": o_by, "note": o_note, "evidence": o_evidence, **who_field(o_who)},
         "archived": None if archived_at is None else {"at": iso(archived_at), "by": archived_by,
-                                                      "reason": archived_reason or ""},
+                                                      "reason": archived_reason or "", **who_field(archived_who)},
+        **({"created_who": created_who} if created_who else {}),
     }
 
 

@@ -123,7 +123,7 @@ from claimwatch.parsing import feed_key, shown_url
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 
-SCHEMA_VERSION = 2  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>)
+SCHEMA_VERSION = 3  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>); 3: so does all they did
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
 LEASE = timedelta(minutes=10)  # how long a watch worker holds the feeds it fetches: a killed worker's come back after it
@@ -506,7 +506,7 @@ class ClaimFilter:
     tag: str | None = None
     words: tuple[str, ...] = ()  # each must occur in the text, source title or tags (ignoring case)
     archived: bool | None = False  # deleted claims: left out (False), only them (True), or both (None)
-    forecaster: str | None = None  # claims this analyst forecast
+    forecaster: str | None = None  # claims this analyst (an identity: Forecast.forecaster) forecast
 
     def matches(self, doc: dict[str, Any]) -> bool:
         if self.archived is not None and bool(doc.get("archived")) != self.archived:
@@ -521,7 +521,7 @@ class ClaimFilter:
                 return False
         if self.tag is not None and self.tag not in doc["tags"]:
             return False
-        if self.forecaster is not None and all(f["by"] != self.forecaster for f in doc["forecasts"]):
+        if self.forecaster is not None and all((f.get("who") or f["by"]) != self.forecaster for f in doc["forecasts"]):
             return False
         if self.words:
             hay = " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
@@ -565,7 +565,8 @@ class EvidenceStore(Protocol):
     def add_evidence(self, items: list[Evidence], *, alert: bool = False) -> list[Evidence]: ...
     def evidence_for(self, number: int) -> list[Evidence]: ...  # newest first
     def evidence_between(self, start: datetime, end: datetime) -> list[Evidence]: ...  # found in (start, end]
-    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime) -> Evidence: ...
+    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime, *,
+                       who: str = "") -> Evidence: ...  # by, who: see model._Acted
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None: ...
     def alerts(self, number: int) -> list[dict[str, Any]]: ...
     def alert_events(self) -> list[dict[str, Any]]: ...  # oldest first; each `ref` names it for queue_messages
@@ -1240,7 +1241,8 @@ class FileStore(StoreBase):
         found = [e for name in names for e in self._numbered_evidence(name) if start < e.found_at <= end]
         return sorted(found, key=lambda e: e.found_at)
 
-    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime) -> Evidence:
+    def label_evidence(self, number: int, seq: int, stance: Stance, by: str, at: datetime, *,
+                       who: str = "") -> Evidence:
         """Label a claim's evidence item `seq` (its number among the claim's, as shown)."""
         with self.transaction():
             item = next((e for e in self.evidence_for(number) if e.seq == seq), None)
@@ -1252,7 +1254,7 @@ class FileStore(StoreBase):
             db.table("evidence").update({"stance": stance.value}, doc_ids=[item.id])
             db.table("audit").insert(_audit_doc(Change(
                 number, at, by, "label", {"evidence": seq, "stance": item.stance.value},
-                {"evidence": seq, "stance": stance.value})))
+                {"evidence": seq, "stance": stance.value}, who)))
         return replace(item, stance=stance)
 
 
@@ -1611,6 +1613,7 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
     try:
         p, ext, source, tags, watch, review = doc["p"], doc["id"], doc["source"], doc["tags"], doc["watch"], doc["review_date"]
         if (type(doc["text"]) is not str_ or type(doc["kind"]) is not str_ or type(doc["created_by"]) is not str_
+                or type(doc.get("created_who", "")) is not str_
                 or type(source) is not dict_ or type(tags) is not list_ or type(watch) is not list_
                 or not (ext is none or type(ext) is str_) or not (p is none or type(p) in number and 0 <= p <= 1)):
             return False
@@ -1633,7 +1636,7 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
             parse_time(f["at"])
         outcome = doc["outcome"]
         if outcome is not none:
-            if outcome["value"] not in OUTCOME_VALUES:
+            if outcome["value"] not in OUTCOME_VALUES or type(outcome.get("who", "")) is not str_:
                 return False
             parse_time(outcome["at"])
             if outcome.get("event_date") is not none:
@@ -1656,6 +1659,7 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
         need(isinstance(doc.get(field), str), field, doc.get(field))
     for field in ("id", "review_date"):
         need(doc.get(field) is None or isinstance(doc[field], str), field, doc.get(field))
+    need(isinstance(doc.get("created_who", ""), str), "created_who", doc.get("created_who"))
     for field in ("tags", "watch"):
         value = doc.get(field)
         need(isinstance(value, list) and all(isinstance(v, str) for v in value), field, value)
@@ -1669,7 +1673,7 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
              and isinstance(f.get("at"), str) and isinstance(f.get("note", ""), str), "a forecast", f)
     outcome = doc.get("outcome")
     need(outcome is None or isinstance(outcome, dict) and outcome.get("value") in OUTCOME_VALUES
-         and isinstance(outcome.get("at"), str), "outcome", outcome)
+         and isinstance(outcome.get("at"), str) and isinstance(outcome.get("who", ""), str), "outcome", outcome)
     # times and days parse (each raises ValueError naming the string)
     for at in (doc["created"], *(f["at"] for f in forecasts), *((outcome["at"],) if outcome else ())):
         parse_datetime(at)
@@ -1756,8 +1760,7 @@ def _claim_doc(claim: Claim) -> dict[str, Any]:
 
 
 def _for_claim(change: Change, number: int) -> Change:
-    return change if change.claim == number else Change(number, change.at, change.by, change.action,
-                                                        change.before, change.after)
+    return change if change.claim == number else replace(change, claim=number)
 
 
 def _forecasters_by_identity(store: FileStore) -> None:
@@ -1765,25 +1768,68 @@ def _forecasters_by_identity(store: FileStore) -> None:
     name: a name kept as "first last (id)" holds the id; a @username is the name one user with a role was
     granted it under. A name that is no Telegram user's stays a command-line name. (Two people whose
     forecasts one name held before cannot be told apart now; from here on they never merge.)"""
-    granted: dict[str, list[int]] = {}
-    for user in store.users():
-        granted.setdefault(user.name, []).append(user.id)
-    with_id = re.compile(r".*\(([0-9]{1,15})\)")
+    telegram_identity = _telegram_identities(store)
     for name in store._claim_files():
         table = store._db(name).table("claims")
         with store._reading(name):
             for doc in table.all():
                 forecasts = [dict(f) for f in doc["forecasts"]]
                 for f in forecasts:
-                    found = with_id.fullmatch(f["by"])
-                    ids = [int(found[1])] if found else granted.get(f["by"], [])
-                    if not f.get("who") and len(ids) == 1:
-                        f["who"] = f"{TELEGRAM_IDENTITY}{ids[0]}"
+                    if not f.get("who") and (who := telegram_identity(f["by"])):
+                        f["who"] = who
                 if forecasts != doc["forecasts"]:
                     table.update({"forecasts": forecasts}, doc_ids=[doc.doc_id])
 
 
+def _telegram_identities(store: FileStore) -> Callable[[str], str]:
+    """How a migration attributes what was recorded under a name alone: the identity ("tg:<id>") of the Telegram
+    user whose name it is, else "" (a command-line name). A name kept as "first last (id)" holds the id; a
+    @username is the name one user with a role was granted it under."""
+    granted: dict[str, list[int]] = {}
+    for user in store.users():
+        granted.setdefault(user.name, []).append(user.id)
+    with_id = re.compile(r".*\(([0-9]{1,15})\)")
+
+    def telegram_identity(name: str) -> str:
+        found = with_id.fullmatch(name)
+        ids = [int(found[1])] if found else granted.get(name, [])
+        return f"{TELEGRAM_IDENTITY}{ids[0]}" if len(ids) == 1 else ""
+    return telegram_identity
+
+
+def _actors_by_identity(store: FileStore) -> None:
+    """Schema 2 -> 3: who recorded a claim, resolved or deleted it, and each entry of the audit trail, get the
+    identity of the Telegram user who did it (see model._Acted), found from the name by _telegram_identities, as
+    forecasts did in 2. An entry for a forecast takes the identity of its forecast."""
+    telegram_identity = _telegram_identities(store)
+
+    def attributed(doc: dict[str, Any], key: str = "who", name: str = "by", known: str | None = None) -> dict[str, Any]:
+        who = doc.get(key) or (telegram_identity(doc[name]) if known is None else known)
+        return {**doc, key: who} if who else dict(doc)
+
+    for name in store._claim_files():
+        claims, audit = store._db(name).table("claims"), store._db(name).table("audit")
+        forecasters: dict[tuple[int, str, str], str] = {}  # (claim, name, when) -> the forecast's identity
+        with store._reading(name):
+            for doc in claims.all():
+                forecasters.update(((doc.doc_id, f["by"], f["at"]), f.get("who", "")) for f in doc["forecasts"])
+                changed = attributed(doc, "created_who", "created_by")
+                for part in ("outcome", "archived"):
+                    if doc.get(part):
+                        changed[part] = attributed(doc[part])
+                if changed != doc:
+                    claims.update(changed, doc_ids=[doc.doc_id])
+        for table in (audit, store._db(f"evidence-{name.split('-')[1]}").table("audit")):
+            for entry in table.all():
+                forecast = orjson.loads(entry["change"])["after"] if entry["action"] in ("forecast", "withdraw") else None
+                key = forecast and (entry["claim"], forecast.get("by"), forecast.get("at"))
+                changed = attributed(entry, known=forecasters.get(key))  # type: ignore[arg-type]
+                if changed != entry:
+                    table.update(changed, doc_ids=[entry.doc_id])
+
+
 MIGRATIONS[1] = _forecasters_by_identity
+MIGRATIONS[2] = _actors_by_identity
 
 
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:

@@ -82,9 +82,14 @@ class Viewer:
     session: str  # the cookie's secret
 
     @property
+    def identity(self) -> str:
+        """Who they are for good, recorded beside their name (model._Acted.who)."""
+        return identity(self.user_id)
+
+    @property
     def who(self) -> str:
-        """Their forecaster identity (Forecast.forecaster)."""
-        return identity(self.user_id) or self.name
+        """Their identity when asking "is this mine" (Forecast.forecaster, model._Acted.actor)."""
+        return self.identity or self.name
 
     @property
     def csrf(self) -> str:
@@ -302,7 +307,7 @@ class WebView:
                     status: int = 200) -> Response:
         claim = self.store.get_claim(number)
         seen, hidden = ledger.as_seen_by(self.store, claim, viewer.who)
-        changes = ledger.history_as_seen_by(self.store, number, viewer.who, viewer.name)
+        changes = ledger.history_as_seen_by(self.store, number, viewer.who)
         history = [render.change_line(c, self.settings.tz) for c in changes]
         token = self.store.share_token(number) if viewer.may("share") else None
         mine = claim.current_forecasts().get(viewer.who)
@@ -342,7 +347,7 @@ class WebView:
     def forecast(self, request: Request, form: dict[str, str]) -> Response:
         def act(viewer: Viewer, number: int) -> None:
             ledger.add_forecast(self.store, number, parse_probability(form.get("p", "")), viewer.name, self.clock(),
-                                form.get("note", ""), who=identity(viewer.user_id))
+                                form.get("note", ""), who=viewer.identity)
         return self._act(request, form, "forecast", act)
 
     def resolve(self, request: Request, form: dict[str, str]) -> Response:
@@ -352,7 +357,7 @@ class WebView:
             event = parse_date(form["date"], now, self.settings.tz) if form.get("date", "").strip() else None
             links = tuple(parse_url(u) for u in form.get("evidence", "").split())
             ledger.resolve(self.store, number, value, viewer.name, now, note=form.get("note", ""), event_date=event,
-                           evidence=links, today=self._today())
+                           evidence=links, today=self._today(), who=viewer.identity)
         return self._act(request, form, "resolve", act)
 
     def label(self, request: Request, form: dict[str, str]) -> Response:
@@ -361,7 +366,7 @@ class WebView:
             if not (seq.isascii() and seq.isdecimal()) or len(seq) > 9:
                 raise InputError("say which evidence item to label")
             self.store.label_evidence(number, int(seq), ledger.parse_stance(form.get("stance", "")), viewer.name,
-                                      self.clock())
+                                      self.clock(), who=viewer.identity)
         return self._act(request, form, "label", act)
 
     # --- accuracy and feeds ------------------------------------------------------------------------
