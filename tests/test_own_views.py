@@ -7,18 +7,21 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
 from claimwatch import ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.model import OutcomeValue, Role
-from claimwatch.store import open_store
+from claimwatch.store import Store
 
 from conftest import NOW, UTC_TZ, run_cli
 
 ANA, BOB = 2, 3
 
 
-def team():
-    store = open_store(None)
+@pytest.fixture
+def team(store: Store) -> tuple[Store, ChatService]:
+    """Two analysts and four open claims, on each kind of store."""
     store.set_role(ANA, Role.ANALYST, "ana", "test", NOW)
     store.set_role(BOB, Role.ANALYST, "bob", "test", NOW)
     for text, due in (("Late", date(2026, 9, 1)), ("Soon", date(2026, 4, 1)), ("Undated", None), ("Sooner", date(2026, 3, 20))):
@@ -31,8 +34,8 @@ def say(chat: ChatService, user: int, text: str) -> list:
     return chat.handle(Incoming(user, user, text, {ANA: "ana", BOB: "bob"}.get(user, "admin"), "private"), NOW)
 
 
-def test_mine_lists_my_open_forecasts_due_soonest_with_the_team_median() -> None:
-    store, chat = team()
+def test_mine_lists_my_open_forecasts_due_soonest_with_the_team_median(team: tuple[Store, ChatService]) -> None:
+    store, chat = team
     for claim, p in ((1, "30%"), (2, "60%"), (3, "50%")):
         say(chat, ANA, f"/forecast {claim} {p}")
     say(chat, BOB, "/forecast 2 90%")
@@ -46,8 +49,8 @@ def test_mine_lists_my_open_forecasts_due_soonest_with_the_team_median() -> None
     assert "no open forecasts" in say(chat, 1, "/mine")[0].text
 
 
-def test_todo_lists_the_open_claims_i_have_not_forecast_with_a_button_each() -> None:
-    store, chat = team()
+def test_todo_lists_the_open_claims_i_have_not_forecast_with_a_button_each(team: tuple[Store, ChatService]) -> None:
+    store, chat = team
     say(chat, ANA, "/forecast 2 60%")
     (reply,) = say(chat, ANA, "/todo")
     assert [line.split(" ", 1)[1].split(" · ")[0] for line in reply.text.splitlines()[1:]] == ["Sooner", "Late", "Undated"]
@@ -57,8 +60,8 @@ def test_todo_lists_the_open_claims_i_have_not_forecast_with_a_button_each() -> 
     assert say(chat, ANA, "/todo")[0].text == "You have forecast every open claim."
 
 
-def test_me_gives_my_record_beside_the_team_with_a_chart() -> None:
-    store, chat = team()
+def test_me_gives_my_record_beside_the_team_with_a_chart(team: tuple[Store, ChatService]) -> None:
+    store, chat = team
     assert "no resolved claim with a forecast of yours yet" in say(chat, ANA, "/me")[0].text
     say(chat, ANA, "/forecast 1 90%")
     say(chat, BOB, "/forecast 1 50%")
