@@ -7,7 +7,7 @@ share the pool). A task names its terms by their digest and carries them only wh
 not to have them: so each worker is sent a set of terms once, not with every feed.
 
 Its own module, importing only feedparse and matching: a worker process imports what its task function's
-module imports, and the watcher's imports (aiohttp, the store) cost a worker 0.5 s of CPU at start.
+module imports, and the watcher's imports (the HTTP client, the store) cost a worker 0.5 s of CPU at start.
 """
 
 from __future__ import annotations
