@@ -1457,16 +1457,18 @@ class FileStore(StoreBase):
             return
         with self.transaction():
             table = self._db("news").table("items")
-            known = {(d["feed"], d["link"], d["title"]) for d in table.all()}  # a cycle repeated after a crash
+            with self._reading("news"):  # read as stored, not as a TinyDB document each: the window holds 20,000
+                known = {(d["feed"], d["link"], d["title"]) for d in self._data("news").get("items", {}).values()}
             table.insert_multiple(news_item_to_dict(replace(i, published=i.published.astimezone(UTC))) for i in items
                                   if (i.feed, i.link, i.title) not in known)
             horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
-            docs = table.all()
-            if len(docs) > RECENT_LIMIT:  # sorted only when some must go for being past the limit
-                docs = sorted(docs, key=lambda d: (d["published"], d.doc_id), reverse=True)
-                old = [d.doc_id for i, d in enumerate(docs) if i >= RECENT_LIMIT or d["published"] < horizon]
-            else:
-                old = [d.doc_id for d in docs if d["published"] < horizon]
+            with self._reading("news"):
+                rows = self._data("news").get("items", {})
+                if len(rows) > RECENT_LIMIT:  # sorted only when some must go for being past the limit
+                    newest = sorted(((d["published"], int(i)) for i, d in rows.items()), reverse=True)
+                    old = [i for n, (published, i) in enumerate(newest) if n >= RECENT_LIMIT or published < horizon]
+                else:
+                    old = [int(i) for i, d in rows.items() if d["published"] < horizon]
             if old:
                 table.remove(doc_ids=old)
 
