@@ -115,12 +115,12 @@ def timed_cycles(store, server_pid: int, *, matching: bool = True) -> list[dict[
     """The cold cycle, then the steady one, as `claimwatch watch` runs them (parser processes included);
     without `matching`, as if matching cost nothing (no watch terms: what matching adds to the cycle)."""
     from claimwatch.fetch import Fetcher
-    from claimwatch.parserpool import WatchTerms
+    from claimwatch.parserpool import Watchlist
     from claimwatch.watcher import Watcher
 
     class Unmatched(Watcher):
-        def watch_terms(self):
-            return WatchTerms.of([])
+        def watchlist(self):
+            return Watchlist.of([])
 
     async def run() -> list[dict[str, float]]:
         fetcher = Fetcher(allow_private=True, per_host=8)  # every feed is on one host here

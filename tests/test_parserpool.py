@@ -10,7 +10,7 @@ from pathlib import Path
 from claimwatch import ledger, parserpool
 from claimwatch.fetch import Fetcher
 from claimwatch.model import Feed
-from claimwatch.parserpool import WatchTerms
+from claimwatch.parserpool import Watchlist
 from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
@@ -28,7 +28,7 @@ def rss(*items: tuple[str, str]) -> bytes:
 def test_parser_processes_match_each_document_against_the_terms_it_came_with() -> None:
     """Two sets of terms used in turn on one pool (as two stores in one process would): every answer follows
     the terms its request named, whichever process had been given which."""
-    pipeline, weather = WatchTerms.of([(1, ("Power of Siberia 2",))]), WatchTerms.of([(2, ("weather",)), (3, ())])
+    pipeline, weather = Watchlist.of([(1, ("Power of Siberia 2",))]), Watchlist.of([(2, ("weather",)), (3, ())])
     body = rss(("a", "Power of Siberia 2 talks"), ("b", "Weather in Minsk"), ("c", "Nothing"))
 
     async def run() -> list[parserpool.Found]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -30,7 +29,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
-from claimwatch.matching import Match, Matcher
+from claimwatch.matching import Match, Matcher, usable_terms
 from claimwatch.parsing import clip
 
 PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
@@ -46,15 +45,18 @@ _matchers: dict[str, Matcher] = {}  # in a parser process: compiled watch terms 
 
 
 @dataclass(frozen=True)
-class WatchTerms:
+class Watchlist:
     """The open claims' watch terms as the parser processes are given them: pickled once, named by digest."""
 
     digest: str
     terms: bytes = field(repr=False)  # pickled ((claim number, its watch terms), ...)
 
     @classmethod
-    def of(cls, watched: Iterable[tuple[int, Sequence[str]]]) -> WatchTerms:
-        terms = pickle.dumps(tuple((claim, tuple(stored)) for claim, stored in watched if stored))
+    def of(cls, watched: Iterable[tuple[int, Sequence[str]]]) -> Watchlist:
+        """The claims' usable terms (the others are warned about here, in the watcher's process)."""
+        stored = [(claim, tuple(terms)) for claim, terms in watched]
+        usable = {claim for claim, _ in usable_terms(stored)}
+        terms = pickle.dumps(tuple((claim, terms) for claim, terms in stored if claim in usable))
         return cls(hashlib.sha256(terms).hexdigest(), terms)
 
     def matcher(self) -> Matcher:
@@ -88,7 +90,7 @@ def start() -> ProcessPoolExecutor:
     return _pool
 
 
-async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: WatchTerms) -> Found:
+async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
     """A document parsed and its entries matched in a parser process. A process that dies (killed, out of
     memory) takes the parses it had with it: those are tried once more in a fresh pool, then count as the
     feed's failure."""
@@ -113,8 +115,6 @@ def _parser_process() -> None:
     """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
     does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # What the Matcher warns about (a claim's unusable stored terms) the watcher's own process logs, compiling the same terms.
-    logging.getLogger(Matcher.__module__).setLevel(logging.ERROR)
     parent = multiprocessing.parent_process()
     assert parent is not None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from claimwatch import parserpool, polling
-from claimwatch.parserpool import Found, WatchTerms
+from claimwatch.parserpool import Found, Watchlist
 from claimwatch.errors import InputError
 from claimwatch.feedparse import Entry
 from claimwatch.fetch import Fetcher, FetchResult
@@ -82,25 +82,26 @@ class Watcher:
                  worker: str | None = None) -> None:
         self.store, self.fetcher, self.interval = store, fetcher, interval
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        self._matcher: tuple[object, WatchTerms, Matcher] | None = None
+        self._watchlist: tuple[object, Watchlist] | None = None
+        self._matcher: tuple[Watchlist, Matcher] | None = None
+
+    def watchlist(self) -> Watchlist:
+        """The open claims' watch terms, as the parser processes match entries against them; made again
+        when a claim changes."""
+        version = self.store.claims_version()
+        if self._watchlist is None or self._watchlist[0] != version:
+            claims = self.store.find_claims(ClaimFilter(status="open"))
+            watchlist = Watchlist.of((c.id, c.watch) for c in claims)
+            same = self._watchlist is not None and self._watchlist[1] == watchlist  # a forecast changed, not the terms
+            self._watchlist = (version, self._watchlist[1] if same else watchlist)
+        return self._watchlist[1]
 
     def matcher(self) -> Matcher:
-        """The open claims' watch terms, compiled here too (so a claim whose stored terms cannot be used is
-        warned about in this process's log), recompiled when a claim changes them."""
-        return self._compiled()[1]
-
-    def watch_terms(self) -> WatchTerms:
-        """The open claims' watch terms, as the parser processes match entries against them."""
-        return self._compiled()[0]
-
-    def _compiled(self) -> tuple[WatchTerms, Matcher]:
-        version = self.store.claims_version()
-        if self._matcher is None or self._matcher[0] != version:
-            claims = self.store.find_claims(ClaimFilter(status="open"))
-            terms = WatchTerms.of((c.id, c.watch) for c in claims)
-            same = self._matcher is not None and self._matcher[1] == terms  # a forecast changed, not the terms
-            self._matcher = (version, terms, self._matcher[2] if same else terms.matcher())
-        return self._matcher[1], self._matcher[2]
+        """The watchlist compiled in this process (the cycle's matching is the parser processes')."""
+        watchlist = self.watchlist()
+        if self._matcher is None or self._matcher[0] is not watchlist:
+            self._matcher = (watchlist, watchlist.matcher())
+        return self._matcher[1]
 
     async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
         """Check the feeds that are due (all enabled ones with `every_feed`) and that no other watcher holds."""
@@ -126,7 +127,7 @@ class Watcher:
         arrived: list[tuple[Feed, FetchResult, Found | None]] = []
         parsed = 0
         recording: asyncio.Future[list[FeedReport]] | None = None
-        watch = await asyncio.to_thread(self.watch_terms)
+        watch = await asyncio.to_thread(self.watchlist)
         for check in asyncio.as_completed([self._check(f, now, watch) for f in feeds]):
             arrived.append(await check)
             parsed += arrived[-1][2] is not None
@@ -140,7 +141,7 @@ class Watcher:
         reports += await asyncio.to_thread(self._record, arrived, now) if arrived else []
         return reports
 
-    async def _check(self, feed: Feed, now: datetime, watch: WatchTerms) -> tuple[Feed, FetchResult, Found | None]:
+    async def _check(self, feed: Feed, now: datetime, watch: Watchlist) -> tuple[Feed, FetchResult, Found | None]:
         """Fetch one feed, then parse it and match its entries as soon as it arrives, while others are still
         on the way; the body is let go once parsed."""
         result = await self.fetcher.fetch(feed.url, now, etag=feed.etag, last_modified=feed.last_modified)
