@@ -161,8 +161,8 @@ class _Exchange:
     """One request's answer as libcurl hands it over: the status line and headers, then the body in pieces,
     decoded and counted as they come (a body that is not the feed is only counted)."""
 
-    def __init__(self, url: str, allow_private: bool) -> None:
-        self.url, self.allow_private = url, allow_private
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.status, self.reason = 0, ""
         self.headers: dict[str, str] = {}  # as the server wrote the names
         self.named: dict[str, str] = {}  # by lower-case name
@@ -335,6 +335,8 @@ class Fetcher:
             return FetchResult(url, error=str(e))
         except (ValueError, UnicodeError) as e:  # a bad port, an overlong host name ...
             return FetchResult(url, error=f"not a usable address: {e}")
+        except pycurl.error as e:  # libcurl refused an option: an address it cannot take, say
+            return FetchResult(url, error=f"not a usable address: {e.args[-1] if e.args else e}")
 
     async def _fetch(self, url: str, now: datetime, etag: str | None, last_modified: str | None) -> FetchResult:
         target, permanent = url, True
@@ -360,7 +362,7 @@ class Fetcher:
 
     async def _exchange(self, url: str, headers: list[str]) -> tuple[_Exchange, str | None, float]:
         """One request, no redirect followed: the answer, libcurl's error if any, and the seconds it took."""
-        answer = _Exchange(url, self.allow_private)
+        answer = _Exchange(url)
         curl = self._handle()
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.HTTPHEADER, headers)
