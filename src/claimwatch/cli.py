@@ -278,7 +278,7 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
 
 
 def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
-    from claimwatch import jobs  # aiohttp, feedparser and APScheduler load only for watching
+    from claimwatch import jobs  # pycurl, feedparser and APScheduler load only for watching
 
     def say(line: str) -> None:
         print(line, flush=True)  # a running watcher's output is read as it comes, often through a pipe

@@ -34,7 +34,7 @@ import logging
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
@@ -44,7 +44,7 @@ import ahocorasick
 
 from claimwatch.errors import InputError
 from claimwatch.morphology import cyrillic_forms, english_lemma
-from claimwatch.parsing import UNSPACED_CHARS, parse_watch_terms
+from claimwatch.parsing import UNSPACED_CHARS, WatchTerms, parse_watch_terms
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,19 @@ def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
     return frozenset({"=" + word})
 
 
+def usable_terms(watched: Iterable[tuple[int, Sequence[str]]]) -> Iterator[tuple[int, WatchTerms]]:
+    """Each claim that has watch terms, with them parsed; a claim whose stored terms cannot be used (stored
+    before a rule they break was made) is left out with a warning: one claim does not stop the rest."""
+    for claim, stored in watched:
+        if not stored:
+            continue
+        try:
+            yield claim, parse_watch_terms(list(stored))
+        except InputError as e:
+            log.warning("claim #%s is not watched until its watch terms are fixed (/edit %s watch ...): %s",
+                        claim, claim, e)
+
+
 @dataclass(frozen=True)
 class Match:
     claim: int
@@ -173,15 +186,7 @@ class Matcher:
         self._pairs: dict[tuple[str, str], tuple[_Node, ...]] = {}  # two words of the news -> where they lead
         self._rules_of: dict[str, list[_Rule]] = defaultdict(list)  # term -> rules it can start a match of
         indexed: set[str] = set()
-        for claim, stored in watched:
-            if not stored:
-                continue
-            try:
-                terms = parse_watch_terms(list(stored))
-            except InputError as e:  # stored before a rule it breaks was made: one claim does not stop the rest
-                log.warning("claim #%s is not watched until its watch terms are fixed (/edit %s watch ...): %s",
-                            claim, claim, e)
-                continue
+        for claim, terms in usable_terms(watched):
             rule = _Rule(claim, terms.alternatives, terms.required, terms.excluded)
             self._rules += 1
             for term in (*terms.alternatives, *terms.required, *terms.excluded):

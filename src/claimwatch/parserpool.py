@@ -1,25 +1,35 @@
-"""Parsing feed documents in worker processes (one per core, up to 4): parsing is CPU work, and in
-threads it would hold the GIL, use one core and stall the event loop (the bot's too).
+"""Parsing feed documents, and matching their entries against the open claims' watch terms, in worker
+processes (one per core, up to 4): both are CPU work, and in threads they would hold the GIL, use one core
+and stall the event loop (the bot's too). The watcher's own process is left only to record what they found.
 
-Its own module, importing only feedparse: a worker process imports what its task function's module
-imports, and the watcher's imports (aiohttp, the store) cost a worker 0.5 s of CPU at start.
+Each worker keeps the Matcher of the watch terms it was last given (a few sets of them: several stores may
+share the pool). A task names its terms by their digest and carries them only when the worker turned out
+not to have them: so each worker is sent a set of terms once, not with every feed.
+
+Its own module, importing only feedparse and matching: a worker process imports what its task function's
+module imports, and the watcher's imports (the HTTP client, the store) cost a worker 0.5 s of CPU at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import re
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
+from claimwatch.matching import Match, Matcher, usable_terms
 from claimwatch.parsing import clip
 
 PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread out, a few keep up
@@ -28,7 +38,36 @@ PARSERS = min(os.cpu_count() or 1, 4)  # parser processes: feeds arrive spread o
 ENTRY_BOUNDS = {"title": 500, "summary": 5_000, "author": 200}
 LINK_BOUND = 2_048
 
+MATCHERS_KEPT = 4  # sets of watch terms a parser process keeps compiled
+
 _pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
+_matchers: dict[str, Matcher] = {}  # in a parser process: compiled watch terms by digest, oldest first
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """The open claims' watch terms as the parser processes are given them: pickled once, named by digest."""
+
+    digest: str
+    terms: bytes = field(repr=False)  # pickled ((claim number, its watch terms), ...)
+
+    @classmethod
+    def of(cls, watched: Iterable[tuple[int, Sequence[str]]]) -> Watchlist:
+        """The claims' usable terms (the others are warned about here, in the watcher's process)."""
+        stored = [(claim, tuple(terms)) for claim, terms in watched]
+        usable = {claim for claim, _ in usable_terms(stored)}
+        terms = pickle.dumps(tuple((claim, terms) for claim, terms in stored if claim in usable))
+        return cls(hashlib.sha256(terms).hexdigest(), terms)
+
+    def matcher(self) -> Matcher:
+        return Matcher(pickle.loads(self.terms))
+
+
+class Found(NamedTuple):
+    """A parsed document, and for each of its entries the claims it matches."""
+
+    doc: ParsedFeed
+    matches: tuple[tuple[Match, ...], ...]
 
 
 def start() -> ProcessPoolExecutor:
@@ -51,19 +90,25 @@ def start() -> ProcessPoolExecutor:
     return _pool
 
 
-async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
-    """A document parsed in a parser process. A process that dies (killed, out of memory) takes the
-    parses it had with it: those are tried once more in a fresh pool, then count as the feed's failure."""
+async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
+    """A document parsed and its entries matched in a parser process. A process that dies (killed, out of
+    memory) takes the parses it had with it: those are tried once more in a fresh pool, then count as the
+    feed's failure."""
     global _pool
     for _ in range(2):
         pool = start()
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _parse, feed_id, body, headers, now)
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(pool, _parse, feed_id, body, headers, now, watch.digest, None)
+            if found is None:  # that process had not been given these terms yet
+                found = await loop.run_in_executor(pool, _parse, feed_id, body, headers, now, watch.digest, watch.terms)
+            if found is not None:
+                return found
         except BrokenProcessPool:
             if _pool is pool:
                 _pool = None
                 pool.shutdown(wait=False)
-    return ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped")
+    return Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())
 
 
 def _parser_process() -> None:
@@ -106,9 +151,19 @@ def _without_surrogate_references(body: bytes) -> bytes:
     return _REFERENCE.sub(keep, body)
 
 
-def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime) -> ParsedFeed:
-    """One feed's document (in a parser process); a parser failure is that feed's failure, not the cycle's."""
+def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, digest: str,
+           terms: bytes | None) -> Found | None:
+    """One feed's document, its entries matched (in a parser process); None when the watch terms named by
+    `digest` are not compiled here and were not sent. A parser failure is that feed's failure, not the cycle's."""
+    matcher = _matchers.get(digest)
+    if matcher is None:
+        if terms is None:
+            return None
+        matcher = _matchers[digest] = Matcher(pickle.loads(terms))
+        while len(_matchers) > MATCHERS_KEPT:
+            del _matchers[next(iter(_matchers))]
     try:
-        return bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
+        doc = bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
-        return ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}")
+        return Found(ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}"), ())
+    return Found(doc, tuple(tuple(matcher.match(e.title, e.summary)) for e in doc.entries))

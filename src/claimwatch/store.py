@@ -1043,32 +1043,25 @@ class FileStore(StoreBase):
             by_file: dict[str, list[int]] = {}
             for at, e in enumerate(items):
                 by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(at)
-            for name, all_positions in by_file.items():
+            for name, positions in by_file.items():
                 db = self._db(name)
                 with self._reading(name):  # idempotent by key: a row stored already is returned, not added again
-                    known = {evidence_key(d): d.doc_id for d in db.table("evidence").all()}
-                positions = []
-                for at in all_positions:
-                    key = evidence_key(evidence_to_dict(items[at]))
-                    if key in known:
-                        stored[at] = replace(items[at], id=known[key])
-                    else:
-                        known[key] = 0
-                        positions.append(at)
-                ids = db.table("evidence").insert_multiple(evidence_to_dict(items[at]) for at in positions)
-                for at, i in zip(positions, ids, strict=True):
-                    stored[at] = replace(items[at], id=i)
-                    known[evidence_key(evidence_to_dict(items[at]))] = i
-                for at in all_positions:
-                    if stored[at].id == 0:  # given twice in this call: the id the first got
-                        stored[at] = replace(items[at], id=known[evidence_key(evidence_to_dict(items[at]))])
+                    known = {evidence_key(d): int(i) for i, d in self._data(name).get("evidence", {}).items()}
+                rows = [evidence_to_dict(items[at]) for at in positions]
+                keys = [evidence_key(row) for row in rows]
+                fresh: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}  # given twice in this call: stored once
+                for at, key, row in zip(positions, keys, rows, strict=True):
+                    if key not in known and key not in fresh:
+                        fresh[key] = (at, row)
+                ids = db.table("evidence").insert_multiple(row for _, row in fresh.values())
+                known.update(zip(fresh, ids, strict=True))
                 if alert:
                     db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
                                                         "created": iso(items[at].found_at)}
-                                                       for at, i in zip(positions, ids, strict=True))
-                seqs = {e.id: e.seq for e in self._numbered_evidence(name)}
-                for at in all_positions:
-                    stored[at] = replace(stored[at], seq=seqs[stored[at].id])
+                                                       for (at, _), i in zip(fresh.values(), ids, strict=True))
+                seqs = self._evidence_numbers(name)
+                for at, key in zip(positions, keys, strict=True):
+                    stored[at] = replace(items[at], id=known[key], seq=seqs[known[key]])
         return stored
 
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:
@@ -1217,18 +1210,26 @@ class FileStore(StoreBase):
                 self._people("chats").remove(doc_ids=[old])
                 self.save_chat(replace(chat, id=new, type="supergroup", changed_at=at))
 
-    def _numbered_evidence(self, name: str, claim: int | None = None) -> list[Evidence]:
-        """The evidence rows of a file (of one claim, when given: only its rows are made), each numbered among its
-        claim's (Evidence.seq: 1, 2, 3 … in the order stored, so a number never changes: evidence goes only with
-        its whole claim)."""
-        seqs: dict[int, int] = defaultdict(int)
-        items = []
+    def _evidence_numbers(self, name: str, claim: int | None = None) -> dict[int, int]:
+        """The evidence rows of a file (of one claim, when given), in the order stored: each row's id and its
+        number among its claim's (Evidence.seq: 1, 2, 3 … in the order stored, so a number never changes:
+        evidence goes only with its whole claim)."""
+        counts: dict[int, int] = defaultdict(int)
+        numbers: dict[int, int] = {}
         with self._reading(name):
             rows = self._data(name).get("evidence", {}).items()
-            for i, d in sorted((int(i), d) for i, d in rows if claim is None or d["claim"] == claim):
-                seqs[d["claim"]] += 1
-                items.append(replace(evidence_from_dict(d, i), seq=seqs[d["claim"]]))
-        return items
+            for i, of in sorted((int(i), d["claim"]) for i, d in rows if claim is None or d["claim"] == claim):
+                counts[of] += 1
+                numbers[i] = counts[of]
+        return numbers
+
+    def _numbered_evidence(self, name: str, claim: int | None = None) -> list[Evidence]:
+        """The evidence rows of a file (of one claim, when given: only its rows are made), each numbered among its
+        claim's (see _evidence_numbers)."""
+        numbers = self._evidence_numbers(name, claim)
+        with self._reading(name):
+            rows = self._data(name).get("evidence", {})
+            return [replace(evidence_from_dict(rows[str(i)], i), seq=seq) for i, seq in numbers.items()]
 
     def evidence_for(self, number: int) -> list[Evidence]:
         """A claim's evidence, newest first."""
@@ -1430,8 +1431,12 @@ class FileStore(StoreBase):
             due = sorted((f for f in self.feeds() if f.enabled and f.id not in held
                           and (every_feed or f.next_check is None or f.next_check <= now)),
                          key=lambda f: (f.next_check is not None, f.next_check or now, f.id))[:limit]
-            for f in due:
-                leases.upsert(Document({"by": worker, "until": iso_utc(now + lease)}, doc_id=f.id))
+            # Replaced in two passes over the table, not an upsert per feed: TinyDB converts the whole table at
+            # each, which made leasing 500 feeds cost as much CPU as fetching them.
+            expired = [f.id for f in due if leases.contains(doc_id=f.id)]
+            if expired:
+                leases.remove(doc_ids=expired)
+            leases.insert_multiple(Document({"by": worker, "until": iso_utc(now + lease)}, doc_id=f.id) for f in due)
             return sorted(due, key=lambda f: f.id)
 
     def lease_holders(self, now: datetime) -> set[str]:
@@ -1464,12 +1469,18 @@ class FileStore(StoreBase):
             return
         with self.transaction():
             table = self._db("news").table("items")
-            known = {(d["feed"], d["link"], d["title"]) for d in table.all()}  # a cycle repeated after a crash
+            with self._reading("news"):  # read as stored, not as a TinyDB document each: the window holds 20,000
+                known = {(d["feed"], d["link"], d["title"]) for d in self._data("news").get("items", {}).values()}
             table.insert_multiple(news_item_to_dict(replace(i, published=i.published.astimezone(UTC))) for i in items
                                   if (i.feed, i.link, i.title) not in known)
             horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
-            docs = sorted(table.all(), key=lambda d: (d["published"], d.doc_id), reverse=True)
-            old = [d.doc_id for i, d in enumerate(docs) if i >= RECENT_LIMIT or d["published"] < horizon]
+            with self._reading("news"):
+                rows = self._data("news").get("items", {})
+                if len(rows) > RECENT_LIMIT:  # sorted only when some must go for being past the limit
+                    newest = sorted(((d["published"], int(i)) for i, d in rows.items()), reverse=True)
+                    old = [i for n, (published, i) in enumerate(newest) if n >= RECENT_LIMIT or published < horizon]
+                else:
+                    old = [int(i) for i, d in rows.items() if d["published"] < horizon]
             if old:
                 table.remove(doc_ids=old)
 

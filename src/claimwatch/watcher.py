@@ -1,10 +1,10 @@
 """The watch cycle: fetch the due feeds, keep what is new, match it against open claims, keep evidence.
 
-Fetching is concurrent (fetch.Fetcher); each document is parsed as soon as it arrives, while the
-others are still on the way, in a pool of worker processes (parserpool), started as the cycle begins.
-Matching and store work run in a worker thread, off the event loop, on the documents parsed so far
-while the rest are still fetched and parsed; all that a cycle learns about one feed is written in one
-store transaction, with the other feeds that arrived with it.
+Fetching is concurrent (fetch.Fetcher); each document is parsed, and its entries matched against the
+open claims' watch terms, as soon as it arrives, while the others are still on the way, in a pool of
+worker processes (parserpool), started as the cycle begins. Store work runs in a worker thread, off the
+event loop, on the documents matched so far while the rest are still fetched and parsed; all that a
+cycle learns about one feed is written in one store transaction, with the other feeds that arrived with it.
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from claimwatch import parserpool, polling
+from claimwatch.parserpool import Found, Watchlist
 from claimwatch.errors import InputError
-from claimwatch.feedparse import Entry, ParsedFeed
+from claimwatch.feedparse import Entry
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.gcpause import gc_paused
-from claimwatch.matching import Matcher
+from claimwatch.matching import Match, Matcher
 from claimwatch.model import Evidence, Feed, NewsItem
 from claimwatch.parsing import feed_key, feed_url, shown_url
 from claimwatch.store import ClaimFilter, Store
 
 LEASE_BATCH = 100  # feeds a watcher leases at a time: several watchers share a cycle's feeds in batches this size
+RECORD_BATCH = 50  # parsed documents a record waits for (the rest of a cycle's are recorded at its end)
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
 
 
@@ -80,13 +82,25 @@ class Watcher:
                  worker: str | None = None) -> None:
         self.store, self.fetcher, self.interval = store, fetcher, interval
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-        self._matcher: tuple[object, Matcher] | None = None
+        self._watchlist: tuple[object, Watchlist] | None = None
+        self._matcher: tuple[Watchlist, Matcher] | None = None
+
+    def watchlist(self) -> Watchlist:
+        """The open claims' watch terms, as the parser processes match entries against them; made again
+        when a claim changes."""
+        version = self.store.claims_version()
+        if self._watchlist is None or self._watchlist[0] != version:
+            claims = self.store.find_claims(ClaimFilter(status="open"))
+            watchlist = Watchlist.of((c.id, c.watch) for c in claims)
+            same = self._watchlist is not None and self._watchlist[1] == watchlist  # a forecast changed, not the terms
+            self._watchlist = (version, self._watchlist[1] if same else watchlist)
+        return self._watchlist[1]
 
     def matcher(self) -> Matcher:
-        version = self.store.claims_version()
-        if self._matcher is None or self._matcher[0] != version:
-            claims = self.store.find_claims(ClaimFilter(status="open"))
-            self._matcher = (version, Matcher((c.id, c.watch) for c in claims))
+        """The watchlist compiled in this process (the cycle's matching is the parser processes')."""
+        watchlist = self.watchlist()
+        if self._matcher is None or self._matcher[0] is not watchlist:
+            self._matcher = (watchlist, watchlist.matcher())
         return self._matcher[1]
 
     async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
@@ -104,40 +118,44 @@ class Watcher:
     async def _check_all(self, feeds: list[Feed], now: datetime) -> list[FeedReport]:
         if feeds:
             parserpool.start()  # the parser processes start while the first feeds are on their way
-        # Documents are matched and stored while others are still fetched and parsed: whatever has arrived
-        # (with a parsed document among it) is recorded once the record before it is done, so batches
-        # grow as records take longer. A cycle of 304s is recorded at the end, in one write.
+        # Documents are stored while others are still fetched, parsed and matched: what has arrived is recorded
+        # once RECORD_BATCH parsed documents are among it and the record before it is done, so batches grow as
+        # records take longer. Each record rewrites the files it touches whole (the news, the evidence):
+        # recording each document as it came made a cold cycle of 500 feeds 20 records, costing the watcher's
+        # process more than everything else it did. A cycle of 304s is recorded at the end, in one write.
         reports: list[FeedReport] = []
-        arrived: list[tuple[Feed, FetchResult, ParsedFeed | None]] = []
+        arrived: list[tuple[Feed, FetchResult, Found | None]] = []
+        parsed = 0
         recording: asyncio.Future[list[FeedReport]] | None = None
-        for check in asyncio.as_completed([self._check(f, now) for f in feeds]):
+        watch = await asyncio.to_thread(self.watchlist)
+        for check in asyncio.as_completed([self._check(f, now, watch) for f in feeds]):
             arrived.append(await check)
-            if arrived[-1][2] is not None and (recording is None or recording.done()):
+            parsed += arrived[-1][2] is not None
+            if parsed >= RECORD_BATCH and (recording is None or recording.done()):
                 if recording is not None:
                     reports += await recording
                 recording = asyncio.ensure_future(asyncio.to_thread(self._record, arrived, now))
-                arrived = []
+                arrived, parsed = [], 0
         if recording is not None:
             reports += await recording
         reports += await asyncio.to_thread(self._record, arrived, now) if arrived else []
         return reports
 
-    async def _check(self, feed: Feed, now: datetime) -> tuple[Feed, FetchResult, ParsedFeed | None]:
-        """Fetch one feed and parse it as soon as it arrives, while others are still on the way; the body
-        is let go once parsed."""
+    async def _check(self, feed: Feed, now: datetime, watch: Watchlist) -> tuple[Feed, FetchResult, Found | None]:
+        """Fetch one feed, then parse it and match its entries as soon as it arrives, while others are still
+        on the way; the body is let go once parsed."""
         result = await self.fetcher.fetch(feed.url, now, etag=feed.etag, last_modified=feed.last_modified)
         if result.body is None:
             return feed, result, None
-        doc = await parserpool.parsed(str(feed.id), result.body, result.headers, now)
-        return feed, replace(result, body=None), doc
+        found = await parserpool.parsed(str(feed.id), result.body, result.headers, now, watch)
+        return feed, replace(result, body=None), found
 
-    def _record(self, checked: list[tuple[Feed, FetchResult, ParsedFeed | None]], now: datetime) -> list[FeedReport]:
+    def _record(self, checked: list[tuple[Feed, FetchResult, Found | None]], now: datetime) -> list[FeedReport]:
         """What the checks found, applied to each feed as it is stored now: a feed removed while it was
         being fetched stays removed, and a change made meanwhile (a rename) is kept."""
-        matcher = self.matcher()
         with gc_paused(), self.store.transaction():  # many entries, evidence and seen keys, none of them cyclic
             current = {f.id: f for f in self.store.feeds()}  # a number can be reused: the address must match
-            reports = [self._one(current[feed.id], result, doc, matcher, now)
+            reports = [self._one(current[feed.id], result, doc, now)
                        if feed.id in current and current[feed.id].url == feed.url
                        else FeedReport(feed, "removed") for feed, result, doc in checked]
             self.store.save_feeds([r.feed for r in reports if r.outcome not in ("removed", "moved")])
@@ -154,13 +172,13 @@ class Watcher:
             reports = [kept.get(id(r), r) for r in reports]
         return reports
 
-    def _one(self, feed: Feed, result: FetchResult, doc: ParsedFeed | None, matcher: Matcher,
-             now: datetime) -> FeedReport:
+    def _one(self, feed: Feed, result: FetchResult, found: Found | None, now: datetime) -> FeedReport:
         if result.gone:
             feed = replace(feed, enabled=False, disabled_reason="410 Gone: the publisher removed it",
                            error=result.error or "HTTP 410 Gone", last_error_at=now)
             return FeedReport(feed, "disabled", notice=f"Feed {feed.name} is gone (HTTP 410) and was disabled.")
         error = result.error if result.status not in (200, 304) else None
+        doc = found.doc if found is not None else None
         if error is None and doc is not None and not doc.usable:
             error = doc.problem
         if error is not None:
@@ -179,8 +197,8 @@ class Watcher:
             feed = moved
             self.store.save_feed(feed)  # now: a feed moving later in this cycle must find this address taken
         new, edited, evidence, first, news = 0, 0, (), False, ()
-        if doc is not None:
-            new, edited, evidence, first, news = self._entries(feed, doc, matcher, now)
+        if found is not None:
+            new, edited, evidence, first, news = self._entries(feed, found, now)
             outcome = "new entries" if new else "nothing new"
         ttl = doc.ttl_minutes if doc else feed.ttl_minutes  # a 304 says the document, <ttl> included, is the same
         feed = replace(feed, failures=0, error="", last_success=now, etag=result.etag or feed.etag,
@@ -203,19 +221,20 @@ class Watcher:
                 self.store.remove_feed(other.id)
         return replace(feed, url=url)
 
-    def _entries(self, feed: Feed, doc: ParsedFeed, matcher: Matcher,
+    def _entries(self, feed: Feed, found: Found,
                  now: datetime) -> tuple[int, int, tuple[Evidence, ...], bool, tuple[NewsItem, ...]]:
+        doc = found.doc
         seen = self.store.seen(feed.id)
         first = feed.last_success is None and not seen
-        new: list[Entry] = []
+        new: list[tuple[Entry, tuple[Match, ...]]] = []
         edited = 0
-        for entry in doc.entries:
+        for entry, matches in zip(doc.entries, found.matches, strict=True):
             known = seen.get(entry.key)
             alias = next((a for a in entry.aliases if known is None and seen.get(a, ("",))[0] == entry.content_hash), None)
             if alias is not None:  # seen under the key it had before: the same entry, not a new one
                 known = seen.pop(alias)
             if known is None:
-                new.append(entry)
+                new.append((entry, matches))
             elif known[0] != entry.content_hash:  # an edit: remembered, not alerted again
                 edited += 1
             seen[entry.key] = (entry.content_hash, now)  # last seen in the feed: now
@@ -224,8 +243,8 @@ class Watcher:
         self.store.save_seen(feed.id, seen)
         found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms,
                           words=m.words, backfill=first)
-                 for e in new for m in matcher.match(e.title, e.summary)]
-        news = tuple(news_item(feed.name, e) for e in new)
+                 for e, matches in new for m in matches]
+        news = tuple(news_item(feed.name, e) for e, _ in new)
         return len(new), edited, tuple(found), first, news  # stored by _record and _keep_evidence
 
 

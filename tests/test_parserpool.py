@@ -1,0 +1,65 @@
+"""Matching in the parser processes: each is given the open claims' watch terms once, and a watcher's next
+cycle matches against the claims as they are then."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from claimwatch import ledger, parserpool
+from claimwatch.fetch import Fetcher
+from claimwatch.model import Feed
+from claimwatch.parserpool import Watchlist
+from claimwatch.store import open_store
+from claimwatch.watcher import Watcher
+
+from conftest import NOW
+from feedserver import FeedServer, respond
+
+
+def rss(*items: tuple[str, str]) -> bytes:
+    """(guid, title) items."""
+    body = "".join(f"<item><guid>{g}</guid><title>{t}</title><link>https://n.example/{g}</link>"
+                   f"<pubDate>Mon, 02 Mar 2026 08:00:00 GMT</pubDate></item>" for g, t in items)
+    return f'<rss version="2.0"><channel><title>Fixture</title>{body}</channel></rss>'.encode()
+
+
+def test_parser_processes_match_each_document_against_the_terms_it_came_with() -> None:
+    """Two sets of terms used in turn on one pool (as two stores in one process would): every answer follows
+    the terms its request named, whichever process had been given which."""
+    pipeline, weather = Watchlist.of([(1, ("Power of Siberia 2",))]), Watchlist.of([(2, ("weather",)), (3, ())])
+    body = rss(("a", "Power of Siberia 2 talks"), ("b", "Weather in Minsk"), ("c", "Nothing"))
+
+    async def run() -> list[parserpool.Found]:
+        return await asyncio.gather(*(parserpool.parsed("1", body, {}, NOW, terms)
+                                      for terms in [pipeline, weather] * parserpool.PARSERS * 2))
+    found = asyncio.run(run())
+    claims = [[[m.claim for m in matches] for matches in f.matches] for f in found]
+    assert claims == [[[1], [], []], [[], [2], []]] * parserpool.PARSERS * 2
+    assert [e.title for e in found[0].doc.entries] == ["Power of Siberia 2 talks", "Weather in Minsk", "Nothing"]
+    assert found[1].matches[1][0].words == ("Weather",)
+
+
+def test_a_claim_added_between_cycles_is_matched_in_the_next_cycle(data: Path | str) -> None:
+    store = open_store(data)
+    ledger.add_claim(store, ledger.NewClaim(text="PoS2", watch=("Power of Siberia 2",)), "ana", NOW)
+    with FeedServer() as server:
+        document = [rss(("a", "Power of Siberia 2 talks"))]
+        server.routes["/f"] = lambda request: respond(document[0])(request)
+        store.add_feed(Feed(0, f"{server.url}/f", "f", NOW, "ana"))
+
+        async def run() -> list[list[tuple[int, str]]]:
+            fetcher = Fetcher(allow_private=True, total_timeout=10)
+            watcher = Watcher(store, fetcher, interval=600)  # one watcher: it keeps its compiled terms
+            try:
+                first = await watcher.cycle(NOW, every_feed=True)
+                ledger.add_claim(store, ledger.NewClaim(text="Weather", watch=("weather",)), "ana", NOW)
+                document[0] = rss(("a", "Power of Siberia 2 talks"), ("b", "Weather and Power of Siberia 2"))
+                second = await watcher.cycle(NOW + timedelta(hours=1), every_feed=True)
+                return [[(e.claim, e.title) for r in reports for e in r.evidence] for reports in (first, second)]
+            finally:
+                await fetcher.aclose()
+        first, second = asyncio.run(run())
+    assert first == [(1, "Power of Siberia 2 talks")]
+    assert sorted(second) == [(1, "Weather and Power of Siberia 2"), (2, "Weather and Power of Siberia 2")]
