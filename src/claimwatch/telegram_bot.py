@@ -98,6 +98,8 @@ class Front:
         self._next_send: dict[int, float] = {}  # chat -> monotonic time its next alert may go
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
         self._delivering = asyncio.Lock()  # the deliver job and the listener take turns
+        self._unrecorded: list[tuple[delivery.Outgoing, asyncio.Future[None]]] = []  # sent, for the next write
+        self._recording: asyncio.Task[None] | None = None  # the task writing them
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -160,7 +162,29 @@ class Front:
                 await self.call(delivery.retry, store, message, self.clock(), str(e))
             else:
                 self._next_send[chat] = time.monotonic() + CHAT_GAP[chat > 0]
-                await self.call(delivery.sent, store, message)
+                await self._record_sent(message)  # inside the gate: at most IN_FLIGHT sent and not yet recorded
+
+    async def _record_sent(self, message: delivery.Outgoing) -> None:
+        """Record that Telegram accepted `message`; returns once it is written. Sends accepted while a write runs
+        are recorded together in the next one (a group commit): one store write for several sends, and on the
+        file store one outbox file for several chats, as a batch comes in the order of the outbox's files."""
+        done = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((message, done))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._write_sent())
+        await done
+
+    async def _write_sent(self) -> None:
+        while self._unrecorded:
+            group, self._unrecorded = self._unrecorded, []
+            try:
+                await self.call(delivery.sent, self.service.store, *(message for message, _ in group))
+            except Exception as e:  # each send waiting for this write fails with it, as its own write would
+                for _, done in group:
+                    done.set_exception(e)
+            else:
+                for _, done in group:
+                    done.set_result(None)
 
 
 def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
