@@ -50,15 +50,16 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, \
-    TelegramError
+    TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
     MessageHandler, TypeHandler, filters
+from telegram.request import BaseRequest, RequestData
 
 from claimwatch import delivery, interchange, ledger
 from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
 from claimwatch.config import Config, Webhook, load_config, read_env_file, webhook
 from claimwatch.errors import ClaimwatchError, StoreError
-from claimwatch.fetch import Fetcher
+from claimwatch.fetch import CallFailed, Fetcher, ServiceClient
 from claimwatch.model import CHANNEL_BOT, Source
 from claimwatch.parsing import no_surrogates, printable
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
@@ -185,6 +186,43 @@ class Front:
             else:
                 for _, done in group:
                     done.set_result(None)
+
+
+class _BotApiRequest(BaseRequest):
+    """The bot's calls to the Bot API over fetch.ServiceClient (aiohttp) rather than PTB's httpx: about a quarter of
+    the CPU per call, which is what a fan-out to thousands of chats costs. Timeouts as PTB's defaults: 5 s to connect, 5 s to read, 20 s for uploads."""
+
+    def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 5.0, upload_timeout: float = 20.0) -> None:
+        self._client = ServiceClient(self.USER_AGENT)
+        self._connect_timeout, self._read_timeout, self._upload_timeout = connect_timeout, read_timeout, upload_timeout
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        await self._client.open()
+
+    async def shutdown(self) -> None:
+        await self._client.aclose()
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        files = request_data.multipart_data if request_data is not None and request_data.contains_files else None
+        read_default = self._upload_timeout if files else self._read_timeout
+        try:
+            return await self._client.call(
+                method, url, fields=request_data.json_parameters if request_data is not None else None, files=files,
+                connect_timeout=_given(connect_timeout, self._connect_timeout), read_timeout=_given(read_timeout, read_default))
+        except CallFailed as e:
+            raise (TimedOut(str(e)) if e.timed_out else NetworkError(str(e))) from e
+
+
+def _given(value: Any, default: float) -> float | None:
+    """A timeout a call passed (seconds, or None for none), else the default (PTB passes DEFAULT_NONE)."""
+    return value if value is None or isinstance(value, (int, float)) else default
 
 
 def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
@@ -423,6 +461,8 @@ async def on_stop(app: Application) -> None:
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
     front.close()
+    # PTB shuts down only a bot that started: after a failed start (a rejected token) its connections are closed here
+    await app.bot.shutdown()
 
 
 def build_application(config: Config, service: ChatService, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -431,6 +471,7 @@ def build_application(config: Config, service: ChatService, clock: Callable[[], 
     limit of messages a second (0 opens it: benchmarks measure what claimwatch itself can send)."""
     app = (ApplicationBuilder().token(config.token)
            .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
+           .request(_BotApiRequest()).get_updates_request(_BotApiRequest())
            .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=3))
            .concurrent_updates(True)
            .post_init(on_start).post_shutdown(on_stop)
@@ -496,7 +537,8 @@ def bot_identity(config: Config) -> str:
     """Whose the token is (getMe) and how updates reach the bot (getWebhookInfo), in one line for `doctor`;
     ClaimwatchError, in one line naming what to check, when Telegram cannot be asked or refuses the token."""
     async def ask() -> str:
-        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot") as bot:
+        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot",
+                       request=_BotApiRequest(), get_updates_request=_BotApiRequest()) as bot:
             hook = await bot.get_webhook_info()
         if not hook.url:
             return f"@{bot.username}, no webhook set (long polling)"
