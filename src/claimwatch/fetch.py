@@ -1,4 +1,5 @@
-"""Fetching feeds over HTTP the way careful feed readers do (the only module that imports aiohttp).
+"""Fetching feeds over HTTP the way careful feed readers do; and the client the bot calls the Bot API with
+(ServiceClient). The only module that imports aiohttp.
 
 - Conditional GET with ETag and Last-Modified; gzip, deflate and brotli.
 - At most 5 redirects, followed by hand: a chain of permanent ones (301/308) reports the new URL
@@ -351,7 +352,8 @@ class ServiceClient:
             body = fields
         timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout, proxy=self._proxy(url)) as response:
+            async with self._session.request(method, url, data=body, timeout=timeout,
+                                             proxy=self._proxy(url)) as response:
                 return response.status, await response.read()
         except TimeoutError as e:  # aiohttp's own timeouts are TimeoutErrors too
             raise CallFailed(f"{type(e).__name__}: {e}" if str(e) else "timed out", timed_out=True) from e

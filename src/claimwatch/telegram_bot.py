@@ -68,7 +68,9 @@ from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
 LISTEN_SECONDS = 5  # how long one wait for announcements lasts (a stopping bot waits this long at most)
-IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
+# Alert messages sent at once, each until it is recorded as sent (Telegram answers in ~100 ms: 8 keep up with 30 a
+# second): a bot killed at any instant sends at most these again after a restart.
+IN_FLIGHT = 8
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
 MAX_PIECES = 4  # messages one reply may take; the rest is cut
 CUT_SHORT = "\n… (cut short: too long for chat; the command line shows all of it)"
@@ -182,15 +184,18 @@ class Front:
                 await self.call(delivery.sent, self.service.store, *(message for message, _ in group))
             except Exception as e:  # each send waiting for this write fails with it, as its own write would
                 for _, done in group:
-                    done.set_exception(e)
+                    if not done.done():  # (a send cancelled meanwhile, at shutdown, waits no more)
+                        done.set_exception(e)
             else:
                 for _, done in group:
-                    done.set_result(None)
+                    if not done.done():
+                        done.set_result(None)
 
 
 class _BotApiRequest(BaseRequest):
     """The bot's calls to the Bot API over fetch.ServiceClient (aiohttp) rather than PTB's httpx: about a quarter of
-    the CPU per call, which is what a fan-out to thousands of chats costs. Timeouts as PTB's defaults: 5 s to connect, 5 s to read, 20 s for uploads."""
+    the CPU per call, which is what a fan-out to thousands of chats costs. Timeouts as PTB's defaults: 5 s to
+    connect, 5 s to read, 20 s for uploads."""
 
     def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 5.0, upload_timeout: float = 20.0) -> None:
         self._client = ServiceClient(self.USER_AGENT)
@@ -215,7 +220,8 @@ class _BotApiRequest(BaseRequest):
         try:
             return await self._client.call(
                 method, url, fields=request_data.json_parameters if request_data is not None else None, files=files,
-                connect_timeout=_given(connect_timeout, self._connect_timeout), read_timeout=_given(read_timeout, read_default))
+                connect_timeout=_given(connect_timeout, self._connect_timeout),
+                read_timeout=_given(read_timeout, read_default))
         except CallFailed as e:
             raise (TimedOut(str(e)) if e.timed_out else NetworkError(str(e))) from e
 
