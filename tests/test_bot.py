@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -351,6 +352,30 @@ def test_a_bot_that_cannot_start_says_why_in_one_line(tmp_path: Path, url: str |
     assert result.returncode == 1 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and says in result.stderr, result.stderr
     assert "WRONG" not in result.stderr
+
+
+def test_a_call_the_bot_api_leaves_unanswered_times_out_and_then_goes_through(tmp_path: Path) -> None:
+    from telegram.error import TimedOut
+
+    store = open_store(tmp_path / "data")
+    with FakeBotAPI() as api:
+        config = store_config(tmp_path / "data", UTC_TZ, "test", token=api.TOKEN, api_url=api.url)
+        bot = build_application(config, ChatService(store, ChatSettings(UTC_TZ))).bot
+
+        async def calls() -> tuple[str, str]:
+            async with bot:
+                api.pause_sends()  # as a network that swallows the call
+                with pytest.raises(TimedOut):
+                    await bot.send_message(ADMIN, "lost", read_timeout=0.3)
+                while api.sends_waiting:  # until the fake sees the call given up (its connection closed)
+                    await asyncio.sleep(0.005)
+                api.resume_sends()
+                return (await bot.send_message(ADMIN, "<b>sent</b>", parse_mode="HTML")).text, \
+                    (await bot.send_document(ADMIN, b"a,b\n", filename="x.csv")).document.file_name
+
+        assert asyncio.run(calls()) == ("<b>sent</b>", "x.csv")
+        assert [(s.text, s.parse_mode, s.file_name, s.file_bytes) for s in api.messages_to(ADMIN)] == [
+            ("<b>sent</b>", "HTML", None, None), (None, None, "x.csv", b"a,b\n")]
 
 
 def test_bot_py_keeps_state_across_a_restart(tmp_path: Path, data: Path | str) -> None:

@@ -89,6 +89,20 @@ def test_many_matches_for_one_chat_become_one_message_grouped_by_claim(store: St
     assert delivery.next_batch(store, NOW) == [] and store.outbox() == []  # delivered: out of the outbox
 
 
+def test_several_sends_recorded_together_leave_the_outbox_and_the_other_chats_keep_theirs(store: Store) -> None:
+    number = claim(store, "Claim")
+    chats = (1, 2, 1 + OUTBOX_SHARDS, 5)  # two of them share an outbox file
+    for chat in chats:
+        store.subscribe(chat, "all", NOW)
+    evidence(store, number, "one")
+    delivery.fan_out(store, NOW, UTC_TZ)
+    batch = {m.chat: m for m in delivery.next_batch(store, NOW)}
+    delivery.sent(store, batch[1], batch[2], batch[1 + OUTBOX_SHARDS])
+    assert list(pending(store)) == [5]
+    delivery.sent(store, batch[1], batch[5])  # one recorded again (its write was lost, it went again): harmless
+    assert store.outbox() == []
+
+
 def test_a_long_group_is_split_into_messages_under_the_limit(store: Store) -> None:
     numbers = [claim(store, f"Claim {i} " + "x" * 200) for i in range(40)]
     store.subscribe(1, "all", NOW)

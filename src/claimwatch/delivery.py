@@ -299,10 +299,10 @@ def next_batch(store: Store, now: datetime, *, console: bool = False, web_url: s
     return [_compose(chat, rows, web_url) for chat, rows in by_chat.items()]
 
 
-def sent(store: Store, message: Outgoing) -> None:
-    """Telegram accepted the message: it leaves the outbox (its events were consumed by the fan-out that
-    made it, so nothing can make it again)."""
-    store.forget_messages(list(message.keys), chat=message.chat)
+def sent(store: Store, *messages: Outgoing) -> None:
+    """Telegram accepted these messages: they leave the outbox, in one store write (their events were consumed
+    by the fan-out that made them, so nothing can make them again)."""
+    store.forget_messages([key for m in messages for key in m.keys], chats={m.chat for m in messages})
 
 
 def retry(store: Store, message: Outgoing, now: datetime, error: str, after: float | None = None) -> None:

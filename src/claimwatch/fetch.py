@@ -1,4 +1,5 @@
-"""Fetching feeds over HTTP the way careful feed readers do (the only module that imports pycurl).
+"""Fetching feeds over HTTP the way careful feed readers do (pycurl); and the client the bot calls the Bot API
+with (ServiceClient, aiohttp). The only module that imports pycurl or aiohttp.
 
 - Conditional GET with ETag and Last-Modified; gzip, deflate and brotli.
 - At most 5 redirects, followed by hand: a chain of permanent ones (301/308) reports the new URL
@@ -16,9 +17,10 @@
 - Connections are kept alive: the small body of a 304, a redirect or an error page is read so the
   connection can serve the next feed from the same site.
 
-pycurl (libcurl's multi interface, driven by the asyncio event loop), not aiohttp or httpx (which
-python-telegram-bot uses): a conditional GET answered 304 costs 0.08 ms of CPU here against aiohttp's
-0.13 ms and httpx's 1.5–2 ms, and a watcher polling thousands of feeds spends its life in those.
+Feeds with pycurl (libcurl's multi interface, driven by the asyncio event loop), not aiohttp or httpx: a
+conditional GET answered 304 costs 0.08 ms of CPU here against aiohttp's 0.13 ms and httpx's 1.5–2 ms, and a
+watcher polling thousands of feeds spends its life in those. The Bot API with aiohttp, not httpx (which
+python-telegram-bot would use): a quarter of the client CPU per call (see ServiceClient).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import ipaddress
 import re
 import socket
 import time
+import urllib.request
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -38,6 +41,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import brotli
 import pycurl
 
@@ -419,3 +423,71 @@ class Fetcher:
             h.get("etag"), h.get("last-modified"),
             retry_after_seconds(h.get("retry-after"), now) if status in (429, 503) else None,
             max_age_seconds(h.get("cache-control")), error)
+
+
+class CallFailed(Exception):
+    """A call to a service (the Bot API) got no answer: `timed_out`, or the connection failed."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class ServiceClient:
+    """Calls to one service we trust (the Telegram Bot API, which may be a server on this machine or the local
+    network: no SSRF guard) over kept-alive connections, for python-telegram-bot's requests. aiohttp costs about a
+    quarter of httpx's CPU per call, and a bot sending an alert to thousands of chats spends its life in those
+    (`python bench/fanout_bench.py --open` prints both)."""
+
+    def __init__(self, user_agent: str, connections: int = 256) -> None:
+        self._user_agent, self._connections = user_agent, connections
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}  # scheme://host -> the proxy from the environment, if any
+
+    async def open(self) -> None:
+        """Made in the event loop that will use it."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, keepalive_timeout=30),
+                trust_env=False,  # which reads ~/.netrc and the proxy variables at every call: see _proxy
+                cookie_jar=aiohttp.DummyCookieJar(), headers={"User-Agent": self._user_agent})
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment names for this URL (HTTPS_PROXY, NO_PROXY ...), as httpx would use; looked
+        up once per host."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            proxy = urllib.request.getproxies().get(parts.scheme)
+            self._proxies[origin] = None if proxy is None or urllib.request.proxy_bypass(parts.hostname or "") \
+                else proxy
+        return self._proxies[origin]
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, url: str, *, fields: dict[str, str] | None = None,
+                   files: dict[str, tuple[str, Any, str]] | None = None, connect_timeout: float | None = None,
+                   read_timeout: float | None = None) -> tuple[int, bytes]:
+        """(HTTP status, body) of one call: `fields` form-encoded, or with `files` (name: (file name, content,
+        MIME type)) as multipart/form-data. No answer raises CallFailed."""
+        if self._session is None:
+            raise RuntimeError("ServiceClient.open() was not awaited")
+        body: Any = None
+        if files:
+            body = aiohttp.FormData(fields or {})
+            for name, (file_name, content, mime_type) in files.items():
+                body.add_field(name, content, filename=file_name, content_type=mime_type)
+        elif fields:
+            body = fields
+        timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        try:
+            async with self._session.request(method, url, data=body, timeout=timeout,
+                                             proxy=self._proxy(url)) as response:
+                return response.status, await response.read()
+        except TimeoutError as e:  # aiohttp's own timeouts are TimeoutErrors too
+            raise CallFailed(f"{type(e).__name__}: {e}" if str(e) else "timed out", timed_out=True) from e
+        except (aiohttp.ClientError, OSError) as e:
+            raise CallFailed(f"{type(e).__name__}: {e}") from e

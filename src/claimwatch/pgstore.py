@@ -844,7 +844,7 @@ class PgStore(StoreBase):
             self._run(sql.SQL("update outbox set {} where key = any(%s)").format(assignments),
                       (*fields.values(), list(keys)))
 
-    def forget_messages(self, keys: list[str], *, chat: int | None = None) -> None:
+    def forget_messages(self, keys: list[str], *, chats: Collection[int] | None = None) -> None:
         with self.transaction():
             self._run("delete from outbox where key = any(%s)", (list(keys),))
 

@@ -580,7 +580,7 @@ class OutboxStore(Protocol):
     def outbox_state(self) -> dict[str, Any]: ...
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]: ...
     def update_messages(self, keys: list[str], *, chat: int | None = None, **fields: Any) -> None: ...
-    def forget_messages(self, keys: list[str], *, chat: int | None = None) -> None: ...
+    def forget_messages(self, keys: list[str], *, chats: Collection[int] | None = None) -> None: ...
     def forget_claim_messages(self, chat_id: int, number: int) -> int: ...
     def prune_outbox(self, before: datetime, pending_for: tuple[int, ...] = ()) -> int: ...
     def deactivate_chat(self, chat_id: int, reason: str, at: datetime) -> int: ...
@@ -1148,13 +1148,14 @@ class FileStore(StoreBase):
             for name, ids in self._messages_where(lambda d: d["key"] in wanted, None if chat is None else [chat]).items():
                 self._db(name).table("messages").update(fields, doc_ids=ids)
 
-    def forget_messages(self, keys: list[str], *, chat: int | None = None) -> None:
+    def forget_messages(self, keys: list[str], *, chats: Collection[int] | None = None) -> None:
         """Remove delivered messages from the outbox: it holds what is still to send (and, for a while, what
         was dropped), in files by chat, so a send rewrites a file of a few chats' backlog, not the whole
-        backlog or the history. With `chat`, the messages are all that chat's."""
+        backlog or the history. With `chats`, the messages are all those chats': only their files are read, and
+        written in one commit (several sends recorded together, of chats in one file, cost one write)."""
         wanted = set(keys)
         with self.transaction():
-            for name, ids in self._messages_where(lambda d: d["key"] in wanted, None if chat is None else [chat]).items():
+            for name, ids in self._messages_where(lambda d: d["key"] in wanted, chats).items():
                 self._db(name).table("messages").remove(doc_ids=ids)
 
     def forget_claim_messages(self, chat_id: int, number: int) -> int:

@@ -50,15 +50,16 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, \
-    TelegramError
+    TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, \
     MessageHandler, TypeHandler, filters
+from telegram.request import BaseRequest, RequestData
 
 from claimwatch import delivery, interchange, ledger
 from claimwatch.chat import Attachment, ChatService, ChatSettings, Incoming, Reply, menu
 from claimwatch.config import Config, Webhook, load_config, read_env_file, webhook
 from claimwatch.errors import ClaimwatchError, StoreError
-from claimwatch.fetch import Fetcher
+from claimwatch.fetch import CallFailed, Fetcher, ServiceClient
 from claimwatch.model import CHANNEL_BOT, Source
 from claimwatch.parsing import no_surrogates, printable
 from claimwatch.render import TELEGRAM_CAPTION_LIMIT, TELEGRAM_TEXT_LIMIT, split_message, utf16_len
@@ -67,7 +68,9 @@ from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
 LISTEN_SECONDS = 5  # how long one wait for announcements lasts (a stopping bot waits this long at most)
-IN_FLIGHT = 8  # alert messages sent at once (Telegram answers in ~100 ms: 8 keep up with 30 a second)
+# Alert messages sent at once, each until it is recorded as sent (Telegram answers in ~100 ms: 8 keep up with 30 a
+# second): a bot killed at any instant sends at most these again after a restart.
+IN_FLIGHT = 8
 CHAT_GAP = {True: 1.0, False: 3.0}  # seconds between alert messages to one private chat / group
 MAX_PIECES = 4  # messages one reply may take; the rest is cut
 CUT_SHORT = "\n… (cut short: too long for chat; the command line shows all of it)"
@@ -98,6 +101,8 @@ class Front:
         self._next_send: dict[int, float] = {}  # chat -> monotonic time its next alert may go
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimwatch-store")
         self._delivering = asyncio.Lock()  # the deliver job and the listener take turns
+        self._unrecorded: list[tuple[delivery.Outgoing, asyncio.Future[None]]] = []  # sent, for the next write
+        self._recording: asyncio.Task[None] | None = None  # the task writing them
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, func, *args)
@@ -160,7 +165,70 @@ class Front:
                 await self.call(delivery.retry, store, message, self.clock(), str(e))
             else:
                 self._next_send[chat] = time.monotonic() + CHAT_GAP[chat > 0]
-                await self.call(delivery.sent, store, message)
+                await self._record_sent(message)  # inside the gate: at most IN_FLIGHT sent and not yet recorded
+
+    async def _record_sent(self, message: delivery.Outgoing) -> None:
+        """Record that Telegram accepted `message`; returns once it is written. Sends accepted while a write runs
+        are recorded together in the next one (a group commit): one store write for several sends, and on the
+        file store one outbox file for several chats, as a batch comes in the order of the outbox's files."""
+        done = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((message, done))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._write_sent())
+        await done
+
+    async def _write_sent(self) -> None:
+        while self._unrecorded:
+            group, self._unrecorded = self._unrecorded, []
+            try:
+                await self.call(delivery.sent, self.service.store, *(message for message, _ in group))
+            except Exception as e:  # each send waiting for this write fails with it, as its own write would
+                for _, done in group:
+                    if not done.done():  # (a send cancelled meanwhile, at shutdown, waits no more)
+                        done.set_exception(e)
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+
+
+class _BotApiRequest(BaseRequest):
+    """The bot's calls to the Bot API over fetch.ServiceClient (aiohttp) rather than PTB's httpx: about a quarter of
+    the CPU per call, which is what a fan-out to thousands of chats costs. Timeouts as PTB's defaults: 5 s to
+    connect, 5 s to read, 20 s for uploads."""
+
+    def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 5.0, upload_timeout: float = 20.0) -> None:
+        self._client = ServiceClient(self.USER_AGENT)
+        self._connect_timeout, self._read_timeout, self._upload_timeout = connect_timeout, read_timeout, upload_timeout
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        await self._client.open()
+
+    async def shutdown(self) -> None:
+        await self._client.aclose()
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        files = request_data.multipart_data if request_data is not None and request_data.contains_files else None
+        read_default = self._upload_timeout if files else self._read_timeout
+        try:
+            return await self._client.call(
+                method, url, fields=request_data.json_parameters if request_data is not None else None, files=files,
+                connect_timeout=_given(connect_timeout, self._connect_timeout),
+                read_timeout=_given(read_timeout, read_default))
+        except CallFailed as e:
+            raise (TimedOut(str(e)) if e.timed_out else NetworkError(str(e))) from e
+
+
+def _given(value: Any, default: float) -> float | None:
+    """A timeout a call passed (seconds, or None for none), else the default (PTB passes DEFAULT_NONE)."""
+    return value if value is None or isinstance(value, (int, float)) else default
 
 
 def _front(context: ContextTypes.DEFAULT_TYPE) -> Front:
@@ -399,6 +467,8 @@ async def on_stop(app: Application) -> None:
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
     front.close()
+    # PTB shuts down only a bot that started: after a failed start (a rejected token) its connections are closed here
+    await app.bot.shutdown()
 
 
 def build_application(config: Config, service: ChatService, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -407,6 +477,7 @@ def build_application(config: Config, service: ChatService, clock: Callable[[], 
     limit of messages a second (0 opens it: benchmarks measure what claimwatch itself can send)."""
     app = (ApplicationBuilder().token(config.token)
            .base_url(f"{config.api_url}/bot").base_file_url(f"{config.api_url}/file/bot")
+           .request(_BotApiRequest()).get_updates_request(_BotApiRequest())
            .rate_limiter(AIORateLimiter(overall_max_rate=overall_rate, max_retries=3))
            .concurrent_updates(True)
            .post_init(on_start).post_shutdown(on_stop)
@@ -472,7 +543,8 @@ def bot_identity(config: Config) -> str:
     """Whose the token is (getMe) and how updates reach the bot (getWebhookInfo), in one line for `doctor`;
     ClaimwatchError, in one line naming what to check, when Telegram cannot be asked or refuses the token."""
     async def ask() -> str:
-        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot") as bot:
+        async with Bot(config.token, base_url=f"{config.api_url}/bot", base_file_url=f"{config.api_url}/file/bot",
+                       request=_BotApiRequest(), get_updates_request=_BotApiRequest()) as bot:
             hook = await bot.get_webhook_info()
         if not hook.url:
             return f"@{bot.username}, no webhook set (long polling)"
