@@ -12,7 +12,7 @@ from claimwatch import accuracy, ledger
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.errors import InputError
 from claimwatch.model import OutcomeValue, Role
-from claimwatch.store import open_store
+from claimwatch.store import SCHEMA_VERSION, open_store
 from conftest import NOW, UTC_TZ, run_cli
 
 
@@ -62,7 +62,7 @@ def test_forecasts_made_in_telegram_before_identities_migrate_with_a_backup(tmp_
     for by in ("alice", "Bob Smith (777)", "carol"):
         ledger.add_forecast(old, number, 0.5, by, NOW)
     migrated = open_store(data)
-    assert migrated.schema_version == 2 and migrated.migrated_backup is not None
+    assert migrated.schema_version == SCHEMA_VERSION and migrated.migrated_backup is not None
     assert sorted((f.by, f.who) for f in migrated.get_claim(number).forecasts) == [
         ("Bob Smith (777)", "tg:777"), ("alice", "tg:555"), ("carol", "")]
     assert (Path(migrated.migrated_backup) / "claims-0000.json").exists()

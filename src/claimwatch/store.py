@@ -3,8 +3,9 @@
 Layout of a data directory (every file is a plain TinyDB JSON database that TinyDB itself opens):
 
     meta.json              table `meta`: the schema version
-    claims-0000.json       tables `claims` (doc id = claim number) and `audit`, for claims 1-500
+    claims-0000.json       table `claims` (doc id = claim number), and `alerts` (events to announce), for claims 1-500
     claims-0001.json       ... claims 501-1000, and so on
+    audit-0000.json        table `audit`: the history of claims 1-500 (read by history, never by a listing)
     evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
     people.json            tables `users` (doc id = Telegram user id), `invites`, `chats` (doc id =
                            chat id) and `subscriptions`
@@ -51,8 +52,9 @@ Why it is built this way:
   readers need no lock because a rename is atomic, and they re-read a file when its signature
   (inode, mtime, size) changed. Writers bump mtime strictly, so a signature never repeats.
 - Fast: TinyDB rewrites a whole file per write, so the data is partitioned by claim number: one
-  change to a claim rewrites one small file, together with its audit entry, in one atomic step.
-  Evidence, which is large and hot, lives in files of its own. A transaction batches every change
+  change to a claim rewrites one small file, and its audit file with the new entry, in one commit.
+  The audit trail, several times the size of the claims, is kept apart so that what lists claims does not
+  read it. Evidence, which is large and hot, lives in files of its own. A transaction batches every change
   made inside it into one write per file.
 - A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
   write that would carry its unreadable documents over: a write first checks every document of a file
@@ -123,7 +125,7 @@ from claimwatch.parsing import feed_key, shown_url
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 
-SCHEMA_VERSION = 2  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>)
+SCHEMA_VERSION = 3  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>); 3: audit-NNNN files
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
 LEASE = timedelta(minutes=10)  # how long a watch worker holds the feeds it fetches: a killed worker's come back after it
@@ -152,12 +154,12 @@ class Backend(Protocol):
 
 JOURNAL = ".commit.json"  # the commit record of a write to several files
 _FIXED_NAMES = frozenset({"meta", "people", "feeds", "seen", "news", "outbox"})
-_NUMBERED = re.compile(r"(claims|evidence)-([0-9]{4,})")
+_NUMBERED = re.compile(r"(claims|audit|evidence)-([0-9]{4,})")
 OUTBOX_SHARDS = 256  # outbox messages are kept in files by chat id modulo this: a send rewrites one of them
 
 
 def is_data_name(name: object) -> bool:
-    """A data file's name (without .json): one of the fixed names, or claims-/evidence- with its shard number
+    """A data file's name (without .json): one of the fixed names, or claims-/audit-/evidence- with its shard number
     written as the store writes it (claims-0000, never claims-0000-old or 'claims-0000 (copy)')."""
     if name in _FIXED_NAMES or name in _OUTBOX_NAMES:
         return True
@@ -817,7 +819,7 @@ class FileStore(StoreBase):
         # Every file of the transaction is replaced in one commit, all or nothing (see the module docstring).
         # The renames go in this order all the same (records first, then what marks them done), which costs
         # nothing and keeps a reader's view, mid-commit, on the side of repeating work rather than losing it.
-        order = ("outbox", "claims-", "evidence-", "news", "people", "feeds", "seen", "meta")
+        order = ("outbox", "claims-", "audit-", "evidence-", "news", "people", "feeds", "seen", "meta")
         try:
             for name in self._dirty:  # before anything is written: all of the transaction or none of it
                 self._check_sound(name)
@@ -979,9 +981,8 @@ class FileStore(StoreBase):
         with self.transaction():
             number = claim.id if claim.id > 0 and not self._exists(claim.id) else self.next_number()
             claim = claim.with_changes(id=number)
-            db = self._db(f"claims-{_shard(number):04d}")
-            db.table("claims").insert(Document(_claim_doc(claim), doc_id=number))
-            db.table("audit").insert(_audit_doc(_for_claim(change, number)))
+            self._db(f"claims-{_shard(number):04d}").table("claims").insert(Document(_claim_doc(claim), doc_id=number))
+            self._audit(number).insert(_audit_doc(_for_claim(change, number)))
         return claim
 
     def update_claim(self, claim: Claim, change: Change) -> Claim:
@@ -991,7 +992,7 @@ class FileStore(StoreBase):
             if not db.table("claims").contains(doc_id=claim.id):
                 raise NotFound(f"there is no claim #{claim.id}")
             db.table("claims").update(_claim_doc(claim), doc_ids=[claim.id])
-            db.table("audit").insert(_audit_doc(change))
+            self._audit(claim.id).insert(_audit_doc(change))
         return claim
 
     def purge_claim(self, number: int) -> int:
@@ -1001,8 +1002,8 @@ class FileStore(StoreBase):
             self.get_claim(number)
             claims = self._db(f"claims-{_shard(number):04d}")
             claims.table("claims").remove(doc_ids=[number])
-            for table in ("audit", "alerts"):
-                claims.table(table).remove(lambda d: d["claim"] == number)
+            claims.table("alerts").remove(lambda d: d["claim"] == number)
+            self._audit(number).remove(lambda d: d["claim"] == number)
             evidence = self._db(f"evidence-{_shard(number):04d}")
             gone = evidence.table("evidence").remove(lambda d: d["claim"] == number)
             for table in ("audit", "alerts"):
@@ -1014,20 +1015,23 @@ class FileStore(StoreBase):
     def _exists(self, number: int) -> bool:
         return self._db(f"claims-{_shard(number):04d}").table("claims").contains(doc_id=number)
 
+    def _audit(self, number: int) -> Any:
+        """The audit table of a claim's shard, in a file of its own: listing claims never reads it."""
+        return self._db(f"audit-{_shard(number):04d}").table("audit")
+
     def load_claim(self, claim: Claim, history: list[Change]) -> None:
         """Store a claim under its number with its whole history, as another store holds it (copying stores)."""
         with self.transaction():
             if self._exists(claim.id):
                 raise InputError(f"claim #{claim.id} is stored already")
-            db = self._db(f"claims-{_shard(claim.id):04d}")
-            db.table("claims").insert(Document(_claim_doc(claim), doc_id=claim.id))
-            db.table("audit").insert_multiple(_audit_doc(change) for change in history)
+            self._db(f"claims-{_shard(claim.id):04d}").table("claims").insert(Document(_claim_doc(claim), doc_id=claim.id))
+            self._audit(claim.id).insert_multiple(_audit_doc(change) for change in history)
 
     def history(self, number: int) -> list[Change]:
         """Every change to a claim, its evidence labels included, oldest first."""
         self.get_claim(number)
         changes = []
-        for name in (f"claims-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
+        for name in (f"audit-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
             with self._reading(name):
                 changes += [_change(d) for d in self._db(name).table("audit").search(lambda d: d["claim"] == number)]
         return sorted(changes, key=lambda c: c.at)
@@ -1722,7 +1726,8 @@ def _skip_unreadable_messages(data: dict[str, Any], where: str) -> None:
 # How each table of each kind of file is read, document by document (file name prefix -> table -> check):
 # what a write checks in a file before it rewrites it. A check raises when a document cannot be read.
 _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
-    "claims-": {"claims": _check_claim, "audit": lambda d, n: _change(d), "alerts": _check_alert},
+    "claims-": {"claims": _check_claim, "alerts": _check_alert},
+    "audit-": {"audit": lambda d, n: _change(d)},
     "evidence-": {"evidence": lambda d, n: (evidence_from_dict(d, n), d["claim"]), "audit": lambda d, n: _change(d),
                   "alerts": _check_alert},
     "people": {"users": lambda d, n: _user(d, n), "chats": lambda d, n: _chat(d, n),
@@ -1784,6 +1789,27 @@ def _forecasters_by_identity(store: FileStore) -> None:
 
 
 MIGRATIONS[1] = _forecasters_by_identity
+
+
+def _audit_in_files_of_its_own(store: FileStore) -> None:
+    """Schema 2 -> 3: each claims-NNNN file's `audit` table moves to audit-NNNN (after any entries already there),
+    in the one commit of the migration: listing claims then reads the claims, not their history."""
+    for name in store._claim_files():
+        claims = store._db(name)
+        with store._reading(name):
+            moved = [dict(d) for d in claims.table("audit").all()]
+        if not moved:
+            continue
+        audit_name = name.replace("claims-", "audit-", 1)
+        audit = store._db(audit_name)
+        with store._reading(audit_name):
+            kept = [dict(d) for d in audit.table("audit").all()]
+        audit.drop_table("audit")
+        audit.table("audit").insert_multiple(moved + kept)
+        claims.drop_table("audit")
+
+
+MIGRATIONS[2] = _audit_in_files_of_its_own
 
 
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:
