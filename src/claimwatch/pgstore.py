@@ -57,7 +57,7 @@ from claimwatch.model import (
     iso_utc,
 )
 from claimwatch.parsing import feed_key
-from claimwatch.store import LEASE, RECENT_DAYS, RECENT_LIMIT, ClaimFilter, StoreBase, evidence_key
+from claimwatch.store import LEASE, RECENT_DAYS, RECENT_LIMIT, SHARD_SIZE, ClaimFilter, StoreBase, evidence_key
 
 SCHEMA = """
 create table meta (key text primary key, value bigint not null);
@@ -514,10 +514,12 @@ class PgStore(StoreBase):
     # --- claims --------------------------------------------------------------------------------
 
     def _docs(self, where: sql.Composable = sql.SQL("true"), params: Any = None,
-              order: sql.Composable = sql.SQL("c.number")) -> list[tuple[int, dict[str, Any]]]:
-        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`)."""
+              order: sql.Composable = sql.SQL("c.number"), limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`); the
+        first `limit` of them, if given."""
         with self._conn() as conn:
-            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order,
+            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order
+                                + (sql.SQL(" limit {}").format(limit) if limit is not None else sql.SQL("")),
                                 params).fetchall()
             if not rows:
                 return []
@@ -594,6 +596,15 @@ class PgStore(StoreBase):
 
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         return [made[0] if made else _made(n, (doc, made)) for n, (doc, made) in self._selected(where)]
+
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
+        """The claims find_claims finds, as many at a time as a claims file holds, by number, read for this (the claim
+        cache is not filled)."""
+        condition, params = self._where(where)
+        last = 0
+        while found := self._docs(sql.SQL("c.number > %s and ") + condition, [last, *params], limit=SHARD_SIZE):
+            last = found[-1][0]
+            yield [claim_from_dict(doc, n) for n, doc in found if where is None or not where.words or where.matches(doc)]
 
     def get_claim(self, number: int) -> Claim:
         if not 0 < number < 2**31:

@@ -550,6 +550,8 @@ class ClaimStore(Protocol):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...
     # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
+    # the claims find_claims finds, a file (or a batch) at a time, kept nowhere: reading every claim in bounded memory
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]: ...
     def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
     def is_empty(self) -> bool: ...  # no claim was ever stored
     def next_number(self) -> int: ...
@@ -768,7 +770,8 @@ class FileStore(StoreBase):
 
     # --- files, cache and transactions ---------------------------------------------------------
 
-    def _data(self, name: str) -> dict[str, Any]:
+    def _data(self, name: str, *, keep: bool = True) -> dict[str, Any]:
+        """A file's current data; without `keep`, a file not in the cache is read for this once and not cached."""
         cached = self._cache.get(name)
         if cached is not None and (name in self._fresh or cached[0] == self.backend.signature(name)):
             data = cached[1]
@@ -781,6 +784,8 @@ class FileStore(StoreBase):
                 with self._reading(name):
                     for doc_id, doc in data.get("claims", {}).items():
                         _check_claim_shape(doc, int(doc_id))
+            if not keep:
+                return data
             self._cache[name] = (signature, data)
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
@@ -959,6 +964,15 @@ class FileStore(StoreBase):
             with self._reading(name):
                 found += [(int(n), doc) for n, doc in self._data(name).get("claims", {}).items() if test(doc)]
         return found
+
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
+        """The claims of each file that match `where`, a file at a time; a file read for this is not kept."""
+        test = (where or ClaimFilter()).matches
+        for name in self._claim_files():
+            with self._reading(name), gc_paused():
+                batch = [claim_from_dict(doc, int(n)) for n, doc in self._data(name, keep=False).get("claims", {}).items()
+                         if test(doc)]
+            yield batch
 
     def claims_version(self) -> tuple[tuple[str, Signature | None], ...]:
         """Changes whenever any claim changes (here or in another process)."""
