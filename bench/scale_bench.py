@@ -111,8 +111,10 @@ def main() -> int:
         claims_files = sum(p.stat().st_size for p in root.glob("claims-*.json"))
         print(f"{args.claims:,} claims: {size / 2**20:.0f} MiB of data files, of which claims-*.json "
               f"{claims_files / 2**20:.0f} MiB ({claims_files / args.claims / 1024:.1f} KiB per claim)")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_")}
+        # as users run it: with the bytecode Python writes on a first run (a shell may say not to write it)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMWATCH_") and k != "PYTHONDONTWRITEBYTECODE"}
         env |= {"CLAIMWATCH_USER": "bench", "CLAIMWATCH_TZ": "UTC"}
+        run([sys.executable, "-m", "claimwatch", "--help"], env)
         py = sys.executable
         baselines = {"python -c pass": [py, "-c", "pass"], "read files": [py, "-c", READ_FILES, str(root)]}
         for name, argv in baselines.items():

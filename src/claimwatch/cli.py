@@ -732,7 +732,7 @@ def _open_store(config: Config, now: datetime, reading: bool, notes: list[str] |
     if reading and config.new_data_dir():
         say(f"claimwatch: no data directory at {config.data_dir} yet, so no claims: {_EXAMPLES_HINT}")
         return open_store(None)
-    store = open_store(config.location)
+    store = open_store(config.location, once=reading)  # a reading command reads what it shows, once, and ends
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)

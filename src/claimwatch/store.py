@@ -519,7 +519,7 @@ class ClaimFilter:
             return False
         if self.due_by is not None:
             review = doc["review_date"]
-            if doc["outcome"] is not None or review is None or review > self.due_by.isoformat():
+            if doc["outcome"] is not None or review is None or review > self._due_day:
                 return False
         if self.tag is not None and self.tag not in doc["tags"]:
             return False
@@ -529,6 +529,11 @@ class ClaimFilter:
             hay = " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
             return all(_word_pattern(w).search(hay) for w in self.words)
         return True
+
+    @functools.cached_property
+    def _due_day(self) -> str:
+        """due_by as stored (ISO), made once: a listing tests it against every claim."""
+        return self.due_by.isoformat() if self.due_by else ""
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -752,8 +757,11 @@ class FileStore(StoreBase):
         self._roles.clear()
 
     def __init__(self, backend: Backend, *, schema_version: int = SCHEMA_VERSION,
-                 migrations: dict[int, Migration] | None = None) -> None:
+                 migrations: dict[int, Migration] | None = None, once: bool = False) -> None:
         self.backend = backend
+        # Reading once (a command that reads what it shows and ends): claims files are read for each listing and
+        # not kept, so that its memory holds what it shows, not the ledger.
+        self._once = once
         self._cache: dict[str, tuple[Signature | None, dict[str, Any]]] = {}
         self._dirty: dict[str, dict[str, Any]] = {}
         self._fresh: set[str] = set()  # files checked since this transaction took the lock
@@ -945,12 +953,15 @@ class FileStore(StoreBase):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         """Claims matching `where` (by default every claim not deleted), by number; those selected by due_by by
         review date, then number."""
-        test = (where or ClaimFilter()).matches
-        found: list[Claim] = []
-        for name in self._claim_files():
-            with self._reading(name), gc_paused():
-                made = self._made(name)
-                found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+        if self._once:
+            found = [claim for batch in self.claim_batches(where) for claim in batch]
+        else:
+            test = (where or ClaimFilter()).matches
+            found = []
+            for name in self._claim_files():
+                with self._reading(name), gc_paused():
+                    made = self._made(name)
+                    found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
         if where is not None and where.due_by is not None:
             found.sort(key=attrgetter("review_date", "id"))
         return found
@@ -961,8 +972,9 @@ class FileStore(StoreBase):
         test = (where or ClaimFilter()).matches
         found: list[tuple[int, dict[str, Any]]] = []
         for name in self._claim_files():
-            with self._reading(name):
-                found += [(int(n), doc) for n, doc in self._data(name).get("claims", {}).items() if test(doc)]
+            with self._reading(name), gc_paused():
+                found += [(int(n), doc) for n, doc in self._data(name, keep=not self._once).get("claims", {}).items()
+                          if test(doc)]
         return found
 
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
@@ -1828,7 +1840,8 @@ MIGRATIONS[2] = _audit_in_files_of_its_own
 
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:
     """The store at `location`: a PostgreSQL database (postgresql://user@host/db), a data directory, or memory
-    when None."""
+    when None. With `once=True`, for a process that reads what it shows and ends: claims are read for each listing,
+    never all kept."""
     if location is not None and is_database(location):
         from claimwatch.pgstore import PgStore  # psycopg loads only for a database
         return PgStore(str(location), **kwargs)

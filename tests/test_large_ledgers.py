@@ -1,5 +1,6 @@
-"""`export` writes claims as it reads them, a file (or a batch) at a time: the same text as one json.dumps of the
-whole, every claim once and in order, on both stores."""
+"""What keeps a large ledger cheap to read, on both stores: `export` writes claims as it reads them, a file (or a
+batch) at a time, the same text as one json.dumps of the whole; a store opened to read once (a reading command)
+finds what a long-running one finds, keeping none of it, and refuses a file with a claim it cannot read."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from pathlib import Path
 
 from claimwatch import ledger
 from claimwatch.model import OutcomeValue
+import orjson
+import pytest
+
+from claimwatch.errors import StoreError
 from claimwatch.store import SHARD_SIZE, ClaimFilter, open_store
-from conftest import NOW, UTC_TZ, run_cli
+from conftest import NOW, UTC_TZ, files_of, run_cli
 
 
 def fill(store) -> list[int]:
@@ -66,3 +71,33 @@ def test_an_export_to_a_file_replaces_it_whole_and_counts_what_it_wrote(tmp_path
     assert run.returncode == 0 and run.stderr == f"exported 5 claims to {out}\n", run.stderr
     assert len(json.loads(out.read_text("utf-8"))["claims"]) == 5
     assert sorted(p.name for p in out.parent.iterdir()) == ["claims.json"]  # no partial file left beside it
+
+
+FILTERS = (None, ClaimFilter(archived=None), ClaimFilter(archived=True), ClaimFilter(status="open"),
+           ClaimFilter(status="resolved"), ClaimFilter(due_by=NOW.date()), ClaimFilter(tag="t"),
+           ClaimFilter(forecaster="ana"), ClaimFilter(words=("claim", "2")))
+
+
+def test_a_store_reading_once_finds_what_a_long_running_one_finds(data: Path | str) -> None:
+    fill(open_store(data))
+    ledger.add_claim(open_store(data), ledger.NewClaim(text="Due now", review_date=NOW.date()), "ana", NOW)
+    kept, once = open_store(data), open_store(data, once=True)
+    for where in FILTERS:
+        assert once.find_claims(where) == kept.find_claims(where), where
+        assert once.claim_dicts(where) == kept.claim_dicts(where), where
+    assert once.get_claim(SHARD_SIZE + 1) == kept.get_claim(SHARD_SIZE + 1)
+    assert [c.text for c in once.find_claims(ClaimFilter(due_by=NOW.date()))] == ["Due now"]
+
+
+def test_a_claim_that_cannot_be_read_stops_a_listing_that_reads_once(tmp_path: Path, data: Path | str) -> None:
+    fill(open_store(data))
+    path = files_of(data) / "claims-0001.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["claims"][str(SHARD_SIZE + 1)]["tags"] = "not a list"
+    path.write_bytes(orjson.dumps(doc))
+    once = open_store(data, once=True)
+    for read in (once.find_claims, once.claim_dicts, lambda: list(once.claim_batches())):
+        with pytest.raises(StoreError, match="claims-0001.json is not readable claimwatch data"):
+            read()
+    run = run_cli("list", data=data, examples=False)  # the open claims (it is resolved): its file is read all the same
+    assert run.returncode == 1 and "claims-0001.json is not readable claimwatch data" in run.stderr
