@@ -1,6 +1,6 @@
 """What keeps a large ledger cheap to read, on both stores: `export` writes claims as it reads them, a file (or a
 batch) at a time, the same text as one json.dumps of the whole; a store opened to read once (a reading command)
-finds what a long-running one finds, keeping none of it, and refuses a file with a claim it cannot read."""
+finds what a long-running one finds, keeping none of it, and refuses a claim it cannot read when it shows it."""
 
 from __future__ import annotations
 
@@ -99,5 +99,11 @@ def test_a_claim_that_cannot_be_read_stops_a_listing_that_reads_once(tmp_path: P
     for read in (once.find_claims, once.claim_dicts, lambda: list(once.claim_batches())):
         with pytest.raises(StoreError, match="claims-0001.json is not readable claimwatch data"):
             read()
-    run = run_cli("list", data=data, examples=False)  # the open claims (it is resolved): its file is read all the same
+    run = run_cli("list", "all", data=data, examples=False)
     assert run.returncode == 1 and "claims-0001.json is not readable claimwatch data" in run.stderr
+    shown = run_cli("list", data=data, examples=False)  # the open claims: it is resolved, so not one to check
+    assert shown.returncode == 0 and f"#{SHARD_SIZE + 1} " not in shown.stdout and "#1007 " in shown.stdout
+    doc["claims"][str(SHARD_SIZE + 1)] |= {"outcome": None, "review_date": NOW.date().isoformat()}  # open and due
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(StoreError, match="claims-0001.json is not readable claimwatch data"):
+        ledger.due(open_store(data, once=True), NOW.date())

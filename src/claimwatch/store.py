@@ -779,7 +779,8 @@ class FileStore(StoreBase):
     # --- files, cache and transactions ---------------------------------------------------------
 
     def _data(self, name: str, *, keep: bool = True) -> dict[str, Any]:
-        """A file's current data; without `keep`, a file not in the cache is read for this once and not cached."""
+        """A file's current data; without `keep`, a file not in the cache is read for this once and not cached, nor
+        its claims checked: the caller checks those it uses (_checked)."""
         cached = self._cache.get(name)
         if cached is not None and (name in self._fresh or cached[0] == self.backend.signature(name)):
             data = cached[1]
@@ -788,7 +789,7 @@ class FileStore(StoreBase):
             data = read if read is not None else {}
             if name == "outbox" or name.startswith("outbox-"):
                 _skip_unreadable_messages(data, self.backend.where(name))
-            elif name.startswith("claims-"):  # every reader, however it reads claims, gets claims of their shape
+            elif name.startswith("claims-") and keep:  # every reader, however it reads claims, gets claims of their shape
                 with self._reading(name):
                     for doc_id, doc in data.get("claims", {}).items():
                         _check_claim_shape(doc, int(doc_id))
@@ -975,15 +976,24 @@ class FileStore(StoreBase):
             with self._reading(name), gc_paused():
                 found += [(int(n), doc) for n, doc in self._data(name, keep=not self._once).get("claims", {}).items()
                           if test(doc)]
-        return found
+        return self._checked(found) if self._once else found
+
+    def _checked(self, docs: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+        """Claims read from a file not kept (see _data), each checked as a file kept is checked whole: a listing that
+        reads once checks the claims it shows, not the thousands it passes over (a third of the time of `due`)."""
+        for number, doc in docs:
+            if not _claim_shape_ok(doc):
+                with self._reading(f"claims-{_shard(number):04d}"):
+                    _claim_shape_problem(doc, number)
+        return docs
 
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
         """The claims of each file that match `where`, a file at a time; a file read for this is not kept."""
         test = (where or ClaimFilter()).matches
         for name in self._claim_files():
             with self._reading(name), gc_paused():
-                batch = [claim_from_dict(doc, int(n)) for n, doc in self._data(name, keep=False).get("claims", {}).items()
-                         if test(doc)]
+                docs = [(int(n), doc) for n, doc in self._data(name, keep=False).get("claims", {}).items() if test(doc)]
+                batch = [claim_from_dict(doc, number) for number, doc in self._checked(docs)]
             yield batch
 
     def claims_version(self) -> tuple[tuple[str, Signature | None], ...]:
