@@ -1,6 +1,7 @@
 """Scale benchmark: `list`, `due` and `export` over 50,000 claims, each a new process, as a user runs them.
 
-Targets (issue 13): `list` and `due` at most 0.5 s (the median of the runs) and 150 MiB peak memory (RSS) each; `export` in bounded
+Targets (issue 13): `list` and `due` at most 0.5 s (the median of the runs; their CPU time is printed too, as a
+shared machine stretches the wall clock) and 150 MiB peak memory (RSS) each; `export` in bounded
 memory: its peak must not grow with the ledger, so it is also run at a fifth of the claims, and its peak there
 printed beside it. Each claim carries a history of eight changes (added, four forecasts, re-imported, edited;
 a third resolved), as a ledger that has been used for a while does.
@@ -68,24 +69,26 @@ def build(root: Path, count: int) -> None:
     store.close()
 
 
-def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one new process, measured by /usr/bin/time (a small process: a child
-    forked from a large one has its parent's peak counted as its own)."""
-    with tempfile.NamedTemporaryFile("r") as peak:
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one new process, measured by /usr/bin/time (a small process:
+    a child forked from a large one has its parent's peak counted as its own)."""
+    with tempfile.NamedTemporaryFile("r") as usage:
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", peak.name, *argv], env=env,
+        done = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", usage.name, *argv], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         took = time.perf_counter() - start
         if done.returncode:
             raise SystemExit(f"{' '.join(argv)} failed ({done.returncode})")
-        return took, int(peak.read().split()[-1]) / 1024
+        peak, user, system = usage.read().split()[-3:]
+        return took, float(user) + float(system), int(peak) / 1024
 
 
-def measure(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float, float]:
-    """Median and worst seconds, and the largest peak RSS, over `runs` runs."""
+def measure(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float, float, float]:
+    """Median and worst wall seconds, median CPU seconds and the largest peak RSS, over `runs` runs."""
     results = [run(argv, env) for _ in range(runs)]
-    times = [t for t, _ in results]
-    return statistics.median(times), max(times), max(m for _, m in results)
+    times = [t for t, _, _ in results]
+    return (statistics.median(times), max(times), statistics.median(c for _, c, _ in results),
+            max(m for _, _, m in results))
 
 
 def main() -> int:
@@ -118,17 +121,17 @@ def main() -> int:
         py = sys.executable
         baselines = {"python -c pass": [py, "-c", "pass"], "read files": [py, "-c", READ_FILES, str(root)]}
         for name, argv in baselines.items():
-            median, worst, peak = measure(argv, env, args.runs)
-            print(f"baseline {name:<24} {median:6.2f} s (worst {worst:.2f})  {peak:6.0f} MiB")
+            median, worst, cpu, peak = measure(argv, env, args.runs)
+            print(f"baseline {name:<24} {median:6.2f} s (worst {worst:.2f}, CPU {cpu:.2f})  {peak:6.0f} MiB")
         missed = 0
-        print(f"{'command':<33} {'median':>8} {'worst':>7} {'peak RSS':>9}   target")
+        print(f"{'command':<33} {'median':>8} {'worst':>7} {'CPU':>7} {'peak RSS':>9}   target")
         for command in (["list"], ["due"], ["list", "all"], ["export"], ["export", "--format", "csv"]):
-            median, worst, peak = measure([py, "-m", "claimwatch", *command], env | {"CLAIMWATCH_DATA": str(root)},
-                                          args.runs)
-            line = f"claimwatch {' '.join(command):<22} {median:6.2f} s {worst:6.2f} s {peak:6.0f} MiB"
+            median, worst, cpu, peak = measure([py, "-m", "claimwatch", *command],
+                                               env | {"CLAIMWATCH_DATA": str(root)}, args.runs)
+            line = f"claimwatch {' '.join(command):<22} {median:6.2f} s {worst:6.2f} s {cpu:5.2f} s {peak:6.0f} MiB"
             if command[0] == "export":
                 small = sizes[args.claims // 5]
-                _, _, small_peak = measure([py, "-m", "claimwatch", *command], env | {"CLAIMWATCH_DATA": str(small)},
+                *_, small_peak = measure([py, "-m", "claimwatch", *command], env | {"CLAIMWATCH_DATA": str(small)},
                                            max(1, args.runs // 2))
                 ok = peak <= small_peak * 1.25 + 10
                 line += f"   peak {small_peak:.0f} MiB at {args.claims // 5:,} claims: bounded " \
@@ -139,6 +142,8 @@ def main() -> int:
             else:
                 ok = median <= SECONDS and peak <= MIB
                 line += f"   <= {SECONDS} s and <= {MIB} MiB: {'met' if ok else 'not met'}"
+                if not ok and cpu <= SECONDS and peak <= MIB:  # a shared machine stretches the wall clock
+                    line += f" (its CPU time is within {SECONDS} s)"
             missed += not ok
             print(line, flush=True)
         print(f"{args.runs} runs each (export at the smaller size: {max(1, args.runs // 2)}); "

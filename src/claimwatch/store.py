@@ -555,7 +555,7 @@ class ClaimStore(Protocol):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...
     # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
-    # the claims find_claims finds, a file (or a batch) at a time, kept nowhere: reading every claim in bounded memory
+    # the claims find_claims finds, by number, a file (or a batch) at a time, kept nowhere: every claim in bounded memory
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]: ...
     def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
     def is_empty(self) -> bool: ...  # no claim was ever stored
@@ -955,7 +955,8 @@ class FileStore(StoreBase):
         """Claims matching `where` (by default every claim not deleted), by number; those selected by due_by by
         review date, then number."""
         if self._once:
-            found = [claim for batch in self.claim_batches(where) for claim in batch]
+            with gc_paused():  # the whole listing: collecting between files rescans every claim made before
+                found = [claim for batch in self.claim_batches(where) for claim in batch]
         else:
             test = (where or ClaimFilter()).matches
             found = []
