@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from claimwatch.config import Config
-from claimwatch.store import Store, open_store
+from claimwatch.store import FileBackend, Store, open_store
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")  # as the bot's main() does: no deprecation warning per 429
 
@@ -109,3 +109,15 @@ def run_cli(*args: str, data: Path | str, env: dict[str, str] | None = None, inp
     if examples and (not data.exists() if isinstance(data, Path) else open_store(data).is_empty()):
         assert run("examples", "load").returncode == 0
     return run(*args)
+
+
+class CountingBackend(FileBackend):
+    """A data directory that counts how often each file is read whole."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: dict[str, int] = {}
+
+    def read(self, name: str):
+        self.reads[name] = self.reads.get(name, 0) + 1
+        return super().read(name)

@@ -21,7 +21,7 @@ from claimwatch.store import FileBackend, FileStore, JOURNAL, Store, open_store
 from conftest import NOW, run_cli
 from feedserver import FeedServer, respond
 
-FILES = ("claims-0000", "evidence-0000", "feeds", "seen")  # what the transaction below changes
+FILES = ("claims-0000", "audit-0000", "evidence-0000", "feeds", "seen")  # what the transaction below changes
 
 
 def seed(data: Path) -> None:
@@ -33,7 +33,7 @@ def seed(data: Path) -> None:
 
 
 def cycle(store: Store) -> None:
-    """What one watch cycle writes, and a forecast besides: one transaction over four files."""
+    """What one watch cycle writes, and a forecast besides: one transaction over five files."""
     with store.transaction():
         store.add_evidence([Evidence(0, 1, "https://n.example/1", "Talks stall", NOW)], alert=True)
         store.save_seen(1, {"old": ("h0", NOW), "new": ("h1", NOW)})
@@ -88,8 +88,8 @@ def test_a_failing_write_of_any_file_of_a_commit_changes_no_file(tmp_path: Path,
 
 
 # Code that makes its process kill itself (SIGKILL) just before the Nth rename or removal of a file it makes
-# (N from $KILL_AT_STEP, 0 for never). A commit of four files: 1 is the commit record's rename, 2-5 the
-# files' renames, 6 the record's removal.
+# (N from $KILL_AT_STEP, 0 for never). A commit of five files: 1 is the commit record's rename, 2-6 the
+# files' renames, 7 the record's removal.
 KILL_AT_STEP = """
 import os, signal, sys
 kill_at, steps = int(os.environ["KILL_AT_STEP"]), [0]
@@ -181,9 +181,9 @@ sys.exit(main(["import", sys.argv[2]]))
 
 def test_an_import_that_cannot_write_its_second_file_imports_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    forecasts = [{"by": f"a{j}", "p": 0.5, "at": NOW.isoformat()} for j in range(20)]
-    short = [{"text": f"c{i}"} for i in range(500)]  # claims-0000.json, about 330 kB
-    long = [{"text": f"long claim {i} " + "x" * 1500, "forecasts": forecasts} for i in range(100)]  # 0001: 650 kB
+    forecasts = [{"by": f"a{j}", "p": 0.5, "at": NOW.isoformat()} for j in range(60)]
+    short = [{"text": f"c{i}"} for i in range(500)]  # claims-0000.json, about 135 kB
+    long = [{"text": f"long claim {i} " + "x" * 1500, "forecasts": forecasts} for i in range(100)]  # 0001: 560 kB
     doc = tmp_path / "claims.json"
     doc.write_text(json.dumps({"version": 1, "claims": short + long}))
     assert run_cli("forecast", "1", "50%", data=data).returncode == 0  # a data directory, with the example claims

@@ -62,12 +62,13 @@ WRONG: dict[str, Mutation] = {
     "who recorded it is a number": lambda c: c.update(created_who=5),
     "who resolved it is a list": lambda c: c["outcome"].update(who=["tg:5"]),
 }
-COMMANDS = [["list", "all"], ["show", "1"], ["due"], ["history", "1"], ["stats"], ["report", "-o", "r.html"],
+COMMANDS = [["list", "all"], ["show", "1"], ["history", "1"], ["stats"], ["report", "-o", "r.html"],
             ["export"], ["export", "--format", "claimreview"], ["forecast", "2", "40%"], ["add", "new one"]]
 
 
 @pytest.mark.parametrize("wrong", WRONG)
-def test_a_claim_of_the_wrong_type_is_one_line_naming_the_file_in_every_command(tmp_path: Path, wrong: str) -> None:
+def test_a_claim_of_the_wrong_type_is_one_line_naming_the_file_in_every_command_that_reads_it(
+        tmp_path: Path, wrong: str) -> None:
     data = tmp_path / "data"
     make_data(data)
     path = data / "claims-0000.json"
@@ -79,6 +80,9 @@ def test_a_claim_of_the_wrong_type_is_one_line_naming_the_file_in_every_command(
         assert run.returncode == 1, (args, run.stdout, run.stderr)
         assert run.stderr.startswith(f"claimwatch: error: {path} is not readable claimwatch data"), (args, run.stderr)
         assert len(run.stderr.splitlines()) == 1, (args, run.stderr)
+    # `due` reads once and checks the claims it shows (those it passes over it does not make), and claim 1 is resolved
+    due = run_cli("due", data=data)
+    assert due.returncode == 0 and due.stdout == "no open claims are due for review\n", due.stderr
     assert path.read_bytes() == orjson.dumps(doc)  # left as it was
 
     service = ChatService(open_store(data), ChatSettings(UTC_TZ, frozenset({7}), "invite", "bot"))

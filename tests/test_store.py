@@ -15,7 +15,7 @@ from claimwatch.errors import InputError, NotFound, StoreError
 from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
 from claimwatch.store import ClaimFilter, FileBackend, FileStore, MemoryBackend, SCHEMA_VERSION, SHARD_SIZE, Store, open_store
 
-from conftest import NOW
+from conftest import NOW, CountingBackend
 
 
 def full_claim(number: int = 0, **changes: object) -> Claim:
@@ -106,9 +106,9 @@ def test_a_transaction_writes_each_file_once() -> None:
     doc = {"version": 1, "claims": [{"text": f"claim {i}", "forecasts": [{"by": "a", "p": 0.5, "at": NOW.isoformat()}]}
                                     for i in range(40)]}
     ledger.import_claims(store, doc, "ana", NOW)
-    assert writes == ["claims-0000"]  # 40 claims and 40 audit entries, one write
+    assert writes == ["claims-0000", "audit-0000"]  # 40 claims and 40 audit entries, one commit, each file once
     store.add_evidence([Evidence(0, n, f"https://n.org/{n}", "t", NOW) for n in (1, 2, SHARD_SIZE + 1)])
-    assert sorted(writes[1:]) == ["evidence-0000", "evidence-0001"]
+    assert sorted(writes[2:]) == ["evidence-0000", "evidence-0001"]
 
 
 def test_writes_by_another_instance_are_seen(tmp_path: Path) -> None:
@@ -127,6 +127,7 @@ def test_files_are_plain_tinydb_json(tmp_path: Path) -> None:
     add(store, "readable by TinyDB", tags=("x",))
     with TinyDB(tmp_path / "claims-0000.json") as db:
         assert db.table("claims").get(doc_id=1)["text"] == "readable by TinyDB"
+    with TinyDB(tmp_path / "audit-0000.json") as db:
         assert db.table("audit").all()[0]["action"] == "add"
     with TinyDB(tmp_path / "meta.json") as db:
         assert db.table("meta").get(doc_id=1)["schema"] == SCHEMA_VERSION
@@ -345,17 +346,18 @@ def _damage(path: Path, table: str, doc_id: str, key: str) -> bytes:
     return path.read_bytes()
 
 
-@pytest.mark.parametrize("table, key", [("claims", "text"), ("audit", "change")])
-def test_a_file_with_a_document_that_cannot_be_read_is_not_written(tmp_path: Path, table: str, key: str) -> None:
+@pytest.mark.parametrize("name, table, key", [("claims-0000", "claims", "text"), ("audit-0000", "audit", "change")])
+def test_a_file_with_a_document_that_cannot_be_read_is_not_written(tmp_path: Path, name: str, table: str,
+                                                                    key: str) -> None:
     store = open_store(tmp_path)
     add(store, "first")
     add(store, "second")
-    damaged = _damage(tmp_path / "claims-0000.json", table, "1", key)
+    damaged = _damage(tmp_path / f"{name}.json", table, "1", key)
     store = open_store(tmp_path)
     for write in (lambda: add(store, "probe"), lambda: ledger.add_forecast(store, 2, 0.5, "ana", NOW)):
-        with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
+        with pytest.raises(StoreError, match=f"{name}.json is not readable claimwatch data"):
             write()
-        assert (tmp_path / "claims-0000.json").read_bytes() == damaged
+        assert (tmp_path / f"{name}.json").read_bytes() == damaged
 
 
 def test_a_write_refused_for_a_damaged_file_writes_no_other_file_of_its_transaction(tmp_path: Path) -> None:
@@ -373,18 +375,6 @@ def test_a_write_refused_for_a_damaged_file_writes_no_other_file_of_its_transact
     assert store.get_claim(1).forecasts == ()
 
 
-class CountingBackend(FileBackend):
-    """A data directory that counts how often each file is read whole."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.reads: dict[str, int] = {}
-
-    def read(self, name: str):
-        self.reads[name] = self.reads.get(name, 0) + 1
-        return super().read(name)
-
-
 def test_a_write_after_another_process_changed_the_file_reads_it_once(tmp_path: Path) -> None:
     mine, other = FileStore(CountingBackend(tmp_path)), open_store(tmp_path)
     add(mine, "first")
@@ -397,13 +387,13 @@ def test_a_write_after_another_process_changed_the_file_reads_it_once(tmp_path: 
     assert [f.p for f in open_store(tmp_path).get_claim(2).forecasts] == [0.2, 0.3]
 
 
-@pytest.mark.parametrize("table, key", [("claims", "text"), ("audit", "change")])
+@pytest.mark.parametrize("name, table, key", [("claims-0000", "claims", "text"), ("audit-0000", "audit", "change")])
 def test_a_document_damaged_after_this_store_wrote_the_file_still_stops_its_next_write(
-        tmp_path: Path, table: str, key: str) -> None:
+        tmp_path: Path, name: str, table: str, key: str) -> None:
     store = open_store(tmp_path)
     add(store, "first")
     add(store, "second")
-    damaged = _damage(tmp_path / "claims-0000.json", table, "1", key)
-    with pytest.raises(StoreError, match="claims-0000.json is not readable claimwatch data"):
+    damaged = _damage(tmp_path / f"{name}.json", table, "1", key)
+    with pytest.raises(StoreError, match=f"{name}.json is not readable claimwatch data"):
         ledger.add_forecast(store, 2, 0.5, "ana", NOW)
-    assert (tmp_path / "claims-0000.json").read_bytes() == damaged
+    assert (tmp_path / f"{name}.json").read_bytes() == damaged

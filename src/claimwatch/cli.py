@@ -354,19 +354,24 @@ def _check_output(path: str, config: Config) -> None:
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> None:
-    if args.output:
-        _check_output(args.output, ctx.config)
-    text = ledger.export_claims(ctx.store, args.format, ctx.now, ctx.config.tz)
-    if args.output:
-        _write(args.output, text)
-        if args.format == "claimreview":  # only resolved claims have a review, void ones aside
-            print(f"exported {render.count(len(json.loads(text)), 'review')} of resolved claims to {args.output}",
-                  file=sys.stderr)
-        else:
-            print(f"exported {render.count(len(ledger.exported_claims(ctx.store, args.format)), 'claim')} to "
-                  f"{args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    if not args.output:
+        ledger.write_export(ctx.store, args.format, ctx.now, ctx.config.tz, sys.stdout)
+        return
+    _check_output(args.output, ctx.config)
+    # written as the claims are read, beside the file, which it replaces only when whole
+    path = Path(args.output)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            count = ledger.write_export(ctx.store, args.format, ctx.now, ctx.config.tz, out)
+        os.replace(partial, path)
+    except OSError as e:
+        raise InputError(f"cannot write {args.output}: {e.strerror}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    what = "review" if args.format == "claimreview" else "claim"  # only resolved claims have a review, void ones aside
+    print(f"exported {render.count(count, what)}{' of resolved claims' * (what == 'review')} to {args.output}",
+          file=sys.stderr)
 
 
 def _scope(args: argparse.Namespace) -> accuracy.Scope:
@@ -727,7 +732,7 @@ def _open_store(config: Config, now: datetime, reading: bool, notes: list[str] |
     if reading and config.new_data_dir():
         say(f"claimwatch: no data directory at {config.data_dir} yet, so no claims: {_EXAMPLES_HINT}")
         return open_store(None)
-    store = open_store(config.location)
+    store = open_store(config.location, once=reading)  # a reading command reads what it shows, once, and ends
     if store.migrated_backup:
         print(f"claimwatch: data upgraded to schema {store.schema_version}; the old files are in "
               f"{store.migrated_backup}", file=sys.stderr)

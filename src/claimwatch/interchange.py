@@ -10,7 +10,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
@@ -210,9 +210,28 @@ def read_claims(doc: Any, now: datetime, by: str, skip: frozenset[int] = frozens
     return claims
 
 
-def to_json(claims: list[Claim], now: datetime) -> str:
-    doc = {"version": FORMAT_VERSION, "exported": iso(now), "claims": [claim_to_dict(c) for c in claims]}
-    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+def _json_array(items: Iterable[Any], depth: int) -> Iterator[str]:
+    """A JSON array as json.dumps(..., ensure_ascii=False, indent=2) writes it `depth` levels in, an item at a
+    time (a JSON text holds no raw line break, so indenting each line of an item is exact)."""
+    pad = "\n" + "  " * (depth + 1)
+    before = "["
+    for item in items:
+        yield before + pad + json.dumps(item, ensure_ascii=False, indent=2).replace("\n", pad)
+        before = ","
+    yield "[]" if before == "[" else "\n" + "  " * depth + "]"
+
+
+def json_chunks(claims: Iterable[Claim], now: datetime) -> Iterator[str]:
+    """The claims file of these claims, a claim at a time: what json.dumps writes of
+    {"version", "exported", "claims"} with indent=2, without holding the whole."""
+    yield (f'{{\n  "version": {json.dumps(FORMAT_VERSION)},\n  "exported": {json.dumps(iso(now), ensure_ascii=False)},'
+           '\n  "claims": ')
+    yield from _json_array((claim_to_dict(c) for c in claims), 1)
+    yield "\n}\n"
+
+
+def to_json(claims: Iterable[Claim], now: datetime) -> str:
+    return "".join(json_chunks(claims, now))
 
 
 CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags",
@@ -227,8 +246,13 @@ def _cell(value: Any) -> Any:
     return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
-def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
-    """One row per forecast (a claim without forecasts gets one row with those columns empty).
+def to_csv(claims: Iterable[Claim], tz: ZoneInfo) -> str:
+    return "".join(csv_chunks(claims, tz))
+
+
+def csv_chunks(claims: Iterable[Claim], tz: ZoneInfo) -> Iterator[str]:
+    """One row per forecast (a claim without forecasts gets one row with those columns empty), a claim's rows at
+    a time.
 
     `counts` says whether the forecast is scored (its forecaster's last before the event) and
     `brier` gives its score, on resolved claims that are not void. Texts starting with = + - @, a tab or
@@ -238,6 +262,9 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for c in claims:
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
         head = [c.id, c.ext_id or "", c.kind.value, c.text, c.source.title, c.source.url, iso(c.created_at),
                 iso(c.review_date) or "", " ".join(c.tags), "" if c.p is None else c.p, c.status,
                 c.outcome.value.value if c.outcome else "", iso(c.outcome.event_date) or "" if c.outcome else ""]
@@ -252,49 +279,60 @@ def to_csv(claims: list[Claim], tz: ZoneInfo) -> str:
             counts = "yes" if brier is not None else ("no" if scored else "")
             row = head + [f.by, f.p, iso(f.at), f.note, counts, "" if brier is None else round(brier, 6)]
             writer.writerow([_cell(v) for v in row])
-    return out.getvalue()
+    yield out.getvalue()
 
 
 # schema.org ClaimReview ratings: 5 true, 3 partly true, 1 false (void claims are not reviewed)
 RATINGS = {OutcomeValue.TRUE: (5, "True"), OutcomeValue.PARTIAL: (3, "Partly true"), OutcomeValue.FALSE: (1, "False")}
 
 
-def to_claimreview(claims: list[Claim], tz: ZoneInfo) -> str:
-    """schema.org ClaimReview JSON-LD for each resolved, not void, claim of kind claim: a forecast's outcome is no
-    fact check. The claim's author is its source's author, never the source's title (that is where it appeared).
+def reviewed(claim: Claim) -> bool:
+    """Whether a claim has a ClaimReview: resolved, not void, of kind claim (a forecast's outcome is no fact check)."""
+    return claim.outcome is not None and claim.outcome.value in RATINGS and claim.kind is Kind.CLAIM
+
+
+def to_claimreview(claims: Iterable[Claim], tz: ZoneInfo) -> str:
+    return "".join(claimreview_chunks(claims, tz))
+
+
+def claimreview_chunks(claims: Iterable[Claim], tz: ZoneInfo) -> Iterator[str]:
+    """schema.org ClaimReview JSON-LD for each claim that is `reviewed`, a review at a time. The claim's author is
+    its source's author, never the source's title (that is where it appeared).
 
     Google's fact-check markup requires claimReviewed, reviewRating (with alternateName) and url; the
     url is the outcome's first evidence link, else the source's URL, else a claimwatch URN (links that are
     not web addresses, which imports keep as written, are skipped).
     """
-    reviews = []
-    for c in claims:
-        if c.outcome is None or c.outcome.value not in RATINGS or c.kind is not Kind.CLAIM:
-            continue
-        value, name = RATINGS[c.outcome.value]
-        url = (next((u for u in c.outcome.evidence if web_address(u)), None) or web_address(c.source.url)
-               or f"urn:claimwatch:claim:{c.ext_id or c.id}")
-        item: dict[str, Any] = {"@type": "Claim"}
-        if c.source.author:
-            item["author"] = {"@type": "Person", "name": c.source.author}
-        if c.source.published:
-            item["datePublished"] = iso(c.source.published)
-        source_url = web_address(c.source.url)  # only an http(s) address is emitted as a URL
-        if source_url or c.source.title:
-            item["appearance"] = [{"@type": "CreativeWork", **({"url": source_url} if source_url else {}),
-                                   **({"headline": c.source.title} if c.source.title else {})}]
-        review: dict[str, Any] = {
-            "@context": "https://schema.org",
-            "@type": "ClaimReview",
-            "url": url,
-            "claimReviewed": c.text,
-            "datePublished": iso(c.outcome.at.astimezone(tz).date()),
-            "author": {"@type": "Person", "name": c.outcome.by or "claimwatch"},
-            "reviewRating": {"@type": "Rating", "ratingValue": value, "bestRating": 5, "worstRating": 1,
-                             "alternateName": name},
-            "itemReviewed": item,
-        }
-        if c.outcome.note:
-            review["reviewBody"] = c.outcome.note
-        reviews.append(review)
-    return json.dumps(reviews, ensure_ascii=False, indent=2) + "\n"
+    yield from _json_array((_claimreview(c, tz) for c in claims if reviewed(c)), 0)
+    yield "\n"
+
+
+def _claimreview(c: Claim, tz: ZoneInfo) -> dict[str, Any]:
+    """One claim's ClaimReview (the claim is `reviewed`)."""
+    assert c.outcome is not None
+    value, name = RATINGS[c.outcome.value]
+    url = (next((u for u in c.outcome.evidence if web_address(u)), None) or web_address(c.source.url)
+           or f"urn:claimwatch:claim:{c.ext_id or c.id}")
+    item: dict[str, Any] = {"@type": "Claim"}
+    if c.source.author:
+        item["author"] = {"@type": "Person", "name": c.source.author}
+    if c.source.published:
+        item["datePublished"] = iso(c.source.published)
+    source_url = web_address(c.source.url)  # only an http(s) address is emitted as a URL
+    if source_url or c.source.title:
+        item["appearance"] = [{"@type": "CreativeWork", **({"url": source_url} if source_url else {}),
+                               **({"headline": c.source.title} if c.source.title else {})}]
+    review: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "ClaimReview",
+        "url": url,
+        "claimReviewed": c.text,
+        "datePublished": iso(c.outcome.at.astimezone(tz).date()),
+        "author": {"@type": "Person", "name": c.outcome.by or "claimwatch"},
+        "reviewRating": {"@type": "Rating", "ratingValue": value, "bestRating": 5, "worstRating": 1,
+                         "alternateName": name},
+        "itemReviewed": item,
+    }
+    if c.outcome.note:
+        review["reviewBody"] = c.outcome.note
+    return review

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import re
 import secrets
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from claimwatch import accuracy, interchange
@@ -739,21 +740,38 @@ def remove_examples(store: Store, by: str, now: datetime, *, who: str = "") -> i
 EXPORT_FORMATS = ("json", "csv", "claimreview")
 
 
-def exported_claims(store: Store, fmt: str) -> list[Claim]:
-    """What an export holds: a JSON backup keeps deleted claims (marked so), CSV and ClaimReview leave them out."""
-    return store.find_claims(ClaimFilter(archived=None if fmt == "json" else False))
-
-
 def export_claims(store: Store, fmt: str, now: datetime, tz: ZoneInfo) -> str:
     """Every claim as JSON (re-importable), CSV (a row per forecast, with scores) or ClaimReview JSON-LD."""
-    claims = exported_claims(store, fmt)
-    if fmt == "json":
-        return interchange.to_json(claims, now)
-    if fmt == "csv":
-        return interchange.to_csv(claims, tz)
+    out = io.StringIO()
+    write_export(store, fmt, now, tz, out)
+    return out.getvalue()
+
+
+def write_export(store: Store, fmt: str, now: datetime, tz: ZoneInfo, out: TextIO) -> int:
+    """Write an export (see export_claims) to `out` as the claims are read, a file of them at a time, so that its
+    memory does not grow with the ledger; how many claims it holds (reviews, for ClaimReview). A JSON backup keeps
+    deleted claims (marked so); CSV and ClaimReview leave them out."""
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"{fmt!r} is not an export format: use {', '.join(EXPORT_FORMATS)}")
+    claims = (c for batch in store.claim_batches(ClaimFilter(archived=None if fmt == "json" else False)) for c in batch)
     if fmt == "claimreview":
-        return interchange.to_claimreview(claims, tz)
-    raise InputError(f"{fmt!r} is not an export format: use {', '.join(EXPORT_FORMATS)}")
+        claims = filter(interchange.reviewed, claims)
+    count = 0
+
+    def counted() -> Iterator[Claim]:
+        nonlocal count
+        for claim in claims:
+            count += 1
+            yield claim
+    if fmt == "json":
+        chunks = interchange.json_chunks(counted(), now)
+    elif fmt == "csv":
+        chunks = interchange.csv_chunks(counted(), tz)
+    else:
+        chunks = interchange.claimreview_chunks(counted(), tz)
+    for chunk in chunks:
+        out.write(chunk)
+    return count
 
 
 def parse_scope(words: list[str]) -> accuracy.Scope:

@@ -58,7 +58,7 @@ from claimwatch.model import (
     who_field,
 )
 from claimwatch.parsing import feed_key
-from claimwatch.store import LEASE, RECENT_DAYS, RECENT_LIMIT, ClaimFilter, StoreBase, evidence_key
+from claimwatch.store import LEASE, RECENT_DAYS, RECENT_LIMIT, SHARD_SIZE, ClaimFilter, StoreBase, evidence_key
 
 SCHEMA = """
 create table meta (key text primary key, value bigint not null);
@@ -374,8 +374,9 @@ class PgStore(StoreBase):
     migrated_backup: str | None = None  # the migrations are transactional: nothing to back up
 
     def __init__(self, location: str, *, schema_version: int = SCHEMA_VERSION,
-                 migrations: dict[int, str] | None = None) -> None:
+                 migrations: dict[int, str] | None = None, once: bool = False) -> None:
         conninfo, self.schema = _split(location)
+        self._once = once  # reading once (see store.open_store): claims are read for each listing, not cached
         self._conninfo = conninfo
         self.location = shown(location)
         self._pool = _pool(conninfo)
@@ -538,10 +539,12 @@ class PgStore(StoreBase):
     # --- claims --------------------------------------------------------------------------------
 
     def _docs(self, where: sql.Composable = sql.SQL("true"), params: Any = None,
-              order: sql.Composable = sql.SQL("c.number")) -> list[tuple[int, dict[str, Any]]]:
-        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`)."""
+              order: sql.Composable = sql.SQL("c.number"), limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`); the
+        first `limit` of them, if given."""
         with self._conn() as conn:
-            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order,
+            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order
+                                + (sql.SQL(" limit {}").format(limit) if limit is not None else sql.SQL("")),
                                 params).fetchall()
             if not rows:
                 return []
@@ -601,15 +604,16 @@ class PgStore(StoreBase):
         condition, params = self._where(where)
         # due claims as they are listed (ClaimStore.find_claims), straight from their index (claims_due)
         order = sql.SQL("c.review_date, c.number" if where is not None and where.due_by is not None else "c.number")
-        if getattr(self._local, "conn", None) is not None:  # in a transaction: what it wrote, not yet committed
-            return [(n, (doc, [])) for n, doc in self._docs(condition, params, order)]
-        # one round trip: the numbers selected and the counts the cache is brought up to, in one snapshot
-        version, purged, numbers = self._one(
-            sql.SQL("select " + self._COUNTS + ", (select array_agg(c.number order by ") + order
-            + sql.SQL(") from claims c left join outcomes o on o.claim = c.number where ") + condition + sql.SQL(")"),
-            params)
-        cache = self._cached((version, purged))
-        found = [(n, entry) for n in numbers or () if (entry := cache.get(n)) is not None]
+        if self._once or getattr(self._local, "conn", None) is not None:  # (in a transaction: what it wrote, not yet
+            found = [(n, (doc, [])) for n, doc in self._docs(condition, params, order)]  # committed)
+        else:
+            # one round trip: the numbers selected and the counts the cache is brought up to, in one snapshot
+            version, purged, numbers = self._one(
+                sql.SQL("select " + self._COUNTS + ", (select array_agg(c.number order by ") + order
+                + sql.SQL(") from claims c left join outcomes o on o.claim = c.number where ") + condition + sql.SQL(")"),
+                params)
+            cache = self._cached((version, purged))
+            found = [(n, entry) for n in numbers or () if (entry := cache.get(n)) is not None]
         if where is None or not where.words:  # the database selected exactly these (_where): nothing to check again
             return found
         return [(n, entry) for n, entry in found if where.matches(entry[0])]
@@ -620,10 +624,19 @@ class PgStore(StoreBase):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         return [made[0] if made else _made(n, (doc, made)) for n, (doc, made) in self._selected(where)]
 
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
+        """The claims find_claims finds, as many at a time as a claims file holds, by number, read for this (the claim
+        cache is not filled)."""
+        condition, params = self._where(where)
+        last = 0
+        while found := self._docs(sql.SQL("c.number > %s and ") + condition, [last, *params], limit=SHARD_SIZE):
+            last = found[-1][0]
+            yield [claim_from_dict(doc, n) for n, doc in found if where is None or not where.words or where.matches(doc)]
+
     def get_claim(self, number: int) -> Claim:
         if not 0 < number < 2**31:
             raise NotFound(f"there is no claim #{number}")
-        if getattr(self._local, "conn", None) is None and (entry := self._cached().get(number)) is not None:
+        if not self._once and getattr(self._local, "conn", None) is None and (entry := self._cached().get(number)) is not None:
             return _made(number, entry)
         found = self._docs(sql.SQL("c.number = %s"), (number,))
         if not found:

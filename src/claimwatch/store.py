@@ -3,8 +3,9 @@
 Layout of a data directory (every file is a plain TinyDB JSON database that TinyDB itself opens):
 
     meta.json              table `meta`: the schema version
-    claims-0000.json       tables `claims` (doc id = claim number) and `audit`, for claims 1-500
+    claims-0000.json       table `claims` (doc id = claim number), and `alerts` (events to announce), for claims 1-500
     claims-0001.json       ... claims 501-1000, and so on
+    audit-0000.json        table `audit`: the history of claims 1-500 (read by history, never by a listing)
     evidence-0000.json     tables `evidence` and `audit` (stance labels), for claims 1-500
     people.json            tables `users` (doc id = Telegram user id), `invites`, `chats` (doc id =
                            chat id) and `subscriptions`
@@ -51,8 +52,9 @@ Why it is built this way:
   readers need no lock because a rename is atomic, and they re-read a file when its signature
   (inode, mtime, size) changed. Writers bump mtime strictly, so a signature never repeats.
 - Fast: TinyDB rewrites a whole file per write, so the data is partitioned by claim number: one
-  change to a claim rewrites one small file, together with its audit entry, in one atomic step.
-  Evidence, which is large and hot, lives in files of its own. A transaction batches every change
+  change to a claim rewrites one small file, and its audit file with the new entry, in one commit.
+  The audit trail, several times the size of the claims, is kept apart so that what lists claims does not
+  read it. Evidence, which is large and hot, lives in files of its own. A transaction batches every change
   made inside it into one write per file.
 - A file that cannot be read raises StoreError naming it; it is never replaced, by an empty one or by a
   write that would carry its unreadable documents over: a write first checks every document of a file
@@ -123,7 +125,8 @@ from claimwatch.parsing import feed_key, shown_url
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
 
-SCHEMA_VERSION = 3  # 2: a Telegram user's forecasts carry their identity (who: tg:<id>); 3: so does all they did
+# 2: a Telegram user's forecasts carry their identity (who: tg:<id>); 3: so does all they did; 4: audit-NNNN files
+SCHEMA_VERSION = 4
 SHARD_SIZE = 500  # claims per file: a write rewrites at most this many claims
 RECENT_DAYS = 14  # how long fetched news is kept to match new claims against
 LEASE = timedelta(minutes=10)  # how long a watch worker holds the feeds it fetches: a killed worker's come back after it
@@ -152,12 +155,12 @@ class Backend(Protocol):
 
 JOURNAL = ".commit.json"  # the commit record of a write to several files
 _FIXED_NAMES = frozenset({"meta", "people", "feeds", "seen", "news", "outbox"})
-_NUMBERED = re.compile(r"(claims|evidence)-([0-9]{4,})")
+_NUMBERED = re.compile(r"(claims|audit|evidence)-([0-9]{4,})")
 OUTBOX_SHARDS = 256  # outbox messages are kept in files by chat id modulo this: a send rewrites one of them
 
 
 def is_data_name(name: object) -> bool:
-    """A data file's name (without .json): one of the fixed names, or claims-/evidence- with its shard number
+    """A data file's name (without .json): one of the fixed names, or claims-/audit-/evidence- with its shard number
     written as the store writes it (claims-0000, never claims-0000-old or 'claims-0000 (copy)')."""
     if name in _FIXED_NAMES or name in _OUTBOX_NAMES:
         return True
@@ -517,7 +520,7 @@ class ClaimFilter:
             return False
         if self.due_by is not None:
             review = doc["review_date"]
-            if doc["outcome"] is not None or review is None or review > self.due_by.isoformat():
+            if doc["outcome"] is not None or review is None or review > self._due_day:
                 return False
         if self.tag is not None and self.tag not in doc["tags"]:
             return False
@@ -527,6 +530,11 @@ class ClaimFilter:
             hay = " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
             return all(_word_pattern(w).search(hay) for w in self.words)
         return True
+
+    @functools.cached_property
+    def _due_day(self) -> str:
+        """due_by as stored (ISO), made once: a listing tests it against every claim."""
+        return self.due_by.isoformat() if self.due_by else ""
 
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -548,6 +556,8 @@ class ClaimStore(Protocol):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...
     # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
+    # the claims find_claims finds, by number, a file (or a batch) at a time, kept nowhere: every claim in bounded memory
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]: ...
     def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
     def is_empty(self) -> bool: ...  # no claim was ever stored
     def next_number(self) -> int: ...
@@ -749,8 +759,11 @@ class FileStore(StoreBase):
         self._roles.clear()
 
     def __init__(self, backend: Backend, *, schema_version: int = SCHEMA_VERSION,
-                 migrations: dict[int, Migration] | None = None) -> None:
+                 migrations: dict[int, Migration] | None = None, once: bool = False) -> None:
         self.backend = backend
+        # Reading once (a command that reads what it shows and ends): claims files are read for each listing and
+        # not kept, so that its memory holds what it shows, not the ledger.
+        self._once = once
         self._cache: dict[str, tuple[Signature | None, dict[str, Any]]] = {}
         self._dirty: dict[str, dict[str, Any]] = {}
         self._fresh: set[str] = set()  # files checked since this transaction took the lock
@@ -767,7 +780,9 @@ class FileStore(StoreBase):
 
     # --- files, cache and transactions ---------------------------------------------------------
 
-    def _data(self, name: str) -> dict[str, Any]:
+    def _data(self, name: str, *, keep: bool = True) -> dict[str, Any]:
+        """A file's current data; without `keep`, a file not in the cache is read for this once and not cached, nor
+        its claims checked: the caller checks those it uses (_checked)."""
         cached = self._cache.get(name)
         if cached is not None and (name in self._fresh or cached[0] == self.backend.signature(name)):
             data = cached[1]
@@ -776,10 +791,12 @@ class FileStore(StoreBase):
             data = read if read is not None else {}
             if name == "outbox" or name.startswith("outbox-"):
                 _skip_unreadable_messages(data, self.backend.where(name))
-            elif name.startswith("claims-"):  # every reader, however it reads claims, gets claims of their shape
+            elif name.startswith("claims-") and keep:  # every reader, however it reads claims, gets claims of their shape
                 with self._reading(name):
                     for doc_id, doc in data.get("claims", {}).items():
                         _check_claim_shape(doc, int(doc_id))
+            if not keep:
+                return data
             self._cache[name] = (signature, data)
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
@@ -818,7 +835,7 @@ class FileStore(StoreBase):
         # Every file of the transaction is replaced in one commit, all or nothing (see the module docstring).
         # The renames go in this order all the same (records first, then what marks them done), which costs
         # nothing and keeps a reader's view, mid-commit, on the side of repeating work rather than losing it.
-        order = ("outbox", "claims-", "evidence-", "news", "people", "feeds", "seen", "meta")
+        order = ("outbox", "claims-", "audit-", "evidence-", "news", "people", "feeds", "seen", "meta")
         try:
             for name in self._dirty:  # before anything is written: all of the transaction or none of it
                 self._check_sound(name)
@@ -939,12 +956,16 @@ class FileStore(StoreBase):
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]:
         """Claims matching `where` (by default every claim not deleted), by number; those selected by due_by by
         review date, then number."""
-        test = (where or ClaimFilter()).matches
-        found: list[Claim] = []
-        for name in self._claim_files():
-            with self._reading(name), gc_paused():
-                made = self._made(name)
-                found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
+        if self._once:
+            with gc_paused():  # the whole listing: collecting between files rescans every claim made before
+                found = [claim for batch in self.claim_batches(where) for claim in batch]
+        else:
+            test = (where or ClaimFilter()).matches
+            found = []
+            for name in self._claim_files():
+                with self._reading(name), gc_paused():
+                    made = self._made(name)
+                    found += [self._claim(made, doc, doc.doc_id) for doc in self._db(name).table("claims").search(test)]
         if where is not None and where.due_by is not None:
             found.sort(key=attrgetter("review_date", "id"))
         return found
@@ -955,9 +976,28 @@ class FileStore(StoreBase):
         test = (where or ClaimFilter()).matches
         found: list[tuple[int, dict[str, Any]]] = []
         for name in self._claim_files():
-            with self._reading(name):
-                found += [(int(n), doc) for n, doc in self._data(name).get("claims", {}).items() if test(doc)]
-        return found
+            with self._reading(name), gc_paused():
+                found += [(int(n), doc) for n, doc in self._data(name, keep=not self._once).get("claims", {}).items()
+                          if test(doc)]
+        return self._checked(found) if self._once else found
+
+    def _checked(self, docs: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+        """Claims read from a file not kept (see _data), each checked as a file kept is checked whole: a listing that
+        reads once checks the claims it shows, not the thousands it passes over (a third of the time of `due`)."""
+        for number, doc in docs:
+            if not _claim_shape_ok(doc):
+                with self._reading(f"claims-{_shard(number):04d}"):
+                    _claim_shape_problem(doc, number)
+        return docs
+
+    def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
+        """The claims of each file that match `where`, a file at a time; a file read for this is not kept."""
+        test = (where or ClaimFilter()).matches
+        for name in self._claim_files():
+            with self._reading(name), gc_paused():
+                docs = [(int(n), doc) for n, doc in self._data(name, keep=False).get("claims", {}).items() if test(doc)]
+                batch = [claim_from_dict(doc, number) for number, doc in self._checked(docs)]
+            yield batch
 
     def claims_version(self) -> tuple[tuple[str, Signature | None], ...]:
         """Changes whenever any claim changes (here or in another process)."""
@@ -980,9 +1020,8 @@ class FileStore(StoreBase):
         with self.transaction():
             number = claim.id if claim.id > 0 and not self._exists(claim.id) else self.next_number()
             claim = claim.with_changes(id=number)
-            db = self._db(f"claims-{_shard(number):04d}")
-            db.table("claims").insert(Document(_claim_doc(claim), doc_id=number))
-            db.table("audit").insert(_audit_doc(_for_claim(change, number)))
+            self._db(f"claims-{_shard(number):04d}").table("claims").insert(Document(_claim_doc(claim), doc_id=number))
+            self._audit(number).insert(_audit_doc(_for_claim(change, number)))
         return claim
 
     def update_claim(self, claim: Claim, change: Change) -> Claim:
@@ -992,7 +1031,7 @@ class FileStore(StoreBase):
             if not db.table("claims").contains(doc_id=claim.id):
                 raise NotFound(f"there is no claim #{claim.id}")
             db.table("claims").update(_claim_doc(claim), doc_ids=[claim.id])
-            db.table("audit").insert(_audit_doc(change))
+            self._audit(claim.id).insert(_audit_doc(change))
         return claim
 
     def purge_claim(self, number: int) -> int:
@@ -1002,8 +1041,8 @@ class FileStore(StoreBase):
             self.get_claim(number)
             claims = self._db(f"claims-{_shard(number):04d}")
             claims.table("claims").remove(doc_ids=[number])
-            for table in ("audit", "alerts"):
-                claims.table(table).remove(lambda d: d["claim"] == number)
+            claims.table("alerts").remove(lambda d: d["claim"] == number)
+            self._audit(number).remove(lambda d: d["claim"] == number)
             evidence = self._db(f"evidence-{_shard(number):04d}")
             gone = evidence.table("evidence").remove(lambda d: d["claim"] == number)
             for table in ("audit", "alerts"):
@@ -1015,20 +1054,23 @@ class FileStore(StoreBase):
     def _exists(self, number: int) -> bool:
         return self._db(f"claims-{_shard(number):04d}").table("claims").contains(doc_id=number)
 
+    def _audit(self, number: int) -> Any:
+        """The audit table of a claim's shard, in a file of its own: listing claims never reads it."""
+        return self._db(f"audit-{_shard(number):04d}").table("audit")
+
     def load_claim(self, claim: Claim, history: list[Change]) -> None:
         """Store a claim under its number with its whole history, as another store holds it (copying stores)."""
         with self.transaction():
             if self._exists(claim.id):
                 raise InputError(f"claim #{claim.id} is stored already")
-            db = self._db(f"claims-{_shard(claim.id):04d}")
-            db.table("claims").insert(Document(_claim_doc(claim), doc_id=claim.id))
-            db.table("audit").insert_multiple(_audit_doc(change) for change in history)
+            self._db(f"claims-{_shard(claim.id):04d}").table("claims").insert(Document(_claim_doc(claim), doc_id=claim.id))
+            self._audit(claim.id).insert_multiple(_audit_doc(change) for change in history)
 
     def history(self, number: int) -> list[Change]:
         """Every change to a claim, its evidence labels included, oldest first."""
         self.get_claim(number)
         changes = []
-        for name in (f"claims-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
+        for name in (f"audit-{_shard(number):04d}", f"evidence-{_shard(number):04d}"):
             with self._reading(name):
                 changes += [_change(d) for d in self._db(name).table("audit").search(lambda d: d["claim"] == number)]
         return sorted(changes, key=lambda c: c.at)
@@ -1738,7 +1780,8 @@ def _skip_unreadable_messages(data: dict[str, Any], where: str) -> None:
 # How each table of each kind of file is read, document by document (file name prefix -> table -> check):
 # what a write checks in a file before it rewrites it. A check raises when a document cannot be read.
 _DOCUMENT_CHECKS: dict[str, dict[str, Callable[[dict[str, Any], int], Any]]] = {
-    "claims-": {"claims": _check_claim, "audit": lambda d, n: _change(d), "alerts": _check_alert},
+    "claims-": {"claims": _check_claim, "alerts": _check_alert},
+    "audit-": {"audit": lambda d, n: _change(d)},
     "evidence-": {"evidence": lambda d, n: (evidence_from_dict(d, n), d["claim"]), "audit": lambda d, n: _change(d),
                   "alerts": _check_alert},
     "people": {"users": lambda d, n: _user(d, n), "chats": lambda d, n: _chat(d, n),
@@ -1844,9 +1887,31 @@ MIGRATIONS[1] = _forecasters_by_identity
 MIGRATIONS[2] = _actors_by_identity
 
 
+def _audit_in_files_of_its_own(store: FileStore) -> None:
+    """Schema 3 -> 4: each claims-NNNN file's `audit` table moves to audit-NNNN (after any entries already there),
+    in the one commit of the migration: listing claims then reads the claims, not their history."""
+    for name in store._claim_files():
+        claims = store._db(name)
+        with store._reading(name):
+            moved = [dict(d) for d in claims.table("audit").all()]
+        if not moved:
+            continue
+        audit_name = name.replace("claims-", "audit-", 1)
+        audit = store._db(audit_name)
+        with store._reading(audit_name):
+            kept = [dict(d) for d in audit.table("audit").all()]
+        audit.drop_table("audit")
+        audit.table("audit").insert_multiple(moved + kept)
+        claims.drop_table("audit")
+
+
+MIGRATIONS[3] = _audit_in_files_of_its_own
+
+
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:
     """The store at `location`: a PostgreSQL database (postgresql://user@host/db), a data directory, or memory
-    when None."""
+    when None. With `once=True`, for a process that reads what it shows and ends: claims are read for each listing,
+    never all kept."""
     if location is not None and is_database(location):
         from claimwatch.pgstore import PgStore  # psycopg loads only for a database
         return PgStore(str(location), **kwargs)
