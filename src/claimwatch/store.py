@@ -1874,7 +1874,8 @@ def _actors_by_identity(store: FileStore) -> None:
                         changed[part] = attributed(doc[part])
                 if changed != doc:
                     claims.update(changed, doc_ids=[doc.doc_id])
-        for table in (audit, store._db(f"evidence-{name.split('-')[1]}").table("audit")):
+        shard = name.split("-")[1]  # (the audit files of schema 4 too: a directory today's code wrote as schema 2)
+        for table in (audit, store._db(f"audit-{shard}").table("audit"), store._db(f"evidence-{shard}").table("audit")):
             for entry in table.all():
                 forecast = orjson.loads(entry["change"])["after"] if entry["action"] in ("forecast", "withdraw") else None
                 key = forecast and (entry["claim"], forecast.get("by"), forecast.get("at"))
