@@ -62,11 +62,15 @@ def data(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
 
 
 @pytest.fixture(params=["memory", "file", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """A new store on each backend: in memory, in a real data directory and in a PostgreSQL database."""
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new store on each backend: in memory, in a real data directory and in a PostgreSQL database; closed after
+    the test (its own connections, such as a held role's, go back to the server)."""
     if request.param == "postgresql":
-        return open_store(postgres_location(request.getfixturevalue("postgres_database")))
-    return open_store(None if request.param == "memory" else tmp_path / "data")
+        made = open_store(postgres_location(request.getfixturevalue("postgres_database")))
+    else:
+        made = open_store(None if request.param == "memory" else tmp_path / "data")
+    yield made
+    made.close()
 
 
 def cwd_of(data: Path | str) -> Path:

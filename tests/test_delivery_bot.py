@@ -226,3 +226,14 @@ def test_on_a_database_an_alert_another_process_records_goes_out_without_waiting
                                  alert=True)
             alert = api.wait_for(lambda s: s.chat_id == ADMIN and "Arctic story" in (s.text or ""), timeout=30)
     assert f"#{number}" in alert.text
+
+
+def test_a_bot_that_stops_lets_go_of_the_sender_role_at_once(data: Path | str) -> None:
+    store, _ = world(data, 3)
+    other = open_store(data)  # another bot process's store
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, data)):
+            wait_until(lambda: len(received(api)) == 3)  # it sent: it holds the role
+            assert not other.hold_role("sender")
+        assert other.hold_role("sender")  # stopped: the role is free, not held until this process ends
+    assert not store.hold_role("sender")  # and the first store, still usable, now waits its turn

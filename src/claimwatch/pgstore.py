@@ -450,10 +450,12 @@ class PgStore(StoreBase):
                 self._local.conn = None
 
     def close(self) -> None:
-        """Release this store's own connections (the pool is the process's, shared by the stores on one database)."""
-        for conn in (getattr(self, "_listener", None), getattr(self, "_role_conn", None)):
-            if conn is not None:
+        """Release this store's own connections, and with them the roles it holds (the pool is the process's, shared
+        by the stores on one database); the store stays usable, and connects again when asked to listen or hold."""
+        for name in ("_listener", "_role_conn"):
+            if (conn := getattr(self, name, None)) is not None:
                 conn.close()
+                setattr(self, name, None)
 
     # --- announcements and roles -----------------------------------------------------------------
 

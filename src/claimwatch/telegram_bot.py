@@ -467,6 +467,7 @@ async def on_stop(app: Application) -> None:
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
     front.close()
+    await asyncio.to_thread(front.service.store.close)  # the roles it held are let go: another bot takes them at once
     # PTB shuts down only a bot that started: after a failed start (a rejected token) its connections are closed here
     await app.bot.shutdown()
 
