@@ -627,11 +627,16 @@ class PgStore(StoreBase):
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
         """The claims find_claims finds, as many at a time as a claims file holds, by number, read for this (the claim
         cache is not filled)."""
+        for docs in self.claim_dict_batches(where):
+            yield [claim_from_dict(doc, n) for n, doc in docs]
+
+    def claim_dict_batches(self, where: ClaimFilter | None = None) -> Iterator[list[tuple[int, dict[str, Any]]]]:
         condition, params = self._where(where)
         last = 0
         while found := self._docs(sql.SQL("c.number > %s and ") + condition, [last, *params], limit=SHARD_SIZE):
             last = found[-1][0]
-            yield [claim_from_dict(doc, n) for n, doc in found if where is None or not where.words or where.matches(doc)]
+            if docs := [(n, doc) for n, doc in found if where is None or not where.words or where.matches(doc)]:
+                yield docs
 
     def get_claim(self, number: int) -> Claim:
         if not 0 < number < 2**31:
