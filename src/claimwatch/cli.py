@@ -124,7 +124,7 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
         _print_json([_claim_json(c) for c in ledger.list_claims(ctx.store, args.filter, ctx.today)])
         return
     # thousands of lines, shown from the claims as stored (not made into Claims) and written at once
-    with gc_paused():  # (collecting between files would rescan every claim kept before)
+    with gc_paused():  # (each file's claims, none of them cyclic, would set collections off: 0.03 s of 0.4)
         lines = render.claim_dict_lines(ledger.list_claim_dicts(ctx.store, args.filter, ctx.today), ctx.today)
     print("\n".join(lines) if lines else "no claims match")
 
