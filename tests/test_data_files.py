@@ -61,6 +61,10 @@ WRONG: dict[str, Mutation] = {
     "review date is a number": lambda c: c.update(review_date=5),
     "who recorded it is a number": lambda c: c.update(created_who=5),
     "who resolved it is a list": lambda c: c["outcome"].update(who=["tg:5"]),
+    # what a list line does not show, but claim_from_dict reads (a listing shows claims without making them)
+    "kind is no kind": lambda c: c.update(kind="opinion"),
+    "a forecast withdrawn at no time": lambda c: c["forecasts"][0].update(withdrawn="soon"),
+    "published on no day": lambda c: c["source"].update(published="someday"),
 }
 COMMANDS = [["list", "all"], ["show", "1"], ["history", "1"], ["stats"], ["report", "-o", "r.html"],
             ["export"], ["export", "--format", "claimreview"], ["forecast", "2", "40%"], ["add", "new one"]]

@@ -19,6 +19,7 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import (DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, is_database, load_config,
                                read_env_file, web_url)
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
+from claimwatch.gcpause import gc_paused
 from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
     clip,
@@ -119,11 +120,13 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> None:
     ledger.parse_list_filter(args.filter, ctx.today)  # bad words make no data directory
-    claims = ledger.list_claims(ctx.store, args.filter, ctx.today)
     if args.json:
-        _print_json([_claim_json(c) for c in claims])
-    else:
-        print(render.claim_list(claims, ctx.today, "no claims match"))
+        _print_json([_claim_json(c) for c in ledger.list_claims(ctx.store, args.filter, ctx.today)])
+        return
+    # thousands of lines, shown from the claims as stored (not made into Claims) and written at once
+    with gc_paused():  # (each file's claims, none of them cyclic, would set collections off: 0.03 s of 0.4)
+        lines = render.claim_dict_lines(ledger.list_claim_dicts(ctx.store, args.filter, ctx.today), ctx.today)
+    print("\n".join(lines) if lines else "no claims match")
 
 
 def cmd_due(args: argparse.Namespace, ctx: Context) -> None:

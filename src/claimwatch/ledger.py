@@ -99,12 +99,26 @@ def parse_claim_number(text: str) -> int:
 def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
     """The claims `list` shows for what was typed after it (see parse_list_filter): by number, or as `due` sorts
     them when asked for due ones. A tag no claim has, or an analyst who never forecast, is an error naming it."""
+    return store.find_claims(_list_filter(store, words, today))  # (due ones as due lists them: the store's order)
+
+
+def list_claim_dicts(store: Store, words: list[str], today: date) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The claims list_claims finds, in the same order, as (number, claim in its dict form): for showing thousands
+    (render.claim_dict_lines) without making each claim, a batch at a time (due ones, as few as are due, all at once,
+    to be sorted). The dicts are the store's own: do not change them."""
+    where = _list_filter(store, words, today)
+    if where.due_by is not None:
+        return iter(store.claim_dicts(where))
+    return (found for batch in store.claim_dict_batches(where) for found in batch)
+
+
+def _list_filter(store: Store, words: list[str], today: date) -> ClaimFilter:
     where = parse_list_filter(words, today)
     if where.forecaster is not None:
         where = replace(where, forecaster=analyst_identity(store, where.forecaster))
     if where.tag is not None:
         check_tag(store, where.tag)
-    return store.find_claims(where)  # (due ones as due lists them: the store's order)
+    return where
 
 
 def parse_list_filter(words: list[str], today: date) -> ClaimFilter:

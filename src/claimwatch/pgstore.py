@@ -25,6 +25,7 @@ This is the only module that imports psycopg.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -315,6 +316,12 @@ select c.number, c.ext_id, c.kind, c.text, c.created_at, c.created_by, c.created
 from claims c left join sources s on s.claim = c.number left join outcomes o on o.claim = c.number
 """
 
+
+def _claim_rows(where: sql.Composable, order: sql.Composable) -> sql.Composed:
+    return sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order
+
+
+_cursors = itertools.count()  # names of server-side cursors, each its own (one may be open while another is)
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
@@ -541,22 +548,23 @@ class PgStore(StoreBase):
     # --- claims --------------------------------------------------------------------------------
 
     def _docs(self, where: sql.Composable = sql.SQL("true"), params: Any = None,
-              order: sql.Composable = sql.SQL("c.number"), limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`); the
-        first `limit` of them, if given."""
+              order: sql.Composable = sql.SQL("c.number")) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form), by number (or `order`), of the claims `where` selects (on `claims c`)."""
         with self._conn() as conn:
-            rows = conn.execute(sql.SQL(_CLAIM_ROWS) + sql.SQL(" where ") + where + sql.SQL(" order by ") + order
-                                + (sql.SQL(" limit {}").format(limit) if limit is not None else sql.SQL("")),
-                                params).fetchall()
-            if not rows:
-                return []
-            numbers = [r[0] for r in rows]
-            forecasts: dict[int, list[dict[str, Any]]] = {}
-            for claim, by, who, p, at, note, withdrawn in conn.execute(
-                    "select claim, by_name, who, p, at, note, withdrawn_at from forecasts where claim = any(%s) "
-                    "order by claim, seq", (numbers,)):
-                f = {"by": by, "p": p, "at": iso(at), "note": note, **who_field(who)}
-                forecasts.setdefault(claim, []).append(f | {"withdrawn": iso(withdrawn)} if withdrawn else f)
+            return self._with_forecasts(conn, conn.execute(_claim_rows(where, order), params).fetchall())
+
+    @staticmethod
+    def _with_forecasts(conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> list[tuple[int, dict[str, Any]]]:
+        """(number, claim in its dict form) of rows of _CLAIM_ROWS, their forecasts read in one query."""
+        if not rows:
+            return []
+        numbers = [r[0] for r in rows]
+        forecasts: dict[int, list[dict[str, Any]]] = {}
+        for claim, by, who, p, at, note, withdrawn in conn.execute(
+                "select claim, by_name, who, p, at, note, withdrawn_at from forecasts where claim = any(%s) "
+                "order by claim, seq", (numbers,)):
+            f = {"by": by, "p": p, "at": iso(at), "note": note, **who_field(who)}
+            forecasts.setdefault(claim, []).append(f | {"withdrawn": iso(withdrawn)} if withdrawn else f)
         return [(r[0], _claim_doc(r, forecasts.get(r[0], []))) for r in rows]
 
     @staticmethod
@@ -629,11 +637,20 @@ class PgStore(StoreBase):
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
         """The claims find_claims finds, as many at a time as a claims file holds, by number, read for this (the claim
         cache is not filled)."""
+        for docs in self.claim_dict_batches(where):
+            yield [claim_from_dict(doc, n) for n, doc in docs]
+
+    def claim_dict_batches(self, where: ClaimFilter | None = None) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """One query whose rows a server-side cursor brings SHARD_SIZE at a time: memory holds a batch, and no
+        batch makes the server select the claims after it again (pages of `number > last ... limit` did: 20 ms
+        each at 50,000 claims, `list` 3.2 s instead of 2.1)."""
         condition, params = self._where(where)
-        last = 0
-        while found := self._docs(sql.SQL("c.number > %s and ") + condition, [last, *params], limit=SHARD_SIZE):
-            last = found[-1][0]
-            yield [claim_from_dict(doc, n) for n, doc in found if where is None or not where.words or where.matches(doc)]
+        with self._conn() as conn, conn.transaction(), conn.cursor(f"claims_{next(_cursors)}") as cursor:
+            cursor.execute(_claim_rows(condition, sql.SQL("c.number")), params)
+            while rows := cursor.fetchmany(SHARD_SIZE):
+                found = self._with_forecasts(conn, rows)
+                if docs := [(n, doc) for n, doc in found if where is None or not where.words or where.matches(doc)]:
+                    yield docs
 
     def get_claim(self, number: int) -> Claim:
         if not 0 < number < 2**31:

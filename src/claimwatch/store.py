@@ -97,6 +97,7 @@ from claimwatch.model import (
     Claim,
     Evidence,
     Feed,
+    Kind,
     Role,
     SHARED_SENDERS,
     TELEGRAM_IDENTITY,
@@ -124,6 +125,7 @@ from claimwatch.parsing import feed_key, shown_url
 
 log = logging.getLogger(__name__)
 OUTCOME_VALUES = frozenset(v.value for v in OutcomeValue)
+KIND_VALUES = frozenset(["", *(v.value for v in Kind)])  # "" reads as a claim (model.claim_from_dict)
 
 # 2: a Telegram user's forecasts carry their identity (who: tg:<id>); 3: so does all they did; 4: audit-NNNN files
 SCHEMA_VERSION = 4
@@ -548,16 +550,25 @@ def _word_pattern(word: str) -> re.Pattern[str]:
     return re.compile(folded if _CJK.search(word) else rf"(?<!\w){folded}(?!\w)")
 
 
+def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[date, int]:
+    """A due claim's place in a listing (see ClaimStore.find_claims): by review date, then number."""
+    number, doc = found
+    return date.fromisoformat(doc["review_date"]), number
+
+
 class ClaimStore(Protocol):
     """Claims and their audit trail. A claim's number is its short id (#12); its history is every change."""
 
     def get_claim(self, number: int) -> Claim: ...  # NotFound when there is none
     # by number; those selected by due_by as due lists them: by review date, then number
     def find_claims(self, where: ClaimFilter | None = None) -> list[Claim]: ...
-    # (number, claim in its dict form, claim_to_dict's shape): for reading thousands at once; do not change them
+    # (number, claim in its dict form, claim_to_dict's shape), as find_claims orders them: for reading thousands at
+    # once; do not change them
     def claim_dicts(self, where: ClaimFilter | None = None) -> list[tuple[int, dict[str, Any]]]: ...
     # the claims find_claims finds, by number, a file (or a batch) at a time, kept nowhere: every claim in bounded memory
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]: ...
+    # the same in their dict form (as claim_dicts), each batch non-empty: showing every claim in bounded memory
+    def claim_dict_batches(self, where: ClaimFilter | None = None) -> Iterator[list[tuple[int, dict[str, Any]]]]: ...
     def claims_version(self) -> tuple[Any, ...]: ...  # changes whenever any claim changes, in any process
     def is_empty(self) -> bool: ...  # no claim was ever stored
     def next_number(self) -> int: ...
@@ -975,11 +986,16 @@ class FileStore(StoreBase):
         for reading thousands at once, as scoring does. The dicts are the store's own: do not change them."""
         test = (where or ClaimFilter()).matches
         found: list[tuple[int, dict[str, Any]]] = []
-        for name in self._claim_files():
-            with self._reading(name), gc_paused():
-                found += [(int(n), doc) for n, doc in self._data(name, keep=not self._once).get("claims", {}).items()
-                          if test(doc)]
-        return self._checked(found) if self._once else found
+        with gc_paused():  # the whole listing: collecting between files rescans every claim kept before
+            for name in self._claim_files():
+                with self._reading(name):
+                    found += [(int(n), doc) for n, doc in self._data(name, keep=not self._once).get("claims", {}).items()
+                              if test(doc)]
+            if self._once:
+                self._checked(found)
+        if where is not None and where.due_by is not None:  # as find_claims lists them
+            found.sort(key=_by_review_date)
+        return found
 
     def _checked(self, docs: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
         """Claims read from a file not kept (see _data), each checked as a file kept is checked whole: a listing that
@@ -992,12 +1008,21 @@ class FileStore(StoreBase):
 
     def claim_batches(self, where: ClaimFilter | None = None) -> Iterator[list[Claim]]:
         """The claims of each file that match `where`, a file at a time; a file read for this is not kept."""
+        for docs in self.claim_dict_batches(where):
+            with self._reading(f"claims-{_shard(docs[0][0]):04d}"), gc_paused():
+                batch = [claim_from_dict(doc, number) for number, doc in docs]
+            yield batch
+
+    def claim_dict_batches(self, where: ClaimFilter | None = None) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """claim_batches' claims in their dict form (see claim_dicts), each file's checked; none of a file read for
+        this is kept but what is yielded."""
         test = (where or ClaimFilter()).matches
         for name in self._claim_files():
             with self._reading(name), gc_paused():
                 docs = [(int(n), doc) for n, doc in self._data(name, keep=False).get("claims", {}).items() if test(doc)]
-                batch = [claim_from_dict(doc, number) for number, doc in self._checked(docs)]
-            yield batch
+                self._checked(docs)
+            if docs:
+                yield docs
 
     def claims_version(self) -> tuple[tuple[str, Signature | None], ...]:
         """Changes whenever any claim changes (here or in another process)."""
@@ -1662,11 +1687,12 @@ def _check_claim_shape(doc: dict[str, Any], number: int) -> None:
 
 def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, dict_: type = dict, none: None = None,
                     number: tuple[type, ...] = (int, float), parse_time: Any = datetime.fromisoformat,
-                    parse_day: Any = date.fromisoformat) -> bool:
-    """The quick test (about 2 us a claim: `stats` reads 20k claims): local names, early returns."""
+                    parse_day: Any = date.fromisoformat, kinds: frozenset[str] = KIND_VALUES) -> bool:
+    """The quick test (about 2 us a claim: `stats` reads 20k claims): local names, early returns. A claim it passes
+    is one claim_from_dict makes (render.claim_dict_lines shows claims without making them)."""
     try:
         p, ext, source, tags, watch, review = doc["p"], doc["id"], doc["source"], doc["tags"], doc["watch"], doc["review_date"]
-        if (type(doc["text"]) is not str_ or type(doc["kind"]) is not str_ or type(doc["created_by"]) is not str_
+        if (type(doc["text"]) is not str_ or doc["kind"] not in kinds or type(doc["created_by"]) is not str_
                 or type(doc.get("created_who", "")) is not str_
                 or type(source) is not dict_ or type(tags) is not list_ or type(watch) is not list_
                 or not (ext is none or type(ext) is str_) or not (p is none or type(p) in number and 0 <= p <= 1)):
@@ -1677,6 +1703,8 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
         for value in source.values():
             if value is not none and type(value) is not str_:
                 return False
+        if source.get("published"):
+            parse_day(source["published"])
         parse_time(doc["created"])
         if review is not none:
             parse_day(review)
@@ -1688,6 +1716,11 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
             if type(f["by"]) is not str_ or type(fp) not in number or not 0 <= fp <= 1:
                 return False
             parse_time(f["at"])
+            if f.get("withdrawn"):
+                parse_time(f["withdrawn"])
+        archived = doc.get("archived")
+        if archived:
+            parse_time(archived["at"])
         outcome = doc["outcome"]
         if outcome is not none:
             if outcome["value"] not in OUTCOME_VALUES or type(outcome.get("who", "")) is not str_:
@@ -1709,8 +1742,9 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
     def probability(value: Any) -> bool:
         return type(value) in (int, float) and 0 <= value <= 1
 
-    for field in ("text", "kind", "created", "created_by"):
+    for field in ("text", "created", "created_by"):
         need(isinstance(doc.get(field), str), field, doc.get(field))
+    need(doc.get("kind") in KIND_VALUES, "kind", doc.get("kind"))
     for field in ("id", "review_date"):
         need(doc.get(field) is None or isinstance(doc[field], str), field, doc.get(field))
     need(isinstance(doc.get("created_who", ""), str), "created_who", doc.get("created_who"))
@@ -1725,13 +1759,16 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
     for f in forecasts:
         need(isinstance(f, dict) and isinstance(f.get("by"), str) and probability(f.get("p"))
              and isinstance(f.get("at"), str) and isinstance(f.get("note", ""), str), "a forecast", f)
+    archived = doc.get("archived")
+    need(not archived or isinstance(archived, dict) and isinstance(archived.get("at"), str), "archived", archived)
     outcome = doc.get("outcome")
     need(outcome is None or isinstance(outcome, dict) and outcome.get("value") in OUTCOME_VALUES
          and isinstance(outcome.get("at"), str) and isinstance(outcome.get("who", ""), str), "outcome", outcome)
     # times and days parse (each raises ValueError naming the string)
-    for at in (doc["created"], *(f["at"] for f in forecasts), *((outcome["at"],) if outcome else ())):
+    for at in (doc["created"], *(t for f in forecasts for t in (f["at"], f.get("withdrawn")) if t),
+               *((outcome["at"],) if outcome else ()), *((archived["at"],) if archived else ())):
         parse_datetime(at)
-    for day in (doc["review_date"], outcome and outcome.get("event_date")):
+    for day in (doc["review_date"], outcome and outcome.get("event_date"), source.get("published") or None):
         need(day is None or isinstance(day, str) and bool(date.fromisoformat(day)), "a day", day)
 
 
