@@ -13,7 +13,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -73,7 +73,9 @@ def _score(number: int, claim: dict[str, Any], tz: ZoneInfo) -> tuple[list[Score
     o = _CODES.get(outcome["value"]) if outcome else None
     if o is None:
         return [], []
-    end = cutoff(outcome, tz)
+    # in UTC, the zone forecasts are stored in: comparing times in one tzinfo skips asking each for its offset
+    # (0.2 us a comparison with a ZoneInfo, 90k comparisons in a review)
+    end = cutoff(outcome, tz).astimezone(UTC)
     # (p, at) of each forecaster's forecasts made before the event, by identity: plain tuples, as there are as many
     # as forecasts (100k in a review); a forecaster's several are made _Made only to choose the one that counts
     before: dict[str, list[tuple[float, datetime]]] = {}
