@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
@@ -20,7 +19,6 @@ from claimwatch import __version__, accuracy, interchange, ledger, render
 from claimwatch.config import (DEFAULT_LISTEN, Config, default_data_dir, in_data_dir, is_database, load_config,
                                read_env_file, web_url)
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
-from claimwatch.gcpause import gc_paused
 from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
     clip,
@@ -854,10 +852,7 @@ def _run(args: argparse.Namespace) -> int:
         made = config.data_dir if config.new_data_dir() else None
         reading = _reads_only(args)
         notes: list[str] | None = None if args.command in ("console", "watch") else []
-        # A command that only reads ends soon after: what it reads (thousands of claims) stays until then and makes
-        # no cycles, so the collector is paused for all of it, not made to scan it again and again (0.1 s of `stats`)
-        with gc_paused() if reading else contextlib.nullcontext():
-            code = args.func(args, Context(config, now, lambda: _open_store(config, now, reading, notes))) or 0
+        code = args.func(args, Context(config, now, lambda: _open_store(config, now, reading, notes))) or 0
         sys.stdout.flush()  # a failure to write the output shows here, not at exit
         for note in notes or ():
             print(note, file=sys.stderr)
