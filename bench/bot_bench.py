@@ -42,6 +42,12 @@ def commands(count: int, claims: int, rng: random.Random) -> list[str]:
     return [rng.choice(kinds)() for _ in range(count)]
 
 
+def kind_of(text: str) -> str:
+    """A command's kind, for the figures per kind: /list #tag and /list words apart."""
+    word = text.split()[0]
+    return word + (" #tag" if "#" in text else " words") if word == "/list" else word
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=10_000)
@@ -63,6 +69,7 @@ def main() -> int:
 
         config = Config(Path(tmp) / "data", UTC, "bench", token=api.TOKEN, api_url=api.url, admins=frozenset({ADMIN}))
         round_trip = []
+        cpu0 = time.process_time()
         with running(build_application(config, ChatService(store, settings), clock=lambda: NOW)):
             for text in script:
                 mark = len(api.sent)
@@ -73,11 +80,19 @@ def main() -> int:
                 elapsed = time.perf_counter() - t0
                 round_trip.append(elapsed * 1000)
                 time.sleep(max(0.0, 0.05 - elapsed))  # 20 commands per second
+        cpu = time.process_time() - cpu0
 
     print(f"{args.commands} commands, {args.claims} claims in the store")
     print(f"{'':<28} {'median ms':>10} {'p95 ms':>8}")
     print(f"{'command layer (baseline)':<28} {statistics.median(direct):10.2f} {p95(direct):8.2f}")
     print(f"{'update to reply (bot)':<28} {statistics.median(round_trip):10.2f} {p95(round_trip):8.2f}")
+    kinds: dict[str, list[float]] = {}
+    for text, ms in zip(script, round_trip, strict=True):
+        kinds.setdefault(kind_of(text), []).append(ms)
+    for kind, times in sorted(kinds.items()):
+        print(f"{'  ' + kind + f' ({len(times)})':<28} {statistics.median(times):10.2f} {p95(times):8.2f}")
+    print(f"CPU time of the bot's run (this process: the bot and the fake Bot API server): {cpu:.2f} s "
+          f"for {len(script)} commands in {len(script) * 0.05:.0f} s or more of wall time")
     ratio = statistics.median(round_trip) / statistics.median(direct)
     met = p95(round_trip) <= 50
     print(f"\nbot round trip / command layer: {ratio:.1f}x (median); p95 target <= 50 ms: {'met' if met else 'MISSED'}")

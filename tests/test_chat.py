@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 import pytest
 
@@ -205,6 +206,32 @@ def test_list_pages_with_buttons(service: ChatService) -> None:
     assert "page 2 of 3" in text(second) and second[0].edit
     assert set(buttons(second)) >= {"« Previous", "Next »"}
     assert "page 3 of 3" in text(say(service, SUBSCRIBER, "/list p:99"))
+
+
+@pytest.mark.parametrize("words", ["", "due", "all", "#energy", "claim", "deleted", "resolved"])
+def test_list_shows_the_page_of_what_the_command_line_lists(service: ChatService, words: str) -> None:
+    """The chat makes only the claims of the page it shows: the same claims, in the same order (due ones by review
+    date), as ledger.list_claims lists whole."""
+    store = service.store
+    for i in range(25):
+        claim = ledger.add_claim(store, ledger.NewClaim(text=f"Claim {i + 4}", tags=("energy",) if i % 3 else (),
+                                                        review_date=date(2026, 3, 1) - timedelta(days=i % 7)),
+                                 "seed", NOW)
+        if i % 5 == 0:
+            ledger.resolve(store, claim.id, OutcomeValue.TRUE, "seed", NOW)
+    gone = ledger.add_claim(store, ledger.NewClaim(text="Gone", tags=("gone",)), "seed", NOW)
+    ledger.delete_claim(store, gone.id, "seed", NOW)
+    listed = ledger.list_claims(store, words.split(), NOW.date())
+    assert listed
+    for page in range(1, -(-len(listed) // PAGE_SIZE) + 1):
+        shown = re.findall(r"#(\d+)", text(say(service, SUBSCRIBER, f"/list {words} p:{page}")).split("\n", 1)[1])
+        assert [int(n) for n in dict.fromkeys(shown)] == [c.id for c in listed[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]]
+
+
+def test_list_of_a_tag_only_deleted_claims_have_names_it_as_unknown(service: ChatService) -> None:
+    gone = ledger.add_claim(service.store, ledger.NewClaim(text="Gone", tags=("gone",)), "seed", NOW)
+    ledger.delete_claim(service.store, gone.id, "seed", NOW)
+    assert "no claim has the tag #gone" in text(say(service, SUBSCRIBER, "/list #gone"))
 
 
 def test_group_commands_addressed_to_this_bot_or_none(service: ChatService) -> None:

@@ -86,6 +86,21 @@ def test_find_claims_filters_by_status_due_tag_and_words(store: Store) -> None:
     assert numbers(words=("summit", "held")) == [resolved.id]
 
 
+def test_a_search_finds_a_claim_by_its_new_text_once_it_changed_in_this_process(store: Store) -> None:
+    """A listing's search texts are kept per version of a file: a change made here is searched at once."""
+    claim = add(store, "Gas deal signed")
+    other = add(store, "Bridge opens")
+
+    def found(*words: str) -> tuple[list[int], list[int]]:
+        where = ClaimFilter(words=words)
+        return [c.id for c in store.find_claims(where)], [n for n, _ in store.claim_dicts(where)]
+
+    assert found("gas") == ([claim.id], [claim.id]) and found("pipeline") == ([], [])
+    store.update_claim(claim.with_changes(text="Pipeline halted"), Change(claim.id, NOW, "ana", "edit", None, None))
+    assert found("pipeline") == ([claim.id], [claim.id]) and found("gas") == ([], [])
+    assert found("bridge") == ([other.id], [other.id])
+
+
 def test_a_failed_transaction_changes_nothing(store: Store) -> None:
     claim = add(store)
     with pytest.raises(RuntimeError), store.transaction():

@@ -508,14 +508,11 @@ class ChatService:
         page = 1
         if words and words[-1].startswith("p:") and words[-1][2:].isdecimal():
             page = max(1, int(words.pop()[2:]))
-        claims = ledger.list_claims(self.store, words, ctx.today)
-        pages = max(1, -(-len(claims) // PAGE_SIZE))
-        page = min(page, pages)
-        shown = claims[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        shown, page, pages, total = ledger.list_page(self.store, words, ctx.today, page, PAGE_SIZE)
         what = " ".join(words) or "open"
-        if not claims:
+        if not total:
             return [Reply(f"No claims match {esc(what)}.")]
-        text = f"Claims ({esc(what)}), page {page} of {pages}, {len(claims)} in all:\n" + \
+        text = f"Claims ({esc(what)}), page {page} of {pages}, {total} in all:\n" + \
             render.claim_list(shown, ctx.today, m=HTML)
         nav = []
         for label, target in (("« Previous", page - 1), ("Next »", page + 1)):

@@ -141,15 +141,23 @@ def calibration(pairs: Sequence[tuple[float, float]], bins: int = 10) -> list[Bi
     """Forecasts (p, o) in `bins` equal bins of p ([0, 0.1), ..., [0.9, 1.0]): how often what was
     forecast at about p happened. A partial outcome counts as half an occurrence."""
     groups: list[list[tuple[float, float]]] = [[] for _ in range(bins)]
+    index: dict[tuple[float, float], int] = {}  # each pair's bin, checked and worked out once: pairs repeat a lot
     for p, o in pairs:
-        if not _valid(p, o):
-            raise _invalid(p, o)
-        groups[min(int(round(p * bins, 9)), bins - 1)].append((p, o))  # round: 0.3 * 10 may be 2.9999...
+        pair = (p, o)
+        try:
+            i = index.get(pair)
+        except TypeError:  # unhashable, so not a number: _valid says so
+            i = None
+        if i is None:
+            if not _valid(p, o):
+                raise _invalid(p, o)
+            i = index[pair] = min(int(round(p * bins, 9)), bins - 1)  # round: 0.3 * 10 may be 2.9999...
+        groups[i].append(pair)
     result = []
     for i, group in enumerate(groups):
         n = len(group)
-        hits = sum(o for _, o in group)
-        result.append(Bin(i / bins, (i + 1) / bins, n, sum(p for p, _ in group) / n if n else None,
+        hits = sum([o for _, o in group])
+        result.append(Bin(i / bins, (i + 1) / bins, n, sum([p for p, _ in group]) / n if n else None,
                           hits / n if n else None, wilson_interval(hits, n)))
     return result
 
@@ -178,13 +186,21 @@ def murphy(pairs: Sequence[tuple[float, float]]) -> Decomposition | None:
     if not pairs:
         return None
     groups: dict[float, list[float]] = {}
+    checked: set[tuple[float, float]] = set()  # each distinct pair checked once: pairs repeat a lot
     for p, o in pairs:
-        if not _valid(p, o):
-            raise _invalid(p, o)
+        pair = (p, o)
+        try:
+            seen = pair in checked
+        except TypeError:  # unhashable, so not a number: _valid says so
+            seen = False
+        if not seen:
+            if not _valid(p, o):
+                raise _invalid(p, o)
+            checked.add(pair)
         groups.setdefault(p, []).append(o)
     n = len(pairs)
-    obar = sum(o for _, o in pairs) / n
+    obar = sum([o for _, o in pairs]) / n
     reliability = sum(len(os) * (p - sum(os) / len(os)) ** 2 for p, os in groups.items()) / n
     resolution = sum(len(os) * (sum(os) / len(os) - obar) ** 2 for os in groups.values()) / n
-    uncertainty = sum((o - obar) ** 2 for _, o in pairs) / n
-    return Decomposition(sum((p - o) ** 2 for p, o in pairs) / n, reliability, resolution, uncertainty)
+    uncertainty = sum([(o - obar) ** 2 for _, o in pairs]) / n
+    return Decomposition(sum([(p - o) ** 2 for p, o in pairs]) / n, reliability, resolution, uncertainty)
