@@ -386,7 +386,10 @@ def test_bot_py_keeps_state_across_a_restart(tmp_path: Path, data: Path | str) -
             assert "Recorded <b>#1</b>" in harness.say(ADMIN, "/add Northern Sea Route traffic doubles | tags arctic").text
             harness.say(ADMIN, "/forecast 1 65%")
             harness.say(ADMIN, "/subscribe 1")
+            mark = api.mark()
             harness.say(ADMIN, "/resolve 1 partial some of it")
+            # the outcome alert to this chat (subscribed) first, so that it is not taken for the answer to /history
+            api.wait_for(lambda s: s.chat_id == ADMIN and "Outcome recorded" in (s.text or ""), after=mark)
             history = harness.say(ADMIN, "/history 1").text
             time.sleep(4)  # the deliver job runs every 2 s: it logs nothing unless something happens
         finally:
