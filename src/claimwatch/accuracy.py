@@ -110,12 +110,12 @@ def _score(number: int, claim: dict[str, Any], tz: ZoneInfo) -> tuple[list[Score
         rows.append(_scored((number, "analyst", name, p, o, score, log, at, weighted, who if who != name else "")))
     team = scores.consensus([r.p for r in rows])
     if team is not None:
-        rows.append(_scored((number, "team", TEAM, team, o, *_scores(team, o), None, None, "")))
+        rows.append(Scored(number, "team", TEAM, team, o, *_scores(team, o)))
     p = claim["p"]
     if p is not None:
         created = parse_datetime(claim["created"])
         if created < end:
-            rows.append(_scored((number, "source", source_label(claim), p, o, *_scores(p, o), created, None, "")))
+            rows.append(Scored(number, "source", source_label(claim), p, o, *_scores(p, o), created))
     return rows, late
 
 
@@ -127,7 +127,7 @@ def _scores(p: float, o: float) -> tuple[float, float]:
 
 
 # A Scored from all its fields at once, without the Python-level __new__ a NamedTuple's constructor runs (a third of
-# the time of making 100k of them)
+# the time of making 100k of them): for the analysts' rows, the many; the few others take Scored's defaults
 _scored = functools.partial(tuple.__new__, Scored)
 
 
@@ -247,7 +247,7 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
             continue
         n_claims += 1
         # the team's row follows the analysts' (_score), and only the source's may follow it
-        team = rows[-1] if rows[-1].kind == "team" else rows[-2] if len(rows) > 1 and rows[-2].kind == "team" else None
+        team = next((r for r in rows[-2:] if r.kind == "team"), None)
         n = weighted_n = 0  # the claim's own sums
         brier = log = weighted = vs_team = 0.0
         team_brier = source_brier = None

@@ -109,12 +109,16 @@ def list_claims(store: Store, words: list[str], today: date) -> list[Claim]:
 def list_claim_dicts(store: Store, words: list[str], today: date) -> Iterator[tuple[int, dict[str, Any]]]:
     """The claims list_claims finds, in the same order, as (number, claim in its dict form): for showing thousands
     (render.claim_dict_lines) without making each claim, a batch at a time (due ones, as few as are due, all at once,
-    to be sorted). The dicts are the store's own: do not change them."""
+    in the store's due order); a tag no claim has is an error once they are read. The dicts are the store's own: do
+    not change them."""
     where = _list_filter(store, words, today)
-    _check_listed_tag(store, where, listed_live=False)  # (a generator: checked before anything is listed)
-    if where.due_by is not None:
-        return iter(store.claim_dicts(where))
-    return (found for batch in store.claim_dict_batches(where) for found in batch)
+    found = store.claim_dicts(where) if where.due_by is not None else (
+        item for batch in store.claim_dict_batches(where) for item in batch)
+    listed_live = False
+    for number, doc in found:
+        listed_live = listed_live or not doc.get("archived")
+        yield number, doc
+    _check_listed_tag(store, where, listed_live)  # (as list_claims: only when nothing live showed the tag is real)
 
 
 class ListPage(NamedTuple):

@@ -562,10 +562,11 @@ def _word_pattern(word: str) -> re.Pattern[str]:
     return re.compile(folded if _CJK.search(word) else rf"(?<!\w){folded}(?!\w)")
 
 
-def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[date, int]:
-    """A due claim's place in a listing (see ClaimStore.find_claims): by review date, then number."""
+def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[str, int]:
+    """A due claim's place in a listing (see ClaimStore.find_claims): by review date (ISO, so its text sorts as the
+    date does), then number."""
     number, doc = found
-    return date.fromisoformat(doc["review_date"]), number
+    return doc["review_date"], number
 
 
 class ClaimStore(Protocol):
