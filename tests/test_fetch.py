@@ -251,3 +251,10 @@ def test_a_connection_cut_mid_body_is_that_feeds_error(server: FeedServer) -> No
     server.routes["/feed"] = cut_short
     result = fetch(server.url + "/feed")
     assert result.body is None and result.error
+
+
+def test_an_address_with_letters_beyond_ascii_is_fetched(server: FeedServer) -> None:
+    server.routes["/новости/ñews.xml"] = respond(FEED)
+    result = fetch(server.url + "/новости/ñews.xml?q=ä")
+    assert (result.error, result.status, result.body) == (None, 200, FEED)
+    assert [s.path for s in server.seen] == ["/новости/ñews.xml"]

@@ -44,6 +44,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import brotli
 import pycurl
+import yarl
 
 from claimwatch import __version__
 
@@ -366,9 +367,10 @@ class Fetcher:
 
     async def _exchange(self, url: str, headers: list[str]) -> tuple[_Exchange, str | None, float]:
         """One request, no redirect followed: the answer, libcurl's error if any, and the seconds it took."""
+        address = str(yarl.URL(url))  # libcurl takes ASCII: a host in punycode, the rest percent-encoded (ñ: %C3%B1)
         answer = _Exchange(url)
         curl = self._handle()
-        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.URL, address)
         curl.setopt(pycurl.HTTPHEADER, headers)
         curl.setopt(pycurl.HEADERFUNCTION, answer.header)
         curl.setopt(pycurl.WRITEFUNCTION, answer.write)
