@@ -36,7 +36,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, islice
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -292,8 +292,8 @@ class Matcher:
         if len(where) == 2:
             return where[1]  # type: ignore[return-value]
         at, start, end = where  # type: ignore[misc]
-        spans = [m.span() for m in _TOKEN.finditer(nfkcs[at])]
-        return nfkcs[at][spans[start][0]:spans[end - 1][1]]
+        words = list(islice(_TOKEN.finditer(nfkcs[at]), start, end))  # the words up to the last one matched
+        return nfkcs[at][words[0].start():words[-1].end()]
 
     def found_terms(self, *texts: str) -> dict[str, str]:
         """Every watch term (as written) that occurs in any of `texts`, with the words that matched it:

@@ -353,8 +353,9 @@ def evidence_from_dict(d: dict[str, Any], id: int = 0) -> Evidence:
 
 
 def news_item_to_dict(item: NewsItem) -> dict[str, Any]:
+    """Its date in UTC, as the news window keeps it: the texts compare as the times do."""
     return {"feed": item.feed, "link": item.link, "title": item.title, "summary": item.summary,
-            "published": iso(item.published)}
+            "published": iso_utc(item.published)}
 
 
 def news_item_from_dict(d: dict[str, Any]) -> NewsItem:

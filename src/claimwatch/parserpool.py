@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from claimwatch.feedparse import Entry, ParsedFeed, parse_feed
 from claimwatch.matching import Match, Matcher, usable_terms
@@ -41,6 +41,8 @@ LINK_BOUND = 2_048
 MATCHERS_KEPT = 4  # sets of watch terms a parser process keeps compiled
 
 _pool: ProcessPoolExecutor | None = None  # one per process, started on first use, ended at exit
+_ready: Any = None  # the pool's semaphore: each of its processes releases it once, when started
+_unconfirmed = 0  # the pool's processes not yet known to have started (see started())
 _matchers: dict[str, Matcher] = {}  # in a parser process: compiled watch terms by digest, oldest first
 
 
@@ -70,12 +72,16 @@ class Found(NamedTuple):
     matches: tuple[tuple[Match, ...], ...]
 
 
-def start() -> ProcessPoolExecutor:
-    """The pool, its processes starting if it has none yet (each takes about 0.2 s of CPU to start)."""
-    global _pool
+def start(watch: Watchlist | None = None) -> ProcessPoolExecutor:
+    """The pool, its processes starting if it has none yet: each takes about 0.2 s of CPU to start, and as
+    much again to compile its first watch terms (`watch`, compiled as it starts: simplemma's English table
+    loads then), so a watcher that starts them before its first cycle finds them ready (see started())."""
+    global _pool, _ready, _unconfirmed
     if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
-        _pool = ProcessPoolExecutor(PARSERS, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_parser_process)
+        context = multiprocessing.get_context("spawn")
+        _ready, _unconfirmed = context.Semaphore(0), PARSERS
+        _pool = ProcessPoolExecutor(PARSERS, mp_context=context, initializer=_parser_process,
+                                    initargs=(_ready, watch.digest if watch else "", watch.terms if watch else b""))
         # A process is spawned per task waiting, up to PARSERS. They start with Ctrl-C ignored (an ignored
         # signal stays ignored in the child): one still importing at a Ctrl-C would print a traceback.
         previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
@@ -88,6 +94,19 @@ def start() -> ProcessPoolExecutor:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
     return _pool
+
+
+def started(timeout: float = 60) -> bool:
+    """Wait (blocking) until every process of the pool has started and compiled the terms it was started with;
+    False if no pool runs, or a process did not get there within `timeout` seconds."""
+    global _unconfirmed
+    if _pool is None:
+        return False
+    while _unconfirmed:
+        if not _ready.acquire(timeout=timeout):
+            return False
+        _unconfirmed -= 1
+    return True
 
 
 async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
@@ -111,10 +130,14 @@ async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: dateti
     return Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())
 
 
-def _parser_process() -> None:
+def _parser_process(ready: Any, digest: str, terms: bytes) -> None:
     """A parser process leaves Ctrl-C to its parent (which ends it, quietly), and exits when the parent
-    does, even when it was killed and could not say so (an idle worker would wait for work forever)."""
+    does, even when it was killed and could not say so (an idle worker would wait for work forever). It
+    compiles the watch terms it was started with (if any), then says it is ready."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if terms:
+        _compiled(digest, terms)
+    ready.release()
     parent = multiprocessing.parent_process()
     assert parent is not None
 
@@ -151,6 +174,14 @@ def _without_surrogate_references(body: bytes) -> bytes:
     return _REFERENCE.sub(keep, body)
 
 
+def _compiled(digest: str, terms: bytes) -> Matcher:
+    """Compile watch terms in a parser process, and keep them (the MATCHERS_KEPT last)."""
+    matcher = _matchers[digest] = Matcher(pickle.loads(terms))
+    while len(_matchers) > MATCHERS_KEPT:
+        del _matchers[next(iter(_matchers))]
+    return matcher
+
+
 def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, digest: str,
            terms: bytes | None) -> Found | None:
     """One feed's document, its entries matched (in a parser process); None when the watch terms named by
@@ -159,9 +190,7 @@ def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, di
     if matcher is None:
         if terms is None:
             return None
-        matcher = _matchers[digest] = Matcher(pickle.loads(terms))
-        while len(_matchers) > MATCHERS_KEPT:
-            del _matchers[next(iter(_matchers))]
+        matcher = _compiled(digest, terms)
     try:
         doc = bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others

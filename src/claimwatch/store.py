@@ -73,11 +73,12 @@ import re
 import shutil
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time, timedelta
+from itertools import count
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
@@ -834,6 +835,14 @@ class FileStore(StoreBase):
         self._fresh.add(name)
         self._claims.pop(name, None)
 
+    def _changing(self, name: str) -> dict[str, Any]:
+        """A file's data, to change in place as stored ({table: {doc id as text: document}}), written at the end
+        of the transaction (forgotten if it fails). What TinyDB does, less its cost: TinyDB converts a whole table
+        to documents and back at every write, which grows with the file, not with the change."""
+        data = self._data(name)
+        self._mark_dirty(name, data)
+        return data
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Hold the writers' lock; every change inside is written once per file at the end."""
@@ -1135,29 +1144,37 @@ class FileStore(StoreBase):
 
     def add_evidence(self, items: list[Evidence], *, alert: bool = False) -> list[Evidence]:
         """Store evidence rows, all in one write per file; with `alert`, an alert record for each, in the
-        same write (table `alerts`: what delivery will send to the claim's subscribers)."""
+        same write (table `alerts`: what delivery will send to the claim's subscribers). Rows are added to the
+        file's data as stored (_changing): a watch cycle adds thousands to files that hold tens of thousands."""
         stored: list[Evidence] = list(items)  # returned in the order given
         with self.transaction():
             by_file: dict[str, list[int]] = {}
             for at, e in enumerate(items):
                 by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(at)
             for name, positions in by_file.items():
-                db = self._db(name)
+                data = self._changing(name)
                 with self._reading(name):  # idempotent by key: a row stored already is returned, not added again
-                    known = {evidence_key(d): int(i) for i, d in self._data(name).get("evidence", {}).items()}
-                rows = [evidence_to_dict(items[at]) for at in positions]
-                keys = [evidence_key(row) for row in rows]
-                fresh: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}  # given twice in this call: stored once
-                for at, key, row in zip(positions, keys, rows, strict=True):
-                    if key not in known and key not in fresh:
-                        fresh[key] = (at, row)
-                ids = db.table("evidence").insert_multiple(row for _, row in fresh.values())
-                known.update(zip(fresh, ids, strict=True))
-                if alert:
-                    db.table("alerts").insert_multiple({"kind": "evidence", "claim": items[at].claim, "evidence": i,
-                                                        "created": iso(items[at].found_at)}
-                                                       for (at, _), i in zip(fresh.values(), ids, strict=True))
-                seqs = self._evidence_numbers(name)
+                    rows, alerts = data.setdefault("evidence", {}), data.setdefault("alerts", {})
+                    known = {evidence_key(d): int(i) for i, d in rows.items()}
+                    counts = Counter(d["claim"] for d in rows.values())
+                    ids = count(max(map(int, rows), default=0) + 1)  # as TinyDB numbers them: after the highest
+                    alert_ids = count(max(map(int, alerts), default=0) + 1)
+                seqs: dict[int, int] = {}  # each new row's number among its claim's rows (see _evidence_numbers)
+                keys = []
+                for at in positions:
+                    row = evidence_to_dict(items[at])
+                    keys.append(key := evidence_key(row))
+                    if key in known:  # stored before, or given twice in this call: stored once
+                        continue
+                    known[key] = i = next(ids)
+                    rows[str(i)] = row
+                    counts[row["claim"]] += 1
+                    seqs[i] = counts[row["claim"]]
+                    if alert:
+                        alerts[str(next(alert_ids))] = {"kind": "evidence", "claim": row["claim"], "evidence": i,
+                                                        "created": row["found_at"]}
+                if any(known[key] not in seqs for key in keys):  # some were stored before: numbered as stored
+                    seqs = self._evidence_numbers(name)
                 for at, key in zip(positions, keys, strict=True):
                     stored[at] = replace(items[at], id=known[key], seq=seqs[known[key]])
         return stored
@@ -1457,7 +1474,7 @@ class FileStore(StoreBase):
 
     def feeds(self) -> list[Feed]:
         with self._reading("feeds"):
-            return [feed_from_dict(d, d.doc_id) for d in self._db("feeds").table("feeds").all()]
+            return [feed_from_dict(d, int(i)) for i, d in self._data("feeds").get("feeds", {}).items()]
 
     def feed(self, feed_id: int) -> Feed:
         with self._reading("feeds"):
@@ -1504,18 +1521,13 @@ class FileStore(StoreBase):
             self._end_leases([feed.id])
 
     def save_feeds(self, feeds: list[Feed]) -> None:
-        """Store the new state of feeds that are stored already, in one pass over the table (TinyDB converts
-        the whole table on every update: a save_feed per feed made a watch cycle over 500 feeds cost 0.15 s)."""
+        """Store the new state of feeds that are stored already (a feed removed meanwhile stays removed), in
+        the file's data as stored (_changing): a watch cycle saves every feed it checked."""
         with self.transaction():
-            table = self._db("feeds").table("feeds")
-            stored_url = {d.doc_id: d["url"] for d in table.all()}  # unique: a feed's address is watched once
-            new = {stored_url[f.id]: feed_to_dict(f) for f in feeds if f.id in stored_url}
-
-            def replace_doc(doc: dict[str, Any]) -> None:
-                fresh = new[doc["url"]]
-                doc.clear()
-                doc.update(fresh)
-            table.update(replace_doc, doc_ids=[f.id for f in feeds if f.id in stored_url])
+            rows = self._changing("feeds").setdefault("feeds", {})
+            for feed in feeds:
+                if str(feed.id) in rows:
+                    rows[str(feed.id)] = feed_to_dict(feed)
             self._end_leases([f.id for f in feeds])
 
     def lease_feeds(self, worker: str, now: datetime, limit: int, *, every_feed: bool = False,
@@ -1525,28 +1537,31 @@ class FileStore(StoreBase):
         saved or until `now + lease` (table `leases` of feeds.json: feed id -> worker and until when), so that
         watchers on one data directory share the feeds."""
         with self.transaction():
-            leases = self._db("feeds").table("leases")
-            held = {d.doc_id for d in leases.all() if d["until"] > iso_utc(now) and d["by"] not in reclaim}
+            at = iso_utc(now)
+            with self._reading("feeds"):
+                held = {int(i) for i, d in self._data("feeds").get("leases", {}).items()
+                        if d["until"] > at and d["by"] not in reclaim}
             due = sorted((f for f in self.feeds() if f.enabled and f.id not in held
                           and (every_feed or f.next_check is None or f.next_check <= now)),
                          key=lambda f: (f.next_check is not None, f.next_check or now, f.id))[:limit]
-            # Replaced in two passes over the table, not an upsert per feed: TinyDB converts the whole table at
-            # each, which made leasing 500 feeds cost as much CPU as fetching them.
-            expired = [f.id for f in due if leases.contains(doc_id=f.id)]
-            if expired:
-                leases.remove(doc_ids=expired)
-            leases.insert_multiple(Document({"by": worker, "until": iso_utc(now + lease)}, doc_id=f.id) for f in due)
+            if due:  # in the file's data as stored (_changing): a cycle leases every feed
+                until = iso_utc(now + lease)
+                leases = self._changing("feeds").setdefault("leases", {})
+                for feed in due:
+                    leases[str(feed.id)] = {"by": worker, "until": until}
             return sorted(due, key=lambda f: f.id)
 
     def lease_holders(self, now: datetime) -> set[str]:
+        at = iso_utc(now)
         with self._reading("feeds"):
-            return {d["by"] for d in self._db("feeds").table("leases").all() if d["until"] > iso_utc(now)}
+            return {d["by"] for d in self._data("feeds").get("leases", {}).values() if d["until"] > at}
 
     def _end_leases(self, feed_ids: list[int]) -> None:
-        leases = self._db("feeds").table("leases")
-        ended = [i for i in feed_ids if leases.contains(doc_id=i)]
-        if ended:
-            leases.remove(doc_ids=ended)
+        leases = self._data("feeds").get("leases", {})
+        if any(str(i) in leases for i in feed_ids):
+            leases = self._changing("feeds")["leases"]
+            for i in feed_ids:
+                leases.pop(str(i), None)
 
     def remove_feed(self, feed_id: int) -> Feed:
         """Stop watching a feed; the evidence found through it stays."""
@@ -1563,25 +1578,28 @@ class FileStore(StoreBase):
 
     def add_news(self, items: list[NewsItem], now: datetime) -> None:
         """Keep fetched entries for RECENT_DAYS (by their date), at most RECENT_LIMIT of them, newest first;
-        older ones go in the same write."""
+        older ones go in the same write. An item kept already (same feed, link and title) is not kept twice.
+        Added to the file's data as stored (_changing): the window holds 20,000."""
         if not items:
             return
         with self.transaction():
-            table = self._db("news").table("items")
-            with self._reading("news"):  # read as stored, not as a TinyDB document each: the window holds 20,000
-                known = {(d["feed"], d["link"], d["title"]) for d in self._data("news").get("items", {}).values()}
-            table.insert_multiple(news_item_to_dict(replace(i, published=i.published.astimezone(UTC))) for i in items
-                                  if (i.feed, i.link, i.title) not in known)
+            data = self._changing("news")
             horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
             with self._reading("news"):
-                rows = self._data("news").get("items", {})
+                rows = data.setdefault("items", {})
+                known = {(d["feed"], d["link"], d["title"]) for d in rows.values()}
+                ids = count(max(map(int, rows), default=0) + 1)
+                for item in items:
+                    if (item.feed, item.link, item.title) not in known:
+                        known.add((item.feed, item.link, item.title))
+                        rows[str(next(ids))] = news_item_to_dict(item)
                 if len(rows) > RECENT_LIMIT:  # sorted only when some must go for being past the limit
                     newest = sorted(((d["published"], int(i)) for i, d in rows.items()), reverse=True)
-                    old = [i for n, (published, i) in enumerate(newest) if n >= RECENT_LIMIT or published < horizon]
+                    old = [str(i) for n, (published, i) in enumerate(newest) if n >= RECENT_LIMIT or published < horizon]
                 else:
-                    old = [int(i) for i, d in rows.items() if d["published"] < horizon]
-            if old:
-                table.remove(doc_ids=old)
+                    old = [i for i, d in rows.items() if d["published"] < horizon]
+            for i in old:
+                del rows[i]
 
     def recent_news(self, now: datetime) -> list[NewsItem]:
         """The entries fetched in the last RECENT_DAYS (by their date), newest first."""
@@ -1596,12 +1614,16 @@ class FileStore(StoreBase):
         """A feed's seen entries: entry key -> (content hash, when last seen in the feed)."""
         with self._reading("seen"):
             doc = self._db("seen").table("seen").get(doc_id=feed_id)
-            return {} if doc is None else {k: (h, parse_datetime(t)) for k, (h, t) in doc["entries"].items()}
+            times: dict[str, datetime] = {}  # most entries share a few times (the checks they were last seen in)
+            return {} if doc is None else {k: (h, times.get(t) or times.setdefault(t, parse_datetime(t)))
+                                           for k, (h, t) in doc["entries"].items()}
 
     def save_seen(self, feed_id: int, entries: dict[str, tuple[str, datetime]]) -> None:
+        """Replace a feed's seen entries, in the file's data as stored (_changing): a cold cycle saves every feed's."""
+        texts: dict[datetime, str] = {}
+        doc = {"entries": {k: [h, texts.get(t) or texts.setdefault(t, t.isoformat())] for k, (h, t) in entries.items()}}
         with self.transaction():
-            doc = {"entries": {k: [h, iso(t)] for k, (h, t) in entries.items()}}
-            self._db("seen").table("seen").upsert(Document(doc, doc_id=feed_id))
+            self._changing("seen").setdefault("seen", {})[str(feed_id)] = doc
 
     # --- web: sign-in links, shared claims ---------------------------------------------------------
     # In people.json: `signins` (one-time sign-in links), `sessions` (the web's signed-in browsers) and `shared`

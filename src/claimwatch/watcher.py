@@ -28,7 +28,7 @@ from claimwatch.parsing import feed_key, feed_url, shown_url
 from claimwatch.store import ClaimFilter, Store
 
 LEASE_BATCH = 100  # feeds a watcher leases at a time: several watchers share a cycle's feeds in batches this size
-RECORD_BATCH = 50  # parsed documents a record waits for (the rest of a cycle's are recorded at its end)
+RECORD_BATCH = 50  # parsed documents a cycle's first record waits for (see Watcher._check_all)
 SEEN_DAYS = 30  # an entry stays seen this long after it left the feed, and at least 2x the feed's length
 
 
@@ -96,6 +96,11 @@ class Watcher:
             self._watchlist = (version, self._watchlist[1] if same else watchlist)
         return self._watchlist[1]
 
+    def start_parsers(self) -> None:
+        """Start the parser processes now, each compiling the open claims' watch terms as it starts, rather than
+        as the first cycle begins: a watcher that runs on pays for it once, before its first cycle."""
+        parserpool.start(self.watchlist())
+
     def matcher(self) -> Matcher:
         """The watchlist compiled in this process (the cycle's matching is the parser processes')."""
         watchlist = self.watchlist()
@@ -107,35 +112,39 @@ class Watcher:
         """Check the feeds that are due (all enabled ones with `every_feed`) and that no other watcher holds."""
         reports: list[FeedReport] = []
         gone = [w for w in await asyncio.to_thread(self.store.lease_holders, now) if _gone(w)]
-        while True:  # with every_feed, all at once: those checked would be due again
-            feeds = await asyncio.to_thread(self.store.lease_feeds, self.worker, now,
-                                            2**31 if every_feed else LEASE_BATCH, every_feed=every_feed, reclaim=gone)
-            reports += await self._check_all(feeds, now) if feeds else []
-            if not feeds or every_feed:
-                break
+        # The cyclic garbage collector waits for the cycle's end: a cold cycle makes millions of objects, none of
+        # them cyclic garbage, and each collection during it rescanned what the store holds (0.25 s of a cold
+        # cycle of 500 feeds went to collections). One collection after the cycle finds any it left.
+        with gc_paused():
+            while True:  # with every_feed, all at once: those checked would be due again
+                feeds = await asyncio.to_thread(self.store.lease_feeds, self.worker, now, 2**31 if every_feed
+                                                else LEASE_BATCH, every_feed=every_feed, reclaim=gone)
+                reports += await self._check_all(feeds, now) if feeds else []
+                if not feeds or every_feed:
+                    break
         return sorted(reports, key=lambda r: r.feed.id)  # in the order of the feeds, as they are listed
 
     async def _check_all(self, feeds: list[Feed], now: datetime) -> list[FeedReport]:
-        if feeds:
-            parserpool.start()  # the parser processes start while the first feeds are on their way
         # Documents are stored while others are still fetched, parsed and matched: what has arrived is recorded
-        # once RECORD_BATCH parsed documents are among it and the record before it is done, so batches grow as
-        # records take longer. Each record rewrites the files it touches whole (the news, the evidence):
-        # recording each document as it came made a cold cycle of 500 feeds 20 records, costing the watcher's
-        # process more than everything else it did. A cycle of 304s is recorded at the end, in one write.
+        # once the record before it is done and as many parsed documents are among it as were recorded before
+        # (RECORD_BATCH at first). Each record rewrites the files it touches whole (the news, the evidence, the
+        # seen entries), so a record costs more the more the cycle has stored already: batches that double keep
+        # a cold cycle of 500 feeds to 5 records, where batches of 50 made 10 (costing the watcher's process
+        # twice the CPU), and a record per document 500. A cycle of 304s is recorded at the end, in one write.
         reports: list[FeedReport] = []
         arrived: list[tuple[Feed, FetchResult, Found | None]] = []
-        parsed = 0
+        parsed = recorded = 0
         recording: asyncio.Future[list[FeedReport]] | None = None
         watch = await asyncio.to_thread(self.watchlist)
+        parserpool.start(watch)  # if not started yet: the processes start while the first feeds are on their way
         for check in asyncio.as_completed([self._check(f, now, watch) for f in feeds]):
             arrived.append(await check)
             parsed += arrived[-1][2] is not None
-            if parsed >= RECORD_BATCH and (recording is None or recording.done()):
+            if parsed >= max(RECORD_BATCH, recorded) and (recording is None or recording.done()):
                 if recording is not None:
                     reports += await recording
                 recording = asyncio.ensure_future(asyncio.to_thread(self._record, arrived, now))
-                arrived, parsed = [], 0
+                arrived, parsed, recorded = [], 0, recorded + parsed
         if recording is not None:
             reports += await recording
         reports += await asyncio.to_thread(self._record, arrived, now) if arrived else []
