@@ -128,7 +128,7 @@ def timed_cycles(store, server_pid: int, *, matching: bool = True) -> list[dict[
         fetcher = Fetcher(allow_private=True, per_host=8)  # every feed is on one host here
         watcher = (Watcher if matching else Unmatched)(store, fetcher)
         wall, cpu = time.perf_counter(), time.process_time()
-        watcher.start_parsers()  # as `claimwatch watch` does before its first cycle
+        parserpool.start(watcher.watchlist())  # as a cycle does, if they are not running yet
         if not await asyncio.to_thread(parserpool.started):
             raise SystemExit("the parser processes did not start")
         out = [{"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,

@@ -4,6 +4,8 @@ cycle matches against the claims as they are then."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,3 +65,22 @@ def test_a_claim_added_between_cycles_is_matched_in_the_next_cycle(data: Path | 
         first, second = asyncio.run(run())
     assert first == [(1, "Power of Siberia 2 talks")]
     assert sorted(second) == [(1, "Weather and Power of Siberia 2"), (2, "Weather and Power of Siberia 2")]
+
+
+def test_parser_processes_compile_the_terms_they_are_started_with() -> None:
+    """start(watch) has each process compile the terms as it starts, and started() waits until all have: the
+    first documents are matched at once, no process asking to be sent the terms (`_parse` gives None when it
+    would). Run in a process of its own, whose pool this test starts."""
+    script = f"""
+from datetime import datetime
+from claimwatch import parserpool
+watch = parserpool.Watchlist.of([(1, ("Power of Siberia 2",))])
+pool = parserpool.start(watch)
+assert parserpool.started(60)
+body = {rss(("a", "Power of Siberia 2 talks"))!r}
+now = datetime.fromisoformat({NOW.isoformat()!r})
+found = [pool.submit(parserpool._parse, "1", body, {{}}, now, watch.digest, None) for _ in range(4 * parserpool.PARSERS)]
+print([None if f.result() is None else [m.claim for ms in f.result().matches for m in ms] for f in found])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip() == str([[1]] * 4 * parserpool.PARSERS)

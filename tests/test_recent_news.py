@@ -89,6 +89,9 @@ def test_the_same_news_fetched_again_is_kept_once(data: Path | str) -> None:
     store.add_news([item], NOW)
     store.add_news([item], NOW)  # a cycle repeated after a crash before its seen entries were written
     assert store.recent_news(NOW) == [item]
+    other = NewsItem("Wire", "https://n.example/2", "Minsk again", "", NOW)
+    store.add_news([other, item, other], NOW)  # in one batch too (two feeds' entries, the same item)
+    assert store.recent_news(NOW) == [item, other]
 
 
 # A writer that keeps adding news and prints each batch's number once the write returned.

@@ -279,6 +279,25 @@ def test_evidence_is_kept_per_claim_and_labelled_with_history(store: Store) -> N
         store.label_evidence(second.id, 2, Stance.CONTRADICTS, "bo", NOW)  # the second claim has only [1]
 
 
+def test_evidence_given_again_among_new_rows_is_returned_as_stored_and_the_new_rows_numbered_after(store: Store) -> None:
+    """Idempotent by key, within one call too (an item given again comes back with the stored row's id and number);
+    only the new rows get alert events; numbers go on per claim."""
+    first, second = add(store, "one"), add(store, "two")
+    a, = store.add_evidence([Evidence(0, first.id, "https://n.org/a", "A", NOW)], alert=True)
+    again = store.add_evidence([
+        Evidence(0, second.id, "https://n.org/b", "B", NOW),
+        Evidence(0, first.id, "https://n.org/a", "A again", NOW),  # the same link: the row stored already
+        Evidence(0, first.id, "", "No link", NOW, feed="Wire"),
+        Evidence(0, first.id, "", "No link", NOW, feed="Wire"),  # twice in this call: stored once
+    ], alert=True)
+    assert [(e.claim, e.seq, e.title) for e in again] == [(second.id, 1, "B"), (first.id, 1, "A again"),
+                                                          (first.id, 2, "No link"), (first.id, 2, "No link")]
+    assert again[1].id == a.id and again[2].id == again[3].id
+    assert [e.title for e in store.evidence_for(first.id)] == ["No link", "A"]
+    assert sorted((d["claim"], d["evidence"]) for d in store.alert_events()) == sorted(
+        [(first.id, a.id), (second.id, again[0].id), (first.id, again[2].id)])
+
+
 def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> None:
     claim = add(store, "one")
     item, = store.add_evidence([Evidence(0, claim.id, "https://n.org/a", "Item", NOW)])

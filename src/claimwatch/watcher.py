@@ -96,11 +96,6 @@ class Watcher:
             self._watchlist = (version, self._watchlist[1] if same else watchlist)
         return self._watchlist[1]
 
-    def start_parsers(self) -> None:
-        """Start the parser processes now, each compiling the open claims' watch terms as it starts, rather than
-        as the first cycle begins: a watcher that runs on pays for it once, before its first cycle."""
-        parserpool.start(self.watchlist())
-
     def matcher(self) -> Matcher:
         """The watchlist compiled in this process (the cycle's matching is the parser processes')."""
         watchlist = self.watchlist()
