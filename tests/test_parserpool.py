@@ -79,8 +79,9 @@ pool = parserpool.start(watch)
 assert parserpool.started(60)
 body = {rss(("a", "Power of Siberia 2 talks"))!r}
 now = datetime.fromisoformat({NOW.isoformat()!r})
-found = [pool.submit(parserpool._parse, "1", body, {{}}, now, watch.digest, None) for _ in range(4 * parserpool.PARSERS)]
-print([None if f.result() is None else [m.claim for ms in f.result().matches for m in ms] for f in found])
+document = parserpool._Document("1", body, {{}}, now)
+found = [pool.submit(parserpool._parse, [document], watch.digest, None) for _ in range(4 * parserpool.PARSERS)]
+print([None if f.result() is None else [m.claim for ms in f.result()[0].matches for m in ms] for f in found])
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip() == str([[1]] * 4 * parserpool.PARSERS)

@@ -21,6 +21,8 @@ import pickle
 import re
 import signal
 import threading
+import weakref
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Iterable, Sequence
@@ -109,25 +111,93 @@ def started(timeout: float = 60) -> bool:
     return True
 
 
+class _Document(NamedTuple):
+    feed_id: str
+    body: bytes
+    headers: dict[str, str]
+    now: datetime
+
+
+class _Dispatcher:
+    """Documents waiting for a parser process, sent several to a task while the processes are busy. A task costs
+    the watcher's process about the same whatever it carries (the executor's two threads hand it on and the
+    answer back, each taking the GIL from the event loop and the store's thread), so when documents arrive
+    faster than they are parsed, a task takes a share of those waiting (at most BATCH); one arriving at idle
+    processes goes alone, at once. Documents of different watch terms go in different tasks."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[_Document, Watchlist, asyncio.Future[Found]]] = deque()
+        self.tasks = 0  # sent and not answered yet
+        self.running: set[asyncio.Task[None]] = set()
+
+    def add(self, document: _Document, watch: Watchlist) -> asyncio.Future[Found]:
+        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
+        self.waiting.append((document, watch, future))
+        self._send()
+        return future
+
+    def _send(self) -> None:
+        while self.waiting and self.tasks < 2 * PARSERS:  # two to a process: the next is there when one ends
+            share = min(BATCH, -(-len(self.waiting) // (2 * PARSERS - self.tasks)))
+            watch = self.waiting[0][1]
+            batch = []
+            while self.waiting and len(batch) < share and self.waiting[0][1].digest == watch.digest:
+                batch.append(self.waiting.popleft())
+            self.tasks += 1
+            task = asyncio.ensure_future(self._run(batch, watch))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+    async def _run(self, batch: list[tuple[_Document, Watchlist, asyncio.Future[Found]]], watch: Watchlist) -> None:
+        try:
+            found = await _parsed_together([document for document, _, _ in batch], watch)
+            for (_, _, future), one in zip(batch, found, strict=True):
+                if not future.done():  # its watcher may have given up on it
+                    future.set_result(one)
+        except asyncio.CancelledError:  # the event loop is closing
+            for _, _, future in batch:
+                future.cancel()
+            raise
+        except Exception as e:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+        finally:
+            self.tasks -= 1
+            self._send()
+
+
+BATCH = 8  # documents a task carries at most
+_dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] = weakref.WeakKeyDictionary()
+
+
 async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
-    """A document parsed and its entries matched in a parser process. A process that dies (killed, out of
-    memory) takes the parses it had with it: those are tried once more in a fresh pool, then count as the
-    feed's failure."""
+    """A document parsed and its entries matched in a parser process (see _Dispatcher). A process that dies
+    (killed, out of memory) takes the parses it had with it: those are tried once more in a fresh pool, then
+    count as the feed's failure."""
+    loop = asyncio.get_running_loop()
+    dispatcher = _dispatchers.get(loop)
+    if dispatcher is None:
+        dispatcher = _dispatchers[loop] = _Dispatcher()
+    return await dispatcher.add(_Document(feed_id, body, headers, now), watch)
+
+
+async def _parsed_together(documents: list[_Document], watch: Watchlist) -> list[Found]:
     global _pool
+    loop = asyncio.get_running_loop()
     for _ in range(2):
         pool = start()
         try:
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(pool, _parse, feed_id, body, headers, now, watch.digest, None)
+            found = await loop.run_in_executor(pool, _parse, documents, watch.digest, None)
             if found is None:  # that process had not been given these terms yet
-                found = await loop.run_in_executor(pool, _parse, feed_id, body, headers, now, watch.digest, watch.terms)
+                found = await loop.run_in_executor(pool, _parse, documents, watch.digest, watch.terms)
             if found is not None:
                 return found
         except BrokenProcessPool:
             if _pool is pool:
                 _pool = None
                 pool.shutdown(wait=False)
-    return Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())
+    return [Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())] * len(documents)
 
 
 def _parser_process(ready: Any, digest: str, terms: bytes) -> None:
@@ -182,17 +252,21 @@ def _compiled(digest: str, terms: bytes) -> Matcher:
     return matcher
 
 
-def _parse(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, digest: str,
-           terms: bytes | None) -> Found | None:
-    """One feed's document, its entries matched (in a parser process); None when the watch terms named by
-    `digest` are not compiled here and were not sent. A parser failure is that feed's failure, not the cycle's."""
+def _parse(documents: list[_Document], digest: str, terms: bytes | None) -> list[Found] | None:
+    """Documents, their entries matched (in a parser process); None when the watch terms named by `digest` are not
+    compiled here and were not sent. A parser failure is that feed's failure, not the cycle's."""
     matcher = _matchers.get(digest)
     if matcher is None:
         if terms is None:
             return None
         matcher = _compiled(digest, terms)
+    return [_found(matcher, document) for document in documents]
+
+
+def _found(matcher: Matcher, document: _Document) -> Found:
     try:
-        doc = bounded(parse_feed(feed_id, _without_surrogate_references(body), headers, now))
+        doc = bounded(parse_feed(document.feed_id, _without_surrogate_references(document.body), document.headers,
+                                 document.now))
     except Exception as e:  # noqa: BLE001 - feedparser on hostile bytes: record it, go on with the others
         return Found(ParsedFeed("", "", None, (), f"could not be parsed: {type(e).__name__}: {e}"), ())
     return Found(doc, tuple(tuple(matcher.match(e.title, e.summary)) for e in doc.entries))

@@ -67,6 +67,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import heapq
 import logging
 import os
 import re
@@ -799,6 +800,10 @@ class FileStore(StoreBase):
         # Per file, the version last checked whole (or written here) with its data: a later version of the file
         # has only its documents that differ from that data checked before a write.
         self._sound: dict[str, tuple[Signature, dict[str, Any]]] = {}
+        # Per file, how many times its data here was read anew or changed; and indexes of a file's data made at
+        # one of those versions and kept up to date by the one change that uses them (see _changing_indexed).
+        self._versions: dict[str, int] = defaultdict(int)
+        self._indexes: dict[tuple[str, str], tuple[int, Any]] = {}
         self.migrated_backup: str | None = None
         self._roles: dict[str, int | bool | None] = {}  # role -> its lock's descriptor (True in memory), None: not held
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
@@ -823,6 +828,7 @@ class FileStore(StoreBase):
             if not keep:
                 return data
             self._cache[name] = (signature, data)
+            self._versions[name] += 1
         if self._depth:  # the lock is held: nobody else can change the file until it is released
             self._fresh.add(name)
         return data
@@ -831,6 +837,7 @@ class FileStore(StoreBase):
         if not self._depth:
             raise RuntimeError("store writes must happen inside Store.transaction()")
         self._cache[name] = (None, data)
+        self._versions[name] += 1
         self._dirty[name] = data
         self._fresh.add(name)
         self._claims.pop(name, None)
@@ -842,6 +849,19 @@ class FileStore(StoreBase):
         data = self._data(name)
         self._mark_dirty(name, data)
         return data
+
+    def _changing_indexed(self, name: str, kind: str, make: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, Any], Any]:
+        """A file's data to change in place (as _changing), with an index of it (`make(data)`, kept under `kind`)
+        that the caller keeps up to date with its change. The index is made again only when the data changed
+        otherwise since (any other write, a rollback, another process's write): a watch cycle adds evidence and
+        news to files of tens of thousands of rows several times, and each index made anew cost it 25 ms."""
+        kept = self._indexes.get((name, kind))
+        self._data(name)  # read first: data read anew makes a kept index stale
+        current = kept is not None and kept[0] == self._versions[name]
+        data = self._changing(name)
+        index = kept[1] if current else make(data)
+        self._indexes[(name, kind)] = (self._versions[name], index)
+        return data, index
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1152,31 +1172,29 @@ class FileStore(StoreBase):
             for at, e in enumerate(items):
                 by_file.setdefault(f"evidence-{_shard(e.claim):04d}", []).append(at)
             for name, positions in by_file.items():
-                data = self._changing(name)
                 with self._reading(name):  # idempotent by key: a row stored already is returned, not added again
+                    data, index = self._changing_indexed(name, "evidence", _evidence_index)
                     rows, alerts = data.setdefault("evidence", {}), data.setdefault("alerts", {})
-                    known = {evidence_key(d): int(i) for i, d in rows.items()}
-                    counts = Counter(d["claim"] for d in rows.values())
-                    ids = count(max(map(int, rows), default=0) + 1)  # as TinyDB numbers them: after the highest
-                    alert_ids = count(max(map(int, alerts), default=0) + 1)
                 seqs: dict[int, int] = {}  # each new row's number among its claim's rows (see _evidence_numbers)
                 keys = []
                 for at in positions:
                     row = evidence_to_dict(items[at])
                     keys.append(key := evidence_key(row))
-                    if key in known:  # stored before, or given twice in this call: stored once
+                    if key in index.known:  # stored before, or given twice in this call: stored once
                         continue
-                    known[key] = i = next(ids)
+                    index.known[key] = i = index.next_row
+                    index.next_row += 1
                     rows[str(i)] = row
-                    counts[row["claim"]] += 1
-                    seqs[i] = counts[row["claim"]]
+                    index.per_claim[row["claim"]] += 1
+                    seqs[i] = index.per_claim[row["claim"]]
                     if alert:
-                        alerts[str(next(alert_ids))] = {"kind": "evidence", "claim": row["claim"], "evidence": i,
-                                                        "created": row["found_at"]}
-                if any(known[key] not in seqs for key in keys):  # some were stored before: numbered as stored
+                        alerts[str(index.next_alert)] = {"kind": "evidence", "claim": row["claim"], "evidence": i,
+                                                         "created": row["found_at"]}
+                        index.next_alert += 1
+                if any(index.known[key] not in seqs for key in keys):  # some were stored before: numbered as stored
                     seqs = self._evidence_numbers(name)
                 for at, key in zip(positions, keys, strict=True):
-                    stored[at] = replace(items[at], id=known[key], seq=seqs[known[key]])
+                    stored[at] = replace(items[at], id=index.known[key], seq=seqs[index.known[key]])
         return stored
 
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:
@@ -1583,23 +1601,26 @@ class FileStore(StoreBase):
         if not items:
             return
         with self.transaction():
-            data = self._changing("news")
             horizon = iso_utc(now - timedelta(days=RECENT_DAYS))
             with self._reading("news"):
+                data, index = self._changing_indexed("news", "items", _news_index)
                 rows = data.setdefault("items", {})
-                known = {(d["feed"], d["link"], d["title"]) for d in rows.values()}
-                ids = count(max(map(int, rows), default=0) + 1)
                 for item in items:
-                    if (item.feed, item.link, item.title) not in known:
-                        known.add((item.feed, item.link, item.title))
-                        rows[str(next(ids))] = news_item_to_dict(item)
-                if len(rows) > RECENT_LIMIT:  # sorted only when some must go for being past the limit
-                    newest = sorted(((d["published"], int(i)) for i, d in rows.items()), reverse=True)
-                    old = [str(i) for n, (published, i) in enumerate(newest) if n >= RECENT_LIMIT or published < horizon]
-                else:
-                    old = [i for i, d in rows.items() if d["published"] < horizon]
+                    key = (item.feed, item.link, item.title)
+                    if key not in index.known:
+                        index.known[key] = index.next_row
+                        rows[str(index.next_row)] = news_item_to_dict(item)
+                        index.next_row += 1
+                # Beyond RECENT_LIMIT, the oldest go (by date, then as added: the first added goes first).
+                old = {i for i, d in rows.items() if d["published"] < horizon}
+                if len(rows) - len(old) > RECENT_LIMIT:
+                    old.update(str(i) for _, i in heapq.nsmallest(len(rows) - len(old) - RECENT_LIMIT, (
+                        (d["published"], int(i)) for i, d in rows.items() if i not in old)))
             for i in old:
-                del rows[i]
+                d = rows.pop(i)
+                key = (d["feed"], d["link"], d["title"])
+                if index.known.get(key) == int(i):
+                    del index.known[key]
 
     def recent_news(self, now: datetime) -> list[NewsItem]:
         """The entries fetched in the last RECENT_DAYS (by their date), newest first."""
@@ -1834,6 +1855,29 @@ def _check_claim(doc: dict[str, Any], number: int) -> None:
 def evidence_key(doc: dict[str, Any]) -> tuple[Any, ...]:
     """What makes an evidence row the same news for the same claim: its link, else its feed and title."""
     return (doc["claim"], doc["url"]) if doc["url"] else (doc["claim"], doc.get("feed"), doc["title"])
+
+
+@dataclass
+class _Rows:
+    """What adding rows to a file's table needs to know of it (FileStore._changing_indexed): the rows' keys (-> row
+    id), rows per claim, and the ids the next row and the next alert record take (after the highest, as TinyDB)."""
+
+    known: dict[Any, int]
+    per_claim: Counter[int]
+    next_row: int
+    next_alert: int = 1
+
+
+def _evidence_index(data: dict[str, Any]) -> _Rows:
+    rows = data.get("evidence", {})
+    return _Rows({evidence_key(d): int(i) for i, d in rows.items()}, Counter(d["claim"] for d in rows.values()),
+                 max(map(int, rows), default=0) + 1, max(map(int, data.get("alerts", {})), default=0) + 1)
+
+
+def _news_index(data: dict[str, Any]) -> _Rows:
+    rows = data.get("items", {})
+    return _Rows({(d["feed"], d["link"], d["title"]): int(i) for i, d in rows.items()}, Counter(),
+                 max(map(int, rows), default=0) + 1)
 
 
 def _check_alert(doc: dict[str, Any], number: int) -> None:
