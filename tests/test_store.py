@@ -12,7 +12,7 @@ from tinydb import TinyDB
 
 from claimwatch import ledger
 from claimwatch.errors import InputError, NotFound, StoreError
-from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, Outcome, OutcomeValue, Source, Stance
+from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, NewsItem, Outcome, OutcomeValue, Source, Stance
 from claimwatch.store import ClaimFilter, FileBackend, FileStore, MemoryBackend, SCHEMA_VERSION, SHARD_SIZE, Store, open_store
 
 from conftest import NOW, CountingBackend
@@ -296,6 +296,28 @@ def test_evidence_given_again_among_new_rows_is_returned_as_stored_and_the_new_r
     assert [e.title for e in store.evidence_for(first.id)] == ["No link", "A"]
     assert sorted((d["claim"], d["evidence"]) for d in store.alert_events()) == sorted(
         [(first.id, a.id), (second.id, again[0].id), (first.id, again[2].id)])
+
+
+def test_rows_added_by_another_process_or_rolled_back_are_seen_by_the_next_add(tmp_path: Path) -> None:
+    """The file store keeps an index of the evidence and news files between adds (FileStore._changing_indexed):
+    what another process wrote meanwhile, and what a failed transaction did not write, are taken into account."""
+    ours, theirs = open_store(tmp_path), open_store(tmp_path)
+    claim = add(ours, "one")
+    first, = ours.add_evidence([Evidence(0, claim.id, "https://n.org/1", "1", NOW)])
+    second, = theirs.add_evidence([Evidence(0, claim.id, "https://n.org/2", "2", NOW)])
+    third, again = ours.add_evidence([Evidence(0, claim.id, "https://n.org/3", "3", NOW),
+                                      Evidence(0, claim.id, "https://n.org/2", "2", NOW)])
+    assert [first.seq, second.seq, third.seq, again.seq] == [1, 2, 3, 2] and again.id == second.id
+    with pytest.raises(RuntimeError), ours.transaction():
+        ours.add_evidence([Evidence(0, claim.id, "https://n.org/4", "4", NOW)])
+        ours.add_news([NewsItem("Wire", "https://n.org/4", "4", "", NOW)], NOW)
+        raise RuntimeError("a failure later in the same transaction")
+    fourth, = ours.add_evidence([Evidence(0, claim.id, "https://n.org/4", "4", NOW)])
+    assert fourth.seq == 4 and [e.title for e in open_store(tmp_path).evidence_for(claim.id)] == ["4", "3", "2", "1"]
+    theirs.add_news([NewsItem("Wire", "https://n.org/5", "5", "", NOW)], NOW)
+    ours.add_news([NewsItem("Wire", "https://n.org/5", "5", "", NOW), NewsItem("Wire", "https://n.org/4", "4", "", NOW)],
+                  NOW)
+    assert sorted(i.title for i in open_store(tmp_path).recent_news(NOW)) == ["4", "5"]
 
 
 def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> None:
