@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import ipaddress
 import re
 import socket
@@ -289,6 +290,33 @@ class _Transfers:
         self.watched.clear()
 
 
+@functools.lru_cache(maxsize=8192)
+def _ascii(url: str) -> str:
+    """The address as libcurl takes it, in ASCII: the host in punycode, the rest percent-encoded (ñ: %C3%B1).
+    Kept per address, as _checked_host: a watch cycle asks for the same few thousand every time."""
+    return str(yarl.URL(url))
+
+
+@functools.lru_cache(maxsize=8192)
+def _checked_host(url: str, allow_private: bool) -> str:
+    """The host of a feed address that may be fetched (Refused otherwise)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused(f"{url!r} is not an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as e:
+        raise Refused(f"{url!r} is not a usable address: {e}") from None
+    if not allow_private:  # refused before asking, though the socket's address is checked too
+        try:
+            literal = forbidden_address(parts.hostname)
+        except ValueError:
+            literal = False  # a host name: checked as its socket is opened
+        if literal:
+            raise Refused(_PRIVATE.format(host=parts.hostname))
+    return parts.hostname
+
+
 class Fetcher:
     """One HTTP client for every feed, with the limits above."""
 
@@ -348,7 +376,7 @@ class Fetcher:
         headers = _REQUEST_HEADERS + [f"{name}: {value}" for name, value in (
             ("If-None-Match", etag), ("If-Modified-Since", last_modified)) if value]
         for _ in range(MAX_REDIRECTS + 1):
-            host = self._check_url(target)
+            host = _checked_host(target, self.allow_private)
             # The site's turn first, then an overall slot: a queue for one busy site holds no slot other
             # sites could use. The total timeout starts once it is our turn, not while waiting for it.
             async with self._per_host[host], self._overall:
@@ -367,7 +395,7 @@ class Fetcher:
 
     async def _exchange(self, url: str, headers: list[str]) -> tuple[_Exchange, str | None, float]:
         """One request, no redirect followed: the answer, libcurl's error if any, and the seconds it took."""
-        address = str(yarl.URL(url))  # libcurl takes ASCII: a host in punycode, the rest percent-encoded (ñ: %C3%B1)
+        address = _ascii(url)
         answer = _Exchange(url)
         curl = self._handle()
         curl.setopt(pycurl.URL, address)
@@ -396,23 +424,6 @@ class Fetcher:
                             "Couldn't resolve")):
             return f"ConnectError: {line}"
         return line
-
-    def _check_url(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise Refused(f"{url!r} is not an http(s) URL")
-        try:
-            parts.port  # noqa: B018 - raises for a port out of range
-        except ValueError as e:
-            raise Refused(f"{url!r} is not a usable address: {e}") from None
-        if not self.allow_private:  # refused before asking, though the socket's address is checked too
-            try:
-                literal = forbidden_address(parts.hostname)
-            except ValueError:
-                literal = False  # a host name: checked as its socket is opened
-            if literal:
-                raise Refused(_PRIVATE.format(host=parts.hostname))
-        return parts.hostname
 
     @staticmethod
     def _result(url: str, final: str, moved: bool, answer: _Exchange, body: bytes | None,

@@ -794,7 +794,7 @@ class PgStore(StoreBase):
                     self._announce("alerts")
             for at, e in enumerate(items):
                 id_, seq = known[evidence_key({"claim": e.claim, "url": e.url, "feed": e.feed, "title": e.title})]
-                stored[at] = replace(e, id=id_, seq=seq)
+                stored[at] = e.numbered(id_, seq)
         return stored
 
     def _evidence(self, where: str, params: Any) -> list[Evidence]:

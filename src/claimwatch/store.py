@@ -1194,7 +1194,7 @@ class FileStore(StoreBase):
                 if any(index.known[key] not in seqs for key in keys):  # some were stored before: numbered as stored
                     seqs = self._evidence_numbers(name)
                 for at, key in zip(positions, keys, strict=True):
-                    stored[at] = replace(items[at], id=index.known[key], seq=seqs[index.known[key]])
+                    stored[at] = items[at].numbered(index.known[key], seqs[index.known[key]])
         return stored
 
     def add_alert(self, kind: str, number: int, at: datetime, **fields: Any) -> None:

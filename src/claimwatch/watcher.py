@@ -234,9 +234,10 @@ class Watcher:
         edited = 0
         for entry, matches in zip(doc.entries, found.matches, strict=True):
             known = seen.get(entry.key)
-            alias = next((a for a in entry.aliases if known is None and seen.get(a, ("",))[0] == entry.content_hash), None)
-            if alias is not None:  # seen under the key it had before: the same entry, not a new one
-                known = seen.pop(alias)
+            if known is None and entry.aliases:  # seen under the key it had before: the same entry, not a new one
+                alias = next((a for a in entry.aliases if seen.get(a, ("",))[0] == entry.content_hash), None)
+                if alias is not None:
+                    known = seen.pop(alias)
             if known is None:
                 new.append((entry, matches))
             elif known[0] != entry.content_hash:  # an edit: remembered, not alerted again
