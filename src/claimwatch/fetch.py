@@ -230,7 +230,7 @@ class _Transfers:
         self.multi = pycurl.CurlMulti()
         self.multi.setopt(pycurl.M_SOCKETFUNCTION, self._watch)
         self.multi.setopt(pycurl.M_TIMERFUNCTION, self._time)
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.Handle | None = None
         self.watched: dict[int, int] = {}  # socket -> what libcurl waits for on it (pycurl.POLL_*)
         self.running: dict[pycurl.Curl, asyncio.Future[str | None]] = {}
 
@@ -262,9 +262,14 @@ class _Transfers:
             self.watched[fd] = event
 
     def _time(self, ms: int) -> None:
+        """libcurl's one timer: -1 none, 0 at once (after each new transfer: a plain callback, not a timer), else
+        in `ms` milliseconds."""
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_later(ms / 1000, self._act, pycurl.SOCKET_TIMEOUT, 0) if ms >= 0 else None
+        if ms > 0:
+            self.timer = self.loop.call_later(ms / 1000, self._act, pycurl.SOCKET_TIMEOUT, 0)
+        else:
+            self.timer = self.loop.call_soon(self._act, pycurl.SOCKET_TIMEOUT, 0) if ms == 0 else None
 
     def _act(self, fd: int, event: int) -> None:
         self.multi.socket_action(fd, event)

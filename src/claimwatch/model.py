@@ -337,9 +337,9 @@ def evidence_to_dict(e: Evidence) -> dict[str, Any]:
         "feed": e.feed,
         "published": iso(e.published),
         "found_at": iso(e.found_at),
-        "matched": list(e.matched),
+        "matched": tuple(e.matched),  # written as JSON arrays; a tuple given is kept, not copied (a cycle keeps thousands)
         "stance": e.stance.value,
-        "words": list(e.words),
+        "words": tuple(e.words),
         "backfill": e.backfill,
     }
 

@@ -1642,7 +1642,7 @@ class FileStore(StoreBase):
     def save_seen(self, feed_id: int, entries: dict[str, tuple[str, datetime]]) -> None:
         """Replace a feed's seen entries, in the file's data as stored (_changing): a cold cycle saves every feed's."""
         texts: dict[datetime, str] = {}
-        doc = {"entries": {k: [h, texts.get(t) or texts.setdefault(t, t.isoformat())] for k, (h, t) in entries.items()}}
+        doc = {"entries": {k: (h, texts.get(t) or texts.setdefault(t, t.isoformat())) for k, (h, t) in entries.items()}}
         with self.transaction():
             self._changing("seen").setdefault("seen", {})[str(feed_id)] = doc
 
