@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from claimwatch import parserpool, polling
@@ -56,7 +56,6 @@ class FeedReport:
     evidence: tuple[Evidence, ...] = ()  # stored, with ids
     first_poll: bool = False  # everything was marked seen; matches kept without alerts
     notice: str | None = None  # for admins: repeated failures, recovery, a disabled feed
-    news: tuple[NewsItem, ...] = field(default=(), repr=False)  # the new entries, for the recent-news window
 
     def line(self) -> str:
         f = self.feed
@@ -159,11 +158,12 @@ class Watcher:
         being fetched stays removed, and a change made meanwhile (a rename) is kept."""
         with gc_paused(), self.store.transaction():  # many entries, evidence and seen keys, none of them cyclic
             current = {f.id: f for f in self.store.feeds()}  # a number can be reused: the address must match
-            reports = [self._one(current[feed.id], result, doc, now)
+            news: list[NewsItem] = []  # the new entries, for the recent-news window
+            reports = [self._one(current[feed.id], result, doc, now, news)
                        if feed.id in current and current[feed.id].url == feed.url
                        else FeedReport(feed, "removed") for feed, result, doc in checked]
             self.store.save_feeds([r.feed for r in reports if r.outcome not in ("removed", "moved")])
-            self.store.add_news([item for r in reports for item in r.news], now)  # once a batch: it reads the window
+            self.store.add_news(news, now)  # once a batch: it reads the window
             return self._keep_evidence(reports)
 
     def _keep_evidence(self, reports: list[FeedReport]) -> list[FeedReport]:
@@ -176,7 +176,9 @@ class Watcher:
             reports = [kept.get(id(r), r) for r in reports]
         return reports
 
-    def _one(self, feed: Feed, result: FetchResult, found: Found | None, now: datetime) -> FeedReport:
+    def _one(self, feed: Feed, result: FetchResult, found: Found | None, now: datetime,
+             news: list[NewsItem]) -> FeedReport:
+        """The feed's new state and what was found; its new entries are added to `news`."""
         if result.gone:
             feed = replace(feed, enabled=False, disabled_reason="410 Gone: the publisher removed it",
                            error=result.error or "HTTP 410 Gone", last_error_at=now)
@@ -200,16 +202,16 @@ class Watcher:
                                                         "watched already; the two were merged.")
             feed = moved
             self.store.save_feed(feed)  # now: a feed moving later in this cycle must find this address taken
-        new, edited, evidence, first, news = 0, 0, (), False, ()
+        new, edited, evidence, first = 0, 0, (), False
         if found is not None:
-            new, edited, evidence, first, news = self._entries(feed, found, now)
+            new, edited, evidence, first = self._entries(feed, found, now, news)
             outcome = "new entries" if new else "nothing new"
         ttl = doc.ttl_minutes if doc else feed.ttl_minutes  # a 304 says the document, <ttl> included, is the same
         feed = replace(feed, failures=0, error="", last_success=now, etag=result.etag or feed.etag,
                        last_modified=result.last_modified or feed.last_modified,  # a 304 need not repeat them
                        entries_seen=feed.entries_seen + new, ttl_minutes=ttl,
                        next_check=polling.next_check(now, self.interval, max_age=result.max_age, ttl_minutes=ttl))
-        return FeedReport(feed, outcome, new, edited, evidence, first, notice, news)
+        return FeedReport(feed, outcome, new, edited, evidence, first, notice)
 
     def _move(self, feed: Feed, url: str) -> Feed | None:
         """Follow a permanent redirect: the new address, or None when another feed watches it already
@@ -225,8 +227,8 @@ class Watcher:
                 self.store.remove_feed(other.id)
         return replace(feed, url=url)
 
-    def _entries(self, feed: Feed, found: Found,
-                 now: datetime) -> tuple[int, int, tuple[Evidence, ...], bool, tuple[NewsItem, ...]]:
+    def _entries(self, feed: Feed, found: Found, now: datetime,
+                 news: list[NewsItem]) -> tuple[int, int, tuple[Evidence, ...], bool]:
         doc = found.doc
         seen = self.store.seen(feed.id)
         first = feed.last_success is None and not seen
@@ -249,8 +251,8 @@ class Watcher:
         found = [Evidence(0, m.claim, e.link, e.title, now, feed=feed.name, published=e.published, matched=m.terms,
                           words=m.words, backfill=first)
                  for e, matches in new for m in matches]
-        news = tuple(news_item(feed.name, e) for e, _ in new)
-        return len(new), edited, tuple(found), first, news  # stored by _record and _keep_evidence
+        news += (news_item(feed.name, e) for e, _ in new)
+        return len(new), edited, tuple(found), first  # stored by _record and _keep_evidence
 
 
 NEWS_SUMMARY = 1_000  # characters of an entry's summary kept as recent news (its title and link are bounded already)
