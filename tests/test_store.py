@@ -12,7 +12,7 @@ from tinydb import TinyDB
 
 from claimwatch import ledger
 from claimwatch.errors import InputError, NotFound, StoreError
-from claimwatch.model import Change, Claim, Evidence, Forecast, Kind, NewsItem, Outcome, OutcomeValue, Source, Stance
+from claimwatch.model import Change, Claim, Evidence, Feed, Forecast, Kind, NewsItem, Outcome, OutcomeValue, Source, Stance
 from claimwatch.store import ClaimFilter, FileBackend, FileStore, MemoryBackend, SCHEMA_VERSION, SHARD_SIZE, Store, open_store
 
 from conftest import NOW, CountingBackend
@@ -318,6 +318,21 @@ def test_rows_added_by_another_process_or_rolled_back_are_seen_by_the_next_add(t
     ours.add_news([NewsItem("Wire", "https://n.org/5", "5", "", NOW), NewsItem("Wire", "https://n.org/4", "4", "", NOW)],
                   NOW)
     assert sorted(i.title for i in open_store(tmp_path).recent_news(NOW)) == ["4", "5"]
+
+
+def test_feeds_are_read_as_last_written_by_any_path_or_process(tmp_path: Path) -> None:
+    """The file store keeps the Feeds it made from feeds.json's rows (FileStore._feeds_made): a row changed in place
+    (TinyDB), replaced (save_feeds) or written by another process is read as written."""
+    ours, theirs = open_store(tmp_path), open_store(tmp_path)
+    ours.add_feed(Feed(0, "https://a.example/f", "a", NOW, "ana"))
+    assert [f.name for f in ours.feeds()] == ["a"]
+    ours.save_feed(replace(ours.feeds()[0], name="b"))
+    assert [f.name for f in ours.feeds()] == ["b"]
+    theirs.save_feeds([replace(theirs.feeds()[0], name="c")])
+    assert [f.name for f in ours.feeds()] == ["c"]
+    ours.save_feeds([replace(ours.feeds()[0], name="d", failures=2, next_check=NOW + timedelta(hours=1))])
+    assert ours.feeds() == open_store(tmp_path).feeds() == [replace(theirs.feeds()[0], name="d", failures=2,
+                                                                    next_check=NOW + timedelta(hours=1))]
 
 
 def test_relabelling_evidence_with_its_stance_records_nothing(store: Store) -> None:

@@ -501,7 +501,7 @@ class _ShardStorage(Storage):
         return self._store._data(self._name)
 
     def write(self, data: dict[str, Any]) -> None:
-        self._store._mark_dirty(self._name, data)
+        self._store._mark_dirty(self._name, data, in_place=True)
 
 
 @dataclass(frozen=True)
@@ -804,6 +804,9 @@ class FileStore(StoreBase):
         # one of those versions and kept up to date by the one change that uses them (see _changing_indexed).
         self._versions: dict[str, int] = defaultdict(int)
         self._indexes: dict[tuple[str, str], tuple[int, Any]] = {}
+        # The Feeds made from feeds.json's rows, by id, each with the row it was made from: a row replaced (as
+        # save_feeds does) or read anew is made again; TinyDB changes rows in place, so its writes forget them all.
+        self._feeds_made: dict[str, tuple[dict[str, Any], Feed]] = {}
         self.migrated_backup: str | None = None
         self._roles: dict[str, int | bool | None] = {}  # role -> its lock's descriptor (True in memory), None: not held
         self._open(schema_version, MIGRATIONS if migrations is None else migrations)
@@ -833,9 +836,12 @@ class FileStore(StoreBase):
             self._fresh.add(name)
         return data
 
-    def _mark_dirty(self, name: str, data: dict[str, Any]) -> None:
+    def _mark_dirty(self, name: str, data: dict[str, Any], *, in_place: bool = False) -> None:
+        """`in_place`: TinyDB's write, which may have changed any of the file's documents in place."""
         if not self._depth:
             raise RuntimeError("store writes must happen inside Store.transaction()")
+        if in_place and name == "feeds":
+            self._feeds_made.clear()
         self._cache[name] = (None, data)
         self._versions[name] += 1
         self._dirty[name] = data
@@ -1491,8 +1497,15 @@ class FileStore(StoreBase):
     # --- feeds --------------------------------------------------------------------------------
 
     def feeds(self) -> list[Feed]:
+        """Every feed; a watch cycle reads them twice (to lease, to record) and saves them all (_feeds_made)."""
+        feeds = []
         with self._reading("feeds"):
-            return [feed_from_dict(d, int(i)) for i, d in self._data("feeds").get("feeds", {}).items()]
+            for i, d in self._data("feeds").get("feeds", {}).items():
+                made = self._feeds_made.get(i)
+                if made is None or made[0] is not d:
+                    made = self._feeds_made[i] = (d, feed_from_dict(d, int(i)))
+                feeds.append(made[1])
+        return feeds
 
     def feed(self, feed_id: int) -> Feed:
         with self._reading("feeds"):
@@ -1545,7 +1558,8 @@ class FileStore(StoreBase):
             rows = self._changing("feeds").setdefault("feeds", {})
             for feed in feeds:
                 if str(feed.id) in rows:
-                    rows[str(feed.id)] = feed_to_dict(feed)
+                    rows[str(feed.id)] = row = feed_to_dict(feed)
+                    self._feeds_made[str(feed.id)] = (row, feed)
             self._end_leases([f.id for f in feeds])
 
     def lease_feeds(self, worker: str, now: datetime, limit: int, *, every_feed: bool = False,
