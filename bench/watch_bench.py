@@ -1,8 +1,9 @@
 """Watch-cycle benchmark: 500 feeds of 50 entries served from another process on 127.0.0.1.
 
-Baseline in the same run: a sequential `feedparser.parse(url)` loop over the same feeds. Targets: the
-cold cycle (every feed new) at least 5x faster than the loop, the steady cycle (every feed answers
-304) at least 100x faster than the loop. Prints wall and CPU time, CPU per feed of each phase
+Baseline in the same run: a sequential `feedparser.parse(url)` loop over the same feeds, run before each
+cycle pair it is compared with (three runs by default; the median run is shown). Targets: the cold cycle
+(every feed new) at least 5x faster than the loop, the steady cycle (every feed answers 304) at least 100x
+faster than the loop. Prints wall and CPU time, CPU per feed of each phase
 (fetch, parse, match, store; measured one phase at a time on a second data directory, so each
 phase's CPU is its own), peak memory, and the floor each target meets on this machine.
 
@@ -198,25 +199,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--entries", type=int, default=50)
-    parser.add_argument("--runs", type=int, default=3, help="cold and steady cycles to time, each on a fresh "
-                        "data directory (the median is shown)")
+    parser.add_argument("--runs", type=int, default=3, help="times to run the loop, a cold and a steady cycle "
+                        "(each on a fresh data directory); the median run is shown")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="milliseconds the server waits before each answer (a remote site's round trip)")
     args = parser.parse_args()
     with feed_server(args.feeds, args.entries, args.latency / 1000) as (urls, server_pid), \
             tempfile.TemporaryDirectory() as tmp:
+        base_peak = 0.0
         import feedparser  # the baseline only
 
-        wall, cpu = time.perf_counter(), time.process_time()
-        for u in urls:
-            feedparser.parse(u)
-        base_wall, base_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        base_peak = peak_mib()
-        # Each run on a data directory of its own, the parser processes started by the first; the table shows the
-        # median run of each cycle (the runs are short, and this machine's noise is not).
-        runs = [timed_cycles(new_store(Path(tmp) / f"timed-{k}", urls), server_pid) for k in range(args.runs)]
-        start = runs[0][0]
-        cold, steady = (sorted((r[at] for r in runs), key=lambda c: c["wall"])[len(runs) // 2] for at in (1, 2))
+        # Each run times the loop, then the cold and the steady cycle on a data directory of its own (the parser
+        # processes started by the first run): each cycle is compared with the loop run just before it, and the
+        # median run is shown (a cycle is short, and this machine's speed drifts by a fifth within a minute).
+        runs = []
+        for k in range(args.runs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for u in urls:
+                feedparser.parse(u)
+            loop = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+            base_peak = base_peak if k else peak_mib()
+            start_k, cold_k, steady_k = timed_cycles(new_store(Path(tmp) / f"timed-{k}", urls), server_pid)
+            runs.append({"loop": loop, "start": start_k, "cold": cold_k, "steady": steady_k,
+                         "cold_ratio": loop["wall"] / cold_k["wall"], "steady_ratio": loop["wall"] / steady_k["wall"]})
+        start = runs[0]["start"]
+        middle = len(runs) // 2
+        base_wall, base_cpu = (sorted(r["loop"][k] for r in runs)[middle] for k in ("wall", "cpu"))
+        cold_ratio, steady_ratio = (sorted(r[k] for r in runs)[middle] for k in ("cold_ratio", "steady_ratio"))
+        cold, steady = (sorted((r[k] for r in runs), key=lambda c: c["wall"])[middle] for k in ("cold", "steady"))
         peak = peak_mib()
         _, unmatched, _ = timed_cycles(new_store(Path(tmp) / "unmatched", urls), server_pid, matching=False)
         cold_phases, steady_phases = phases(new_store(Path(tmp) / "phases", urls), urls, args.feeds)
@@ -227,14 +237,16 @@ def main() -> int:
           f"cycle, {steady['not_modified']} not modified in the steady one)")
     print(f"{'':<38} {'wall s':>7} {'cpu s':>7} {'parsers cpu s':>14} {'vs loop':>8}")
     print(f"{'baseline: feedparser.parse(url) loop':<38} {base_wall:7.2f} {base_cpu:7.2f} {'':>14} {'1x':>8}")
-    for name, c in (("cold cycle", cold), ("steady cycle (all 304)", steady)):
-        print(f"{name:<38} {c['wall']:7.2f} {c['cpu']:7.2f} {c['parsers_cpu']:14.2f} {base_wall / c['wall']:7.1f}x")
-    print(f"{'  each run: cold':<38} " + " ".join(f"{r[1]['wall']:.2f}" for r in runs) + ";  steady "
-          + " ".join(f"{r[2]['wall']:.3f}" for r in runs) + f"  (the median of {len(runs)} above)")
+    for name, c, ratio in (("cold cycle", cold, cold_ratio), ("steady cycle (all 304)", steady, steady_ratio)):
+        print(f"{name:<38} {c['wall']:7.2f} {c['cpu']:7.2f} {c['parsers_cpu']:14.2f} {ratio:7.1f}x")
+    for r in runs:
+        print(f"{'  a run: loop, cold, steady':<38} {r['loop']['wall']:6.2f} s, {r['cold']['wall']:.2f} s "
+              f"({r['cold_ratio']:.1f}x), {r['steady']['wall']:.3f} s ({r['steady_ratio']:.0f}x)")
     print(f"{'starting the parser processes':<38} {start['wall']:7.2f} {start['cpu']:7.2f} {start['parsers_cpu']:14.2f}"
           f"   (before the first cycle: once for `claimwatch watch`, every run of `watch --once`)")
-    once = start["wall"] + cold["wall"]
-    print(f"{'the two, as `watch --once` runs them':<38} {once:7.2f} {'':>7} {'':>14} {base_wall / once:7.1f}x")
+    once = start["wall"] + runs[0]["cold"]["wall"]  # the first run's: its cycle waited for the processes to start
+    print(f"{'the two, as `watch --once` runs them':<38} {once:7.2f} {'':>7} {'':>14} "
+          f"{runs[0]['loop']['wall'] / once:7.1f}x")
     print(f"{'cold cycle, nothing to match or store':<38} {unmatched['wall']:7.2f} {unmatched['cpu']:7.2f} "
           f"{unmatched['parsers_cpu']:14.2f} {base_wall / unmatched['wall']:7.1f}x")
     print(f"peak memory: {base_peak:.0f} MiB after the loop, {peak:.0f} MiB after the cycles (this process); "
@@ -246,7 +258,6 @@ def main() -> int:
         print(f"{name:<14} {p['fetch']:7.2f} {p['parse']:7.2f} {p['match']:7.2f} {p['store']:7.2f}   "
               f"({p['feedparser']:.2f})")
 
-    cold_ratio, steady_ratio = base_wall / cold["wall"], base_wall / steady["wall"]
     # The floor: every phase's CPU spread over every core, with nothing waiting on anything else, but no less
     # than what this process does itself (fetch and store: parsing and matching are the parser processes');
     # compared with the loop's CPU time, which a busy machine does not stretch as it stretches wall time.
