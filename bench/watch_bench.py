@@ -118,7 +118,7 @@ def timed_cycles(store, server_pid: int, *, matching: bool = True) -> list[dict[
     without `matching`, with no watch terms (nothing matched, no evidence stored), in parser processes already
     started: what matching and storing evidence add to the cycle."""
     from claimwatch import parserpool
-    from claimwatch.fetch import Fetcher
+    from claimwatch.fetch import CONCURRENCY, Fetcher
     from claimwatch.parserpool import Watchlist
     from claimwatch.watcher import Watcher
 
@@ -127,7 +127,7 @@ def timed_cycles(store, server_pid: int, *, matching: bool = True) -> list[dict[
             return Watchlist.of([])
 
     async def run() -> list[dict[str, float]]:
-        fetcher = Fetcher(allow_private=True, per_host=8)  # every feed is on one host here
+        fetcher = Fetcher(allow_private=True, per_host=CONCURRENCY)  # one host here, standing for many
         watcher = (Watcher if matching else Unmatched)(store, fetcher)
         wall, cpu = time.perf_counter(), time.process_time()
         parserpool.start(watcher.watchlist())  # as a cycle does, if they are not running yet
@@ -155,7 +155,7 @@ def phases(store, urls: list[str], feeds: int) -> list[dict[str, float]]:
     parse (feedparse.parse_feed; feedparser alone beside it) and match (the watcher's Matcher over every
     entry), which the parser processes do in a cycle, and store (Watcher._record), which this process does."""
     from claimwatch.feedparse import parse_feed, reference_parse
-    from claimwatch.fetch import Fetcher
+    from claimwatch.fetch import CONCURRENCY, Fetcher
     from claimwatch.parserpool import Found, bounded
     from claimwatch.watcher import Watcher
 
@@ -164,7 +164,7 @@ def phases(store, urls: list[str], feeds: int) -> list[dict[str, float]]:
                                       for f in feeds_now))
 
     async def run() -> list[dict[str, float]]:
-        fetcher = Fetcher(allow_private=True, per_host=8)
+        fetcher = Fetcher(allow_private=True, per_host=CONCURRENCY)
         watcher = Watcher(store, fetcher)
         matcher = watcher.matcher()
         out = []
@@ -282,7 +282,7 @@ def main() -> int:
           f"{'met' if steady_ratio >= STEADY_TARGET else 'not met'}); its CPU floor is {steady_floor:.2f} s "
           f"({base_cpu / steady_floor:.0f}x the loop's CPU time)")
     if args.latency:
-        connections = 8
+        from claimwatch.fetch import CONCURRENCY as connections
         print(f"with {args.latency:g} ms per answer over {connections} connections to the one host, a cycle of "
               f"round trips alone takes (feeds / connections) x latency = "
               f"{args.feeds / connections * args.latency / 1000:.2f} s; the steady cycle took {steady['wall']:.2f} s")
