@@ -213,7 +213,8 @@ def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     if ((b"&#" in body or b"\xc2" in body) and _C1.search(body)) or b"base64" in body or b"xml:base" in body \
             or _nested_image(body) or any(k.lower() == "content-location" for k in headers):
         return None  # also base64-encoded text; relative links feedparser resolves (xml:base, Content-Location)
-    rss = data.version == "rss20"
+    if data.version == "rss20" and b"<summary" in body:
+        return None  # feedparser takes an RSS item's <description> before a <summary>
     entries = [_read_once(raw) for raw in data.entries]
     for raw in entries:
         if not (raw.get("published_parsed") or raw.get("updated_parsed")) and _DATED.search(body):
@@ -225,8 +226,6 @@ def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
             return None  # feedparser drops a guid it cannot read as a URL
         if not raw.get("summary") and _OTHER_TEXT.search(body):
             return None  # text in an element it does not read (XHTML <body>, <fullitem>)
-        if rss and b"<summary" in body:
-            return None  # feedparser takes an RSS item's <description> before a <summary>
     return _parsed(feed_id, data.feed.get("title"), data.feed.get("link"), data.feed.get("ttl"), entries,
                    fetched_at, None)
 
