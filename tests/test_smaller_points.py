@@ -41,7 +41,8 @@ def test_adding_thousands_of_feeds_copies_the_feeds_table_once(tmp_path: Path, m
     store.add_feed(Feed(0, "https://f1.example/rss", "one", NOW, "ana"))
     rewrites: list[str] = []
     original = FileStore._mark_dirty
-    monkeypatch.setattr(FileStore, "_mark_dirty", lambda self, name, data: rewrites.append(name) or original(self, name, data))
+    monkeypatch.setattr(FileStore, "_mark_dirty",
+                        lambda self, name, data, **how: rewrites.append(name) or original(self, name, data, **how))
     feeds = [OpmlFeed(f"https://f{i}.example/rss", f"Feed {i}") for i in range(2_000)]
     assert ledger.add_feeds(store, feeds + feeds[:3], "ana", NOW) == (1_999, 4)
     assert rewrites == ["feeds"]
