@@ -21,15 +21,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import feedparser
 import feedparser_rs
 from selectolax.lexbor import LexborHTMLParser
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One entry of a feed. A named tuple, not a dataclass: entries cross from the parser processes to the
+    watcher's by the tens of thousands, and a tuple is made, pickled and read back at a fraction of the cost."""
+
     key: str  # stable identity within the feed: SHA-256 of feed + guid, else link, else title + date
     content_hash: str  # changes when the title or text is edited
     guid: str

@@ -35,7 +35,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import compress, islice
 from operator import attrgetter
 from typing import NamedTuple
@@ -130,11 +130,13 @@ def usable_terms(watched: Iterable[tuple[int, Sequence[str]]]) -> Iterator[tuple
                         claim, claim, e)
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
+    """A claim an item bears on (a named tuple: made for every matching entry, in the parser processes, and sent
+    to the watcher's)."""
+
     claim: int
     terms: tuple[str, ...]  # the watch terms that matched (required ones without their +)
-    words: tuple[str, ...] = field(default=())  # for each term, the words of the item that matched it
+    words: tuple[str, ...] = ()  # for each term, the words of the item that matched it
 
 
 @dataclass(frozen=True)

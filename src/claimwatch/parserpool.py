@@ -225,7 +225,7 @@ def bounded(doc: ParsedFeed) -> ParsedFeed:
                                    if len(getattr(entry, f, "")) > limit}
         if len(entry.link) > LINK_BOUND:
             changes["link"] = ""
-        return replace(entry, **changes) if changes else entry
+        return entry._replace(**changes) if changes else entry
     return replace(doc, entries=tuple(map(cut, doc.entries)))
 
 
