@@ -172,9 +172,8 @@ _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] 
 
 
 async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
-    """A document parsed and its entries matched in a parser process (see _Dispatcher). A process that dies
-    (killed, out of memory) takes the parses it had with it: those are tried once more in a fresh pool, then
-    count as the feed's failure."""
+    """A document parsed and its entries matched in a parser process (see _Dispatcher); a process that dies
+    on the way: see _parsed_together."""
     loop = asyncio.get_running_loop()
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
@@ -183,21 +182,37 @@ async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: dateti
 
 
 async def _parsed_together(documents: list[_Document], watch: Watchlist) -> list[Found]:
+    """The documents of one task. A process that dies (killed, out of memory, a parser crash) takes its tasks
+    with it: their documents are tried once more, each on its own, in a fresh pool (so one that crashes its
+    parser takes no other feed with it), then count as their feeds' failures."""
+    try:
+        return await _in_pool(documents, watch)
+    except BrokenProcessPool:
+        return list(await asyncio.gather(*(_alone(document, watch) for document in documents)))
+
+
+async def _alone(document: _Document, watch: Watchlist) -> Found:
+    try:
+        return (await _in_pool([document], watch))[0]
+    except BrokenProcessPool:
+        return Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())
+
+
+async def _in_pool(documents: list[_Document], watch: Watchlist) -> list[Found]:
     global _pool
+    pool = start()
     loop = asyncio.get_running_loop()
-    for _ in range(2):
-        pool = start()
-        try:
-            found = await loop.run_in_executor(pool, _parse, documents, watch.digest, None)
-            if found is None:  # that process had not been given these terms yet
-                found = await loop.run_in_executor(pool, _parse, documents, watch.digest, watch.terms)
-            if found is not None:
-                return found
-        except BrokenProcessPool:
-            if _pool is pool:
-                _pool = None
-                pool.shutdown(wait=False)
-    return [Found(ParsedFeed("", "", None, (), "could not be parsed: the parser process stopped"), ())] * len(documents)
+    try:
+        found = await loop.run_in_executor(pool, _parse, documents, watch.digest, None)
+        if found is None:  # that process had not been given these terms yet
+            found = await loop.run_in_executor(pool, _parse, documents, watch.digest, watch.terms)
+    except BrokenProcessPool:
+        if _pool is pool:  # the next task starts a fresh one
+            _pool = None
+            pool.shutdown(wait=False)
+        raise
+    assert found is not None  # given the terms, a process always parses
+    return found
 
 
 def _parser_process(ready: Any, digest: str, terms: bytes) -> None:
