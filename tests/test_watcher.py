@@ -246,10 +246,10 @@ def test_feeds_recorded_as_they_arrive_are_reported_in_their_order_each_with_its
 def test_a_claim_changing_recompiles_the_watch_terms(world) -> None:
     server, store = world
     watcher = Watcher(store, Fetcher(allow_private=True))
-    first = watcher.matcher()
-    assert watcher.matcher() is first  # nothing changed
+    first = watcher.watchlist()
+    assert watcher.watchlist() is first  # nothing changed: the parser processes keep it compiled
     ledger.add_claim(store, ledger.NewClaim(text="Weather claim", watch=("Weather",)), "ana", NOW)
-    assert watcher.matcher() is not first and len(watcher.matcher()) == 3
+    assert watcher.watchlist() is not first and len(watcher.watchlist().matcher()) == 3
 
 
 RDF = ('<?xml version="1.0" encoding="utf-8"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '

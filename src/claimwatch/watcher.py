@@ -22,7 +22,7 @@ from claimwatch.errors import InputError
 from claimwatch.feedparse import Entry
 from claimwatch.fetch import Fetcher, FetchResult
 from claimwatch.gcpause import gc_paused
-from claimwatch.matching import Match, Matcher
+from claimwatch.matching import Match
 from claimwatch.model import Evidence, Feed, NewsItem
 from claimwatch.parsing import feed_key, feed_url, shown_url
 from claimwatch.store import ClaimFilter, Store
@@ -82,7 +82,6 @@ class Watcher:
         self.store, self.fetcher, self.interval = store, fetcher, interval
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self._watchlist: tuple[object, Watchlist] | None = None
-        self._matcher: tuple[Watchlist, Matcher] | None = None
 
     def watchlist(self) -> Watchlist:
         """The open claims' watch terms, as the parser processes match entries against them; made again
@@ -94,13 +93,6 @@ class Watcher:
             same = self._watchlist is not None and self._watchlist[1] == watchlist  # a forecast changed, not the terms
             self._watchlist = (version, self._watchlist[1] if same else watchlist)
         return self._watchlist[1]
-
-    def matcher(self) -> Matcher:
-        """The watchlist compiled in this process (the cycle's matching is the parser processes')."""
-        watchlist = self.watchlist()
-        if self._matcher is None or self._matcher[0] is not watchlist:
-            self._matcher = (watchlist, watchlist.matcher())
-        return self._matcher[1]
 
     async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
         """Check the feeds that are due (all enabled ones with `every_feed`) and that no other watcher holds."""
