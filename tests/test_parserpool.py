@@ -4,6 +4,7 @@ cycle matches against the claims as they are then."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -85,3 +86,23 @@ print([None if f.result() is None else [m.claim for ms in f.result()[0].matches 
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip() == str([[1]] * 4 * parserpool.PARSERS)
+
+
+class _EndsItsProcess:
+    """Read back in a parser process, it ends that process (as a parser crash or the out-of-memory killer would)."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return os._exit, (1,)
+
+
+def test_a_document_that_kills_its_parser_process_takes_no_other_feed_with_it() -> None:
+    """The pool breaks, and every task in it fails; each document is then tried alone: the others parse."""
+    watch = Watchlist.of([(1, ("Power of Siberia 2",))])
+    body = rss(("a", "Power of Siberia 2 talks"))
+
+    async def run() -> list[parserpool.Found]:
+        return await asyncio.gather(*(parserpool.parsed(str(n), body, {"x": _EndsItsProcess()} if n == 1 else {}, NOW,
+                                                        watch) for n in range(4)))
+    found = asyncio.run(run())
+    assert [f.doc.problem for f in found] == [None, "could not be parsed: the parser process stopped", None, None]
+    assert [[m.claim for ms in f.matches for m in ms] for f in found] == [[1], [], [1], [1]]

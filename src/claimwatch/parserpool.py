@@ -129,6 +129,7 @@ class _Dispatcher:
         self.waiting: deque[tuple[_Document, Watchlist, asyncio.Future[Found]]] = deque()
         self.tasks = 0  # sent and not answered yet
         self.running: set[asyncio.Task[None]] = set()
+        self.retrying = asyncio.Lock()  # documents tried again after a process died: one at a time
 
     def add(self, document: _Document, watch: Watchlist) -> asyncio.Future[Found]:
         future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
@@ -142,19 +143,19 @@ class _Dispatcher:
             watch = self.waiting[0][1]
             batch = []
             while self.waiting and len(batch) < share and self.waiting[0][1].digest == watch.digest:
-                batch.append(self.waiting.popleft())
-            self.tasks += 1
-            task = asyncio.ensure_future(self._run(batch, watch))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+                waiting = self.waiting.popleft()
+                if not waiting[2].done():  # one whose watcher gave up on it is not parsed
+                    batch.append(waiting)
+            if batch:
+                self.tasks += 1
+                task = asyncio.ensure_future(self._run(batch, watch))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
 
     async def _run(self, batch: list[tuple[_Document, Watchlist, asyncio.Future[Found]]], watch: Watchlist) -> None:
         try:
-            found = await _parsed_together([document for document, _, _ in batch], watch)
-            for (_, _, future), one in zip(batch, found, strict=True):
-                if not future.done():  # its watcher may have given up on it
-                    future.set_result(one)
-        except asyncio.CancelledError:  # the event loop is closing
+            found = await self._parsed([document for document, _, _ in batch], watch)
+        except asyncio.CancelledError:  # the event loop is closing: nothing more is sent
             for _, _, future in batch:
                 future.cancel()
             raise
@@ -162,9 +163,26 @@ class _Dispatcher:
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(e)
+        else:
+            for (_, _, future), one in zip(batch, found, strict=True):
+                if not future.done():  # its watcher may have given up on it
+                    future.set_result(one)
         finally:
             self.tasks -= 1
-            self._send()
+        self._send()
+
+    async def _parsed(self, documents: list[_Document], watch: Watchlist) -> list[Found]:
+        """The documents of one task. A process that dies (killed, out of memory, a parser crash) breaks the pool,
+        and every task in it fails: their documents are tried once more in a fresh pool, one document at a time
+        (a pool that breaks then broke for that document alone), then count as their feeds' failures."""
+        try:
+            return await _in_pool(documents, watch)
+        except BrokenProcessPool:
+            found = []
+            for document in documents:
+                async with self.retrying:
+                    found.append(await _alone(document, watch))
+            return found
 
 
 BATCH = 8  # documents a task carries at most
@@ -173,22 +191,12 @@ _dispatchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Dispatcher] 
 
 async def parsed(feed_id: str, body: bytes, headers: dict[str, str], now: datetime, watch: Watchlist) -> Found:
     """A document parsed and its entries matched in a parser process (see _Dispatcher); a process that dies
-    on the way: see _parsed_together."""
+    on the way: see _Dispatcher._parsed."""
     loop = asyncio.get_running_loop()
     dispatcher = _dispatchers.get(loop)
     if dispatcher is None:
         dispatcher = _dispatchers[loop] = _Dispatcher()
     return await dispatcher.add(_Document(feed_id, body, headers, now), watch)
-
-
-async def _parsed_together(documents: list[_Document], watch: Watchlist) -> list[Found]:
-    """The documents of one task. A process that dies (killed, out of memory, a parser crash) takes its tasks
-    with it: their documents are tried once more, each on its own, in a fresh pool (so one that crashes its
-    parser takes no other feed with it), then count as their feeds' failures."""
-    try:
-        return await _in_pool(documents, watch)
-    except BrokenProcessPool:
-        return list(await asyncio.gather(*(_alone(document, watch) for document in documents)))
 
 
 async def _alone(document: _Document, watch: Watchlist) -> Found:
