@@ -258,3 +258,14 @@ def test_an_address_with_letters_beyond_ascii_is_fetched(server: FeedServer) -> 
     result = fetch(server.url + "/новости/ñews.xml?q=ä")
     assert (result.error, result.status, result.body) == (None, 200, FEED)
     assert [s.path for s in server.seen] == ["/новости/ñews.xml"]
+
+
+def test_validators_with_letters_beyond_ascii_go_back_as_the_server_sent_them(server: FeedServer) -> None:
+    """An ETag is any bytes a server chose: kept as read (latin-1) and sent back byte for byte, not refused."""
+    tag = '"v-café"'  # aiohttp writes it as UTF-8
+    server.routes["/feed"] = lambda request: respond(status=304)(request) if request.headers.get(
+        "If-None-Match") == tag else respond(FEED, headers={"ETag": tag})(request)
+    first = fetch(server.url + "/feed")
+    again = fetch(server.url + "/feed", etag=first.etag)
+    assert (first.status, again.status, again.error) == (200, 304, None)
+    assert fetch(server.url + "/feed", etag='"v-€"').status == 200  # beyond latin-1 (an older reader's): no match

@@ -384,7 +384,9 @@ class Fetcher:
 
     async def _fetch(self, url: str, now: datetime, etag: str | None, last_modified: str | None) -> FetchResult:
         target, permanent = url, True
-        headers = _REQUEST_HEADERS + [f"{name}: {value}" for name, value in (
+        # The validators go back as the server sent them: read as latin-1 (_Exchange.header), written as latin-1,
+        # byte for byte, though not ASCII (which libcurl's str headers must be).
+        headers = _REQUEST_HEADERS + [f"{name}: {value}".encode("latin-1", "replace") for name, value in (
             ("If-None-Match", etag), ("If-Modified-Since", last_modified)) if value]
         for _ in range(MAX_REDIRECTS + 1):
             host = _checked_host(target, self.allow_private)
@@ -404,20 +406,20 @@ class Fetcher:
             return self._result(url, target, permanent and target != url, answer, body, now)
         raise Refused(f"more than {MAX_REDIRECTS} redirects")
 
-    async def _exchange(self, url: str, headers: list[str]) -> tuple[_Exchange, str | None, float]:
+    async def _exchange(self, url: str, headers: list[str | bytes]) -> tuple[_Exchange, str | None, float]:
         """One request, no redirect followed: the answer, libcurl's error if any, and the seconds it took."""
         address = _ascii(url)
         answer = _Exchange(url)
         curl = self._handle()
-        curl.setopt(pycurl.URL, address)
-        curl.setopt(pycurl.HTTPHEADER, headers)
-        curl.setopt(pycurl.HEADERFUNCTION, answer.header)
-        curl.setopt(pycurl.WRITEFUNCTION, answer.write)
-        if not self.allow_private:
-            curl.setopt(pycurl.OPENSOCKETFUNCTION, answer.open_socket)
         transfers = self._client()
         started = time.monotonic()
-        try:
+        try:  # the handle goes back to the idle ones whatever happens, an option libcurl refuses included
+            curl.setopt(pycurl.URL, address)
+            curl.setopt(pycurl.HTTPHEADER, headers)
+            curl.setopt(pycurl.HEADERFUNCTION, answer.header)
+            curl.setopt(pycurl.WRITEFUNCTION, answer.write)
+            if not self.allow_private:
+                curl.setopt(pycurl.OPENSOCKETFUNCTION, answer.open_socket)
             error = await transfers.start(curl)
         finally:
             transfers.stop(curl)  # when cancelled: libcurl lets the transfer go
