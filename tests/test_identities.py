@@ -151,6 +151,7 @@ def test_a_username_telegram_gives_to_someone_else_inherits_nothing(data: Path |
     say(chat, CAROL, "carol", f"/forecast {deal} 80%", days_ago=7)
     say(chat, CAROL, "carol", f"/forecast {pipeline} 60%", days_ago=7)
     say(chat, CAROL, "carol", f"/resolve {deal} true", days_ago=6)
+    assert "accuracy (@carol)" in say(chat, 1, "admin", "/stats @carol")  # found by identity, shown as typed
     store.set_role(new, Role.ANALYST, "carol", "test", NOW - timedelta(days=5))  # user 5 has another name by now
     assert "no resolved claim with a forecast of yours yet" in say(chat, new, "carol", "/me")
     assert "You have no open forecasts" in say(chat, new, "carol", "/mine")

@@ -150,9 +150,11 @@ class Scope:
     tag: str | None = None
     forecaster: str | None = None  # an analyst's identity (Forecast.forecaster; ledger.check_scope finds it by name)
     source_words: tuple[str, ...] = ()
+    typed: str | None = None  # the analyst as the user named them, shown instead of the identity found for it
 
     def describe(self) -> str:
-        parts = ([f"#{self.tag}"] if self.tag else []) + ([f"@{self.forecaster}"] if self.forecaster else [])
+        analyst = self.typed or self.forecaster
+        parts = ([f"#{self.tag}"] if self.tag else []) + ([f"@{analyst}"] if analyst else [])
         parts += [f"source “{' '.join(self.source_words)}”"] if self.source_words else []
         return ", ".join(parts) or "all claims"
 

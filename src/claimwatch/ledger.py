@@ -849,7 +849,7 @@ def check_scope(store: Store, scope: accuracy.Scope) -> accuracy.Scope:
     if scope.tag is not None:
         check_tag(store, scope.tag)
     if scope.forecaster is not None:
-        return replace(scope, forecaster=analyst_identity(store, scope.forecaster))
+        return replace(scope, forecaster=analyst_identity(store, scope.forecaster), typed=scope.forecaster)
     return scope
 
 
