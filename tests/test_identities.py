@@ -89,6 +89,12 @@ def test_an_export_keeps_identities_and_an_import_checks_them(tmp_path: Path, da
     doc.write_text(json.dumps({"version": 1, "claims": [claim]}))
     bad = run_cli("import", str(doc), data=tmp_path / "third")
     assert bad.returncode == 2 and "claims[0].forecasts[0].who: 'alice' is not a person's identity" in bad.stderr
+    claim["forecasts"][0]["who"] = "tg:5"
+    claim["outcome"] = {"value": "true", "who": "tg:5"}  # an identity with no name: not the importer's
+    doc.write_text(json.dumps({"version": 1, "claims": [claim]}))
+    assert run_cli("import", str(doc), data=tmp_path / "fourth").returncode == 0
+    outcome = open_store(tmp_path / "fourth").find_claims()[-1].outcome
+    assert outcome is not None and outcome.by == outcome.actor  # the importer (the command line's name) alone
 
 
 # --- who recorded, resolved, deleted and changed a claim: by identity too (issue 12, point 2) ---------------------

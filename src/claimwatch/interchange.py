@@ -203,7 +203,9 @@ def read_claims(doc: Any, now: datetime, by: str, skip: frozenset[int] = frozens
         c = dict(c)
         if c.get("outcome"):
             given = {k: v for k, v in c["outcome"].items() if v is not None}
-            c["outcome"] = {"at": iso(now), **({} if "by" in given else {"by": by, "who": who}), **given}
+            if "by" not in given:  # resolved by nobody named: by the importer, as the importer (a lone `who` is dropped)
+                given |= {"by": by, "who": who}
+            c["outcome"] = {"at": iso(now), **given}
         c["tags"] = list(parse_tags(c.get("tags") or []))
         c["watch"] = list(parse_watch_terms(c["watch"]).terms()) if c.get("watch") else []
         claims.append((i, claim_from_dict(c, default_created=now, default_by=by, default_who=who)))
