@@ -79,7 +79,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time as clock_time, timedelta
-from itertools import count
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
