@@ -199,6 +199,22 @@ def test_who_did_what_before_identities_migrates_with_a_backup(tmp_path: Path) -
     assert "tg:" not in (backup / "evidence-0000.json").read_text()
 
 
+def test_a_directory_from_when_schema_3_meant_audit_files_gets_identities_too(tmp_path: Path) -> None:
+    """Commit 6585a65 numbered the audit files' move 2 -> 3, before identities took that number: its directories
+    say schema 3 without identities, and get them in the step to 4."""
+    from claimwatch.store import _audit_in_files_of_its_own
+
+    data = tmp_path / "data"
+    old = open_store(data, schema_version=2, migrations={})
+    old.set_role(555, Role.ANALYST, "alice", "invite", NOW)
+    number = ledger.add_claim(old, ledger.NewClaim(text="Deal signed"), "alice", NOW).id
+    ledger.resolve(old, number, OutcomeValue.TRUE, "Bob Smith (777)", NOW)
+    assert open_store(data, schema_version=3, migrations={2: _audit_in_files_of_its_own}).schema_version == 3
+    claim = open_store(data).get_claim(number)
+    assert (claim.created_who, claim.outcome.who) == ("tg:555", "tg:777")
+    assert [(c.action, c.who) for c in open_store(data).history(number)] == [("add", "tg:555"), ("resolve", "tg:777")]
+
+
 def test_who_did_what_before_identities_migrates_in_postgresql(postgres_database: str) -> None:
     from claimwatch.pgstore import ACTORS_SCHEMA, MIGRATIONS, SCHEMA_VERSION as PG_SCHEMA
 

@@ -2053,7 +2053,15 @@ def _audit_in_files_of_its_own(store: FileStore) -> None:
         claims.drop_table("audit")
 
 
-MIGRATIONS[3] = _audit_in_files_of_its_own
+def _audit_files_then_actors(store: FileStore) -> None:
+    """Schema 3 -> 4: the audit trail's move (_audit_in_files_of_its_own), then who did what given identities again
+    (_actors_by_identity changes nothing twice): a directory written when schema 3 meant the move alone (commit
+    6585a65, before identities took that number) has not had that step."""
+    _audit_in_files_of_its_own(store)
+    _actors_by_identity(store)
+
+
+MIGRATIONS[3] = _audit_files_then_actors
 
 
 def open_store(location: str | Path | None, **kwargs: Any) -> Store:
