@@ -61,6 +61,8 @@ WRONG: dict[str, Mutation] = {
     "review date is a number": lambda c: c.update(review_date=5),
     "who recorded it is a number": lambda c: c.update(created_who=5),
     "who resolved it is a list": lambda c: c["outcome"].update(who=["tg:5"]),
+    "who forecast is a list": lambda c: c["forecasts"][0].update(who=["tg:5"]),
+    "kind is a list": lambda c: c.update(kind=["claim"]),
     # what a list line does not show, but claim_from_dict reads (a listing shows claims without making them)
     "kind is no kind": lambda c: c.update(kind="opinion"),
     "a forecast withdrawn at no time": lambda c: c["forecasts"][0].update(withdrawn="soon"),

@@ -1779,7 +1779,8 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
     is one claim_from_dict makes (render.claim_dict_lines shows claims without making them)."""
     try:
         p, ext, source, tags, watch, review = doc["p"], doc["id"], doc["source"], doc["tags"], doc["watch"], doc["review_date"]
-        if (type(doc["text"]) is not str_ or doc["kind"] not in kinds or type(doc["created_by"]) is not str_
+        if (type(doc["text"]) is not str_ or type(doc["kind"]) is not str_ or doc["kind"] not in kinds
+                or type(doc["created_by"]) is not str_
                 or type(doc.get("created_who", "")) is not str_
                 or type(source) is not dict_ or type(tags) is not list_ or type(watch) is not list_
                 or not (ext is none or type(ext) is str_) or not (p is none or type(p) in number and 0 <= p <= 1)):
@@ -1800,7 +1801,7 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
             return False
         for f in forecasts:
             fp = f["p"]
-            if type(f["by"]) is not str_ or type(fp) not in number or not 0 <= fp <= 1:
+            if type(f["by"]) is not str_ or type(f.get("who", "")) is not str_ or type(fp) not in number or not 0 <= fp <= 1:
                 return False
             parse_time(f["at"])
             if f.get("withdrawn"):
@@ -1808,6 +1809,9 @@ def _claim_shape_ok(doc: dict[str, Any], str_: type = str, list_: type = list, d
         archived = doc.get("archived")
         if archived:
             parse_time(archived["at"])
+            for value in (archived.get("by", ""), archived.get("who", ""), archived.get("reason", "")):
+                if value is not none and type(value) is not str_:
+                    return False
         outcome = doc["outcome"]
         if outcome is not none:
             if outcome["value"] not in OUTCOME_VALUES or type(outcome.get("who", "")) is not str_:
@@ -1831,7 +1835,7 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
 
     for field in ("text", "created", "created_by"):
         need(isinstance(doc.get(field), str), field, doc.get(field))
-    need(doc.get("kind") in KIND_VALUES, "kind", doc.get("kind"))
+    need(isinstance(doc.get("kind"), str) and doc["kind"] in KIND_VALUES, "kind", doc.get("kind"))
     for field in ("id", "review_date"):
         need(doc.get(field) is None or isinstance(doc[field], str), field, doc.get(field))
     need(isinstance(doc.get("created_who", ""), str), "created_who", doc.get("created_who"))
@@ -1844,10 +1848,13 @@ def _claim_shape_problem(doc: dict[str, Any], number: int) -> None:
     forecasts = doc.get("forecasts")
     need(isinstance(forecasts, list), "forecasts", forecasts)
     for f in forecasts:
-        need(isinstance(f, dict) and isinstance(f.get("by"), str) and probability(f.get("p"))
-             and isinstance(f.get("at"), str) and isinstance(f.get("note", ""), str), "a forecast", f)
+        need(isinstance(f, dict) and isinstance(f.get("by"), str) and isinstance(f.get("who", ""), str)
+             and probability(f.get("p")) and isinstance(f.get("at"), str) and isinstance(f.get("note", ""), str),
+             "a forecast", f)
     archived = doc.get("archived")
-    need(not archived or isinstance(archived, dict) and isinstance(archived.get("at"), str), "archived", archived)
+    need(not archived or isinstance(archived, dict) and isinstance(archived.get("at"), str)
+         and all(archived.get(k) is None or isinstance(archived[k], str) for k in ("by", "who", "reason")),
+         "archived", archived)
     outcome = doc.get("outcome")
     need(outcome is None or isinstance(outcome, dict) and outcome.get("value") in OUTCOME_VALUES
          and isinstance(outcome.get("at"), str) and isinstance(outcome.get("who", ""), str), "outcome", outcome)
