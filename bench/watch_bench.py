@@ -227,9 +227,11 @@ def main() -> int:
                          "cold_ratio": loop["wall"] / cold_k["wall"], "steady_ratio": loop["wall"] / steady_k["wall"]})
         start = runs[0]["start"]
         middle = len(runs) // 2
-        base_wall, base_cpu = (sorted(r["loop"][k] for r in runs)[middle] for k in ("wall", "cpu"))
-        cold_ratio, steady_ratio = (sorted(r[k] for r in runs)[middle] for k in ("cold_ratio", "steady_ratio"))
-        cold, steady = (sorted((r[k] for r in runs), key=lambda c: c["wall"])[middle] for k in ("cold", "steady"))
+        # The median run of each cycle, by its ratio to its loop: its wall and CPU times are shown with that ratio.
+        cold_run, steady_run = (sorted(runs, key=lambda r: r[k])[middle] for k in ("cold_ratio", "steady_ratio"))
+        cold, steady, cold_ratio, steady_ratio = (cold_run["cold"], steady_run["steady"], cold_run["cold_ratio"],
+                                                  steady_run["steady_ratio"])
+        base_wall, base_cpu = cold_run["loop"]["wall"], cold_run["loop"]["cpu"]
         peak = peak_mib()
         _, unmatched, _ = timed_cycles(new_store(Path(tmp) / "unmatched", urls), server_pid, matching=False)
         cold_phases, steady_phases = phases(new_store(Path(tmp) / "phases", urls), urls, args.feeds)

@@ -77,7 +77,7 @@ class Found(NamedTuple):
 def start(watch: Watchlist | None = None) -> ProcessPoolExecutor:
     """The pool, its processes starting if it has none yet: each takes about 0.2 s of CPU to start, and as
     much again to compile its first watch terms (`watch`, compiled as it starts: simplemma's English table
-    loads then), so a watcher that starts them before its first cycle finds them ready (see started())."""
+    loads then); started() waits for them (the watch benchmark times cycles in processes already started)."""
     global _pool, _ready, _unconfirmed
     if _pool is None:  # spawned, not forked: forking a process with threads can deadlock the child
         context = multiprocessing.get_context("spawn")

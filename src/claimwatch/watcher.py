@@ -90,8 +90,7 @@ class Watcher:
         if self._watchlist is None or self._watchlist[0] != version:
             claims = self.store.find_claims(ClaimFilter(status="open"))
             watchlist = Watchlist.of((c.id, c.watch) for c in claims)
-            same = self._watchlist is not None and self._watchlist[1] == watchlist  # a forecast changed, not the terms
-            self._watchlist = (version, self._watchlist[1] if same else watchlist)
+            self._watchlist = (version, watchlist)
         return self._watchlist[1]
 
     async def cycle(self, now: datetime, *, every_feed: bool = False) -> list[FeedReport]:
@@ -100,7 +99,8 @@ class Watcher:
         gone = [w for w in await asyncio.to_thread(self.store.lease_holders, now) if _gone(w)]
         # The cyclic garbage collector waits for the cycle's end: a cold cycle makes millions of objects, none of
         # them cyclic garbage, and each collection during it rescanned what the store holds (0.25 s of a cold
-        # cycle of 500 feeds went to collections). One collection after the cycle finds any it left.
+        # cycle of 500 feeds went to collections). The collector resumes as it ends, and takes what it left;
+        # in the bot's process, its other cyclic garbage waits as long (a cycle's length: minutes at most, with slow feeds).
         with gc_paused():
             while True:  # with every_feed, all at once: those checked would be due again
                 feeds = await asyncio.to_thread(self.store.lease_feeds, self.worker, now, 2**31 if every_feed
