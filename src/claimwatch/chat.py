@@ -153,8 +153,8 @@ class _Context:
 
     @property
     def identity(self) -> str:
-        """Who, for good: a Telegram user by their id (a name may change, or pass to someone else); the
-        console's user by their name, as on the command line."""
+        """Who, for good: a Telegram user by their id (a name may change, or pass to someone else); "" for the
+        console's user, who goes by their name (see `me`)."""
         return identity(self.msg.user_id)
 
     @property
