@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -226,6 +227,29 @@ def test_on_a_database_an_alert_another_process_records_goes_out_without_waiting
                                  alert=True)
             alert = api.wait_for(lambda s: s.chat_id == ADMIN and "Arctic story" in (s.text or ""), timeout=30)
     assert f"#{number}" in alert.text
+
+
+def test_closing_a_database_store_ends_its_wait_for_announcements_and_it_listens_again_after(
+        postgres_database: str) -> None:
+    """A stopping bot closes its store while its listener thread waits: the wait ends, quietly, at once."""
+    data = postgres_location(postgres_database)
+    store = open_store(data)
+    store.announcements(0.01)  # listening
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(store.announcements, 600)
+        time.sleep(0.2)  # into the wait
+        store.close()
+        assert waiting.result(timeout=60) == set()
+    number = ledger.add_claim(open_store(data), ledger.NewClaim(text="Heard after a close"), "ann", NOW).id
+    assert number and store.announcements(0.01) == set()  # listens again (what came before is not replayed)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(store.announcements, 600)
+        time.sleep(0.2)
+        open_store(data).subscribe(ADMIN, "all", NOW)
+        open_store(data).add_evidence([Evidence(0, number, "https://n.example/2", "Heard", NOW, feed="Wire")],
+                                      alert=True)
+        assert "alerts" in waiting.result(timeout=60)
+    store.close()
 
 
 def test_a_bot_that_stops_lets_go_of_the_sender_role_at_once(data: Path | str) -> None:

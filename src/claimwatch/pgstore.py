@@ -473,18 +473,19 @@ class PgStore(StoreBase):
     def announcements(self, timeout: float) -> set[str]:
         """Wait up to `timeout` seconds for another process to write what workers act on: "alerts" (new alert
         events to fan out), "outbox" (new messages to send); what was announced, or nothing (LISTEN/NOTIFY)."""
-        if getattr(self, "_listener", None) is None:
-            self._listener = psycopg.connect(self._conninfo, autocommit=True)
-            self._listener.execute("listen claimwatch")
+        if (listener := getattr(self, "_listener", None)) is None:
+            listener = self._listener = psycopg.connect(self._conninfo, autocommit=True)
+            listener.execute("listen claimwatch")
         heard: set[str] = set()
         try:
-            for note in self._listener.notifies(timeout=timeout, stop_after=1):
+            for note in listener.notifies(timeout=timeout, stop_after=1):
                 schema, _, what = note.payload.rpartition(":")
                 if schema == self.schema:
                     heard.add(what)
-        except psycopg.OperationalError:  # the server went away: listen again next time
-            self._listener.close()
-            self._listener = None
+        except psycopg.OperationalError:  # the server went away, or close() ended the wait: listen again next time
+            listener.close()
+            if self._listener is listener:
+                self._listener = None
         return heard
 
     def hold_role(self, role: str) -> bool:

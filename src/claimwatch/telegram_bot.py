@@ -67,7 +67,7 @@ from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
-LISTEN_SECONDS = 5  # how long one wait for announcements lasts (a stopping bot waits this long at most)
+LISTEN_SECONDS = 5  # how long one wait for announcements lasts (the store's close() at stop ends it at once)
 # Alert messages sent at once, each until it is recorded as sent (Telegram answers in ~100 ms: 8 keep up with 30 a
 # second): a bot killed at any instant sends at most these again after a restart.
 IN_FLIGHT = 8
