@@ -162,6 +162,7 @@ class FakeBotAPI:
         self.webhook: JSON = {}  # what the last setWebhook set (url, secret_token, ...); {} when none is set
         self.send_times: list[float] = []  # time.monotonic() of each sendMessage answered
         self.sends_waiting = 0  # sendMessage calls held by pause_sends()
+        self._slow: dict[int, float] = {}  # chat -> seconds its sendMessage calls take (slow())
         self._sends_open: asyncio.Event | None = None
         self._poll_ids = itertools.count(1)
         self._current_poll = 0  # the getUpdates being answered now; a newer one cuts it off, as Telegram does
@@ -253,6 +254,10 @@ class FakeBotAPI:
     def resume_sends(self) -> None:
         assert self._loop is not None and self._sends_open is not None
         self._loop.call_soon_threadsafe(self._sends_open.set)
+
+    def slow(self, chat_id: int, seconds: float) -> None:
+        """sendMessage calls to `chat_id` are answered `seconds` after they come (in flight meanwhile)."""
+        self._slow[chat_id] = seconds
 
     # --- what users do ---------------------------------------------------------------------------------------
 
@@ -394,6 +399,8 @@ class FakeBotAPI:
                 await self._sends_open.wait()  # a caller that goes away meanwhile is cancelled here: nothing sent
             finally:
                 self.sends_waiting -= 1
+        if name == "sendmessage" and (delay := self._slow.get(params.get("chat_id"))):
+            await asyncio.sleep(delay)
         try:
             if name == "getupdates":
                 result: Any = await self._get_updates(params)

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import NOW, UTC_TZ, postgres_location, store_config
 from fakebot import FakeBotAPI, running
@@ -227,6 +228,31 @@ def test_on_a_database_an_alert_another_process_records_goes_out_without_waiting
                                  alert=True)
             alert = api.wait_for(lambda s: s.chat_id == ADMIN and "Arctic story" in (s.text or ""), timeout=30)
     assert f"#{number}" in alert.text
+
+
+def test_a_failed_record_of_one_send_leaves_no_other_send_in_flight_to_go_twice(
+        postgres_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A store write fails for one message of a batch while another is still in flight: the delivery run ends only
+    once that one is answered and recorded, so the next run does not send it again."""
+    data = postgres_location(postgres_database)
+    store, _ = world(data, 2)
+    refused, slow = FIRST_CHAT, FIRST_CHAT + 1
+    with psycopg.connect(data, autocommit=True) as db:  # the database refuses to forget `refused`'s messages
+        db.execute("create function refuse() returns trigger language plpgsql as "
+                   "$$ begin raise exception 'disk full (a test''s trigger)'; end $$")
+        db.execute(f"create trigger refuse before delete on outbox for each row when (old.chat = {refused}) "
+                   "execute function refuse()")
+    with FakeBotAPI() as api:
+        api.slow(slow, 2.0)
+
+        def attempts(chat: int) -> int:
+            return sum(1 for method, p in list(api.calls) if method == "sendMessage" and p.get("chat_id") == chat)
+        with running(bot_for(api, store, data)):
+            wait_until(lambda: attempts(refused) >= 3)  # three delivery runs; each sends it again (never recorded)
+            assert received(api)[slow] == 1
+        assert attempts(slow) == 1
+    assert [m["chat"] for m in store.outbox("pending")] == [refused]
+    assert any(r.getMessage() == "the deliver job failed" and "disk full" in str(r.exc_info[1]) for r in caplog.records)
 
 
 def test_closing_a_database_store_ends_its_wait_for_announcements_and_it_listens_again_after(

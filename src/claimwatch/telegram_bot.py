@@ -129,7 +129,12 @@ class Front:
             gate = asyncio.Semaphore(IN_FLIGHT)
             while batch := await self.call(functools.partial(delivery.next_batch, web_url=self.config.public_url),
                                            store, self.clock()):
-                await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch))
+                # every send of the batch ends (and is recorded) before a failure leaves the loop and lets the next
+                # run in: a message still in flight then would not be recorded yet, and would go again
+                outcomes = await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch),
+                                                return_exceptions=True)
+                if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
+                    raise failed
 
     async def listen(self, bot: Bot) -> None:
         """Deliver as soon as another process announces new alerts or messages (PostgreSQL's LISTEN/NOTIFY),
@@ -378,7 +383,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("chat %s cannot be reached (%s); marked inactive", chat.id, error.message)
         await front.call(front.service.chat_unreachable, chat.id, error.message, front.clock())
         return
-    log.error("handling an update failed", exc_info=error)
+    log.error("%s failed", f"the {context.job.name} job" if context.job else "handling an update", exc_info=error)
     if chat is not None:
         try:
             await context.bot.send_message(chat.id, "Sorry, something went wrong on our side. It has been logged; "
