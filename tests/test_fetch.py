@@ -187,6 +187,14 @@ def test_permanent_redirects_report_the_new_address_temporary_ones_do_not(server
     assert (temporary.body, temporary.moved_to, temporary.final_url) == (FEED, None, server.url + "/new")
 
 
+def test_a_redirect_to_an_address_written_in_raw_utf8_is_followed_as_browsers_do(server: FeedServer) -> None:
+    server.routes["/moved"] = respond(status=301, headers={"Location": "/новости/лента"})  # aiohttp writes UTF-8
+    server.routes["/новости/лента"] = respond(FEED)
+    result = fetch(server.url + "/moved")
+    assert (result.body, result.moved_to) == (FEED, server.url + "/новости/лента")
+    assert [s.path for s in server.seen] == ["/moved", "/новости/лента"]
+
+
 def test_at_most_five_redirects(server: FeedServer) -> None:
     for i in range(7):
         server.routes[f"/r{i}"] = respond(status=302, headers={"Location": f"/r{i + 1}"})

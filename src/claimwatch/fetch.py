@@ -302,6 +302,15 @@ def _ascii(url: str) -> str:
     return str(yarl.URL(url))
 
 
+def _utf8(value: str) -> str:
+    """A header read as latin-1 (_Exchange.header), read again as UTF-8 where its bytes are UTF-8: servers write
+    addresses in a Location raw ("/новости"), and browsers follow them so; anything else stays as read."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
 @functools.lru_cache(maxsize=8192)
 def _checked_host(url: str, allow_private: bool) -> str:
     """The host of a feed address that may be fetched (Refused otherwise)."""
@@ -400,7 +409,7 @@ class Fetcher:
                 return FetchResult(url, error=self._failure(error, elapsed))
             if answer.status in (301, 302, 303, 307, 308) and "location" in answer.named:
                 permanent = permanent and answer.status in (301, 308)
-                target = urljoin(target, answer.named["location"])
+                target = urljoin(target, _utf8(answer.named["location"]))
                 continue
             body = b"".join(answer.chunks) if answer.status == 200 else None
             return self._result(url, target, permanent and target != url, answer, body, now)
