@@ -255,6 +255,31 @@ def test_a_failed_record_of_one_send_leaves_no_other_send_in_flight_to_go_twice(
     assert any(r.getMessage() == "the deliver job failed" and "disk full" in str(r.exc_info[1]) for r in caplog.records)
 
 
+def test_a_bot_stopping_while_sends_wait_to_be_recorded_records_them_first(postgres_database: str) -> None:
+    """Telegram accepts a message while the write recording an earlier one runs: it waits for the next write. A
+    bot stopped then (its delivery, begun on another process's announcement, is cancelled) writes it before it
+    closes the store; otherwise it stays in the outbox, and goes again at the next start."""
+    data = postgres_location(postgres_database)
+    store, number = world(data, 2)
+    first, second = FIRST_CHAT, FIRST_CHAT + 1
+    with psycopg.connect(data, autocommit=True) as db:  # recording the first chat's messages takes 3 s
+        db.execute("create function slow() returns trigger language plpgsql as "
+                   "$$ begin perform pg_sleep(3); return old; end $$")
+        db.execute(f"create trigger slow before delete on outbox for each row when (old.chat = {first}) "
+                   "execute function slow()")
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, data, deliver_every=3600)) as app:  # a delivery run at start, then in an hour
+            wait_until(lambda: store.outbox("pending") == [])  # the first evidence went out and was recorded
+            [job] = app.job_queue.get_jobs_by_name("deliver")
+            wait_until(lambda: job.next_t is not None and job.next_t > datetime.now(UTC) + timedelta(minutes=30))
+            api.slow(second, 0.5)  # accepted while the first one's record is written
+            open_store(data).add_evidence([Evidence(0, number, "https://n.example/more", "Gazprom talks go on", NOW,
+                                                    feed="Wire")], alert=True)  # another process announces it
+            wait_until(lambda: sum("Gazprom talks go on" in (s.text or "") for s in list(api.sent)) == 2)
+            time.sleep(0.5)  # the bot reads the second answer; the first's write still runs
+    assert store.outbox("pending") == []
+
+
 def test_closing_a_database_store_ends_its_wait_for_announcements_and_it_listens_again_after(
         postgres_database: str) -> None:
     """A stopping bot closes its store while its listener thread waits: the wait ends, quietly, at once."""

@@ -112,8 +112,12 @@ class Front:
         self.service.seen(incoming, now)
         return self.service.handle(incoming, now)
 
-    def close(self) -> None:
-        self._worker.shutdown(wait=True)
+    async def close(self) -> None:
+        """After the jobs stopped: sends Telegram accepted are recorded (a delivery the listener began was cancelled
+        with them waiting for the next group write), then the store's thread ends."""
+        if self._recording is not None:
+            await self._recording  # (its failures go to the sends waiting for it)
+        await asyncio.to_thread(self._worker.shutdown, wait=True)
 
     async def deliver(self, bot: Bot) -> None:
         """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run).
@@ -469,9 +473,10 @@ async def on_stop(app: Application) -> None:
     front: Front = app.bot_data["front"]
     if front.listener is not None:
         front.listener.cancel()
+        await asyncio.gather(front.listener, return_exceptions=True)  # its delivery has let go of what it sent
     if front.watcher is not None:
         await front.watcher.fetcher.aclose()
-    front.close()
+    await front.close()
     await asyncio.to_thread(front.service.store.close)  # the roles it held are let go: another bot takes them at once
     # PTB shuts down only a bot that started: after a failed start (a rejected token) its connections are closed here
     await app.bot.shutdown()
