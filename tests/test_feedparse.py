@@ -89,6 +89,18 @@ def test_atom_feeds_and_ttl() -> None:
     assert parse_feed("f1", rss("", extra="<ttl>45</ttl>").encode(), {}, FETCHED).ttl_minutes == 45
 
 
+@pytest.mark.parametrize("link", ["http://127.0.0.1:8765/a1", "http://10.1.2.3/news/1", "http://[::1]/a",
+                                  "http://localhost/a", "https://news.corp.internal/a"])
+def test_an_intranet_feeds_entry_links_are_kept(link: str) -> None:
+    """Fetching an intranet feed is the operator's choice (CLAIMWATCH_ALLOW_PRIVATE_FEEDS); its links are evidence."""
+    feed = parse_feed("f1", rss(item("Pipeline talks", link=link) + item("Second", guid=link + "?2")).encode(),
+                      {}, FETCHED)
+    assert [e.link for e in feed.entries] == [link, link + "?2"]
+    atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom</title><entry><id>urn:1</id><title>Entry</title>'
+            f'<link href="{link}"/><updated>2024-05-06T10:00:00Z</updated></entry></feed>')
+    assert [e.link for e in parse_feed("f1", atom.encode(), {}, FETCHED).entries] == [link]
+
+
 def test_entry_keys_are_stable_per_feed_and_fall_back_from_guid_to_link_to_title() -> None:
     body = rss(item("a", guid="g") + item("b", link="https://n.example/b") + item("c", date="Mon, 06 May 2024 10:00:00 GMT"))
     first = parse_feed("feed-1", body.encode(), {}, FETCHED).entries

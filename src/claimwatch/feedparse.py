@@ -218,7 +218,7 @@ def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
     if data.version == "rss20" and b"<summary" in body:
         return None  # feedparser takes an RSS item's <description> before a <summary>
     entries = [_read_once(raw) for raw in data.entries]
-    for raw in entries:
+    for raw, rust in zip(entries, data.entries):
         if not (raw.get("published_parsed") or raw.get("updated_parsed")) and _DATED.search(body):
             return None  # a date in an element it does not know (dcterms:issued, say)
         if any(raw.get(written) and not raw.get(f"{written}_parsed") for written in ("published", "updated")):
@@ -226,6 +226,8 @@ def fast_parse(feed_id: str, body: bytes, headers: dict[str, str], fetched_at: d
         link = raw.get("link") or ""
         if "[" in link or "[" in (raw.get("id") or ""):
             return None  # feedparser drops a guid it cannot read as a URL
+        if not link and any(not alternate.href for alternate in rust.get("links") or ()):
+            return None  # it blanks a link to a private address (127.0.0.1, 10.x, .internal): an intranet feed's
         if not raw.get("summary") and _OTHER_TEXT.search(body):
             return None  # text in an element it does not read (XHTML <body>, <fullitem>)
     return _parsed(feed_id, data.feed.get("title"), data.feed.get("link"), data.feed.get("ttl"), entries,
