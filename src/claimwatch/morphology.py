@@ -49,7 +49,8 @@ def cyrillic_forms(word: str) -> frozenset[str]:
 
     A word written in its base form («газ») stands for that lexeme only, not for others whose forms
     it shares («газа», a bay, whose plural is also «газ»): parses that have the word as their base
-    form are preferred. Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word
+    form are preferred, when the likeliest reading is one of them. A word whose likeliest reading is
+    an inflected form stands for every reading: «Силой» is «сила»'s and the adverb «силой». Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word
     only the Ukrainian dictionary knows; any other word gets its Russian forms."""
     cached = _forms.get(word)
     if cached is not None:
@@ -63,7 +64,7 @@ def cyrillic_forms(word: str) -> frozenset[str]:
     found = {word}
     for lang in langs:
         parses = _analyzer(lang).parse(word)
-        base = [p for p in parses if p.word == p.normal_form] or parses
+        base = [p for p in parses if p.word == p.normal_form] if parses[0].word == parses[0].normal_form else parses
         found.update(f.word.replace("ё", "е") for p in base for f in p.lexeme)
     forms = frozenset(found)
     if len(_forms) >= _CACHE_LIMIT:
