@@ -639,6 +639,15 @@ def test_due_with_words_lists_only_open_due_claims_with_those_words(doc: dict[st
         case("Сибири", "Сила Сибири 2", True, id="cyrillic-word"),
         case("Сибир", "Сила Сибири 2", False, id="cyrillic-part-of-a-word"),
         case("西伯利亚", "西伯利亚力量2号管道", True, id="chinese-anywhere"),
+        case("России", "Россия не приедет на саммит", True, id="russian-any-form"),
+        case("Силой", "строительство Силы Сибири", True, id="russian-typed-inflected"),
+        case("ёлка", "у новогодней елки", True, id="yo-as-ye"),
+        case("Путин", "путинизм", False, id="russian-not-another-word"),
+        case("agreement", "Two agreements signed", True, id="english-plural"),
+        case("signed", "Beijing signs the deal", True, id="english-lemma"),
+        case("signed", "A signal from Beijing", False, id="english-not-another-lemma"),
+        case("Kazakh", "Kazakhstan joins", False, id="english-whole-word"),
+        case("2027", "by 20270", False, id="number-exact"),
     ],
 )
 def test_list_words_match_whole_words(word: str, text: str, listed: bool) -> None:

@@ -84,6 +84,7 @@ def test_find_claims_filters_by_status_due_tag_and_words(store: Store) -> None:
     assert numbers(tag="energy") == [later.id]
     assert numbers(words=("PIPELINE",)) == [later.id]
     assert numbers(words=("summit", "held")) == [resolved.id]
+    assert numbers(words=("pipelines", "signing")) == [later.id]  # any form, on every store
 
 
 def test_a_search_finds_a_claim_by_its_new_text_once_it_changed_in_this_process(store: Store) -> None:

@@ -31,10 +31,11 @@ claims; the walk over phrases starts only at words that begin some term.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, islice
 from operator import attrgetter
@@ -115,6 +116,35 @@ def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
     if _LATIN_WORD.fullmatch(word):
         return frozenset({"~" + english_lemma(word)})
     return frozenset({"=" + word})
+
+
+class SearchWord(NamedTuple):
+    """A listing's search word: `needle`, a substring of every text it finds (a quick first test), and `finds`,
+    the test itself, both on a text as normalize() leaves it."""
+    needle: str
+    finds: Callable[[str], bool]
+
+
+def search_word(word: str) -> SearchWord:
+    """A word an analyst searches the claims for, found as a watch term's word is, whatever its case: a whole
+    word in any of its forms (`России` finds «Россия», «в России»; `agreement` finds "agreements", `signed`
+    finds "signs"), or as typed for words with a digit, of one or two letters, or in Chinese or Japanese
+    (anywhere: written without spaces). Found in a claim's text, source title, tags and external id."""
+    folded = fold(_visible(word))
+    if _UNSPACED.search(folded):
+        return SearchWord(folded, lambda text: True)
+    if any(c.isdigit() for c in folded) or len(folded) <= 2 or not folded.isalpha():
+        whole = re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)")
+        return SearchWord(folded, lambda text: whole.search(text) is not None)
+    if _CYRILLIC.search(folded):
+        forms = sorted(cyrillic_forms(folded), key=len, reverse=True)
+        any_form = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, forms))})(?!\w)")
+        return SearchWord(os.path.commonprefix(forms), lambda text: any_form.search(text) is not None)
+    lemma = english_lemma(folded)
+    start = os.path.commonprefix([folded, lemma])
+    starting = re.compile(rf"(?<!\w){re.escape(start)}\w*")
+    return SearchWord(start, lambda text: any(w == folded or english_lemma(w) == lemma
+                                              for w in starting.findall(text)))
 
 
 def usable_terms(watched: Iterable[tuple[int, Sequence[str]]]) -> Iterator[tuple[int, WatchTerms]]:

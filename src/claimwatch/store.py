@@ -122,6 +122,7 @@ from claimwatch.model import (
     news_item_from_dict,
     news_item_to_dict,
 )
+from claimwatch.matching import SearchWord, normalize, search_word
 from claimwatch.parsing import feed_key, shown_url
 
 log = logging.getLogger(__name__)
@@ -533,13 +534,13 @@ class ClaimFilter:
         if self.words:
             hay = search_text(doc) if text is None else text
             searched = self._searched  # plain substring tests first: most claims fail one of them, quickly
-            return all(folded in hay for folded, _ in searched) and all(pattern.search(hay) for _, pattern in searched)
+            return all(word.needle in hay for word in searched) and all(word.finds(hay) for word in searched)
         return True
 
     @functools.cached_property
-    def _searched(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
-        """Each search word folded, with its pattern, made once: a listing tests them against every claim."""
-        return tuple((w.casefold(), _word_pattern(w)) for w in self.words)
+    def _searched(self) -> tuple[SearchWord, ...]:
+        """Each search word's test, made once: a listing tests them against every claim."""
+        return tuple(search_word(w) for w in self.words)
 
     @functools.cached_property
     def _due_day(self) -> str:
@@ -548,19 +549,9 @@ class ClaimFilter:
 
 
 def search_text(doc: dict[str, Any]) -> str:
-    """What a listing's words are searched in (a claim's text, source title, tags and external id), case folded."""
-    return " ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]).casefold()
-
-
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-
-
-@functools.lru_cache(maxsize=256)
-def _word_pattern(word: str) -> re.Pattern[str]:
-    """A listing's search word as a whole word (`EU` is not in "neutral"); Chinese, Japanese and Korean words,
-    written without spaces, anywhere."""
-    folded = re.escape(word.casefold())
-    return re.compile(folded if _CJK.search(word) else rf"(?<!\w){folded}(?!\w)")
+    """What a listing's words are searched in (a claim's text, source title, tags and external id), normalised
+    as matching.search_word reads it."""
+    return normalize(" ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]))
 
 
 def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[str, int]:
