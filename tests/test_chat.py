@@ -253,8 +253,8 @@ def test_user_text_is_escaped(service: ChatService) -> None:
 
 
 def test_edit_changes_one_field_with_history(service: ChatService) -> None:
-    say(service, ANALYST, "/edit 1 due 2027-01-31")
-    say(service, ANALYST, "/edit 1 tags arctic, shipping")
+    assert text(say(service, ANALYST, "/edit 1 due 2027-01-31")) == "#1 updated: due (now 2027-01-31)."
+    assert text(say(service, ANALYST, "/edit 1 tags arctic, shipping")) == "#1 updated: tags."
     assert "cannot be edited" in text(say(service, ANALYST, "/edit 1 colour red"))
     claim = service.store.get_claim(1)
     assert (str(claim.review_date), claim.tags) == ("2027-01-31", ("arctic", "shipping"))

@@ -59,7 +59,7 @@ def numbers(claims: list[dict]) -> list[int]:
 
 
 def added_number(result) -> int:
-    m = re.fullmatch(r"added #(\d+): .*\n", ok(result).stdout)
+    m = re.fullmatch(r"added #(\d+): .*\n(  source's probability: .*\n)?", ok(result).stdout)
     assert m, result.stdout
     return int(m.group(1))
 
@@ -146,6 +146,7 @@ def test_new_user_session_end_to_end(tmp_path: Path) -> None:
                        "--watch", 'Power of Siberia 2, "Сила Сибири 2", +gas, -football',
                        "--source", "https://example.org/r", "--quote", "talks are advancing", data=data))
     assert "example claims" not in added.stderr
+    assert "  source's probability: 70%\n" in added.stdout  # as read
 
     # A second command does not import again.
     second = run_cli("list", "all", "--json", data=data)

@@ -42,7 +42,9 @@ def test_every_chat_command_has_a_command_line_twin_or_a_reason() -> None:
 
 
 def test_edit_snooze_and_mute_on_the_command_line(tmp_path: Path, data: Path | str) -> None:
-    assert run_cli("edit", "1", "due", "2027-03-01", data=data).stdout == "#1 updated: due\n"
+    assert run_cli("edit", "1", "due", "2027-03-01", data=data).stdout == "#1 updated: due (now 2027-03-01)\n"
+    assert run_cli("edit", "1", "p", "1.5", data=data).stdout == "#1 updated: p (now 1.5%)\n"  # as read: a percentage
+    assert run_cli("edit", "1", "p", "0.15", data=data).stdout == "#1 updated: p (now 15%)\n"
     snoozed = run_cli("snooze", "1", "7", data=data)
     assert snoozed.stdout == "#1: next review 2027-03-08 (7 days from its review date, 2027-03-01)\n"
     assert run_cli("show", "1", "--json", data=data).stdout.count('"review_date": "2027-03-08"') == 1

@@ -624,7 +624,7 @@ class ChatService:
             found = ledger.match_recent_news(self.store, [claim], ctx.now)
         notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
             (f"\n{ledger.recent_news_note(found, f'/evidence {claim.id}')}." if found else "")
-        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}.{notes}")]
+        return [Reply(f"#{claim.id} updated: {esc(parts[1].lower())}{esc(render.read_as(claim, parts[1]))}.{notes}")]
 
     def cmd_trywatch(self, ctx: _Context) -> list[Reply]:
         if not ctx.args.strip():

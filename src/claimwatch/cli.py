@@ -105,6 +105,8 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     )
     claim = ledger.add_claim(ctx.store, new, args.by or ctx.config.user, ctx.now)
     print(f"added #{claim.id}: {claim.text}")
+    if args.p:  # as read: a bare number above 1 is a percentage
+        print(f"  source's probability: {render.percent(claim.p)}")
     if quick is not None:  # what was read out of the sentence, and how to change it
         print(f"  understood: review {claim.review_date or '—'}"
               + (f" (from '{quick.date_phrase}')" if quick.date_phrase else "")
@@ -187,7 +189,7 @@ def cmd_edit(args: argparse.Namespace, ctx: Context) -> None:
     number = ledger.parse_claim_number(args.id)
     claim = ledger.edit_claim(ctx.store, number, args.field, " ".join(args.value), args.by or ctx.config.user,
                               ctx.now, ctx.config.tz)
-    print(f"#{number} updated: {args.field.lower()}")
+    print(f"#{number} updated: {args.field.lower()}{render.read_as(claim, args.field)}")
     past = render.past_review(claim, ctx.today) if args.field.lower() == "due" else ""
     if past:
         print(f"claimwatch edit: warning: {past}", file=sys.stderr)

@@ -166,6 +166,17 @@ def claim_detail(claim: Claim, evidence: list[Evidence], today: date, tz: ZoneIn
     return "\n".join(lines)
 
 
+def read_as(claim: Claim, field: str) -> str:
+    """How an edited probability or review date was read (' (now 1.5%)'), for the reply: a probability typed as
+    a bare number above 1 is a percentage, and a date may be a phrase; '' for other fields."""
+    field = field.lower()
+    if field == "p":
+        return f" (now {percent(claim.p) if claim.p is not None else 'none'})"
+    if field == "due":
+        return f" (now {claim.review_date or 'none'})"
+    return ""
+
+
 def past_review(claim: Claim, today: date) -> str:
     """A warning (not an error: a back-filled claim may be due already) when an open claim's review date has passed."""
     if claim.outcome is None and claim.review_date is not None and claim.review_date < today:
