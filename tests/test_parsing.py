@@ -568,8 +568,6 @@ def test_parse_claim_number_reads(text: str, expected: int) -> None:
         case("x", id="letter"),
         case("3.5", id="decimal"),
         case("1e3", id="exponent"),
-        case("", id="empty"),
-        case("#", id="hash-only"),
         case("##3", id="double-hash"),
         case("# 3", id="space-after-hash"),
         case("³", id="superscript-digit"),
@@ -577,6 +575,11 @@ def test_parse_claim_number_reads(text: str, expected: int) -> None:
 )
 def test_parse_claim_number_rejects(text: str) -> None:
     assert_input_error(parse_claim_number, text, mentions=(f"{text.strip()!r} is not a claim number", "#n"))
+
+
+@pytest.mark.parametrize("text", ["", " ", "#"])
+def test_parse_claim_number_asks_for_one_when_none_is_given(text: str) -> None:
+    assert_input_error(parse_claim_number, text, mentions=("say which claim", "#n"))
 
 
 # --- ledger: list filter ---------------------------------------------------------------------

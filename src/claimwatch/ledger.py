@@ -92,6 +92,8 @@ def add_feeds(store: Store, feeds: Sequence[Any], by: str, now: datetime) -> tup
 
 def parse_claim_number(text: str) -> int:
     s = text.strip().removeprefix("#")
+    if not s:
+        raise InputError("say which claim: its number, shown as #n, e.g. 3")
     if not (s.isascii() and s.isdecimal()) or len(s) > 9 or int(s) < 1:
         raise InputError(f"{text.strip()!r} is not a claim number: use the number shown as #n, e.g. 3")
     return int(s)
