@@ -388,7 +388,7 @@ def edit_claim(store: Store, number: int, field: str, value: str, by: str, now: 
     changes: dict[str, Any]
     if field == "text":
         if not value:
-            raise InputError("give the new text: /edit <id> text <new text>")
+            raise InputError("the new text is empty: give the claim's new text")
         if value.lower() in _CLEAR:
             raise InputError(f"a claim's text cannot be cleared; give the new text instead of {value!r}")
         changes = {"text": claim_text(value)}
