@@ -415,8 +415,8 @@ def test_stats_sends_a_summary_and_a_calibration_chart(bot: Harness) -> None:
         bot.say(ANALYST, f"/resolve {number} {outcome}")
     mark = bot.api.mark()
     bot.api.user_message(SUBSCRIBER, "/stats", first_name="sub")
-    summary = bot.api.wait_reply(SUBSCRIBER, mark)
-    photo = bot.api.wait_for(lambda s: s.chat_id == SUBSCRIBER and s.method == "sendPhoto", after=mark)
+    summary = bot.api.wait_reply(SUBSCRIBER, mark, timeout=30)  # the first chart imports matplotlib
+    photo = bot.api.wait_for(lambda s: s.chat_id == SUBSCRIBER and s.method == "sendPhoto", after=mark, timeout=30)
     assert "3 resolved claims, 3 forecasts that count" in summary.text and "too few to judge" in summary.text
     assert photo.file_bytes.startswith(b"\x89PNG") and "Calibration (all claims)" in photo.text
     board = bot.say(SUBSCRIBER, "/leaderboard").text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
@@ -192,7 +193,7 @@ def test_the_bot_leaves_the_console_chats_alerts_to_claimwatch_watch(tmp_path: P
 
 def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(data: Path | str) -> None:
     now = datetime.now(UTC)
-    remind = (now + timedelta(seconds=2)).replace(microsecond=0)  # 1 to 2 s from now
+    remind = (now + timedelta(seconds=5)).replace(microsecond=0)  # 4 to 5 s from now: after the bot's start
     if remind.date() != now.date():
         pytest.skip("too close to midnight UTC: the start-up round would already be today's")
     store = open_store(data)
@@ -202,7 +203,7 @@ def test_the_daily_reminders_run_when_their_time_comes_while_the_bot_is_busy(dat
     store.queue_messages([], state={"reminded": (now.date() - timedelta(days=1)).isoformat()})  # yesterday's went out
 
     async def busy(context) -> None:  # a long step in the event loop (or a suspended host) over the reminder time
-        time.sleep((remind + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds())
+        time.sleep(max(0.0, (remind + timedelta(seconds=1.5) - datetime.now(UTC)).total_seconds()))
 
     with FakeBotAPI() as api:
         app = bot_for(api, store, data, lambda: datetime.now(UTC), remind_at=remind.time())
@@ -262,9 +263,9 @@ def test_a_bot_stopping_while_sends_wait_to_be_recorded_records_them_first(postg
     data = postgres_location(postgres_database)
     store, number = world(data, 2)
     first, second = FIRST_CHAT, FIRST_CHAT + 1
-    with psycopg.connect(data, autocommit=True) as db:  # recording the first chat's messages takes 3 s
+    with psycopg.connect(data, autocommit=True) as db:  # recording the first chat's messages takes 10 s
         db.execute("create function slow() returns trigger language plpgsql as "
-                   "$$ begin perform pg_sleep(3); return old; end $$")
+                   "$$ begin perform pg_sleep(10); return old; end $$")
         db.execute(f"create trigger slow before delete on outbox for each row when (old.chat = {first}) "
                    "execute function slow()")
     with FakeBotAPI() as api:
@@ -276,7 +277,7 @@ def test_a_bot_stopping_while_sends_wait_to_be_recorded_records_them_first(postg
             open_store(data).add_evidence([Evidence(0, number, "https://n.example/more", "Gazprom talks go on", NOW,
                                                     feed="Wire")], alert=True)  # another process announces it
             wait_until(lambda: sum("Gazprom talks go on" in (s.text or "") for s in list(api.sent)) == 2)
-            time.sleep(0.5)  # the bot reads the second answer; the first's write still runs
+            time.sleep(2)  # the bot reads the second answer; the first's write still runs
     assert store.outbox("pending") == []
 
 
@@ -286,15 +287,23 @@ def test_closing_a_database_store_ends_its_wait_for_announcements_and_it_listens
     data = postgres_location(postgres_database)
     store = open_store(data)
     store.announcements(0.01)  # listening
+    called = threading.Event()
+
+    def wait() -> set[str]:
+        called.set()
+        return store.announcements(600)
     with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(store.announcements, 600)
+        waiting = pool.submit(wait)
+        assert called.wait(60)
         time.sleep(0.2)  # into the wait
         store.close()
         assert waiting.result(timeout=60) == set()
     number = ledger.add_claim(open_store(data), ledger.NewClaim(text="Heard after a close"), "ann", NOW).id
     assert number and store.announcements(0.01) == set()  # listens again (what came before is not replayed)
+    called.clear()
     with ThreadPoolExecutor(1) as pool:
-        waiting = pool.submit(store.announcements, 600)
+        waiting = pool.submit(wait)
+        assert called.wait(60)
         time.sleep(0.2)
         open_store(data).subscribe(ADMIN, "all", NOW)
         open_store(data).add_evidence([Evidence(0, number, "https://n.example/2", "Heard", NOW, feed="Wire")],

@@ -158,7 +158,7 @@ def test_stop_is_fast_while_a_long_poll_is_pending() -> None:
         time.sleep(0.005)
     started = time.monotonic()
     api.stop()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # not the 30 s a long poll lasts
     thread.join(5)
     assert outcome and not thread.is_alive()
 

@@ -161,14 +161,14 @@ def fetch_all(urls: list[str], **limits: object) -> list[FetchResult]:
 
 def test_waiting_for_a_turn_does_not_count_against_the_total_timeout(server: FeedServer) -> None:
     for i in range(6):
-        server.routes[f"/f{i}"] = slow(FEED, 0.3)  # one at a time: 1.8 s in all, each well within 1 s
-    results = fetch_all([f"{server.url}/f{i}" for i in range(6)], per_host=1, total_timeout=1)
+        server.routes[f"/f{i}"] = slow(FEED, 0.5)  # one at a time: 3 s in all, each well within 2 s
+    results = fetch_all([f"{server.url}/f{i}" for i in range(6)], per_host=1, total_timeout=2)
     assert [r.error for r in results] == [None] * 6
 
 
 def test_a_queue_for_one_busy_site_does_not_hold_up_another(server: FeedServer) -> None:
     for i in range(4):
-        server.routes[f"/busy{i}"] = slow(FEED, 0.1)
+        server.routes[f"/busy{i}"] = slow(FEED, 0.5)
     server.routes["/other"] = respond(FEED)
     other_site = server.url.replace("127.0.0.1", "localhost")  # another host name, so another site's turn
     fetch_all([f"{server.url}/busy{i}" for i in range(4)] + [f"{other_site}/other"], concurrency=2, per_host=1)

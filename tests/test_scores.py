@@ -102,7 +102,7 @@ probability = st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0, 1), st.in
 pairs = st.lists(st.tuples(probability, st.sampled_from([0.0, 1.0, 0.5])), min_size=1, max_size=60)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(pairs)
 def test_murphy_identity_holds(data: list[tuple[float, float]]) -> None:
     d = scores.murphy(data)
@@ -111,7 +111,7 @@ def test_murphy_identity_holds(data: list[tuple[float, float]]) -> None:
     assert d.reliability >= 0 and d.resolution >= 0 and d.uncertainty >= 0
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(pairs)
 def test_calibration_bins_sum_to_the_forecasts(data: list[tuple[float, float]]) -> None:
     bins = scores.calibration(data)
@@ -122,6 +122,7 @@ def test_calibration_bins_sum_to_the_forecasts(data: list[tuple[float, float]]) 
             assert b.interval[0] <= b.observed <= b.interval[1]
 
 
+@settings(deadline=None)
 @given(probability, st.sampled_from([0.0, 1.0]))
 def test_scores_are_proper_for_binary_outcomes(p: float, o: float) -> None:
     # honest extremes score best: the right certainty beats any hedge

@@ -17,7 +17,7 @@ from test_bot import stop_bot
 from test_bot_modes import free_port, start_webhook_bot
 from test_delivery_bot import FIRST_CHAT, received, wait_until, world
 
-SUBSCRIBERS = 300
+SUBSCRIBERS = 600  # 20 s of fan-out at RATE: the second bot starts, and the first is killed, well within it
 RATE = 30  # Telegram's overall limit, messages a second (build_application's overall_rate)
 
 
@@ -37,6 +37,7 @@ def test_two_senders_and_a_killed_one_deliver_every_alert_within_the_bound_and_t
         second, _ = start_webhook_bot(api, data, free_port(), "s3cret")
         drained(second)
         time.sleep(3)  # a few delivery runs of the second: it holds no role, so sends nothing meanwhile
+        assert len(received(api)) < SUBSCRIBERS, "the fan-out ended before the takeover"
         api.pause_sends()
         wait_until(lambda: api.sends_waiting > 0)
         first.send_signal(signal.SIGKILL)  # with messages in flight

@@ -154,7 +154,7 @@ def _watching_a_parsed_feed(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
                                 env={"CLAIMWATCH_DATA": str(data), "PATH": "/usr/bin:/bin", **env},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            assert _eventually(lambda: open_store(data).feeds()[0].last_success is not None)
+            assert _eventually(lambda: open_store(data).feeds()[0].last_success is not None, seconds=60)
             yield proc
         finally:
             if proc.poll() is None:
