@@ -549,7 +549,7 @@ SECTIONS = ["Calibration", "Brier over time", "Analysts", "Tags", "Sources", "Qu
 def test_report_on_an_empty_data_directory_says_nothing_is_resolved_yet(tmp_path: Path, data: Path | str) -> None:
     out = tmp_path / "report.html"
     result = ok(run_cli("report", "-o", str(out), data=data))
-    assert f"wrote {out}: 0 resolved claims, 0 forecasts" in result.stderr
+    assert f"wrote {out}: 0 resolved claims, 0 scored (0 forecasts that count: made before the event)" in result.stderr
     html = out.read_text("utf-8")
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert "No resolved claims with forecasts yet." in html
@@ -706,7 +706,8 @@ def test_forecasts_made_after_the_event_are_said_to_be_left_out_where_it_shows(t
     assert late in run_cli("show", str(number), data=data).stdout
     assert "2 forecasts on resolved claims were made after the event, so not scored" in run_cli("stats", data=data).stdout
     assert "1 forecast on resolved claims was made after the event" in run_cli("stats", "--by", "bo", data=data).stdout
-    assert run_cli("report", "-o", str(tmp_path / "r.html"), data=data).returncode == 0
+    report = run_cli("report", "-o", str(tmp_path / "r.html"), data=data)
+    assert report.returncode == 0 and ": 1 resolved claim, 0 scored (0 forecasts that count" in report.stderr
     assert "2 forecasts on resolved claims were " in (tmp_path / "r.html").read_text("utf-8")
 
 

@@ -491,9 +491,8 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> None:
     listed = resolved[:MAX_CLAIMS_LISTED]
     evidence = {c.id: ctx.store.evidence_for(c.id) for c in listed}
     _write(args.output, render_report(result, listed, len(resolved), evidence, ctx.now, ctx.config.tz))
-    print(f"wrote {args.output}: {render.count(result['n_claims'], 'resolved claim')}, "
-          f"{render.count(result['n_forecasts'], 'forecast')}",
-          file=sys.stderr)
+    print(f"wrote {args.output}: {render.count(len(resolved), 'resolved claim')}, {result['n_claims']} scored "
+          f"({render.count(result['n_forecasts'], 'forecast')} that count: made before the event)", file=sys.stderr)
 
 
 def cmd_doctor() -> int:
