@@ -166,11 +166,19 @@ def _strings(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...
 
 
 def _day(text: str) -> date:
-    return within_years(date.fromisoformat(text))
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as e:  # "day is out of range for month": the value, too
+        raise ValueError(f"{text!r} is not a date ({e})") from None
+    return within_years(day)
 
 
 def _time(text: str) -> datetime:
-    return within_years(parse_datetime(text))
+    try:
+        at = parse_datetime(text)
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a time ({e})") from None
+    return within_years(at)
 
 
 def _identity(value: Any) -> None:
