@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from claimwatch import interchange, ledger
+from claimwatch import interchange, ledger, render
 from claimwatch.errors import InputError, NotFound
 from claimwatch.model import Forecast, OutcomeValue, Source, claim_to_dict
 from claimwatch.parsing import parse_url
@@ -55,6 +55,7 @@ def test_resolve_and_reopen_keep_the_old_outcome_in_history(store: Store) -> Non
     reopen = store.history(n)[-1]
     assert reopen.before["value"] == "true" and reopen.before["note"] == "no delegation"
     assert reopen.after == {"note": "wrong summit"}
+    assert render.change_line(reopen, UTC_TZ).endswith("reopen    wrong summit (was true — no delegation)")
     with pytest.raises(InputError, match="open already"):
         ledger.reopen(store, n, "ana", LATER)
 

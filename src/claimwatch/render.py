@@ -240,6 +240,8 @@ def _describe(value: dict[str, Any] | None) -> str:
         return value["value"] + (f" — {value['note']}" if value.get("note") else "")
     if "text" in value and "kind" in value:  # a whole claim
         return value["text"]
+    if value.keys() == {"note"}:  # why (a reopening's)
+        return value["note"]
     return ", ".join(f"{k} {_field(k, v)}" for k, v in value.items())
 
 
