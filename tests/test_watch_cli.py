@@ -56,8 +56,11 @@ def test_feeds_watch_once_and_evidence_labels(tmp_path: Path, data: Path | str) 
 def test_private_feeds_are_refused_by_default(tmp_path: Path, data: Path | str) -> None:
     with FeedServer() as server:
         server.routes["/rss"] = respond(FEED.encode())
-        run_cli("feeds", "add", server.url + "/rss", data=data)
+        added = run_cli("feeds", "add", server.url + "/rss", data=data)
         run = run_cli("watch", "--once", data=data)
+    assert added.returncode == 0 and added.stderr == ("claimwatch feeds add: warning: the watcher will not fetch it: "
+                                                      "127.0.0.1 resolves to a private or local address; set "
+                                                      "CLAIMWATCH_ALLOW_PRIVATE_FEEDS=1 to allow it\n")
     assert "failed; 127.0.0.1 resolves to a private or local address" in run.stdout and server.seen == []
     assert run.returncode == 1  # nothing could be checked
 

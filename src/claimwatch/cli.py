@@ -253,6 +253,10 @@ def cmd_feeds(args: argparse.Namespace, ctx: Context) -> None:
         name = parse_name(" ".join(args.name), "a feed's name") if args.name else shown_url(url)
         feed = ctx.store.add_feed(Feed(0, url, name, ctx.now, args.by or ctx.config.user))
         print(f"watching feed {feed.id}: {feed.name}")
+        from claimwatch.fetch import refusal  # (libcurl loads for this check alone)
+
+        if why := refusal(url, ctx.config.allow_private_feeds):
+            print(f"claimwatch feeds add: warning: the watcher will not fetch it: {why}", file=sys.stderr)
     elif args.action == "list":
         feeds = ctx.store.feeds()
         if args.json:
@@ -668,7 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("feeds", cmd_feeds, "the news feeds watched for evidence: add, list, remove, import-opml, "
                 "export-opml", json_output=True, by=True)
     p.add_argument("action", choices=["add", "list", "remove", "import-opml", "export-opml"], help="what to do")
-    p.add_argument("url", nargs="?", help="add: the feed's address; remove: its number; OPML: the file")
+    p.add_argument("url", nargs="?", help="add: the feed's address (one on this machine or a private network is "
+                   "fetched only with CLAIMWATCH_ALLOW_PRIVATE_FEEDS=1); remove: its number; OPML: the file")
     p.add_argument("name", nargs="*", help="add: a name for the feed (default: its address)")
 
     p = command("watch", cmd_watch, "check the feeds for news on open claims, on their schedule, printing alerts")

@@ -311,6 +311,16 @@ def _utf8(value: str) -> str:
         return value
 
 
+def refusal(url: str, allow_private: bool) -> str:
+    """Why the watcher will not fetch `url` as it is written (a private or local address given as one, such as
+    127.0.0.1), or '' (a host name is checked when it resolves, at each fetch)."""
+    try:
+        _checked_host(url, allow_private)
+    except Refused as e:
+        return str(e)
+    return ""
+
+
 @functools.lru_cache(maxsize=8192)
 def _checked_host(url: str, allow_private: bool) -> str:
     """The host of a feed address that may be fetched (Refused otherwise)."""
