@@ -79,6 +79,12 @@ def test_word_forms_table(term: str, text: str, words: str) -> None:
     assert (found[0].words[0] if found else "-") == words
 
 
+def test_two_spellings_of_one_name_that_find_the_same_words_are_named_once() -> None:
+    matcher = Matcher([(1, ("Power of Siberia 2", "Power of Siberia-2", "pipeline"))])
+    assert matcher.match("Power of Siberia-2 pipeline talks") == [
+        Match(1, ("Power of Siberia 2", "pipeline"), ("Power of Siberia-2", "pipeline"))]
+
+
 def test_matched_words_are_quoted_per_term_required_ones_too() -> None:
     matcher = Matcher([(1, ("Минск", "+газ"))])
     assert matcher.match("Поставки газа в Минске", "") == [Match(1, ("Минск", "газ"), ("Минске", "газа"))]

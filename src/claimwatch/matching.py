@@ -347,6 +347,9 @@ class Matcher:
                 continue
             if not all(t in found for t in rule.required) or any(t in found for t in rule.excluded):
                 continue
+            if len(hits) > 1:  # two spellings of one name (Power of Siberia 2, Power of Siberia-2) found the same
+                first: dict[tuple[int, int, int] | tuple[int, str], str] = {}  # words: the first term names them
+                hits = [t for t in hits if first.setdefault(found[t], t) == t]
             terms = tuple(hits) + rule.required
             matches.append(Match(rule.claim, terms, tuple(self._quote(nfkcs, found[t]) for t in terms)))
         return matches
