@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from claimwatch.chat import ChatService, ChatSettings, Incoming
 from claimwatch.errors import InputError
-from claimwatch.model import Role, Source
+from claimwatch.model import Kind, Role, Source
 from claimwatch.quickentry import read_quick_claim
 from claimwatch.store import Store
 
@@ -58,17 +59,19 @@ def service(store: Store) -> tuple[Store, ChatService]:
 def test_quick_add_in_chat_shows_what_it_understood_and_saves_on_one_tap(service: tuple[Store, ChatService]) -> None:
     store, chat = service
     (draft,) = chat.handle(Incoming(ANA, ANA, "/add Will Power of Siberia 2 be signed by end of 2026? 30%", "ana"), NOW)
+    assert "kind: forecast" in draft.text  # a question: what will happen
     assert "review: 2026-12-31" in draft.text and "probability: 30%" in draft.text
     assert "watch: Power of Siberia 2" in draft.text
     assert [b.label for row in draft.buttons for b in row] == ["Save", "Edit", "Cancel"]
     assert store.find_claims() == []  # nothing saved before the tap
     (edit,) = chat.handle(Incoming(ANA, ANA, "edit", "ana", pressed=True), NOW)
-    assert ("/add Will Power of Siberia 2 be signed by end of 2026? | due 2026-12-31 | p 30% | "
+    assert ("/add Will Power of Siberia 2 be signed by end of 2026? | kind forecast | due 2026-12-31 | p 30% | "
             "watch Power of Siberia 2") in edit.text
     (saved,) = chat.handle(Incoming(ANA, ANA, "save", "ana", pressed=True), NOW)
     assert "Recorded <b>#1</b>" in saved.text
     claim = store.get_claim(1)
     assert (claim.review_date, claim.p, claim.watch) == (date(2026, 12, 31), 0.3, ("Power of Siberia 2",))
+    assert claim.kind is Kind.FORECAST
     (plain,) = chat.handle(Incoming(ANA, ANA, "/add A claim from chat", "ana"), NOW)
     assert "Recorded <b>#2</b>" in plain.text  # nothing to understand: recorded at once, as before
 
@@ -101,10 +104,16 @@ def test_quick_add_on_the_command_line(tmp_path: Path, data: Path | str) -> None
     added = run_cli("add", "Will Power of Siberia 2 be signed by end of 2026? 30%", data=data)
     assert added.stdout.splitlines() == [
         "added #19: Will Power of Siberia 2 be signed by end of 2026?",
-        "  understood: review 2026-12-31 (from 'end of 2026'), probability 30%, watch Power of Siberia 2 "
+        "  understood: a forecast, review 2026-12-31 (from 'end of 2026'), probability 30%, watch Power of Siberia 2 "
         "(claimwatch edit 19 due|p|watch … to change)"]
     plain = run_cli("add", "Power of Siberia 2 deal stalls", "--tags", "energy", data=data)
     assert plain.stdout == "added #20: Power of Siberia 2 deal stalls\n"  # an option given: read as written
+    statement = run_cli("add", "Gazprom says the deal stalls, 60%", data=data)
+    assert "understood: a claim," in statement.stdout
+    told = run_cli("add", "Will the deal stall by 2027? 60%", "--kind", "claim", data=data)
+    assert "understood: a claim," in told.stdout  # as told
+    kinds = {c["number"]: c["kind"] for c in json.loads(run_cli("list", "all", "--json", data=data).stdout)}
+    assert [kinds[n] for n in (19, 20, 21, 22)] == ["forecast", "claim", "claim", "claim"]
 
 
 def test_a_probability_out_of_range_is_refused_not_kept_in_the_text() -> None:

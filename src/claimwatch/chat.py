@@ -30,6 +30,7 @@ from claimwatch.model import (
     Chat,
     Claim,
     Feed,
+    Kind,
     Role,
     Source,
 )
@@ -132,6 +133,7 @@ class _Draft:
     step: str
     started: datetime
     text: str = ""
+    kind: Kind = Kind.CLAIM
     review_date: date | None = None
     p: float | None = None
     tags: tuple[str, ...] = ()
@@ -218,6 +220,8 @@ _CONFIRM_BUTTONS = ((Button("Save", "save"), Button("Edit", "edit"), Button("Can
 def _one_line_add(draft: _Draft) -> str:
     """A draft as the one-line /add that records it."""
     parts = [draft.text]
+    if draft.kind is not Kind.CLAIM:
+        parts.append(f"kind {draft.kind.value}")
     if draft.review_date:
         parts.append(f"due {draft.review_date}")
     if draft.p is not None:
@@ -386,7 +390,7 @@ class ChatService:
             quick = read_quick_claim(ledger.claim_text(text), ctx.now, self.settings.tz)
             if quick.understood():
                 draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
-                    "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
+                    "confirm", ctx.now, text=quick.text, kind=quick.kind, review_date=quick.review_date, p=quick.p,
                     watch=quick.watch)
                 return [self._question(draft, ctx.now)]
         fields: dict[str, object] = {}
@@ -444,8 +448,8 @@ class ChatService:
                 return [Reply("Press Save, Edit, or /cancel.", _CONFIRM_BUTTONS)]
             del self._drafts[key]
             claim = ledger.add_claim(self.store, ledger.NewClaim(
-                text=draft.text, review_date=draft.review_date, p=draft.p, tags=draft.tags, watch=draft.watch,
-                source=draft.source), ctx.who, ctx.now, who=ctx.identity)
+                text=draft.text, kind=draft.kind, review_date=draft.review_date, p=draft.p, tags=draft.tags,
+                watch=draft.watch, source=draft.source), ctx.who, ctx.now, who=ctx.identity)
             return [self._added(claim, ctx.now, ctx.today)]
         if draft.step == "text":
             if not answer:
@@ -482,7 +486,8 @@ class ChatService:
             count = len(ledger.try_watch_terms(self.store, ", ".join(draft.watch), now))
             tried = f" ({ledger.recent_news_note(count)}: <code>/trywatch {esc(', '.join(draft.watch))}</code>)"
         source = " · ".join(x for x in (draft.source.title, draft.source.url) if x)
-        summary = [esc(draft.text), *([f"source: {esc(source)}"] if source else []), f"review: {draft.review_date or '—'}",
+        summary = [esc(draft.text), f"kind: {draft.kind.value}", *([f"source: {esc(source)}"] if source else []),
+                   f"review: {draft.review_date or '—'}",
                    f"probability: {render.percent(draft.p) if draft.p is not None else '—'}",
                    f"tags: {esc(', '.join(draft.tags)) or '—'}", f"watch: {esc(', '.join(draft.watch)) or '—'}{tried}"]
         return Reply("Save this claim?\n" + "\n".join(summary), _CONFIRM_BUTTONS)
@@ -492,7 +497,7 @@ class ChatService:
         sentence = re.split(r"(?<=[.!?。！？])\s", ctx.args.strip(), maxsplit=1)[0]
         quick = read_quick_claim(ledger.claim_text(clip(sentence, 300)), ctx.now, self.settings.tz)
         draft = self._drafts[(ctx.msg.chat_id, ctx.msg.user_id)] = _Draft(
-            "confirm", ctx.now, text=quick.text, review_date=quick.review_date, p=quick.p,
+            "confirm", ctx.now, text=quick.text, kind=quick.kind, review_date=quick.review_date, p=quick.p,
             watch=quick.watch,
             source=replace(source, quote=clip(ctx.args.strip(), 4000)))
         question = self._question(draft, ctx.now)

@@ -20,7 +20,7 @@ from claimwatch.config import (DEFAULT_LISTEN, Config, default_data_dir, in_data
                                read_env_file, web_url)
 from claimwatch.errors import ClaimwatchError, InputError, StoreError
 from claimwatch.gcpause import gc_paused
-from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
+from claimwatch.model import CONSOLE_CHAT, Chat, Feed, Kind, Source, change_to_dict, claim_to_dict, evidence_to_dict, feed_to_dict
 from claimwatch.parsing import (
     clip,
     feed_url,
@@ -81,7 +81,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     p = parse_probability(args.p) if args.p else None
     watch = parse_watch_terms(args.watch).terms() if args.watch else ()
     quick = None
-    if not (args.due or args.p or args.watch or args.tags):  # one sentence: its date, probability and names
+    if not (args.due or args.p or args.watch or args.tags):  # one sentence: its kind, date, probability and names
         quick = read_quick_claim(text, ctx.now, ctx.config.tz)
         if quick.understood():
             text, review, p, watch = quick.text, quick.review_date, quick.p, quick.watch
@@ -89,7 +89,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
             quick = None
     new = ledger.NewClaim(
         text=text,
-        kind=ledger.parse_kind(args.kind),
+        kind=ledger.parse_kind(args.kind) if args.kind else quick.kind if quick else Kind.CLAIM,
         source=Source(
             title=source.title,
             url=parse_url(args.source_url) if args.source_url else source.url,
@@ -108,7 +108,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     if args.p:  # as read: a bare number above 1 is a percentage
         print(f"  source's probability: {render.percent(claim.p)}")
     if quick is not None:  # what was read out of the sentence, and how to change it
-        print(f"  understood: review {claim.review_date or '—'}"
+        print(f"  understood: a {claim.kind.value}, review {claim.review_date or '—'}"
               + (f" (from '{quick.date_phrase}')" if quick.date_phrase else "")
               + f", probability {render.percent(claim.p) if claim.p is not None else '—'}"
               + f", watch {', '.join(claim.watch) or '—'}"
@@ -564,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("add", cmd_add, "record a claim or forecast", by=True)
     p.add_argument("text", nargs="+", help="what is claimed or forecast")
-    p.add_argument("--kind", default="claim", help="claim (a statement to verify, default) or forecast (an event)")
+    p.add_argument("--kind", help="claim (a statement to verify, the default) or forecast (an event; the default "
+                   "for a question typed as one sentence: 'Will … by 2027? 30%%')")
     p.add_argument("--due", metavar="DATE", help="review date: 2025-06-30, 'in 3 months', 'end of June', ...")
     p.add_argument("--p", metavar="PROBABILITY", help="the probability the source gives: 70%%, 0.7 or 'likely'")
     p.add_argument("--tags", help="comma- or space-separated tags")

@@ -7,6 +7,7 @@ What is understood, and how (each a draft the analyst sees before saving):
 - the **review date**: the phrase after the last `by`, `before`, `until`, `in`, `within`, `до`, `к` or
   `в течение` that reads as a date (`by end of 2026`, `before June 2027`, `in 3 months`, `до конца 2027
   года`); it stays in the text, which it is part of;
+- the **kind**: a question ("Will … ?", «Будет ли … ?») is a forecast, anything else a claim;
 - **watch terms**: names in the sentence, that is runs of capitalised words (with `of`, `the`, `de` between
   them and a number after them: `Power of Siberia 2`, `Сила Сибири 2`) and abbreviations (`EU`, `ОПЕК`),
   but not a sentence's first word unless a name goes on from it (`Will`, `Будет`, `China` are left out;
@@ -21,6 +22,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from claimwatch.errors import InputError
+from claimwatch.model import Kind
 from claimwatch.parsing import ESTIMATIVE_WORDS, parse_date, parse_probability, parse_watch_terms
 
 # A probability at the end, after a question mark, comma, colon, dash or `p` (`…? 30%`, `…, 0.3`, `p=30%`) or in
@@ -48,6 +50,11 @@ class QuickClaim:
     p: float | None = None
     watch: tuple[str, ...] = ()  # as stored (see parsing.WatchTerms.terms)
     date_phrase: str = ""  # the words read as the review date
+
+    @property
+    def kind(self) -> Kind:
+        """A question asks what will happen: a forecast; a statement is a claim to verify."""
+        return Kind.FORECAST if self.text.rstrip().endswith(("?", "？")) else Kind.CLAIM
 
     def understood(self) -> bool:
         """Whether the sentence gave a review date or a probability: what makes it a quick entry (names alone
