@@ -650,6 +650,8 @@ def test_due_with_words_lists_only_open_due_claims_with_those_words(doc: dict[st
         case("signed", "Beijing signs the deal", True, id="english-lemma"),
         case("signed", "A signal from Beijing", False, id="english-not-another-lemma"),
         case("Kazakh", "Kazakhstan joins", False, id="english-whole-word"),
+        case("went", "Putin goes to Beijing", True, id="english-irregular"),
+        case("went", "Good news from Beijing", False, id="english-irregular-not-another-lemma"),
         case("2027", "by 20270", False, id="number-exact"),
     ],
 )

@@ -141,10 +141,10 @@ def search_word(word: str) -> SearchWord:
         any_form = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, forms))})(?!\w)")
         return SearchWord(os.path.commonprefix(forms), lambda text: any_form.search(text) is not None)
     lemma = english_lemma(folded)
-    start = os.path.commonprefix([folded, lemma])
-    starting = re.compile(rf"(?<!\w){re.escape(start)}\w*")
-    return SearchWord(start, lambda text: any(w == folded or english_lemma(w) == lemma
-                                              for w in starting.findall(text)))
+    stem = os.path.commonprefix([folded, lemma])  # (none for "went", whose lemma is "go")
+    starting = re.compile(rf"(?<!\w)(?:{re.escape(folded)}|{re.escape(lemma)})\w*")
+    return SearchWord(stem, lambda text: any(w == folded or english_lemma(w) == lemma
+                                             for w in starting.findall(text)))
 
 
 def usable_terms(watched: Iterable[tuple[int, Sequence[str]]]) -> Iterator[tuple[int, WatchTerms]]:
