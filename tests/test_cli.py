@@ -304,6 +304,8 @@ BAD_INPUT = [
     pytest.param(["forecast", "{open}", "150%"], ["'150%'", "outside 0-100%"], id="forecast-over-100"),
     pytest.param(["forecast", "{open}", "abc"], ["'abc' is not a probability"], id="forecast-not-a-number"),
     pytest.param(["add", "x", "--due", "someday"], ["'someday'", "date"], id="add-bad-date"),
+    pytest.param(["add", "x", "--published", "2099-01-01"], ["publication date 2099-01-01 is in the future"],
+                 id="add-published-in-the-future"),
     pytest.param(["add", ""], ["text cannot be blank"], id="add-empty-text"),
     pytest.param(["add", "x", "--watch", "-only"], ["--watch", "expected one argument"], id="add-watch-dash-arg"),
     pytest.param(["add", "x", "--watch=-only"], ["watch terms", "only exclusions"], id="add-watch-only-exclusions"),

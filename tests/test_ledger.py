@@ -202,6 +202,8 @@ def test_links_typed_are_checked_alike(store: Store) -> None:
     (lambda d: d["claims"][0]["forecasts"][0].update(p=1.5), "claims[0].forecasts[0].p"),
     (lambda d: d["claims"][1].pop("text"), "claims[1]: 'text' is a required property"),
     (lambda d: d["claims"][1].update(review_date="2024-99-01"), "claims[1].review_date"),
+    (lambda d: d["claims"][1].update(source={"published": "2099-01-01"}),
+     "claims[1].source.published: 2099-01-01 is in the future"),
     (lambda d: d["claims"][1].update(review_date="2026-02-30"),
      "claims[1].review_date: '2026-02-30' is not a date (day is out of range for month)"),
     (lambda d: d["claims"][0]["forecasts"][1].update(at="2026-02-30T10:00:00"),

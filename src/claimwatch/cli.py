@@ -79,6 +79,8 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
     text = ledger.claim_text(" ".join(args.text))
     review = parse_date(args.due, ctx.now, ctx.config.tz) if args.due else None
     p = parse_probability(args.p) if args.p else None
+    published = parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None
+    ledger.check_published(published, ctx.today)
     watch = parse_watch_terms(args.watch).terms() if args.watch else ()
     quick = None
     if not (args.due or args.p or args.watch or args.tags):  # one sentence: its kind, date, probability and names
@@ -94,7 +96,7 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> None:
             title=source.title,
             url=parse_url(args.source_url) if args.source_url else source.url,
             author=args.author or "",
-            published=parse_date(args.published, ctx.now, ctx.config.tz) if args.published else None,
+            published=published,
             quote=args.quote or "",
         ),
         review_date=review,

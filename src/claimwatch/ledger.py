@@ -323,6 +323,12 @@ def purge_claim(store: Store, number: int) -> int:
         return store.purge_claim(number)
 
 
+def check_published(published: date | None, today: date) -> None:
+    """A source is read after it came out: its publication date is not in the future."""
+    if published and published > today:
+        raise InputError(f"the source's publication date {published} is in the future")
+
+
 def check_outcome(event_date: date | None, evidence: tuple[str, ...], today: date | None) -> None:
     """What resolve() checks of its input before it reads the store."""
     if event_date and today and event_date > today:
@@ -724,6 +730,8 @@ def _added_problems(where: str, added: Claim | None, outcome: Outcome | None, la
     again: an outcome equal to the stored one is never refused."""
     problems, warnings = [], []
     links = [("source.url", added.source.url)] if added and added.source.url else []
+    if added and added.source.published and added.source.published > latest:
+        problems.append(f"{where}.source.published: {added.source.published} is in the future")
     if outcome:
         if outcome.event_date and outcome.event_date > latest:
             problems.append(f"{where}.outcome.event_date: {outcome.event_date} is in the future; "
