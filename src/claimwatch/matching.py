@@ -7,7 +7,9 @@ a clause stands between them ("Сила Сибири-2" matches "сила сиб
 not match `Nord Stream 2`); each word of a term matches its word forms:
 
 - a Russian or Ukrainian word matches every form of its paradigm: `Минск` finds «в Минске», «из
-  Минска»; `Сила Сибири 2` finds «по Силе Сибири 2»; `Беларусь` finds «с Беларусью»;
+  Минска»; `Сила Сибири 2` finds «по Силе Сибири 2»; `Беларусь` finds «с Беларусью»; typed in another
+  form, every reading of it (`Силой` is «сила»'s), but with a capital a name's where it can be one
+  (`Газа` is Gaza, not «газ»; `Путина` is «Путин», not «путина»);
 - an English word matches the words with the same dictionary lemma: `sanction` finds "sanctions",
   "sanctioned", "sanctioning"; one written with a capital is a name, matched as written and starting
   with a capital in the news too (`Fed` not "feeds"); any word matches its possessive ("Putin's");
@@ -110,7 +112,7 @@ def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
     if mark or any(c.isdigit() for c in word) or len(word) <= 2:
         return frozenset({"=" + word})
     if _CYRILLIC.search(word):
-        return frozenset("=" + form for form in cyrillic_forms(word))
+        return frozenset("=" + form for form in cyrillic_forms(word, surface[0].isupper()))
     if surface[0].isupper():  # an English name: as written, starting with a capital (Fed not feeds, Turkey not turkey)
         return frozenset({"^" + word})
     if _LATIN_WORD.fullmatch(word):
@@ -126,25 +128,39 @@ class SearchWord(NamedTuple):
 
 
 def search_word(word: str) -> SearchWord:
-    """A word an analyst searches the claims for, found as a watch term's word is, whatever its case: a whole
-    word in any of its forms (`России` finds «Россия», «в России»; `agreement` finds "agreements", `signed`
-    finds "signs"), or as typed for words with a digit, of one or two letters, or in Chinese or Japanese
-    (anywhere: written without spaces). Found in a claim's text, source title, tags and external id."""
-    folded = fold(_visible(word))
-    if _UNSPACED.search(folded):
-        return SearchWord(folded, lambda text: True)
-    if any(c.isdigit() for c in folded) or len(folded) <= 2 or not folded.isalpha():
-        whole = re.compile(rf"(?<!\w){re.escape(folded)}(?!\w)")
-        return SearchWord(folded, lambda text: whole.search(text) is not None)
-    if _CYRILLIC.search(folded):
-        forms = sorted(cyrillic_forms(folded), key=len, reverse=True)
-        any_form = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, forms))})(?!\w)")
-        return SearchWord(os.path.commonprefix(forms), lambda text: any_form.search(text) is not None)
-    lemma = english_lemma(folded)
-    stem = os.path.commonprefix([folded, lemma])  # (none for "went", whose lemma is "go")
-    starting = re.compile(rf"(?<!\w)(?:{re.escape(folded)}|{re.escape(lemma)})\w*")
-    return SearchWord(stem, lambda text: any(w == folded or english_lemma(w) == lemma
-                                             for w in starting.findall(text)))
+    """A word an analyst searches the claims for, read as a watch term's word is (_term_word_keys) and found
+    whatever the case of the text: a Russian or Ukrainian word in any of its forms (`России` finds «Россия»;
+    with a capital, a name's: `Газа` is not «газ»), an English word by its lemma (`agreement` finds
+    "agreements", `signed` finds "signs"); as typed, a name or abbreviation with a capital (`Fed`, `NATO`),
+    a word with a digit or of one or two letters, `=word`, and what is no plain word ("e-mail"); `word*` as
+    a prefix; Chinese or Japanese anywhere (written without spaces). Whole words, in a claim's text, source
+    title, tags and external id (search_text)."""
+    visible = _visible(word)
+    typed = visible.casefold().replace("ё", "е").replace("’", "'")
+    if _UNSPACED.search(typed):
+        return SearchWord(typed, lambda text: True)
+    m = _TERM_WORD.fullmatch(visible)
+    if m is None or not fold(m.group(2)):  # no plain word ("e-mail", "'s"): as typed
+        return _any_of([typed])
+    keys = _term_word_keys(*m.groups())
+    key = min(keys)  # its one key, unless they are a word's forms
+    if key[0] == "*":
+        prefix = re.compile(rf"(?<!\w){re.escape(key[1:])}")
+        return SearchWord(key[1:], lambda text: prefix.search(text) is not None)
+    if key[0] == "~":
+        lemma = key[1:]
+        folded = fold(m.group(2))
+        starting = re.compile(rf"(?<!\w)(?:{re.escape(folded)}|{re.escape(lemma)})\w*")
+        return SearchWord(os.path.commonprefix([folded, lemma]),  # (none for "went", whose lemma is "go")
+                          lambda text: any(w == folded or english_lemma(w) == lemma for w in starting.findall(text)))
+    return _any_of([k[1:] for k in keys])  # "=" forms, or "^" a name as written: in any case here
+
+
+def _any_of(forms: list[str]) -> SearchWord:
+    """Any of these words, whole."""
+    forms.sort(key=len, reverse=True)
+    whole = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, forms))})(?!\w)")
+    return SearchWord(os.path.commonprefix(forms), lambda text: whole.search(text) is not None)
 
 
 def usable_terms(watched: Iterable[tuple[int, Sequence[str]]]) -> Iterator[tuple[int, WatchTerms]]:

@@ -26,9 +26,11 @@ from typing import Any
 _UKRAINIAN_LETTERS = re.compile("[іїєґ]")
 _CACHE_LIMIT = 200_000  # words per cache: a day of news in three languages fits; beyond, start again
 
+_NAMES = frozenset({"Geox", "Name", "Surn", "Patr", "Orgn", "Trad"})  # pymorphy3's grammemes of proper names
+
 _lock = threading.Lock()
 _analyzers: dict[str, Any] = {}
-_forms: dict[str, frozenset[str]] = {}
+_forms: dict[tuple[str, bool], frozenset[str]] = {}
 _lemmas: dict[str, str] = {}
 
 
@@ -44,15 +46,18 @@ def _analyzer(lang: str) -> Any:
     return analyzer
 
 
-def cyrillic_forms(word: str) -> frozenset[str]:
+def cyrillic_forms(word: str, name: bool = False) -> frozenset[str]:
     """Every form of a Russian or Ukrainian word (case-folded, ё as е), the word itself included.
+
+    A word written with a capital (`name`) that can be a name stands for the name: «Газа» for Gaza, not
+    the genitive of «газ»; «Путина» for «Путин», not «путина» (a fishing season); «Белоусов» not «белоус».
 
     A word written in its base form («газ») stands for that lexeme only, not for others whose forms
     it shares («газа», a bay, whose plural is also «газ»): parses that have the word as their base
     form are preferred, when the likeliest reading is one of them. A word whose likeliest reading is
     an inflected form stands for every reading: «Силой» is «сила»'s and the adverb «силой». Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word
     only the Ukrainian dictionary knows; any other word gets its Russian forms."""
-    cached = _forms.get(word)
+    cached = _forms.get((word, name))
     if cached is not None:
         return cached
     # One language a word: Ukrainian when it has a Ukrainian letter or only the Ukrainian dictionary knows it,
@@ -64,12 +69,14 @@ def cyrillic_forms(word: str) -> frozenset[str]:
     found = {word}
     for lang in langs:
         parses = _analyzer(lang).parse(word)
-        base = [p for p in parses if p.word == p.normal_form] if parses[0].word == parses[0].normal_form else parses
+        named = [p for p in parses if _NAMES & p.tag.grammemes] if name else []
+        base = named or ([p for p in parses if p.word == p.normal_form] if parses[0].word == parses[0].normal_form
+                         else parses)
         found.update(f.word.replace("ё", "е") for p in base for f in p.lexeme)
     forms = frozenset(found)
     if len(_forms) >= _CACHE_LIMIT:
         _forms.clear()
-    _forms[word] = forms
+    _forms[word, name] = forms
     return forms
 
 

@@ -551,7 +551,7 @@ class ClaimFilter:
 def search_text(doc: dict[str, Any]) -> str:
     """What a listing's words are searched in (a claim's text, source title, tags and external id), normalised
     as matching.search_word reads it."""
-    return normalize(" ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]))
+    return normalize(" ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)])).replace("’", "'")
 
 
 def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[str, int]:
