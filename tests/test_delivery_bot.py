@@ -256,6 +256,33 @@ def test_a_failed_record_of_one_send_leaves_no_other_send_in_flight_to_go_twice(
     assert any(r.getMessage() == "the deliver job failed" and "disk full" in str(r.exc_info[1]) for r in caplog.records)
 
 
+def test_a_delivery_on_an_announcement_that_fails_is_logged_and_listening_goes_on(
+        postgres_database: str, caplog: pytest.LogCaptureFixture) -> None:
+    data = postgres_location(postgres_database)
+    store, number = world(data, 2)
+    refused, other = FIRST_CHAT, FIRST_CHAT + 1
+    db = psycopg.connect(data, autocommit=True)  # the database refuses to forget `refused`'s messages, for a while
+    db.execute("create function refuse() returns trigger language plpgsql as "
+               "$$ begin raise exception 'disk full (a test''s trigger)'; end $$")
+    db.execute(f"create trigger refuse before delete on outbox for each row when (old.chat = {refused}) "
+               "execute function refuse()")
+
+    def alert(title: str) -> None:  # another process records news: it announces an alert
+        open_store(data).add_evidence([Evidence(0, number, f"https://n.example/{title}", title, NOW, feed="Wire")],
+                                      alert=True)
+
+    with FakeBotAPI() as api:
+        with running(bot_for(api, store, data, deliver_every=3600)) as app:  # a delivery run at start, then in an hour
+            [job] = app.job_queue.get_jobs_by_name("deliver")
+            wait_until(lambda: job.next_t is not None and job.next_t > datetime.now(UTC) + timedelta(minutes=30))
+            alert("Second story")
+            wait_until(lambda: any(r.getMessage() == "delivering on an announcement failed" for r in caplog.records))
+            db.execute("drop trigger refuse on outbox")
+            alert("Third story")
+            api.wait_for(lambda s: s.chat_id == other and "Third story" in (s.text or ""), timeout=30)
+    db.close()
+
+
 def test_a_bot_stopping_while_sends_wait_to_be_recorded_records_them_first(postgres_database: str) -> None:
     """Telegram accepts a message while the write recording an earlier one runs: it waits for the next write. A
     bot stopped then (its delivery, begun on another process's announcement, is cancelled) writes it before it

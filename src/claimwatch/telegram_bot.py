@@ -67,6 +67,7 @@ from claimwatch.store import open_store
 from claimwatch.watcher import Watcher
 
 log = logging.getLogger("claimwatch.bot")
+RECORD_SECONDS = 30  # how long a stopping bot waits to record the alerts Telegram accepted
 LISTEN_SECONDS = 5  # how long one wait for announcements lasts (the store's close() at stop ends it at once)
 # Alert messages sent at once, each until it is recorded as sent (Telegram answers in ~100 ms: 8 keep up with 30 a
 # second): a bot killed at any instant sends at most these again after a restart.
@@ -114,10 +115,17 @@ class Front:
 
     async def close(self) -> None:
         """After the jobs stopped: sends Telegram accepted are recorded (a delivery the listener began was cancelled
-        with them waiting for the next group write), then the store's thread ends."""
-        if self._recording is not None:
-            await self._recording  # (its failures go to the sends waiting for it)
-        await asyncio.to_thread(self._worker.shutdown, wait=True)
+        with them waiting for the next group write), then the store's thread ends; a write stuck for RECORD_SECONDS
+        (a database lock) is left behind, and what it was recording may go again."""
+        recorded = True
+        if self._recording is not None:  # (its failures go to the sends waiting for it)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._recording), RECORD_SECONDS)
+            except TimeoutError:
+                log.error("recording sent alerts took over %s s; stopping without it (they may go again)",
+                          RECORD_SECONDS)
+                recorded = False
+        await asyncio.to_thread(self._worker.shutdown, wait=recorded)
 
     async def deliver(self, bot: Bot) -> None:
         """Fan out new alerts, then send the outbox until nothing is due (retries wait for a later run).
@@ -137,15 +145,21 @@ class Front:
                 # run in: a message still in flight then would not be recorded yet, and would go again
                 outcomes = await asyncio.gather(*(self._deliver_one(bot, message, gate) for message in batch),
                                                 return_exceptions=True)
-                if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
-                    raise failed
+                failures = [o for o in outcomes if isinstance(o, BaseException)]
+                for other in failures[1:]:  # the first is raised, and logged as the job's failure
+                    log.error("delivering an alert failed", exc_info=other)
+                if failures:
+                    raise failures[0]
 
     async def listen(self, bot: Bot) -> None:
         """Deliver as soon as another process announces new alerts or messages (PostgreSQL's LISTEN/NOTIFY),
         rather than at the next run of the deliver job."""
         while True:
             if await asyncio.to_thread(self.service.store.announcements, LISTEN_SECONDS):
-                await self.deliver(bot)
+                try:
+                    await self.deliver(bot)
+                except Exception:  # the delivery job tries again in a moment; listening goes on
+                    log.exception("delivering on an announcement failed")
 
     async def _deliver_one(self, bot: Bot, message: delivery.Outgoing, gate: asyncio.Semaphore) -> None:
         store, chat = self.service.store, message.chat
