@@ -244,7 +244,7 @@ def test_a_failed_record_of_one_send_leaves_no_other_send_in_flight_to_go_twice(
         db.execute(f"create trigger refuse before delete on outbox for each row when (old.chat = {refused}) "
                    "execute function refuse()")
     with FakeBotAPI() as api:
-        api.slow(slow, 2.0)
+        api.slow(slow, 4.0)  # in flight over many delivery runs (every 0.2 s)
 
         def attempts(chat: int) -> int:
             return sum(1 for method, p in list(api.calls) if method == "sendMessage" and p.get("chat_id") == chat)

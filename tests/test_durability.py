@@ -53,16 +53,17 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
     rng = random.Random(20261128)
     for round_ in range(32):
         proc = start_writer(data, f"r{round_}", 100_000)
-        # the kill lands at a random moment of the write stream: after the first acknowledged write
-        # (a slow machine may take longer than the whole window to make its first), never before
         assert proc.stdout is not None
-        first = proc.stdout.readline()
+        # The kill lands at a random moment of the write stream: in one round of four from the writer's start
+        # (its first write included), in the others after its first acknowledged write (a slow machine may take
+        # longer than the whole window to make its first).
+        first = "" if round_ % 4 == 0 else proc.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.12))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         assert proc.returncode == -signal.SIGKILL, "the writer was killed in the middle of its writes"
         acked = acknowledged([first, *out.splitlines(keepends=True)])
-        assert acked, "the first write was acknowledged before the kill"
+        assert acked or not first, "the first write was acknowledged before the kill"
         expected |= acked
         forecasts_acked += len(acked)
 
