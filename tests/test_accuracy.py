@@ -465,7 +465,9 @@ def _bin(mean_p: float, observed: float, n: int) -> dict[str, Any]:
 @pytest.mark.parametrize("bins, says", [
     ([_bin(0.8, 0.6, 10), _bin(0.2, 0.4, 10)], "overconfident over 20 forecasts: 20 points further from 50%"),
     ([_bin(0.7, 0.9, 4), _bin(0.3, 0.1, 4)], "underconfident over 8 forecasts: 20 points nearer to 50%"),
-    ([_bin(0.9, 0.88, 50), _bin(0.5, 0.9, 3)], "close to calibrated over 53 forecasts (within 2 points"),
+    ([_bin(0.9, 0.88, 50), _bin(0.5, 0.9, 3)], "close to calibrated over 53 forecasts (within 4 points"),
+    ([_bin(0.1, 0.0, 1), _bin(0.2, 0.0, 1), _bin(0.4, 1.0, 1), _bin(0.7, 1.0, 1)],  # errors that do not cancel
+     "30 points from what happened on average over 4 forecasts, too sure in some ranges and not sure enough"),
     ([_bin(0.8, 0.6, 10), _bin(0.8, 0.8, 0)], "overconfident over 10 forecasts: 20 points"),  # empty bins weigh nothing
 ])
 def test_calibration_line_says_which_way_the_forecasts_lean(bins: list[dict[str, Any]], says: str) -> None:

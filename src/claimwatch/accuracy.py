@@ -365,19 +365,27 @@ def calibration_title(result: dict[str, Any]) -> str:
 
 
 def calibration_lean(bins: list[dict[str, Any]]) -> str | None:
-    """Which way the forecasts lean, in one line: overconfident when they were further from 50% than what
-    happened bore out (70% forecasts that came true 55% of the time), underconfident when nearer. The gap is
-    sign(p − ½)·(p − observed) per bin, weighted by its forecasts; within 3 points counts as calibrated."""
+    """How far the forecasts were from what happened, and which way they lean, in one line. The distance is
+    |p − observed| per bin, weighted by its forecasts: within 5 points counts as calibrated. The lean is
+    sign(p − ½)·(p − observed): overconfident when further from 50% than what happened bore out (70% forecasts
+    that came true 55% of the time), underconfident when nearer; when it is under half the distance, the
+    errors point both ways (10% forecasts that came true, 90% ones that did not), and the line says so rather
+    than letting them cancel."""
     filled = [b for b in bins if b["n"]]
     n = sum(b["n"] for b in filled)
     if not n:
         return None
+    distance = sum(b["n"] * abs(b["mean_p"] - b["observed"]) for b in filled) / n
     gap = sum(b["n"] * (b["mean_p"] - b["observed"]) * ((b["mean_p"] > 0.5) - (b["mean_p"] < 0.5))
               for b in filled) / n
     points = round(abs(gap) * 100)
     forecasts = f"{n} forecast{'s' * (n != 1)}"
-    if points <= 3:
-        return f"Calibration: close to calibrated over {forecasts} (within {points} points of what happened)."
+    if round(distance * 100) <= 5:
+        return (f"Calibration: close to calibrated over {forecasts} (within {round(distance * 100)} points of "
+                "what happened).")
+    if abs(gap) < distance / 2:
+        return (f"Calibration: {round(distance * 100)} points from what happened on average over {forecasts}, "
+                "too sure in some ranges and not sure enough in others.")
     if gap > 0:
         return (f"Calibration: overconfident over {forecasts}: {points} points further from 50% on average "
                 "than what happened bore out.")
