@@ -222,6 +222,16 @@ def test_a_sign_in_link_works_once(store: Store, base: str, clock: Clock) -> Non
     assert httpx.Client(base_url=base).post("/signin", data={"token": "made-up"}).status_code == 400
 
 
+def test_a_sign_in_link_for_someone_without_a_role_here_says_so_and_stays_good(store: Store, base: str) -> None:
+    """A bot admin named in the bot's CLAIMWATCH_ADMINS but not this server's: no session that every page refuses."""
+    token = ledger.sign_in_link(store, base, STRANGER, "bot admin", NOW).split("token=")[1]
+    refused = httpx.Client(base_url=base).post("/signin", data={"token": token})
+    assert refused.status_code == 400 and "this server gives you no role" in refused.text
+    assert "set-cookie" not in refused.headers
+    store.set_role(STRANGER, Role.SUBSCRIBER, "stranger", "admin", NOW)  # given a role meanwhile
+    assert httpx.Client(base_url=base).post("/signin", data={"token": token}, follow_redirects=False).status_code == 303
+
+
 def test_a_sign_in_link_expires_after_ten_minutes(store: Store, base: str, clock: Clock) -> None:
     early, late = (ledger.sign_in_link(store, base, ANALYST, "ann", NOW).split("token=")[1] for _ in range(2))
     clock.advance(minutes=9, seconds=59)

@@ -12,7 +12,7 @@ import io
 import re
 import secrets
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple, TextIO
@@ -948,12 +948,17 @@ def sign_in_link(store: Store, base_url: str, user_id: int, name: str, now: date
     return f"{base_url.rstrip('/')}/signin?token={token}"
 
 
-def sign_in(store: Store, token: str, now: datetime) -> tuple[str, int, str]:
+def sign_in(store: Store, token: str, now: datetime,
+            has_role: Callable[[int], bool] = lambda user_id: True) -> tuple[str, int, str]:
     """Use a sign-in link's token: a new session's secret (for the browser's cookie), the user's id and name.
-    A used, expired or unknown link is an InputError and signs nobody in."""
+    A used, expired or unknown link is an InputError and signs nobody in; so is a user without a role here
+    (`has_role`), whose link stays good."""
     session = secrets.token_urlsafe(32)
     with store.transaction():  # one write: the link used up and the session started
         user_id, name = store.use_sign_in(_secret_key(token), now)
+        if not has_role(user_id):  # (the transaction is rolled back: the link is not used up)
+            raise InputError("this server gives you no role: an admin of the bot is one here only when this "
+                             "server's CLAIMWATCH_ADMINS names them too; your link stays good until it expires")
         store.start_session(_secret_key(session), user_id, name, now + SESSION_VALID, now)
     return session, user_id, name
 

@@ -420,7 +420,8 @@ class WebView:
         return self._page(request, "signin.html", title="Sign in", token=token)
 
     def sign_in(self, request: Request, form: dict[str, str]) -> Response:
-        session, _, _ = ledger.sign_in(self.store, form.get("token", ""), self.clock())
+        session, _, _ = ledger.sign_in(self.store, form.get("token", ""), self.clock(),
+                                       lambda user_id: self.roles.role_of(user_id) is not None)
         wanted = request.cookies.get(AFTER_SIGN_IN, "")
         response = RedirectResponse(wanted if wanted.startswith("/") and not wanted.startswith("//")
                                     and "\\" not in wanted else "/claims", 303)
