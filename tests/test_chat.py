@@ -355,6 +355,22 @@ def test_a_claims_text_may_not_hold_control_characters(service: ChatService) -> 
     assert [c.text for c in service.store.find_claims()] == ["Claim 1", "Claim 2", "Claim 3"]
 
 
+def test_resolve_takes_the_day_it_happened(service: ChatService) -> None:
+    say(service, ANALYST, "/forecast 1 70%")
+    event = (NOW - timedelta(days=30)).date()
+    said = text(say(service, ANALYST, f"/resolve 1 true on {event} talks collapsed"))
+    outcome = service.store.get_claim(1).outcome
+    assert (outcome.event_date, outcome.note) == (event, "talks collapsed")
+    assert "made after the event" in said  # the forecast came after it: not scored
+    assert "in the future" in text(say(service, ANALYST, "/resolve 2 true --date 2099-01-01"))
+    assert service.store.get_claim(2).outcome is None
+    say(service, ANALYST, "/resolve 2 false on Tuesday the talks collapsed")  # no ISO date: a note
+    outcome = service.store.get_claim(2).outcome
+    assert (outcome.event_date, outcome.note) == (None, "on Tuesday the talks collapsed")
+    say(service, ANALYST, f"/resolve 3 void --date {event}")
+    assert service.store.get_claim(3).outcome.event_date == event
+
+
 def test_snooze_refuses_a_resolved_claim_as_forecast_does(service: ChatService) -> None:
     say(service, ANALYST, "/resolve 1 true")
     for command in ("/snooze 1 7", "/snooze 1"):

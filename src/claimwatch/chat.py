@@ -217,6 +217,21 @@ _LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 _CONFIRM_BUTTONS = ((Button("Save", "save"), Button("Edit", "edit"), Button("Cancel", "/cancel")),)
 
 
+def _event_date(note: str, now: datetime, tz: ZoneInfo) -> tuple[date | None, str]:
+    """An outcome's note that starts with when it happened (`on 2024-06-01`, or `--date` and a date as on the
+    command line): that date, and the rest of the note. Only an ISO date follows `on`, so a note such as "on
+    Tuesday the talks collapsed" stays a note."""
+    first, _, rest = note.partition(" ")
+    when, _, after = rest.strip().partition(" ")
+    if first.lower() == "--date":
+        if not when:
+            raise InputError("give the event date after --date, e.g. --date 2024-06-01")
+        return parse_date(when, now, tz), after.strip()
+    if first.lower() == "on" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", when):
+        return parse_date(when, now, tz), after.strip()
+    return None, note
+
+
 def _one_line_add(draft: _Draft) -> str:
     """A draft as the one-line /add that records it."""
     parts = [draft.text]
@@ -599,13 +614,14 @@ class ChatService:
                           (tuple(Button(v, f"/resolve {number} {v}") for v in ("true", "false", "partial", "void")),))]
         value = ledger.parse_outcome(parts[1])
         note = parts[2] if len(parts) > 2 else ""
+        event_date, note = _event_date(note, ctx.now, self.settings.tz)
         confirmed = note == CONFIRM
         if ctx.msg.pressed and not confirmed:
             return [Reply(f"Record #{number} as <b>{value.value}</b>? {esc(claim.text)}",
                           ((Button(f"Yes, {value.value}", f"/resolve {number} {value.value} {CONFIRM}"),
                             Button("Cancel", f"/show {number}")),), edit=True)]
         claim = ledger.resolve(self.store, number, value, ctx.who, ctx.now, who=ctx.identity, note="" if confirmed else note,
-                               today=ctx.today)
+                               event_date=event_date, today=ctx.today)
         late = render.hindsight(claim, self.settings.tz)
         return [Reply(f"#{number} resolved: <b>{value.value}</b>." + (f"\n{esc(late)}" if late else ""),
                       edit=ctx.msg.pressed)]
@@ -1024,7 +1040,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
             "source <title or url>", "record a claim (alone: step by step)", ChatService.cmd_add),
     Command("forecast", Role.ANALYST, "/forecast <id> <probability|withdraw> [note]", "your forecast",
             ChatService.cmd_forecast),
-    Command("resolve", Role.ANALYST, "/resolve <id> <true|false|partial|void> [note]", "record the outcome",
+    Command("resolve", Role.ANALYST, "/resolve <id> <true|false|partial|void> [on YYYY-MM-DD] [note]", "record the outcome",
             ChatService.cmd_resolve),
     Command("snooze", Role.ANALYST, "/snooze <id> [days]", "move a claim's review date on", ChatService.cmd_snooze),
     Command("delete", Role.ANALYST, "/delete <id> [reason]", "delete a claim you recorded (it can be restored)",
