@@ -292,7 +292,7 @@ def test_show_opens_in_the_browser_when_the_public_url_is_set(store: Store) -> N
                 for b in row if b.url]
 
 
-def test_a_shared_claim_is_public_without_names_and_unsharing_ends_it(store: Store, base: str) -> None:
+def test_a_shared_claim_is_public_without_names_and_unsharing_ends_it(store: Store, base: str, clock: Clock) -> None:
     service = ChatService(store, ChatSettings(UTC_TZ, public_url=base))
     reply = _say(service, ANALYST, "/share 1")
     url = re.search(r"(http://\S+/p/\S+)", reply)
@@ -311,6 +311,10 @@ def test_a_shared_claim_is_public_without_names_and_unsharing_ends_it(store: Sto
     ledger.set_team_setting(store, "hide-forecasts", "until-own")  # an open claim's forecasts: shown to nobody
     hidden = anyone.get(url.group(1)).text
     assert "80%" not in hidden and "2 forecasters' forecasts are not shown while the claim is open" in hidden
+    one = ledger.add_claim(store, ledger.NewClaim(text="One forecast only"), "ann", NOW).id
+    ledger.add_forecast(store, one, 0.4, "ann", NOW)
+    admin = signed_in(store, base, clock, ADMIN, "root")  # has not forecast it
+    assert "1 forecaster's forecast is hidden until you make your own" in admin.get(f"/claims/{one}").text
     ledger.set_team_setting(store, "hide-forecasts", "off")
     assert "private again" in _say(service, ANALYST, "/unshare 1")
     assert anyone.get(url.group(1)).status_code == 404
