@@ -149,6 +149,19 @@ def test_bad_input_from_a_form_says_why_in_one_line_and_changes_nothing(
     assert fingerprint(store, NOW) == before
 
 
+def test_a_refused_form_keeps_what_was_typed(store: Store, base: str, clock: Clock) -> None:
+    """So that pressing the button again does not send something else (the current forecast, an empty note)."""
+    client = signed_in(store, base, clock, ANALYST, "ann")
+    token = csrf(client, "/claims/3")
+    page = client.post("/claims/3/forecast", data={"p": "150%", "note": "talks <stall>", "csrf": token}).text
+    assert 'name="p" required size="8" placeholder="70%" value="150%"' in page
+    assert 'name="note" size="24" value="talks &lt;stall&gt;"' in page
+    page = client.post("/claims/3/resolve", data={"outcome": "partial", "date": "2099-01-01", "note": "half",
+                                                  "evidence": "https://e.example/1", "csrf": token}).text
+    assert "<option selected>partial</option>" in page and 'value="2099-01-01"' in page
+    assert 'value="https://e.example/1"' in page and 'value="half"' in page
+
+
 def test_a_claim_that_does_not_exist_is_a_404(store: Store, base: str, clock: Clock) -> None:
     client = signed_in(store, base, clock, ANALYST, "ann")
     token = csrf(client, "/claims/1")

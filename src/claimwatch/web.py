@@ -304,7 +304,8 @@ class WebView:
         return self._claim_page(request, viewer, _number(request), done=request.query_params.get("done", ""))
 
     def _claim_page(self, request: Request, viewer: Viewer, number: int, *, error: str = "", done: str = "",
-                    status: int = 200) -> Response:
+                    status: int = 200, typed: dict[str, dict[str, str]] | None = None) -> Response:
+        """A claim's page; `typed`: what a refused form held, by its command, to show in it again."""
         claim = self.store.get_claim(number)
         seen, hidden = ledger.as_seen_by(self.store, claim, viewer.who)
         changes = ledger.history_as_seen_by(self.store, number, viewer.who)
@@ -315,7 +316,7 @@ class WebView:
                           hidden=hidden, history=history, public=False, error=error, done=DONE.get(done, ""),
                           mine=mine.p if mine else None, chart=f"/claims/{number}/chart.svg",
                           share=f"{self.settings.web_url}/p/{token}" if token else "",
-                          may_change=not (claim.outcome or claim.archived))
+                          may_change=not (claim.outcome or claim.archived), typed=typed or {})
 
     def _story(self, claim: Claim) -> dict[str, Any]:
         """What a claim's page shows of it, signed in or public: the claim, its forecasts, outcome and evidence."""
@@ -341,7 +342,7 @@ class WebView:
         try:
             act(viewer, number)
         except InputError as e:
-            return self._claim_page(request, viewer, number, error=str(e), status=400)
+            return self._claim_page(request, viewer, number, error=str(e), status=400, typed={command: form})
         return RedirectResponse(f"/claims/{number}?done={command}", 303)
 
     def forecast(self, request: Request, form: dict[str, str]) -> Response:
