@@ -74,3 +74,16 @@ def test_a_claims_forecast_chart_has_a_line_per_forecaster_the_median_and_the_ev
     svg = charts.forecasts_svg(lines, [], None, "#1")
     assert b"&lt;bob&gt;" in svg and b"<bob>" not in svg and b"<script" not in svg
     assert svg == charts.forecasts_svg(lines, [], None, "#1")  # the same chart, the same bytes
+
+
+def test_forecasts_seconds_apart_are_drawn_on_a_scale_of_days() -> None:
+    from datetime import UTC, datetime
+
+    first = datetime(2026, 3, 2, 21, 19, tzinfo=UTC)
+    fig = charts.forecasts_figure({"ann": [(first, 0.4)], "bo": [(first.replace(second=30), 0.6)]}, [], None, "#2")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels and not any("." in label for label in labels)  # no "21:19.000000"
+    low, high = ax.get_xlim()
+    assert high - low >= 2  # days (matplotlib's unit for dates)

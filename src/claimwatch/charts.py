@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display needed; must come before pyplot
 
+import matplotlib.dates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 
@@ -75,7 +76,12 @@ def forecasts_figure(lines: dict[str, Sequence[tuple[datetime, float]]], team: S
     ax.grid(alpha=0.3)
     if lines:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-        fig.autofmt_xdate()
+        start = min(at for points in lines.values() for at, _ in points)
+        if end - start < timedelta(days=2):  # forecasts minutes apart: a few days around them, ticked by day
+            ax.set_xlim(start - timedelta(days=1), start + timedelta(days=2))
+        ticks = matplotlib.dates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(ticks)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(ticks))  # "May", "10", "2024": no ".000000"
     return fig
 
 
