@@ -33,6 +33,8 @@ def test_a_telegram_user_and_a_command_line_name_alike_never_merge(data: Path | 
     ledger.resolve(store, number, OutcomeValue.TRUE, "ana", NOW)
     assert sorted(review(store)["by_forecaster"]) == ["alice", "alice (tg:5)"]
     assert review(store, "tg:5")["n_forecasts"] == 1  # one forecaster asked for by identity
+    assert ledger.analyst_identity(store, "alice (tg:5)") == "tg:5"  # as the leaderboard shows them
+    assert ledger.analyst_identity(store, "alice") == "alice"  # a name typed is its own identity first
 
 
 def test_a_telegram_user_who_changes_name_keeps_one_track_record(data: Path | str) -> None:

@@ -865,7 +865,8 @@ def check_scope(store: Store, scope: accuracy.Scope) -> accuracy.Scope:
 
 def analyst_identity(store: Store, name: str) -> str:
     """The identity (Forecast.forecaster) of the analyst `name` stands for, as typed after @ or --by: an identity
-    itself (a command-line name, or tg:<id>), else the name one Telegram user last forecast under. An InputError
+    itself (a command-line name, or tg:<id>), else the name one Telegram user last forecast under; "alice (tg:5)",
+    as the leaderboard shows a Telegram user whose name a command-line name has too, is tg:5. An InputError
     when no analyst has forecast under it (suggesting close names), or when several Telegram users go by it (one
     of them may have had it before the other): it names their identities, to give one of them instead."""
     latest: dict[str, tuple[datetime, str]] = {}  # identity -> (when, the name it last forecast under)
@@ -874,6 +875,9 @@ def analyst_identity(store: Store, name: str) -> str:
             who, at = f.get("who") or f["by"], parse_datetime(f["at"])
             if who not in latest or latest[who][0] <= at:
                 latest[who] = (at, f["by"])
+    shown_with = re.fullmatch(r"(.*) \((tg:[0-9]+)\)", name)
+    if shown_with and shown_with.group(2) in latest:
+        return shown_with.group(2)
     if name in latest:
         return name
     named = sorted(who for who, (_, shown) in latest.items() if shown == name)
