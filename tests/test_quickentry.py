@@ -116,6 +116,16 @@ def test_quick_add_on_the_command_line(tmp_path: Path, data: Path | str) -> None
     assert [kinds[n] for n in (19, 20, 21, 22)] == ["forecast", "claim", "claim", "claim"]
 
 
+@pytest.mark.parametrize("sentence, kind", [
+    ("Will Power of Siberia 2 be signed by end of 2026? 30%", Kind.FORECAST),
+    ("Будет ли подписан контракт до конца 2027 года? 30%", Kind.FORECAST),
+    ("«Будет ли подписан контракт до конца 2027 года?»", Kind.FORECAST),  # a quoted question
+    ("Gazprom says the contract is signed by 2027, 30%", Kind.CLAIM),
+])
+def test_a_question_is_a_forecast_a_statement_a_claim(sentence: str, kind: Kind) -> None:
+    assert read_quick_claim(sentence, NOW, UTC_TZ).kind is kind
+
+
 def test_a_probability_out_of_range_is_refused_not_kept_in_the_text() -> None:
     with pytest.raises(InputError, match="outside 0-100%"):
         read_quick_claim("Will Power of Siberia 2 be signed by end of 2026? 130%", NOW, UTC_TZ)

@@ -54,7 +54,7 @@ class QuickClaim:
     @property
     def kind(self) -> Kind:
         """A question asks what will happen: a forecast; a statement is a claim to verify."""
-        return Kind.FORECAST if self.text.rstrip().endswith(("?", "？")) else Kind.CLAIM
+        return Kind.FORECAST if self.text.rstrip(" \"'»”’)").endswith(("?", "？")) else Kind.CLAIM
 
     def understood(self) -> bool:
         """Whether the sentence gave a review date or a probability: what makes it a quick entry (names alone
