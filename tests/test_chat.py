@@ -252,6 +252,11 @@ def test_user_text_is_escaped(service: ChatService) -> None:
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in shown and "<script>" not in shown
 
 
+def test_a_one_line_add_says_how_its_probability_was_read(service: ChatService) -> None:
+    assert "Source's probability: 1.5%." in text(say(service, ANALYST, "/add Deal signed | p 1.5"))
+    assert "Source's probability" not in text(say(service, ANALYST, "/add Deal stalls"))
+
+
 def test_edit_changes_one_field_with_history(service: ChatService) -> None:
     assert text(say(service, ANALYST, "/edit 1 due 2027-01-31")) == "#1 updated: due (now 2027-01-31)."
     assert text(say(service, ANALYST, "/edit 1 tags arctic, shipping")) == "#1 updated: tags."

@@ -439,7 +439,8 @@ class ChatService:
         found = ledger.match_recent_news(self.store, [claim], now) if claim.watch else 0
         notes = (f"\n⚠️ Note: {esc(past)}." if past else "") + \
             (f"\n{ledger.recent_news_note(found, f'/evidence {claim.id}')}." if found else "")
-        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{notes}",
+        read = f"\nSource's probability: {render.percent(claim.p)}." if claim.p is not None else ""  # as read
+        return Reply(f"Recorded <b>#{claim.id}</b>: {esc(claim.text)}{read}{notes}",
                      ((Button("Show", f"/show {claim.id}"), Button("Forecast…", f"/forecast {claim.id}")),))
 
     def _conversation_step(self, ctx: _Context) -> list[Reply]:
