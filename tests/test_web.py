@@ -162,6 +162,16 @@ def test_a_refused_form_keeps_what_was_typed(store: Store, base: str, clock: Clo
     assert 'value="https://e.example/1"' in page and 'value="half"' in page
 
 
+def test_an_address_no_page_has_gets_a_page_saying_so(store: Store, base: str) -> None:
+    answer = httpx.Client(base_url=base).get("/no/such/page")
+    assert answer.status_code == 404 and "<!doctype html>" in answer.text.lower()
+    assert "There is no page at this address; the claims are at /claims." in answer.text
+    wrong = httpx.Client(base_url=base).post("/accuracy")
+    assert wrong.status_code == 405 and "does not take that kind of request" in wrong.text
+    assert answer.headers["content-security-policy"] == httpx.Client(base_url=base).get("/claims").headers[
+        "content-security-policy"]  # the security headers, as on every page
+
+
 def test_a_claim_that_does_not_exist_is_a_404(store: Store, base: str, clock: Clock) -> None:
     client = signed_in(store, base, clock, ANALYST, "ann")
     token = csrf(client, "/claims/1")

@@ -165,7 +165,14 @@ class WebView:
             Route("/p/{token}/chart.svg", page(self.public_chart)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, exception_handlers={404: self._no_route, 405: self._no_route})
+
+    async def _no_route(self, request: Request, exc: Exception) -> Response:
+        """An address no page has, or a method it does not take: said on a page like any other."""
+        status = getattr(exc, "status_code", 404)
+        message = ("There is no page at this address; the claims are at /claims." if status == 404 else
+                   "This page does not take that kind of request.")
+        return await run_in_threadpool(self._message, request, status, message)
 
     def _endpoint(self, handler: Callable[[Request, dict[str, str]], Response]) -> Callable[[Request], Any]:
         """An ASGI endpoint running `handler` (which reads and writes the store, blocking) in a worker thread."""
@@ -206,7 +213,8 @@ class WebView:
         return HTMLResponse(html, status)
 
     def _message(self, request: Request, status: int, message: str) -> HTMLResponse:
-        titles = {400: "Not done", 401: "Sign in", 403: "Not allowed", 404: "Not found", 503: "Unavailable"}
+        titles = {400: "Not done", 401: "Sign in", 403: "Not allowed", 404: "Not found", 405: "Not allowed",
+                  503: "Unavailable"}
         return self._page(request, "message.html", status, title=titles.get(status, "claimwatch"), message=message)
 
     def _viewer(self, request: Request) -> Viewer | None:
