@@ -257,6 +257,16 @@ def test_a_one_line_add_says_how_its_probability_was_read(service: ChatService) 
     assert "Source's probability" not in text(say(service, ANALYST, "/add Deal stalls"))
 
 
+def test_start_gives_a_few_commands_to_begin_with_and_help_gives_them_all(service: ChatService) -> None:
+    start, help_ = text(say(service, ANALYST, "/start")), text(say(service, ANALYST, "/help"))
+    begin = [line for line in start.splitlines() if line.startswith("<code>/")]
+    every = [line for line in help_.splitlines() if line.startswith("<code>/")]
+    assert 5 <= len(begin) < len(every) and set(begin) < set(every)
+    assert f"/help lists all {len(every)} commands you can use." in start
+    assert "<code>/add " in start and "<code>/grant " not in start  # an analyst's, not an admin's
+    assert "<code>/add " not in text(say(service, SUBSCRIBER, "/start"))
+
+
 def test_edit_changes_one_field_with_history(service: ChatService) -> None:
     assert text(say(service, ANALYST, "/edit 1 due 2027-01-31")) == "#1 updated: due (now 2027-01-31)."
     assert text(say(service, ANALYST, "/edit 1 tags arctic, shipping")) == "#1 updated: tags."

@@ -232,6 +232,13 @@ def _event_date(note: str, now: datetime, tz: ZoneInfo) -> tuple[date | None, st
     return None, note
 
 
+START_WITH = ("list", "show", "due", "subscribe", "add", "forecast", "mine", "web")  # /start's few
+
+
+def _help_line(command: Command) -> str:
+    return f"<code>{esc(command.usage)}</code> — {esc(command.summary)}"
+
+
 def _one_line_add(draft: _Draft) -> str:
     """A draft as the one-line /add that records it."""
     parts = [draft.text]
@@ -367,20 +374,28 @@ class ChatService:
         role = self.store.use_invite(ctx.args.split()[0], ctx.msg.user_id, ctx.who, ctx.now)
         granted = self.role_of(ctx.msg.user_id)
         kept = f" (you keep your role as {_a(granted)})" if granted and granted != role else ""
-        return [Reply(f"Welcome! The invite makes you {_a(role)}{kept}.\n\n" + self._help_text(granted))]
+        return [Reply(f"Welcome! The invite makes you {_a(role)}{kept}.\n\n" + self._beginning(granted))]
 
     def cmd_start(self, ctx: _Context) -> list[Reply]:
         return [Reply("claimwatch keeps track of claims and forecasts from reports, watches the news for "
-                      "evidence, and scores who forecasts well.\n\n" + self._help_text(ctx.role))]
+                      "evidence, and scores who forecasts well.\n\n" + self._beginning(ctx.role))]
+
+    def _beginning(self, role: Role | None) -> str:
+        """The commands to begin with that `role` may use (START_WITH); /help lists them all."""
+        mine = self._commands(role)
+        return (f"{self._you(role)} To begin:\n" + "\n".join(_help_line(c) for c in mine if c.name in START_WITH)
+                + f"\n/help lists all {len(mine)} commands you can use.")
 
     def cmd_help(self, ctx: _Context) -> list[Reply]:
-        return [Reply(self._help_text(ctx.role))]
+        return [Reply(f"{self._you(ctx.role)} Commands:\n" + "\n".join(map(_help_line, self._commands(ctx.role))))]
 
-    def _help_text(self, role: Role | None) -> str:
-        lines = [f"<code>{esc(c.usage)}</code> — {esc(c.summary)}" for c in COMMANDS.values()
-                 if c.summary and (c.role is None or (role and role.allows(c.role)))]
-        you = f"You are {_a(role)}." if role else "You can read and follow claims."
-        return you + " Commands:\n" + "\n".join(lines)
+    @staticmethod
+    def _commands(role: Role | None) -> list[Command]:
+        return [c for c in COMMANDS.values() if c.summary and (c.role is None or (role and role.allows(c.role)))]
+
+    @staticmethod
+    def _you(role: Role | None) -> str:
+        return f"You are {_a(role)}." if role else "You can read and follow claims."
 
     def cmd_invite(self, ctx: _Context) -> list[Reply]:
         word = ctx.args.lower()
