@@ -313,6 +313,10 @@ def test_feeds_and_evidence_in_chat(service: ChatService) -> None:
     for bad in ("ftp://x", "https://", "https:// spaced.example/rss"):
         assert "is not a web address" in text(say(service, ADMIN, f"/addfeed {bad}")), bad
     assert "Watching feed 2" in text(say(service, ADMIN, "/addfeed HTTPS://Wire.example/rss Wire"))  # any case
+    local = text(say(service, ADMIN, "/addfeed http://10.1.2.3/rss Intranet"))
+    assert local == ("Watching feed 3: Intranet. ⚠️ The watcher will not fetch it: 10.1.2.3 resolves to a private or "
+                     "local address; set CLAIMWATCH_ALLOW_PRIVATE_FEEDS=1 to allow it.")
+    service.store.remove_feed(3)
     assert len(service.store.feeds()) == 2
     assert "News &lt;https://news.example/rss&gt; — not checked yet" in text(say(service, SUBSCRIBER, "/feeds"))
     service.store.add_evidence([Evidence(0, 1, "https://news.example/1", "<Pipeline> news", NOW, feed="News",

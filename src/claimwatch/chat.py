@@ -119,6 +119,7 @@ class ChatSettings:
     access: str = "invite"  # "invite": only users with a role; "open": anyone may read and subscribe
     bot_username: str = ""
     public_url: str = ""  # the web view's address (CLAIMWATCH_PUBLIC_URL), "" when not set
+    allow_private_feeds: bool = False  # CLAIMWATCH_ALLOW_PRIVATE_FEEDS, for what /addfeed says
 
     @property
     def web_url(self) -> str:
@@ -766,7 +767,11 @@ class ChatService:
         url = feed_url(url)
         name = parse_name(" ".join(name.split()), "a feed's name") if name.strip() else shown_url(url)
         feed = self.store.add_feed(Feed(0, url, name, ctx.now, ctx.who))
-        return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. It is checked in the next cycle.")]
+        from claimwatch.fetch import refusal  # (libcurl loads for this check alone)
+
+        why = refusal(url, self.settings.allow_private_feeds)
+        return [Reply(f"Watching feed {feed.id}: {esc(feed.name)}. "
+                      + (f"⚠️ The watcher will not fetch it: {esc(why)}." if why else "It is checked in the next cycle."))]
 
     def cmd_removefeed(self, ctx: _Context) -> list[Reply]:
         text = ctx.args.strip()

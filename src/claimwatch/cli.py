@@ -516,7 +516,8 @@ def cmd_console(args: argparse.Namespace, ctx: Context) -> int:
     from claimwatch.console import CONSOLE_USER_ID, run_console
 
     service = ChatService(ctx.store, ChatSettings(ctx.config.tz, frozenset({CONSOLE_USER_ID}), "invite",
-                                                  public_url=ctx.config.public_url))
+                                                  public_url=ctx.config.public_url,
+                                                  allow_private_feeds=ctx.config.allow_private_feeds))
     return run_console(service, ctx.config.user, lambda: datetime.now(UTC), stdout=sys.stdout,
                        data_dir=ctx.config.data_dir)
 

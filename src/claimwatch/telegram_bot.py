@@ -601,7 +601,8 @@ def main(webhook_url: str | None = None, listen: str | None = None) -> int:
     except StoreError as e:
         print(f"claimwatch: error: {e}", file=sys.stderr)
         return 1
-    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access, public_url=config.public_url))
+    service = ChatService(store, ChatSettings(config.tz, config.admins, config.access, public_url=config.public_url,
+                                              allow_private_feeds=config.allow_private_feeds))
     app = build_application(config, service)
     try:
         if hook is None:
