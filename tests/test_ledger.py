@@ -37,6 +37,18 @@ def test_forecasts_are_all_kept_and_the_latest_is_current(store: Store) -> None:
     assert (last.action, last.before["p"], last.after["p"]) == ("forecast", 0.7, 0.4)
 
 
+def test_the_same_forecast_sent_twice_at_once_is_recorded_once(store: Store) -> None:
+    n = ledger.add_claim(store, ledger.NewClaim(text="Summit without China"), "ana", NOW).id
+    for at in (NOW, NOW + timedelta(seconds=2)):  # a button pressed twice
+        ledger.add_forecast(store, n, 0.6, "bo", at, who="tg:7")
+    ledger.add_forecast(store, n, 0.6, "bo", NOW + timedelta(seconds=3), "a note", who="tg:7")  # another note: new
+    ledger.add_forecast(store, n, 0.6, "bo", NOW + timedelta(minutes=5), "a note", who="tg:7")  # later: new
+    ledger.add_forecast(store, n, 0.6, "cy", NOW + timedelta(minutes=5))  # someone else: new
+    assert [(c.action, c.by) for c in store.history(n)] == [("add", "ana")] + [("forecast", "bo")] * 3 + [
+        ("forecast", "cy")]
+    assert len(store.get_claim(n).forecasts) == 4
+
+
 def test_resolve_and_reopen_keep_the_old_outcome_in_history(store: Store) -> None:
     n = ledger.add_claim(store, ledger.NewClaim(text="Summit without China"), "ana", NOW).id
     resolved = ledger.resolve(store, n, OutcomeValue.TRUE, "bo", LATER, note="no delegation",

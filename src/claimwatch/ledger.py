@@ -262,9 +262,13 @@ def _live_claim(store: Store, number: int) -> Claim:
     return claim
 
 
+REPEATED_WITHIN = timedelta(minutes=1)  # a forecast sent again this soon (a double tap on a button) is not new
+
+
 def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, note: str = "", *,
                  who: str = "") -> Claim:
-    """A forecast by `by` (shown), who is `who` for good when given (see acting)."""
+    """A forecast by `by` (shown), who is `who` for good when given (see acting); the same forecast with the
+    same note again within REPEATED_WITHIN (a button pressed twice, a command sent twice) is the one recorded."""
     note = parse_note(note)
     acting(by, who)
     with store.transaction():
@@ -273,6 +277,8 @@ def add_forecast(store: Store, number: int, p: float, by: str, now: datetime, no
             raise InputError(f"#{number} is resolved ({claim.outcome.value}); reopen it to forecast again")
         forecast = Forecast(by=by, p=p, at=now, note=note, who=who)
         previous = claim.current_forecasts().get(forecast.forecaster)
+        if previous and (previous.p, previous.note) == (p, note) and timedelta(0) <= now - previous.at < REPEATED_WITHIN:
+            return claim
         change = Change(number, now, by, "forecast", previous and forecast_to_dict(previous), forecast_to_dict(forecast),
                         who)
         return store.update_claim(claim.with_changes(forecasts=claim.forecasts + (forecast,)), change)
