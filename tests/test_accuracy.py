@@ -458,6 +458,18 @@ def test_stats_text_says_one_forecast_and_one_claim_in_the_singular(store: Store
     assert "Calibration: underconfident over 1 forecast: 30 points nearer to 50%" in text
 
 
+def test_stats_text_says_how_many_claims_the_analysts_figures_rest_on(store: Store) -> None:
+    outcome = {"value": "true", "event_date": "2024-02-01"}
+    ledger.import_claims(store, {"claims": [
+        {"text": "Forecast", "forecasts": [{"by": "ana", "p": 0.7, "at": "2024-01-01T00:00:00Z"}], "outcome": outcome},
+        {"text": "Sourced", "p": 0.9, "outcome": outcome}]}, "x", NOW)  # scored by its source's probability alone
+    result = review(store)
+    assert (result["n_claims"], result["n_claims_forecast"]) == (2, 1)
+    text = summary_text(result)
+    assert "2 resolved claims, 1 forecast that counts (on 1 of them; the rest scored by the team or source alone)." in text
+    assert "— n = 1, too few to judge." in text
+
+
 def _bin(mean_p: float, observed: float, n: int) -> dict[str, Any]:
     return {"n": n, "mean_p": mean_p, "observed": observed}
 

@@ -296,7 +296,8 @@ def review(claims: Iterable[tuple[int, dict[str, Any]]], tz: ZoneInfo, scope: Sc
     everything = overall.figures()
     return {
         "scope": scope.describe(),
-        "n_claims": n_claims,
+        "n_claims": n_claims,  # scored at all: by analysts, the team or their source
+        "n_claims_forecast": overall.claims,  # with analysts' forecasts that count: what their figures rest on
         "n_forecasts": overall.n,
         "n_late_forecasts": n_late,
         "brier": everything["brier"],
@@ -345,12 +346,14 @@ def summary_text(result: dict[str, Any]) -> str:
         return (f"Forecast accuracy ({result['scope']}): no resolved claims with forecasts yet. Scores appear once "
                 "claims are resolved (true, false or partial) and someone forecast them before the event."
                 + (" " + hindsight if hindsight else ""))
+    on = result["n_claims_forecast"]
     lines = [f"Forecast accuracy ({result['scope']}): {result['n_claims']} resolved claim{'s' * (result['n_claims'] != 1)}, "
-             + ("1 forecast that counts." if result["n_forecasts"] == 1 else f"{result['n_forecasts']} forecasts that count.")
+             + ("1 forecast that counts" if result["n_forecasts"] == 1 else f"{result['n_forecasts']} forecasts that count")
+             + (f" (on {on} of them; the rest scored by the team or source alone)." if on != result["n_claims"] else ".")
              + (" " + hindsight if hindsight else ""),
              f"Brier {_num(result['brier'])} (0 is perfect, 0.25 is always saying 50%), "
              f"log score {_num(result['log_score'], 2)}, time-weighted Brier {_num(result['time_weighted_brier'])}"
-             + (f" — n = {result['n_claims']}, too few to judge" if result["too_few"] else "") + ".",
+             + (f" — n = {on}, too few to judge" if result["too_few"] else "") + ".",
              f"Team consensus: {judged(result['team'])}.",
              f"Sources' own probabilities: {judged(result['source'])}."]
     lean = calibration_lean(result["calibration"])
