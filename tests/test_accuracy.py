@@ -462,7 +462,7 @@ def test_stats_text_says_how_many_claims_the_analysts_figures_rest_on(store: Sto
     outcome = {"value": "true", "event_date": "2024-02-01"}
     ledger.import_claims(store, {"claims": [
         {"text": "Forecast", "forecasts": [{"by": "ana", "p": 0.7, "at": "2024-01-01T00:00:00Z"}], "outcome": outcome},
-        {"text": "Sourced", "p": 0.9, "outcome": outcome}]}, "x", NOW)  # scored by its source's probability alone
+        {"text": "Sourced", "p": 0.9, "created": "2024-01-01T00:00:00Z", "outcome": outcome}]}, "x", NOW)
     result = review(store)
     assert (result["n_claims"], result["n_claims_forecast"]) == (2, 1)
     text = summary_text(result)
