@@ -151,7 +151,9 @@ def test_a_command_while_a_draft_waits_keeps_it_and_says_so(service: ChatService
     assert "Claim 1" in replies[0].text
     assert replies[-1].text.startswith("Your /add draft is kept. Save this claim?")
     assert [b.label for row in replies[-1].buttons for b in row] == ["Save", "Edit", "Cancel"]
-    assert "draft is kept" in text(say(service, ANALYST, "/show 99"))  # an error too
+    again = say(service, ANALYST, "/show 99")  # an error too; from the second command on, a line
+    assert again[-1].text == "(Your /add draft still waits: EU extends sanctions. /cancel drops it.)"
+    assert [b.label for row in again[-1].buttons for b in row] == ["Save", "Edit", "Cancel"]
     assert "Recorded <b>#4</b>" in text(say(service, ANALYST, "save"))
     say(service, ANALYST, "/add")
     say(service, ANALYST, "Arctic route opens")

@@ -140,6 +140,7 @@ class _Draft:
     tags: tuple[str, ...] = ()
     watch: tuple[str, ...] = ()
     source: Source = field(default_factory=Source)
+    reminded: bool = False  # a command sent meanwhile has shown the question again: later ones get a line
 
 
 @dataclass(frozen=True)
@@ -339,11 +340,16 @@ class ChatService:
                 + self._draft_kept(ctx, name)
 
     def _draft_kept(self, ctx: _Context, name: str) -> list[Reply]:
-        """A command sent while a guided /add waits leaves the draft as it was, and says so, asking again."""
+        """A command sent while a guided /add waits leaves the draft as it was, and says so: asking again the first
+        time, in a line after that (with the question's buttons)."""
         draft = self._drafts.get((ctx.msg.chat_id, ctx.msg.user_id))
         if not name or name in ("add", "cancel") or draft is None or ctx.now - draft.started > CONVERSATION_TIMEOUT:
             return []
         question = self._question(draft, ctx.now)
+        if draft.reminded:
+            return [Reply(f"(Your /add draft still waits: {esc(clip(draft.text) or 'no text yet')}. /cancel drops it.)",
+                          question.buttons)]
+        draft.reminded = True
         return [Reply("Your /add draft is kept. " + question.text, question.buttons)]
 
     def role_of(self, user_id: int) -> Role | None:
