@@ -256,20 +256,20 @@ def test_json_export_reimports_into_an_empty_store_with_nothing_lost(store: Stor
     ledger.import_claims(store, sample_doc(), "ana", NOW)
     n = ledger.add_claim(store, ledger.NewClaim(text="Added by hand", tags=("x",), p=0.3), "bo", NOW).id
     ledger.add_forecast(store, n, 0.25, "cy", LATER, "note")
-    exported = json.loads(interchange.to_json(store.find_claims(), LATER))
+    exported = json.loads("".join(interchange.json_chunks(store.find_claims(), LATER)))
     assert interchange.problems(exported) == []
 
     fresh = open_store(tmp_path / "fresh")
     ledger.import_claims(fresh, copy.deepcopy(exported), "someone else", LATER + timedelta(days=5))
     assert fresh.find_claims() == store.find_claims()  # numbers, authors and times included
-    assert json.loads(interchange.to_json(fresh.find_claims(), LATER)) == exported
+    assert json.loads("".join(interchange.json_chunks(fresh.find_claims(), LATER))) == exported
 
 
 def test_csv_export_has_a_row_per_forecast(store: Store) -> None:
     import csv
     import io
     ledger.import_claims(store, sample_doc(), "ana", NOW)
-    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
+    rows = list(csv.DictReader(io.StringIO("".join(interchange.csv_chunks(store.find_claims(), UTC_TZ)))))
     assert [(r["number"], r["forecaster"], r["p"], r["outcome"]) for r in rows] == [
         ("1", "ana", "0.7", "true"), ("1", "bo", "0.55", "true"), ("2", "", "", "")]
 
@@ -281,7 +281,7 @@ def test_csv_export_keeps_spreadsheets_from_running_texts_as_formulas(store: Sto
                                                     source=Source(title="@SUM(A1)"), ext_id="-2+3"), "+ana", NOW)
     ledger.add_forecast(store, claim.id, 0.5, "\tbo", NOW, "-1 for now")
     ledger.add_claim(store, ledger.NewClaim(text="a - b = c", source=Source(url="https://x.example/-1")), "ana", NOW)
-    rows = list(csv.DictReader(io.StringIO(interchange.to_csv(store.find_claims(), UTC_TZ))))
+    rows = list(csv.DictReader(io.StringIO("".join(interchange.csv_chunks(store.find_claims(), UTC_TZ)))))
     assert [(r["text"], r["source"], r["id"], r["forecaster"], r["note"]) for r in rows] == [
         ("'=HYPERLINK(\"https://evil.example\",\"x\")", "'@SUM(A1)", "'-2+3", "'\tbo", "'-1 for now"),
         ("a - b = c", "", "", "", "")]
@@ -331,7 +331,7 @@ def test_an_export_holding_links_older_versions_kept_imports_again(store: Store,
     assert [w.split(":")[0] for w in restored.warnings] == [
         "claims[0].source.url", "claims[1].outcome.evidence[0]", "claims[1].outcome.evidence[1]"]
     assert all("kept as written" in w for w in restored.warnings)
-    review = json.loads(interchange.to_claimreview(fresh.find_claims(), UTC_TZ))
+    review = json.loads("".join(interchange.claimreview_chunks(fresh.find_claims(), UTC_TZ)))
     assert review[0]["url"] == "urn:claimwatch:claim:2"  # links that are not web addresses are not used as links
 
 

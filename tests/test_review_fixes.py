@@ -30,7 +30,7 @@ def test_reimporting_an_export_keeps_claims_with_the_same_text_apart(store: Stor
     second = ledger.add_claim(store, ledger.NewClaim(text="Talks stall"), "ana", NOW)
     ledger.add_forecast(store, first.id, 0.8, "ana", NOW)
     ledger.resolve(store, first.id, OutcomeValue.TRUE, "ana", NOW + timedelta(days=1))
-    exported = interchange.to_json(store.find_claims(), NOW)
+    exported = "".join(interchange.json_chunks(store.find_claims(), NOW))
     before = store.find_claims()
     result = ledger.import_claims(store, __import__("json").loads(exported), "ana", NOW)
     assert (len(result.added), len(result.updated), result.unchanged) == (0, 0, 2)

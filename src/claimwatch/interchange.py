@@ -240,10 +240,6 @@ def json_chunks(claims: Iterable[Claim], now: datetime) -> Iterator[str]:
     yield "\n}\n"
 
 
-def to_json(claims: Iterable[Claim], now: datetime) -> str:
-    return "".join(json_chunks(claims, now))
-
-
 CSV_COLUMNS = ["number", "id", "kind", "text", "source", "source_url", "created", "review_date", "tags",
                "claim_p", "status", "outcome", "event_date", "forecaster", "p", "forecast_at", "note", "counts", "brier"]
 
@@ -254,10 +250,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def _cell(value: Any) -> Any:
     """A text that a spreadsheet would run as a formula gets a leading ' (OWASP's advice on CSV injection)."""
     return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
-
-
-def to_csv(claims: Iterable[Claim], tz: ZoneInfo) -> str:
-    return "".join(csv_chunks(claims, tz))
 
 
 def csv_chunks(claims: Iterable[Claim], tz: ZoneInfo) -> Iterator[str]:
@@ -299,10 +291,6 @@ RATINGS = {OutcomeValue.TRUE: (5, "True"), OutcomeValue.PARTIAL: (3, "Partly tru
 def reviewed(claim: Claim) -> bool:
     """Whether a claim has a ClaimReview: resolved, not void, of kind claim (a forecast's outcome is no fact check)."""
     return claim.outcome is not None and claim.outcome.value in RATINGS and claim.kind is Kind.CLAIM
-
-
-def to_claimreview(claims: Iterable[Claim], tz: ZoneInfo) -> str:
-    return "".join(claimreview_chunks(claims, tz))
 
 
 def claimreview_chunks(claims: Iterable[Claim], tz: ZoneInfo) -> Iterator[str]:
