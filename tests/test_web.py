@@ -134,6 +134,8 @@ def test_forecast_resolve_and_label_from_the_page(store: Store, base: str, clock
     ("/claims/3/resolve", {"outcome": "maybe"}, "not an outcome"),
     ("/claims/3/resolve", {"outcome": "true", "date": "2099-01-01"}, "future"),
     ("/claims/3/resolve", {"outcome": "true", "evidence": "ftp://x"}, "ftp"),
+    ("/claims/3/resolve", {"outcome": "true", "evidence": "not a url"}, "'not a url' is not a web address"),
+    ("/claims/3/resolve", {"outcome": "true", "evidence": "https://e.example/1 notes"}, "'notes' is not a web"),
     ("/claims/1/label", {"evidence": "9", "stance": "supports"}, "no evidence [9]"),
     ("/claims/1/label", {"evidence": "1", "stance": "great"}, "not a stance"),
 ])

@@ -364,7 +364,10 @@ class WebView:
             now = self.clock()
             value = ledger.parse_outcome(form.get("outcome", ""))
             event = parse_date(form["date"], now, self.settings.tz) if form.get("date", "").strip() else None
-            links = tuple(parse_url(u) for u in form.get("evidence", "").split())
+            typed = form.get("evidence", "").strip()
+            if typed and not any(web_address(u) for u in typed.split()):  # no link at all: name what was typed
+                parse_url(typed)
+            links = tuple(parse_url(u) for u in typed.split())
             ledger.resolve(self.store, number, value, viewer.name, now, note=form.get("note", ""), event_date=event,
                            evidence=links, today=self._today(), who=viewer.identity)
         return self._act(request, form, "resolve", act)
