@@ -120,9 +120,14 @@ def _term_word_keys(mark: str, surface: str, star: str) -> frozenset[str]:
     return frozenset({"=" + word})
 
 
+def searchable(text: str) -> str:
+    """Text as a listing's search reads it, its words and what it searches alike: normalize(), with ’ as '."""
+    return normalize(text).replace("’", "'")
+
+
 class SearchWord(NamedTuple):
     """A listing's search word: `needle`, a substring of every text it finds (a quick first test), and `finds`,
-    the test itself, both on a text as normalize() leaves it."""
+    the test itself, both on a text as searchable() leaves it."""
     needle: str
     finds: Callable[[str], bool]
 
@@ -136,7 +141,7 @@ def search_word(word: str) -> SearchWord:
     a prefix; Chinese or Japanese anywhere (written without spaces). Whole words, in a claim's text, source
     title, tags and external id (search_text)."""
     visible = _visible(word)
-    typed = visible.casefold().replace("ё", "е").replace("’", "'")
+    typed = searchable(visible)
     if _UNSPACED.search(typed):
         return SearchWord(typed, lambda text: True)
     m = _TERM_WORD.fullmatch(visible)

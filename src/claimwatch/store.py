@@ -122,7 +122,7 @@ from claimwatch.model import (
     news_item_from_dict,
     news_item_to_dict,
 )
-from claimwatch.matching import SearchWord, normalize, search_word
+from claimwatch.matching import SearchWord, search_word, searchable
 from claimwatch.parsing import feed_key, shown_url
 
 log = logging.getLogger(__name__)
@@ -549,9 +549,9 @@ class ClaimFilter:
 
 
 def search_text(doc: dict[str, Any]) -> str:
-    """What a listing's words are searched in (a claim's text, source title, tags and external id), normalised
-    as matching.search_word reads it."""
-    return normalize(" ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)])).replace("’", "'")
+    """What a listing's words are searched in (a claim's text, source title, tags and external id), as
+    matching.search_word reads it."""
+    return searchable(" ".join([doc["text"], doc["source"]["title"], *doc["tags"], *(doc["id"] or "",)]))
 
 
 def _by_review_date(found: tuple[int, dict[str, Any]]) -> tuple[str, int]:
