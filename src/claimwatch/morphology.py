@@ -55,8 +55,10 @@ def cyrillic_forms(word: str, name: bool = False) -> frozenset[str]:
     A word written in its base form («газ») stands for that lexeme only, not for others whose forms
     it shares («газа», a bay, whose plural is also «газ»): parses that have the word as their base
     form are preferred, when the likeliest reading is one of them. A word whose likeliest reading is
-    an inflected form stands for every reading: «Силой» is «сила»'s and the adverb «силой». Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word
-    only the Ukrainian dictionary knows; any other word gets its Russian forms."""
+    an inflected form stands for every reading: «Силой» is «сила»'s and the adverb «силой».
+
+    Ukrainian letters (і, ї, є, ґ) select the Ukrainian dictionary, and so does a word only the
+    Ukrainian dictionary knows; any other word gets its Russian forms."""
     cached = _forms.get((word, name))
     if cached is not None:
         return cached

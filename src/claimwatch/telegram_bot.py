@@ -115,8 +115,9 @@ class Front:
 
     async def close(self) -> None:
         """After the jobs stopped: sends Telegram accepted are recorded (a delivery the listener began was cancelled
-        with them waiting for the next group write), then the store's thread ends; a write stuck for RECORD_SECONDS
-        (a database lock) is left behind, and what it was recording may go again."""
+        with them waiting for the next group write), then the store's thread ends. A write stuck for RECORD_SECONDS
+        (a database lock) is not waited for here: the bot stops the rest, and what it was recording may go again
+        (the process itself still waits for that thread as it exits)."""
         recorded = True
         if self._recording is not None:  # (its failures go to the sends waiting for it)
             try:
